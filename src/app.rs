@@ -1,0 +1,44 @@
+//! `App`: the one shared state (database, clock, keys, configuration), and the builders that
+//! tests call directly.
+
+use std::sync::Arc;
+
+use crate::auth::TokenKeys;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::db::{Db, PoolOptions};
+use crate::error::AppResult;
+
+pub struct App {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub keys: TokenKeys,
+    pub config: Config,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("backend", &self.db.backend).field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// The state handlers share.
+pub type AppState = Arc<App>;
+
+impl App {
+    /// Connects to the configured database and runs pending migrations.
+    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> AppResult<AppState> {
+        let options = PoolOptions { max_size: config.db_pool_size, ..PoolOptions::default() };
+        let db = Db::connect(&config.database_url, &options).await?;
+        let applied = db.migrate().await?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "applied migrations");
+        }
+        Ok(Arc::new(App { db, clock, keys: TokenKeys::new(&config.jwt_secret), config }))
+    }
+
+    /// `start` with the system clock.
+    pub async fn start_with_system_clock(config: Config) -> AppResult<AppState> {
+        App::start(config, Arc::new(SystemClock)).await
+    }
+}

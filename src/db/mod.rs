@@ -1,0 +1,280 @@
+//! The database: one pool over PostgreSQL or SQLite, picked by URL at start, migrations, and
+//! the statement counter that tests and metrics read.
+//!
+//! Queries are written once and expanded per backend by [`with_conn!`](crate::with_conn): there
+//! is no released async `MultiConnection`, and a `match` arm per backend keeps every query
+//! type-checked against both.
+
+pub mod models;
+pub mod schema;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+use diesel_async::AsyncConnection;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures_util::FutureExt;
+
+use crate::error::{AppError, AppResult};
+
+#[cfg(feature = "postgres")]
+pub type PgConn = diesel_async::AsyncPgConnection;
+#[cfg(feature = "sqlite")]
+pub type SqliteConn = diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
+
+#[cfg(feature = "postgres")]
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+#[cfg(feature = "sqlite")]
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Per-connection SQLite settings. Foreign keys are off by default in SQLite; WAL lets readers
+/// run beside the one writer; the busy timeout makes a writer wait for the lock instead of
+/// failing at once.
+#[cfg(feature = "sqlite")]
+const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                              PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+
+/// The pool of one backend.
+#[derive(Clone)]
+pub enum Pool {
+    #[cfg(feature = "postgres")]
+    Postgres(diesel_async::pooled_connection::deadpool::Pool<PgConn>),
+    #[cfg(feature = "sqlite")]
+    Sqlite(diesel_async::pooled_connection::deadpool::Pool<SqliteConn>),
+}
+
+/// Which backend a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// Counters shared by every connection of a pool.
+#[derive(Debug, Default)]
+pub struct DbStats {
+    statements: AtomicU64,
+}
+
+impl DbStats {
+    /// SQL statements started since the pool was built.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts every statement a connection starts (the instrumentation hook of diesel).
+struct StatementCounter(Arc<DbStats>);
+
+impl Instrumentation for StatementCounter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            self.0.statements.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The database handle held by `App`: cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pub pool: Pool,
+    pub stats: Arc<DbStats>,
+    pub backend: Backend,
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: usize,
+    /// How long a request waits for a free connection (or a new one) before failing fast.
+    pub timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions { max_size: 16, timeout: Duration::from_secs(5) }
+    }
+}
+
+impl Db {
+    /// Connects a pool to `url`: `postgres://…` for PostgreSQL, otherwise a SQLite file path
+    /// (optionally prefixed `sqlite://` or `sqlite:`), whose folder is created if missing.
+    pub async fn connect(url: &str, options: &PoolOptions) -> AppResult<Db> {
+        let stats = Arc::new(DbStats::default());
+        let backend = Backend::of_url(url);
+        let pool = match backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let counter = stats.clone();
+                let mut config = ManagerConfig::<PgConn>::default();
+                // Fast: a checkout costs no `SELECT 1`; a dead connection fails its first query
+                // and is dropped by `is_broken` on return.
+                config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(move |url| {
+                    let counter = counter.clone();
+                    async move {
+                        let mut conn = PgConn::establish(url).await?;
+                        conn.set_instrumentation(StatementCounter(counter));
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+                Pool::Postgres(build_pool(manager, options)?)
+            }
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite => {
+                let path = sqlite_path(url);
+                if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| AppError::internal(format!("creating {}: {e}", dir.display())))?;
+                }
+                let counter = stats.clone();
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(move |url| {
+                    let counter = counter.clone();
+                    async move {
+                        let mut conn = SqliteConn::establish(url).await?;
+                        diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)
+                            .await
+                            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                        conn.set_instrumentation(StatementCounter(counter));
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(path, config);
+                Pool::Sqlite(build_pool(manager, options)?)
+            }
+            #[allow(unreachable_patterns)]
+            other => return Err(AppError::internal(format!("backend {other:?} is not compiled in"))),
+        };
+        Ok(Db { pool, stats, backend })
+    }
+
+    /// Applies pending migrations; returns the versions applied.
+    pub async fn migrate(&self) -> AppResult<Vec<String>> {
+        match &self.pool {
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => run_migrations(pool.get().await?, PG_MIGRATIONS),
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => run_migrations(pool.get().await?, SQLITE_MIGRATIONS),
+        }
+    }
+
+    /// Reverts every applied migration (used by the migration tests); returns the versions reverted.
+    pub async fn revert_all(&self) -> AppResult<Vec<String>> {
+        fn revert<C>(conn: C, migrations: EmbeddedMigrations) -> AppResult<Vec<String>>
+        where
+            diesel_async::AsyncMigrationHarness<C>: MigrationHarness<C::Backend>,
+            C: AsyncConnection,
+        {
+            let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
+            let done = harness.revert_all_migrations(migrations).map_err(|e| AppError::internal(format!("revert: {e}")))?;
+            Ok(done.into_iter().map(|v| v.to_string()).collect())
+        }
+        match &self.pool {
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => revert(pool.get().await?, PG_MIGRATIONS),
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => revert(pool.get().await?, SQLITE_MIGRATIONS),
+        }
+    }
+
+    /// Whether the database answers a trivial query (for `/readyz`).
+    pub async fn ping(&self) -> AppResult<()> {
+        use diesel_async::SimpleAsyncConnection;
+        crate::with_conn!(self, |conn| conn.batch_execute("SELECT 1").await.map_err(AppError::from))
+    }
+
+    /// The names of the embedded migrations of each backend, for the naming test.
+    pub fn migration_names() -> (Vec<String>, Vec<String>) {
+        use diesel::migration::MigrationSource;
+        fn names<DB: diesel::backend::Backend>(m: &EmbeddedMigrations) -> Vec<String>
+        where
+            EmbeddedMigrations: MigrationSource<DB>,
+        {
+            let list = MigrationSource::<DB>::migrations(m).unwrap_or_default();
+            list.iter().map(|m| m.name().to_string()).collect()
+        }
+        #[cfg(all(feature = "postgres", feature = "sqlite"))]
+        return (names::<diesel::pg::Pg>(&PG_MIGRATIONS), names::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS));
+        #[cfg(not(all(feature = "postgres", feature = "sqlite")))]
+        return (Vec::new(), Vec::new());
+    }
+}
+
+fn build_pool<C>(
+    manager: AsyncDieselConnectionManager<C>,
+    options: &PoolOptions,
+) -> AppResult<diesel_async::pooled_connection::deadpool::Pool<C>>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C, Error = diesel_async::pooled_connection::PoolError>,
+{
+    diesel_async::pooled_connection::deadpool::Pool::builder(manager)
+        .max_size(options.max_size)
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(options.timeout))
+        .create_timeout(Some(options.timeout))
+        .recycle_timeout(Some(options.timeout))
+        .build()
+        .map_err(|e| AppError::internal(format!("building the pool: {e}")))
+}
+
+fn run_migrations<C>(conn: C, migrations: EmbeddedMigrations) -> AppResult<Vec<String>>
+where
+    diesel_async::AsyncMigrationHarness<C>: MigrationHarness<C::Backend>,
+    C: AsyncConnection,
+{
+    let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
+    let done = harness.run_pending_migrations(migrations).map_err(|e| AppError::internal(format!("migrations: {e}")))?;
+    Ok(done.into_iter().map(|v| v.to_string()).collect())
+}
+
+/// The file path of a SQLite URL.
+pub fn sqlite_path(url: &str) -> String {
+    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url).to_owned()
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend `$db` uses.
+/// The body is expanded once per backend, so it must type-check against both.
+#[macro_export]
+macro_rules! with_conn {
+    ($db:expr, |$conn:ident| $body:expr) => {
+        $crate::with_conn!($db, |$conn, _Backend| $body)
+    };
+    ($db:expr, |$conn:ident, $backend:ident| $body:expr) => {{
+        match &$db.pool {
+            #[cfg(feature = "postgres")]
+            $crate::db::Pool::Postgres(pool) => {
+                let mut guard = pool.get().await?;
+                let $conn: &mut $crate::db::PgConn = &mut guard;
+                #[allow(dead_code)]
+                type $backend = diesel::pg::Pg;
+                $body
+            }
+            #[cfg(feature = "sqlite")]
+            $crate::db::Pool::Sqlite(pool) => {
+                let mut guard = pool.get().await?;
+                let $conn: &mut $crate::db::SqliteConn = &mut guard;
+                #[allow(dead_code)]
+                type $backend = diesel::sqlite::Sqlite;
+                $body
+            }
+        }
+    }};
+}

@@ -1,0 +1,218 @@
+//! Rows as stored. Enums stay text here and are parsed where they are served, so this layer
+//! needs no knowledge of the domain's vocabulary. Timestamps are UTC.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::{Insertable, Queryable, Selectable};
+
+use super::schema::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = partners)]
+pub struct PartnerRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub provider_id: Option<String>,
+    pub cloud: String,
+    pub has_asfp: bool,
+    pub has_premier: bool,
+    pub has_azure_support_plan: bool,
+    pub has_signature_cloud_support: bool,
+    pub mpn_contract_id: Option<String>,
+    pub support_contact_name: String,
+    pub support_contact_email: String,
+    pub support_contact_phone: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = agents)]
+pub struct AgentRow {
+    pub id: String,
+    pub partner_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = business_calendars)]
+pub struct CalendarRow {
+    pub id: String,
+    pub name: String,
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = business_calendar_hours)]
+pub struct CalendarHoursRow {
+    pub calendar_id: String,
+    pub weekday: i64,
+    pub start_minute: i64,
+    pub end_minute: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = business_calendar_holidays)]
+pub struct HolidayRow {
+    pub calendar_id: String,
+    pub day: NaiveDate,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = customers)]
+pub struct CustomerRow {
+    pub id: String,
+    pub partner_id: String,
+    pub provider_id: Option<String>,
+    pub company_name: String,
+    pub primary_domain: String,
+    pub tenant_id: String,
+    pub country: String,
+    pub time_zone: String,
+    pub language: String,
+    pub cloud: String,
+    pub calendar_id: String,
+    pub relationship: String,
+    pub delegated_admin: bool,
+    pub azure_access_granted: bool,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = customer_domains)]
+pub struct CustomerDomainRow {
+    pub domain: String,
+    pub customer_id: String,
+    pub is_primary: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = subscriptions)]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub partner_id: String,
+    pub provider_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub owner: String,
+    pub product_family: String,
+    pub offer_name: String,
+    pub status: String,
+    pub billing_cycle: String,
+    pub quantity: i64,
+    pub is_trial: bool,
+    pub azure_subscription_id: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = marketplace_products)]
+pub struct MarketplaceProductRow {
+    pub id: String,
+    pub name: String,
+    pub publisher_name: String,
+    pub summary: String,
+    pub support_url: Option<String>,
+    pub support_email: Option<String>,
+    pub support_phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = customer_marketplace_products)]
+pub struct CustomerProductRow {
+    pub customer_id: String,
+    pub marketplace_product_id: String,
+    pub deployed_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = support_topics)]
+pub struct SupportTopicRow {
+    pub id: String,
+    pub product_family: String,
+    pub category: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = service_requests)]
+pub struct ServiceRequestRow {
+    pub id: String,
+    pub partner_id: String,
+    pub customer_id: Option<String>,
+    pub subscription_id: Option<String>,
+    pub product_family: String,
+    pub incident_kind: String,
+    pub business_impact: String,
+    pub severity: String,
+    pub title: String,
+    pub description: String,
+    pub support_topic_id: Option<String>,
+    pub support_plan: String,
+    pub entitlement_ref: Option<String>,
+    pub fee_coverage: String,
+    pub route: String,
+    pub portal_url: String,
+    pub contact_name: String,
+    pub contact_email: String,
+    pub contact_phone: Option<String>,
+    pub support_language: String,
+    pub status: String,
+    pub calendar_id: String,
+    pub sla_clock: String,
+    pub sla_target_minutes: i64,
+    pub sla_due_at: NaiveDateTime,
+    pub sla_at_risk_at: NaiveDateTime,
+    pub first_response_at: Option<NaiveDateTime>,
+    pub created_by_agent_id: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub closed_at: Option<NaiveDateTime>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct IdempotencyKeyRow {
+    pub partner_id: String,
+    pub key: String,
+    pub request_hash: String,
+    pub service_request_id: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = service_request_notes)]
+pub struct NoteRow {
+    pub id: String,
+    pub service_request_id: String,
+    pub author_kind: String,
+    pub agent_id: Option<String>,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = service_request_history)]
+pub struct HistoryRow {
+    pub id: String,
+    pub service_request_id: String,
+    pub agent_id: Option<String>,
+    pub kind: String,
+    pub from_value: Option<String>,
+    pub to_value: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = events)]
+pub struct NewEventRow {
+    pub partner_id: String,
+    pub service_request_id: Option<String>,
+    pub kind: String,
+    pub payload: String,
+    pub created_at: NaiveDateTime,
+}

@@ -1,0 +1,247 @@
+//! The one portable diesel schema for both backends (see `migrations/`).
+//!
+//! Only types that mean the same on PostgreSQL and SQLite appear here: `Text` for ids and
+//! enums, `Timestamp` (always UTC), `Date`, `Bool` and `BigInt`.
+
+diesel::table! {
+    partners (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        provider_id -> Nullable<Text>,
+        cloud -> Text,
+        has_asfp -> Bool,
+        has_premier -> Bool,
+        has_azure_support_plan -> Bool,
+        has_signature_cloud_support -> Bool,
+        mpn_contract_id -> Nullable<Text>,
+        support_contact_name -> Text,
+        support_contact_email -> Text,
+        support_contact_phone -> Nullable<Text>,
+        created_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    agents (id) {
+        id -> Text,
+        partner_id -> Text,
+        email -> Text,
+        display_name -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    business_calendars (id) {
+        id -> Text,
+        name -> Text,
+        time_zone -> Text,
+    }
+}
+
+diesel::table! {
+    business_calendar_hours (calendar_id, weekday, start_minute) {
+        calendar_id -> Text,
+        weekday -> BigInt,
+        start_minute -> BigInt,
+        end_minute -> BigInt,
+    }
+}
+
+diesel::table! {
+    business_calendar_holidays (calendar_id, day) {
+        calendar_id -> Text,
+        day -> Date,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Text,
+        partner_id -> Text,
+        provider_id -> Nullable<Text>,
+        company_name -> Text,
+        primary_domain -> Text,
+        tenant_id -> Text,
+        country -> Text,
+        time_zone -> Text,
+        language -> Text,
+        cloud -> Text,
+        calendar_id -> Text,
+        relationship -> Text,
+        delegated_admin -> Bool,
+        azure_access_granted -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customer_domains (domain) {
+        domain -> Text,
+        customer_id -> Text,
+        is_primary -> Bool,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        partner_id -> Text,
+        provider_id -> Nullable<Text>,
+        customer_id -> Nullable<Text>,
+        owner -> Text,
+        product_family -> Text,
+        offer_name -> Text,
+        status -> Text,
+        billing_cycle -> Text,
+        quantity -> BigInt,
+        is_trial -> Bool,
+        azure_subscription_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    marketplace_products (id) {
+        id -> Text,
+        name -> Text,
+        publisher_name -> Text,
+        summary -> Text,
+        support_url -> Nullable<Text>,
+        support_email -> Nullable<Text>,
+        support_phone -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    customer_marketplace_products (customer_id, marketplace_product_id) {
+        customer_id -> Text,
+        marketplace_product_id -> Text,
+        deployed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    support_topics (id) {
+        id -> Text,
+        product_family -> Text,
+        category -> Text,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    service_requests (id) {
+        id -> Text,
+        partner_id -> Text,
+        customer_id -> Nullable<Text>,
+        subscription_id -> Nullable<Text>,
+        product_family -> Text,
+        incident_kind -> Text,
+        business_impact -> Text,
+        severity -> Text,
+        title -> Text,
+        description -> Text,
+        support_topic_id -> Nullable<Text>,
+        support_plan -> Text,
+        entitlement_ref -> Nullable<Text>,
+        fee_coverage -> Text,
+        route -> Text,
+        portal_url -> Text,
+        contact_name -> Text,
+        contact_email -> Text,
+        contact_phone -> Nullable<Text>,
+        support_language -> Text,
+        status -> Text,
+        calendar_id -> Text,
+        sla_clock -> Text,
+        sla_target_minutes -> BigInt,
+        sla_due_at -> Timestamp,
+        sla_at_risk_at -> Timestamp,
+        first_response_at -> Nullable<Timestamp>,
+        created_by_agent_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (partner_id, key) {
+        partner_id -> Text,
+        key -> Text,
+        request_hash -> Text,
+        service_request_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_request_notes (id) {
+        id -> Text,
+        service_request_id -> Text,
+        author_kind -> Text,
+        agent_id -> Nullable<Text>,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_request_history (id) {
+        id -> Text,
+        service_request_id -> Text,
+        agent_id -> Nullable<Text>,
+        kind -> Text,
+        from_value -> Nullable<Text>,
+        to_value -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        partner_id -> Text,
+        service_request_id -> Nullable<Text>,
+        kind -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(agents -> partners (partner_id));
+diesel::joinable!(customers -> business_calendars (calendar_id));
+diesel::joinable!(customer_domains -> customers (customer_id));
+diesel::joinable!(subscriptions -> customers (customer_id));
+diesel::joinable!(customer_marketplace_products -> customers (customer_id));
+diesel::joinable!(customer_marketplace_products -> marketplace_products (marketplace_product_id));
+diesel::joinable!(service_requests -> subscriptions (subscription_id));
+diesel::joinable!(service_request_notes -> service_requests (service_request_id));
+diesel::joinable!(service_request_history -> service_requests (service_request_id));
+diesel::joinable!(business_calendar_hours -> business_calendars (calendar_id));
+diesel::joinable!(business_calendar_holidays -> business_calendars (calendar_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    partners,
+    agents,
+    business_calendars,
+    business_calendar_hours,
+    business_calendar_holidays,
+    customers,
+    customer_domains,
+    subscriptions,
+    marketplace_products,
+    customer_marketplace_products,
+    support_topics,
+    service_requests,
+    idempotency_keys,
+    service_request_notes,
+    service_request_history,
+    events,
+);

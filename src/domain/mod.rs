@@ -1,0 +1,9 @@
+//! Plain, synchronous, database-free domain code: the vocabulary of partner support
+//! (`model`), business calendars and the SLA clock (`sla`, rules S1–S5).
+//!
+//! Nothing here touches diesel, async or HTTP, so it can be tested exhaustively and fast.
+//! Enums derive `async_graphql::Enum` only so the GraphQL schema can name them without a
+//! parallel copy; their logic does not depend on it.
+
+pub mod model;
+pub mod sla;

@@ -1,0 +1,349 @@
+//! The enums of the partner-support domain, as stored (upper-case text) and as served.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A stored or submitted value that names no variant of the enum it was read as.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not a valid {kind}")]
+pub struct UnknownVariant {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// Declares a domain enum with its stable text form (the one stored and served).
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vm])* #[graphql(name = $s)] $variant),+ }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The text stored in the database and used on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, UnknownVariant> {
+                match s {
+                    $($s => Ok($name::$variant),)+
+                    _ => Err(UnknownVariant { kind: stringify!($name), value: s.to_owned() }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// How a Cloud Solution Provider partner transacts.
+    PartnerKind {
+        /// Bills its customers directly.
+        Direct = "DIRECT",
+        /// Distributor: supplies indirect resellers and may see their customers read-only.
+        IndirectProvider = "INDIRECT_PROVIDER",
+        /// Sells through an indirect provider.
+        IndirectReseller = "INDIRECT_RESELLER",
+    }
+}
+
+text_enum! {
+    /// Which Partner Center instance a tenant lives in.
+    Cloud {
+        /// The commercial cloud (portal.azure.com).
+        Commercial = "COMMERCIAL",
+        /// Microsoft Cloud for US Government (portal.azure.us).
+        UsGovernment = "US_GOVERNMENT",
+    }
+}
+
+text_enum! {
+    /// A partner user's role, as in Partner Center.
+    AgentRole {
+        AdminAgent = "ADMIN_AGENT",
+        HelpdeskAgent = "HELPDESK_AGENT",
+        SalesAgent = "SALES_AGENT",
+        BillingAdmin = "BILLING_ADMIN",
+        GlobalAdmin = "GLOBAL_ADMIN",
+    }
+}
+
+impl AgentRole {
+    /// Whether the role may file and work service requests ("Who may do what").
+    pub fn can_work_requests(self) -> bool {
+        matches!(self, AgentRole::GlobalAdmin | AgentRole::AdminAgent | AgentRole::HelpdeskAgent)
+    }
+}
+
+text_enum! {
+    /// How the partner relates to a customer.
+    CustomerRelationship {
+        /// The partner resells to the customer directly.
+        Reseller = "RESELLER",
+        /// The customer buys through an indirect reseller of an indirect provider.
+        IndirectReseller = "INDIRECT_RESELLER",
+        /// The partner advises but does not resell.
+        Advisor = "ADVISOR",
+    }
+}
+
+text_enum! {
+    /// The product family of a subscription or a service request; it picks the route (R2).
+    ProductFamily {
+        Azure = "AZURE",
+        /// Microsoft 365 (Office 365).
+        Microsoft365 = "MICROSOFT_365",
+        /// Dynamics 365, including Dynamics CRM Online.
+        Dynamics365 = "DYNAMICS_365",
+        EnterpriseMobilitySuite = "ENTERPRISE_MOBILITY_SUITE",
+    }
+}
+
+text_enum! {
+    /// The lifecycle state of a subscription.
+    SubscriptionStatus {
+        Active = "ACTIVE",
+        Suspended = "SUSPENDED",
+        Deleted = "DELETED",
+        Expired = "EXPIRED",
+        Pending = "PENDING",
+    }
+}
+
+text_enum! {
+    /// Whose tenant a subscription belongs to.
+    SubscriptionOwner {
+        /// A customer's subscription.
+        Customer = "CUSTOMER",
+        /// The partner's own tenant (not covered by the CSP benefit, R12).
+        Partner = "PARTNER",
+    }
+}
+
+text_enum! {
+    /// How often a subscription is billed.
+    BillingCycle {
+        Monthly = "MONTHLY",
+        Annual = "ANNUAL",
+        /// Not billed (trials, consumption with no commitment).
+        None = "NONE",
+    }
+}
+
+text_enum! {
+    /// What kind of problem a service request reports (R1).
+    IncidentKind {
+        TechnicalBreakFix = "TECHNICAL_BREAK_FIX",
+        NonBreakFix = "NON_BREAK_FIX",
+        Billing = "BILLING",
+        BillingDispute = "BILLING_DISPUTE",
+        FraudConcern = "FRAUD_CONCERN",
+        SubscriptionManagement = "SUBSCRIPTION_MANAGEMENT",
+    }
+}
+
+text_enum! {
+    /// The business impact the partner states when filing; it sets the severity (R15).
+    BusinessImpact {
+        /// Significant loss or degradation of services; production down.
+        Critical = "CRITICAL",
+        /// Moderate loss or degradation; production partially affected.
+        Moderate = "MODERATE",
+        /// Minimal loss; services still available or non-production affected.
+        Minimal = "MINIMAL",
+    }
+}
+
+text_enum! {
+    /// Severity of a service request: A (critical) to C (minimal).
+    Severity {
+        A = "A",
+        B = "B",
+        C = "C",
+    }
+}
+
+impl BusinessImpact {
+    /// R15: severity comes from the business impact stated at filing.
+    pub fn severity(self) -> Severity {
+        match self {
+            BusinessImpact::Critical => Severity::A,
+            BusinessImpact::Moderate => Severity::B,
+            BusinessImpact::Minimal => Severity::C,
+        }
+    }
+}
+
+text_enum! {
+    /// The support plan a request is filed under (R6, R12).
+    SupportPlan {
+        /// The CSP support benefit; every Azure request on behalf of a customer carries it (R6).
+        CloudSolutionProvider = "CLOUD_SOLUTION_PROVIDER",
+        MpnContract = "MPN_CONTRACT",
+        Premier = "PREMIER",
+        AzureSupportPlan = "AZURE_SUPPORT_PLAN",
+    }
+}
+
+text_enum! {
+    /// How the support fee of a request is covered (R13).
+    FeeCoverage {
+        /// Microsoft 365, Dynamics CRM Online and EMS support carries no fee.
+        NoFee = "NO_FEE",
+        /// Covered by the CSP support benefit.
+        CspBenefit = "CSP_BENEFIT",
+        SignatureCloudSupport = "SIGNATURE_CLOUD_SUPPORT",
+        MpnBenefit = "MPN_BENEFIT",
+        Premier = "PREMIER",
+        AzureSupportPlan = "AZURE_SUPPORT_PLAN",
+    }
+}
+
+text_enum! {
+    /// Where a request is worked (R2).
+    RouteKind {
+        /// The Azure portal in the customer's context.
+        AzurePortal = "AZURE_PORTAL",
+        /// The Microsoft 365 admin center.
+        Microsoft365AdminCenter = "MICROSOFT_365_ADMIN_CENTER",
+    }
+}
+
+text_enum! {
+    /// The status of a service request.
+    RequestStatus {
+        New = "NEW",
+        Open = "OPEN",
+        InProgress = "IN_PROGRESS",
+        WaitingOnPartner = "WAITING_ON_PARTNER",
+        Resolved = "RESOLVED",
+        Closed = "CLOSED",
+    }
+}
+
+impl RequestStatus {
+    /// Whether the request is still being worked (not resolved or closed).
+    pub fn is_open(self) -> bool {
+        !matches!(self, RequestStatus::Resolved | RequestStatus::Closed)
+    }
+}
+
+text_enum! {
+    /// Who wrote a note.
+    NoteAuthorKind {
+        /// A partner agent.
+        Partner = "PARTNER",
+        /// Microsoft support.
+        Support = "SUPPORT",
+    }
+}
+
+text_enum! {
+    /// What a history entry records.
+    HistoryKind {
+        Created = "CREATED",
+        StatusChanged = "STATUS_CHANGED",
+        SeverityChanged = "SEVERITY_CHANGED",
+        NoteAdded = "NOTE_ADDED",
+        SupportResponded = "SUPPORT_RESPONDED",
+        SlaStateChanged = "SLA_STATE_CHANGED",
+    }
+}
+
+text_enum! {
+    /// How the initial-response clock of a request runs (S2).
+    SlaClock {
+        /// Around the clock (English-language support).
+        TwentyFourSeven = "TWENTY_FOUR_SEVEN",
+        /// Only inside the business hours of the request's calendar.
+        BusinessHours = "BUSINESS_HOURS",
+    }
+}
+
+text_enum! {
+    /// The state of a request's initial-response SLA (S4).
+    SlaState {
+        /// Due time ahead, outside the warning window.
+        OnTrack = "ON_TRACK",
+        /// Inside the warning window (the last 25 % of the target by default).
+        AtRisk = "AT_RISK",
+        /// The due time passed without a response, or the response came late.
+        Breached = "BREACHED",
+        /// Support's first response came in time.
+        Met = "MET",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_forms_round_trip() {
+        for v in IncidentKind::ALL {
+            assert_eq!(v.as_str().parse::<IncidentKind>().unwrap(), *v);
+        }
+        assert!("nope".parse::<Severity>().is_err());
+    }
+
+    #[test]
+    fn r15_business_impact_sets_severity() {
+        assert_eq!(BusinessImpact::Critical.severity(), Severity::A);
+        assert_eq!(BusinessImpact::Moderate.severity(), Severity::B);
+        assert_eq!(BusinessImpact::Minimal.severity(), Severity::C);
+    }
+}
+
+/// R2: the product family picks the route. Azure requests go to the Azure portal in the
+/// customer's context (`portal.azure.us` in the US Government cloud); Microsoft 365,
+/// Dynamics 365 and EMS go to the Microsoft 365 admin center.
+pub fn route_for(family: ProductFamily, cloud: Cloud, customer_domain: Option<&str>) -> (RouteKind, String) {
+    match family {
+        ProductFamily::Azure => {
+            let host = match cloud {
+                Cloud::Commercial => "https://portal.azure.com",
+                Cloud::UsGovernment => "https://portal.azure.us",
+            };
+            let url = match customer_domain {
+                Some(domain) => format!("{host}/{domain}"),
+                None => host.to_owned(),
+            };
+            (RouteKind::AzurePortal, url)
+        }
+        _ => {
+            let url = match cloud {
+                Cloud::Commercial => "https://admin.microsoft.com/#/support",
+                Cloud::UsGovernment => "https://portal.office365.us/adminportal/home#/support",
+            };
+            (RouteKind::Microsoft365AdminCenter, url.to_owned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod route_tests {
+    use super::*;
+
+    #[test]
+    fn r2_route_by_family_and_cloud() {
+        let (kind, url) = route_for(ProductFamily::Azure, Cloud::Commercial, Some("contoso.onmicrosoft.com"));
+        assert_eq!(kind, RouteKind::AzurePortal);
+        assert_eq!(url, "https://portal.azure.com/contoso.onmicrosoft.com");
+        let (_, url) = route_for(ProductFamily::Azure, Cloud::UsGovernment, Some("contoso.onmicrosoft.us"));
+        assert_eq!(url, "https://portal.azure.us/contoso.onmicrosoft.us");
+        for family in [ProductFamily::Microsoft365, ProductFamily::Dynamics365, ProductFamily::EnterpriseMobilitySuite] {
+            assert_eq!(route_for(family, Cloud::Commercial, None).0, RouteKind::Microsoft365AdminCenter);
+        }
+    }
+}

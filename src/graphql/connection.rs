@@ -1,0 +1,46 @@
+//! Relay connections: `edges { cursor node }`, `pageInfo` and `totalCount`.
+
+use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
+use async_graphql::{OutputType, SimpleObject};
+
+use crate::paging::{PageArgs, decode_cursor, encode_cursor};
+use crate::repo::queries::Page;
+
+/// An opaque cursor: a position in the ordered list.
+pub struct Cursor(pub usize);
+
+impl CursorType for Cursor {
+    type Error = &'static str;
+
+    fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
+        decode_cursor(s).map(Cursor).ok_or("invalid cursor")
+    }
+
+    fn encode_cursor(&self) -> String {
+        encode_cursor(self.0)
+    }
+}
+
+/// Fields every connection carries besides its edges.
+#[derive(SimpleObject)]
+pub struct ConnectionTotals {
+    /// How many items match, across all pages.
+    pub total_count: i32,
+}
+
+pub type Conn<T> = Connection<Cursor, T, ConnectionTotals, EmptyFields>;
+
+/// A connection over a page the database cut.
+pub fn from_page<R, T: OutputType>(page: Page<R>, node: impl Fn(R) -> T) -> Conn<T> {
+    let end = page.start + page.rows.len();
+    let mut conn = Connection::with_additional_fields(page.start > 0, end < page.total, ConnectionTotals { total_count: page.total as i32 });
+    conn.edges.extend(page.rows.into_iter().enumerate().map(|(i, r)| Edge::new(Cursor(page.start + i), node(r))));
+    conn
+}
+
+/// A connection over a full list the loader brought (a nested connection), cut here.
+pub fn from_list<R: Clone, T: OutputType>(items: &[R], args: &PageArgs, node: impl Fn(R) -> T) -> Conn<T> {
+    let window = args.window(items.len());
+    let page = Page { rows: items[window.clone()].to_vec(), start: window.start, total: items.len() };
+    from_page(page, node)
+}

@@ -1,0 +1,54 @@
+//! The GraphQL schema. Root resolvers are a few lines that validate arguments and delegate to
+//! the repo; object types wrap stored rows and resolve their relations through the loaders.
+
+pub mod connection;
+pub mod ids;
+pub mod query;
+pub mod types;
+
+use std::sync::Arc;
+
+use async_graphql::{Context, EmptyMutation, EmptySubscription, Schema};
+use chrono::{DateTime, Utc};
+
+use crate::auth::Caller;
+use crate::clock::Clock;
+use crate::error::{AppError, AppResult};
+use crate::repo::Repo;
+use crate::repo::loaders::Loaders;
+
+pub type GatewaySchema = Schema<query::Query, EmptyMutation, EmptySubscription>;
+
+/// Builds the schema. Per-request state (caller, loaders) is attached to each request.
+pub fn schema() -> GatewaySchema {
+    Schema::build(query::Query, EmptyMutation, EmptySubscription).finish()
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    schema().sdl()
+}
+
+/// What every resolver of one request shares: who is asking, their scoped repo and loaders,
+/// and the instant the request is evaluated at (one instant for the whole response).
+pub struct RequestCtx {
+    pub caller: Caller,
+    pub repo: Repo,
+    pub loaders: Loaders,
+    pub clock: Arc<dyn Clock>,
+    pub now: DateTime<Utc>,
+}
+
+impl RequestCtx {
+    pub fn new(caller: Caller, db: crate::db::Db, clock: Arc<dyn Clock>) -> RequestCtx {
+        let repo = Repo::new(db, caller.partner_id.clone());
+        let loaders = Loaders::new(&repo);
+        let now = clock.now();
+        RequestCtx { caller, repo, loaders, clock, now }
+    }
+}
+
+/// The request's context, or `UNAUTHENTICATED` when the request carried no valid token.
+pub fn rc<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestCtx> {
+    ctx.data::<RequestCtx>().map_err(|_| AppError::Unauthenticated("authentication required: send `Authorization: Bearer <token>`".into()))
+}

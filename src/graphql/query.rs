@@ -1,0 +1,226 @@
+//! The query root: each resolver validates its arguments and delegates.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::connection::{Conn, from_page};
+use super::ids::{NodeKind, decode, decode_as};
+use super::rc;
+use super::types::*;
+use crate::domain::model::{Cloud, CustomerRelationship, IncidentKind, ProductFamily, RequestStatus, Severity, SlaState};
+use crate::error::AppError;
+use crate::paging::PageArgs;
+use crate::repo::loaders::*;
+use crate::repo::queries::{CustomerFilter as RepoCustomerFilter, RequestFilter, RequestOrder};
+
+/// The most ids `nodes(ids:)` takes at once.
+const MAX_NODES: usize = 100;
+
+pub struct Query;
+
+/// Filters of `customers`.
+#[derive(InputObject, Default)]
+pub struct CustomerFilter {
+    pub relationship: Option<Vec<CustomerRelationship>>,
+    pub cloud: Option<Cloud>,
+    /// Only customers for which the partner does (or does not) hold delegated admin privileges.
+    pub delegated_admin_privileges: Option<bool>,
+    /// ISO 3166 country code.
+    pub country: Option<String>,
+}
+
+/// Filters of `serviceRequests`; all given filters must hold.
+#[derive(InputObject, Default)]
+pub struct ServiceRequestFilter {
+    pub ids: Option<Vec<ID>>,
+    pub status: Option<Vec<RequestStatus>>,
+    pub severity: Option<Vec<Severity>>,
+    pub incident_kind: Option<Vec<IncidentKind>>,
+    pub product_family: Option<Vec<ProductFamily>>,
+    /// Customer ids.
+    pub customer: Option<Vec<ID>>,
+    /// Created at or after this instant.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created before this instant.
+    pub created_before: Option<DateTime<Utc>>,
+    /// The SLA state now.
+    pub sla_state: Option<SlaState>,
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
+pub enum ServiceRequestOrderField {
+    #[default]
+    CreatedAt,
+    /// The SLA due time.
+    DueAt,
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
+pub enum OrderDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+#[derive(InputObject, Default)]
+pub struct ServiceRequestOrder {
+    #[graphql(default)]
+    pub field: ServiceRequestOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+/// Turns global ids of one kind into raw ids; any other id is refused.
+fn raw_ids(kind: NodeKind, ids: &[ID]) -> Result<Vec<String>> {
+    Ok(ids.iter().map(|id| decode_as(kind, id)).collect::<Result<_, AppError>>()?)
+}
+
+fn texts<T: Copy>(values: &Option<Vec<T>>, as_str: fn(T) -> &'static str) -> Option<Vec<String>> {
+    values.as_ref().map(|v| v.iter().map(|x| as_str(*x).to_owned()).collect())
+}
+
+#[Object]
+impl Query {
+    /// The signed-in agent and its partner.
+    async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer> {
+        let rc = rc(ctx)?;
+        let agent = load(&rc.loaders.agent, AgentKey(rc.caller.agent_id.clone())).await?;
+        let partner = load(&rc.loaders.partner, PartnerKey(rc.caller.partner_id.clone())).await?;
+        match (agent, partner) {
+            (Some(a), Some(p)) => Ok(Viewer { agent: Agent(a), partner: Partner(p) }),
+            _ => Err(AppError::Unauthenticated("the agent no longer exists".into()).into()),
+        }
+    }
+
+    /// Any object by its global id; null when it does not exist or is not visible to the caller.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        let Some((kind, raw)) = decode(&id) else {
+            return Err(AppError::bad_input("`id` is not a valid global id").into());
+        };
+        fetch_node(ctx, kind, raw).await
+    }
+
+    /// Many objects by global id, in the order asked (null where not visible); at most 100.
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+        if ids.len() > MAX_NODES {
+            return Err(AppError::bad_input(format!("`ids` takes at most {MAX_NODES} ids")).into());
+        }
+        let decoded = ids
+            .iter()
+            .map(|id| decode(id).ok_or_else(|| AppError::bad_input(format!("`{}` is not a valid global id", id.as_str()))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let fetches = decoded.into_iter().map(|(kind, raw)| fetch_node(ctx, kind, raw));
+        futures_util::future::try_join_all(fetches).await
+    }
+
+    /// Customers the partner serves, by company name. `search` matches anywhere in the
+    /// company name or at the start of any of the customer's domains, ignoring case.
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        search: Option<String>,
+        filter: Option<CustomerFilter>,
+    ) -> Result<Conn<Customer>> {
+        let rc = rc(ctx)?;
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        if search.as_ref().is_some_and(|s| s.len() > 200) {
+            return Err(AppError::bad_input("`search` is at most 200 characters").into());
+        }
+        let f = filter.unwrap_or_default();
+        let repo_filter = RepoCustomerFilter {
+            search,
+            relationships: texts(&f.relationship, CustomerRelationship::as_str),
+            cloud: f.cloud.map(|c| c.as_str().to_owned()),
+            delegated_admin: f.delegated_admin_privileges,
+            country: f.country.map(|c| c.to_uppercase()),
+        };
+        let page = rc.repo.customer_page(&repo_filter, &args).await?;
+        Ok(from_page(page, Customer))
+    }
+
+    /// Service requests the partner filed, newest first unless ordered otherwise.
+    async fn service_requests(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<ServiceRequestFilter>,
+        order_by: Option<ServiceRequestOrder>,
+    ) -> Result<Conn<ServiceRequest>> {
+        let rc = rc(ctx)?;
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let f = filter.unwrap_or_default();
+        let repo_filter = RequestFilter {
+            ids: f.ids.as_deref().map(|ids| raw_ids(NodeKind::ServiceRequest, ids)).transpose()?,
+            statuses: texts(&f.status, RequestStatus::as_str),
+            severities: texts(&f.severity, Severity::as_str),
+            incident_kinds: texts(&f.incident_kind, IncidentKind::as_str),
+            product_families: texts(&f.product_family, ProductFamily::as_str),
+            customer_ids: f.customer.as_deref().map(|ids| raw_ids(NodeKind::Customer, ids)).transpose()?,
+            created_from: f.created_after.map(|t| t.naive_utc()),
+            created_before: f.created_before.map(|t| t.naive_utc()),
+            sla_state: f.sla_state,
+        };
+        let order = order_by.unwrap_or_default();
+        let order = match (order.field, order.direction) {
+            (ServiceRequestOrderField::CreatedAt, OrderDirection::Asc) => RequestOrder::CreatedAsc,
+            (ServiceRequestOrderField::CreatedAt, OrderDirection::Desc) => RequestOrder::CreatedDesc,
+            (ServiceRequestOrderField::DueAt, OrderDirection::Asc) => RequestOrder::DueAsc,
+            (ServiceRequestOrderField::DueAt, OrderDirection::Desc) => RequestOrder::DueDesc,
+        };
+        let page = rc.repo.request_page(&repo_filter, order, rc.now.naive_utc(), &args).await?;
+        Ok(from_page(page, ServiceRequest))
+    }
+
+    /// The commercial-marketplace catalogue, by name; `search` matches name or publisher.
+    async fn marketplace_products(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        search: Option<String>,
+    ) -> Result<Conn<MarketplaceProduct>> {
+        let rc = rc(ctx)?;
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let page = rc.repo.product_page(search.as_deref(), &args).await?;
+        Ok(from_page(page, MarketplaceProduct))
+    }
+
+    /// The support topics to choose from when filing a request of a product family (R9).
+    async fn support_topics(&self, ctx: &Context<'_>, product_family: ProductFamily) -> Result<Vec<SupportTopic>> {
+        let rows = rc(ctx)?.repo.topics_for_family(product_family.as_str()).await?;
+        Ok(rows.into_iter().map(SupportTopic).collect())
+    }
+
+    /// Every business calendar (S5), by name.
+    async fn business_calendars(&self, ctx: &Context<'_>) -> Result<Vec<BusinessCalendar>> {
+        let rc = rc(ctx)?;
+        let ids = rc.repo.all_calendar_ids().await?;
+        let loads = ids.into_iter().map(|id| load(&rc.loaders.calendar, CalendarKey(id)));
+        let found = futures_util::future::try_join_all(loads).await?;
+        Ok(found.into_iter().flatten().map(BusinessCalendar).collect())
+    }
+}
+
+/// Loads one node through the loader of its kind, so `nodes` batches per kind.
+async fn fetch_node(ctx: &Context<'_>, kind: NodeKind, raw: String) -> Result<Option<Node>> {
+    let l = &rc(ctx)?.loaders;
+    Ok(match kind {
+        NodeKind::Customer => load(&l.customer, CustomerKey(raw)).await?.map(|r| Node::Customer(Customer(r))),
+        NodeKind::Subscription => load(&l.subscription, SubscriptionKey(raw)).await?.map(|r| Node::Subscription(Subscription(r))),
+        NodeKind::ServiceRequest => load(&l.request, RequestKey(raw)).await?.map(|r| Node::ServiceRequest(ServiceRequest(r))),
+        NodeKind::MarketplaceProduct => load(&l.product, ProductKey(raw)).await?.map(|r| Node::MarketplaceProduct(MarketplaceProduct(r))),
+        NodeKind::SupportTopic => load(&l.topic, TopicKey(raw)).await?.map(|r| Node::SupportTopic(SupportTopic(r))),
+        NodeKind::Agent => load(&l.agent, AgentKey(raw)).await?.map(|r| Node::Agent(Agent(r))),
+        NodeKind::Partner => load(&l.partner, PartnerKey(raw)).await?.map(|r| Node::Partner(Partner(r))),
+        NodeKind::BusinessCalendar => load(&l.calendar, CalendarKey(raw)).await?.map(|r| Node::BusinessCalendar(BusinessCalendar(r))),
+    })
+}

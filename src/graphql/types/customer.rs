@@ -1,0 +1,144 @@
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::{BusinessCalendar, MarketplaceProduct, Partner, ServiceRequest, Subscription, parse, utc};
+use crate::db::models::CustomerRow;
+use crate::domain::model::{Cloud, CustomerRelationship, ProductFamily, RequestStatus, SubscriptionStatus};
+use crate::graphql::connection::{Conn, from_list};
+use crate::graphql::ids::{NodeKind, encode};
+use crate::graphql::rc;
+use crate::paging::PageArgs;
+use crate::repo::loaders::{CalendarKey, DomainsOfCustomer, PartnerKey, ProductsOfCustomer, RequestsOfCustomer, SubscriptionsOfCustomer, load};
+
+/// A customer the partner serves (or, for an indirect provider, a reseller's customer).
+#[derive(Clone)]
+pub struct Customer(pub CustomerRow);
+
+#[Object]
+impl Customer {
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::Customer, &self.0.id)
+    }
+
+    async fn company_name(&self) -> &str {
+        &self.0.company_name
+    }
+
+    /// The customer's primary domain, e.g. `contoso.onmicrosoft.com`.
+    async fn primary_domain(&self) -> &str {
+        &self.0.primary_domain
+    }
+
+    /// Every domain of the customer, the primary first. A contact on one of these is the
+    /// customer's, never the partner's (R7).
+    async fn domains(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        let rows = load(&rc(ctx)?.loaders.domains_of_customer, DomainsOfCustomer(self.0.id.clone())).await?;
+        Ok(rows.iter().map(|d| d.domain.clone()).collect())
+    }
+
+    /// The customer's Microsoft Entra tenant id.
+    async fn tenant_id(&self) -> &str {
+        &self.0.tenant_id
+    }
+
+    /// ISO 3166 country code.
+    async fn country(&self) -> &str {
+        &self.0.country
+    }
+
+    /// IANA time zone.
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
+    }
+
+    /// Preferred support language (BCP 47), e.g. `en`, `de`, `ja`.
+    async fn language(&self) -> &str {
+        &self.0.language
+    }
+
+    async fn cloud(&self) -> Result<Cloud> {
+        parse(&self.0.cloud)
+    }
+
+    async fn relationship(&self) -> Result<CustomerRelationship> {
+        parse(&self.0.relationship)
+    }
+
+    /// Whether the partner holds delegated admin privileges for the customer (R8).
+    async fn delegated_admin_privileges(&self) -> bool {
+        self.0.delegated_admin
+    }
+
+    /// For an indirect reseller's customer: whether the indirect provider granted access to
+    /// the customer's Azure account (R4). Always true for other customers.
+    async fn azure_access_granted(&self) -> bool {
+        self.0.azure_access_granted
+    }
+
+    /// True when the caller sees this customer only as the indirect provider of its reseller.
+    async fn read_only(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.0.partner_id != rc(ctx)?.caller.partner_id)
+    }
+
+    /// The indirect reseller serving the customer, for a provider's view of it.
+    async fn reseller(&self, ctx: &Context<'_>) -> Result<Option<Partner>> {
+        if self.0.provider_id.is_none() {
+            return Ok(None);
+        }
+        Ok(load(&rc(ctx)?.loaders.partner, PartnerKey(self.0.partner_id.clone())).await?.map(Partner))
+    }
+
+    /// The business calendar the customer's non-English requests run on (S5).
+    async fn business_calendar(&self, ctx: &Context<'_>) -> Result<Option<BusinessCalendar>> {
+        Ok(load(&rc(ctx)?.loaders.calendar, CalendarKey(self.0.calendar_id.clone())).await?.map(BusinessCalendar))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.0.created_at)
+    }
+
+    /// The customer's subscriptions, oldest first.
+    async fn subscriptions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        status: Option<Vec<SubscriptionStatus>>,
+        product_family: Option<ProductFamily>,
+    ) -> Result<Conn<Subscription>> {
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let rows = load(&rc(ctx)?.loaders.subscriptions_of_customer, SubscriptionsOfCustomer(self.0.id.clone())).await?;
+        let rows: Vec<_> = rows
+            .iter()
+            .filter(|s| status.as_ref().is_none_or(|st| st.iter().any(|v| v.as_str() == s.status)))
+            .filter(|s| product_family.is_none_or(|f| f.as_str() == s.product_family))
+            .cloned()
+            .collect();
+        Ok(from_list(&rows, &args, Subscription))
+    }
+
+    /// The marketplace products the customer runs (supported by their ISVs, R10).
+    async fn marketplace_products(&self, ctx: &Context<'_>) -> Result<Vec<MarketplaceProduct>> {
+        let rows = load(&rc(ctx)?.loaders.products_of_customer, ProductsOfCustomer(self.0.id.clone())).await?;
+        Ok(rows.iter().cloned().map(MarketplaceProduct).collect())
+    }
+
+    /// Service requests the caller's partner filed for the customer, newest first.
+    async fn service_requests(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        status: Option<Vec<RequestStatus>>,
+    ) -> Result<Conn<ServiceRequest>> {
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let rows = load(&rc(ctx)?.loaders.requests_of_customer, RequestsOfCustomer(self.0.id.clone())).await?;
+        let rows: Vec<_> =
+            rows.iter().filter(|r| status.as_ref().is_none_or(|st| st.iter().any(|v| v.as_str() == r.status))).cloned().collect();
+        Ok(from_list(&rows, &args, ServiceRequest))
+    }
+}

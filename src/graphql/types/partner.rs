@@ -1,0 +1,139 @@
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+
+use super::{Subscription, parse, utc};
+use crate::db::models::{AgentRow, PartnerRow};
+use crate::domain::model::{AgentRole, Cloud, PartnerKind};
+use crate::graphql::ids::{NodeKind, encode};
+use crate::graphql::rc;
+use crate::repo::loaders::{PartnerKey, load};
+
+/// Who is asking: the agent the token speaks for, and its partner.
+pub struct Viewer {
+    pub agent: Agent,
+    pub partner: Partner,
+}
+
+#[Object]
+impl Viewer {
+    /// The signed-in agent.
+    async fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    /// The agent's partner: every query is scoped to it.
+    async fn partner(&self) -> &Partner {
+        &self.partner
+    }
+}
+
+/// A partner user.
+#[derive(Clone)]
+pub struct Agent(pub AgentRow);
+
+#[Object]
+impl Agent {
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::Agent, &self.0.id)
+    }
+
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    /// The agent's Partner Center role; it decides what the agent may do.
+    async fn role(&self) -> Result<AgentRole> {
+        parse(&self.0.role)
+    }
+
+    async fn partner(&self, ctx: &Context<'_>) -> Result<Option<Partner>> {
+        let rc = rc(ctx)?;
+        Ok(load(&rc.loaders.partner, PartnerKey(self.0.partner_id.clone())).await?.map(Partner))
+    }
+}
+
+/// A Cloud Solution Provider partner.
+#[derive(Clone)]
+pub struct Partner(pub PartnerRow);
+
+/// The support agreements a partner holds (R3, R12, R13).
+#[derive(SimpleObject)]
+pub struct SupportAgreements {
+    /// Advanced Support for Partners.
+    pub advanced_support_for_partners: bool,
+    pub premier: bool,
+    pub azure_support_plan: bool,
+    pub signature_cloud_support: bool,
+    /// The partner's MPN support contract id, where it has one.
+    pub mpn_contract_id: Option<String>,
+}
+
+/// A contact: name, e-mail and phone (phone is only a contact detail, R14).
+#[derive(SimpleObject)]
+pub struct Contact {
+    pub name: String,
+    pub email: String,
+    pub phone: Option<String>,
+}
+
+#[Object]
+impl Partner {
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::Partner, &self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn kind(&self) -> Result<PartnerKind> {
+        parse(&self.0.kind)
+    }
+
+    /// The Partner Center instance the partner's own tenant lives in.
+    async fn cloud(&self) -> Result<Cloud> {
+        parse(&self.0.cloud)
+    }
+
+    /// The indirect provider of an indirect reseller.
+    async fn provider(&self, ctx: &Context<'_>) -> Result<Option<Partner>> {
+        let Some(provider) = &self.0.provider_id else { return Ok(None) };
+        Ok(load(&rc(ctx)?.loaders.partner, PartnerKey(provider.clone())).await?.map(Partner))
+    }
+
+    async fn support_agreements(&self) -> SupportAgreements {
+        SupportAgreements {
+            advanced_support_for_partners: self.0.has_asfp,
+            premier: self.0.has_premier,
+            azure_support_plan: self.0.has_azure_support_plan,
+            signature_cloud_support: self.0.has_signature_cloud_support,
+            mpn_contract_id: self.0.mpn_contract_id.clone(),
+        }
+    }
+
+    /// The partner's support contact: the contact on every request it files (R7).
+    async fn support_contact(&self) -> Contact {
+        Contact {
+            name: self.0.support_contact_name.clone(),
+            email: self.0.support_contact_email.clone(),
+            phone: self.0.support_contact_phone.clone(),
+        }
+    }
+
+    /// Subscriptions of the partner's own tenant (not covered by the CSP benefit, R12).
+    /// Empty for any partner but the caller's own.
+    async fn own_subscriptions(&self, ctx: &Context<'_>) -> Result<Vec<Subscription>> {
+        let rc = rc(ctx)?;
+        if rc.caller.partner_id != self.0.id {
+            return Ok(Vec::new());
+        }
+        Ok(rc.repo.own_subscriptions().await?.into_iter().map(Subscription).collect())
+    }
+
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        utc(self.0.created_at)
+    }
+}

@@ -1,0 +1,287 @@
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::partner::Contact;
+use super::{Agent, Customer, Subscription, SupportTopic, parse, utc};
+use crate::db::models::{HistoryRow, NoteRow, ServiceRequestRow};
+use crate::domain::model::{
+    BusinessImpact, FeeCoverage, HistoryKind, IncidentKind, NoteAuthorKind, ProductFamily, RequestStatus, RouteKind, Severity,
+    SlaClock, SlaState, SupportPlan,
+};
+use crate::domain::sla;
+use crate::graphql::connection::{Conn, from_list};
+use crate::graphql::ids::{NodeKind, encode};
+use crate::graphql::rc;
+use crate::paging::PageArgs;
+use crate::repo::loaders::{AgentKey, CalendarKey, CustomerKey, HistoryOfRequest, NotesOfRequest, SubscriptionKey, TopicKey, load};
+
+/// A service request (support ticket) the partner filed on behalf of a customer, or for its
+/// own tenant. Visible only to the partner that filed it.
+#[derive(Clone)]
+pub struct ServiceRequest(pub ServiceRequestRow);
+
+/// Where a request is worked (R2).
+#[derive(SimpleObject)]
+pub struct Route {
+    pub kind: RouteKind,
+    /// The portal in the customer's context, e.g. `https://portal.azure.com/contoso.onmicrosoft.com`.
+    pub portal_url: String,
+}
+
+#[Object]
+impl ServiceRequest {
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::ServiceRequest, &self.0.id)
+    }
+
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    async fn product_family(&self) -> Result<ProductFamily> {
+        parse(&self.0.product_family)
+    }
+
+    async fn incident_kind(&self) -> Result<IncidentKind> {
+        parse(&self.0.incident_kind)
+    }
+
+    /// The business impact stated at filing.
+    async fn business_impact(&self) -> Result<BusinessImpact> {
+        parse(&self.0.business_impact)
+    }
+
+    /// Severity, from the business impact (R15) unless changed since.
+    async fn severity(&self) -> Result<Severity> {
+        parse(&self.0.severity)
+    }
+
+    async fn status(&self) -> Result<RequestStatus> {
+        parse(&self.0.status)
+    }
+
+    /// The support plan the request is filed under (R6, R12).
+    async fn support_plan(&self) -> Result<SupportPlan> {
+        parse(&self.0.support_plan)
+    }
+
+    /// The entitlement reference (e.g. an MPN contract id) for requests about the partner's
+    /// own tenant (R12).
+    async fn entitlement_reference(&self) -> Option<&str> {
+        self.0.entitlement_ref.as_deref()
+    }
+
+    /// How the support fee is covered (R13).
+    async fn fee_coverage(&self) -> Result<FeeCoverage> {
+        parse(&self.0.fee_coverage)
+    }
+
+    /// Where the request is worked (R2).
+    async fn route(&self) -> Result<Route> {
+        Ok(Route { kind: parse(&self.0.route)?, portal_url: self.0.portal_url.clone() })
+    }
+
+    /// The partner's contact for the request (never the customer's, R7).
+    async fn contact(&self) -> Contact {
+        Contact { name: self.0.contact_name.clone(), email: self.0.contact_email.clone(), phone: self.0.contact_phone.clone() }
+    }
+
+    /// Support language (BCP 47). Only English gets around-the-clock response times (S2).
+    async fn support_language(&self) -> &str {
+        &self.0.support_language
+    }
+
+    /// True for a request about the partner's own tenant.
+    async fn on_partner_tenant(&self) -> bool {
+        self.0.customer_id.is_none()
+    }
+
+    /// The customer the request was filed for; null for the partner's own tenant.
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Customer>> {
+        let Some(id) = &self.0.customer_id else { return Ok(None) };
+        Ok(load(&rc(ctx)?.loaders.customer, CustomerKey(id.clone())).await?.map(Customer))
+    }
+
+    /// The subscription concerned.
+    async fn subscription(&self, ctx: &Context<'_>) -> Result<Option<Subscription>> {
+        let Some(id) = &self.0.subscription_id else { return Ok(None) };
+        Ok(load(&rc(ctx)?.loaders.subscription, SubscriptionKey(id.clone())).await?.map(Subscription))
+    }
+
+    /// The support topic picked at filing (R9).
+    async fn support_topic(&self, ctx: &Context<'_>) -> Result<Option<SupportTopic>> {
+        let Some(id) = &self.0.support_topic_id else { return Ok(None) };
+        Ok(load(&rc(ctx)?.loaders.topic, TopicKey(id.clone())).await?.map(SupportTopic))
+    }
+
+    /// The agent who filed the request.
+    async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<Agent>> {
+        Ok(load(&rc(ctx)?.loaders.agent, AgentKey(self.0.created_by_agent_id.clone())).await?.map(Agent))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.0.created_at)
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        utc(self.0.updated_at)
+    }
+
+    async fn closed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.closed_at.map(utc)
+    }
+
+    /// Incremented by every change; send it back as `expectedVersion` to change the request.
+    async fn version(&self) -> i32 {
+        self.0.version as i32
+    }
+
+    /// The initial-response SLA (S1–S5).
+    async fn sla(&self) -> Sla {
+        Sla(self.0.clone())
+    }
+
+    /// Notes, oldest first (append-only).
+    async fn notes(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<Note>> {
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let rows = load(&rc(ctx)?.loaders.notes_of_request, NotesOfRequest(self.0.id.clone())).await?;
+        Ok(from_list(&rows, &args, Note))
+    }
+
+    /// Every change to the request, oldest first: who did what and when.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<HistoryEntry>> {
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let rows = load(&rc(ctx)?.loaders.history_of_request, HistoryOfRequest(self.0.id.clone())).await?;
+        Ok(from_list(&rows, &args, HistoryEntry))
+    }
+}
+
+/// The initial-response SLA of a request (S4): its due time, what is left, and its state.
+pub struct Sla(pub ServiceRequestRow);
+
+impl Sla {
+    fn schedule(&self) -> sla::SlaSchedule {
+        sla::SlaSchedule { due_at: utc(self.0.sla_due_at), at_risk_at: utc(self.0.sla_at_risk_at) }
+    }
+}
+
+#[Object]
+impl Sla {
+    /// Around the clock, or only in the business hours of the request's calendar (S2).
+    async fn clock(&self) -> Result<SlaClock> {
+        parse(&self.0.sla_clock)
+    }
+
+    /// The initial-response target in clock minutes (S1, S3).
+    async fn target_minutes(&self) -> i32 {
+        self.0.sla_target_minutes as i32
+    }
+
+    /// When the first response is due.
+    async fn due_at(&self) -> DateTime<Utc> {
+        utc(self.0.sla_due_at)
+    }
+
+    /// When the request enters its warning window and becomes `AT_RISK`.
+    async fn at_risk_at(&self) -> DateTime<Utc> {
+        utc(self.0.sla_at_risk_at)
+    }
+
+    /// When support first responded; the initial-response clock stopped then.
+    async fn first_response_at(&self) -> Option<DateTime<Utc>> {
+        self.0.first_response_at.map(utc)
+    }
+
+    /// The state now: `ON_TRACK`, `AT_RISK`, `BREACHED` or `MET`.
+    async fn state(&self, ctx: &Context<'_>) -> Result<SlaState> {
+        Ok(sla::state(self.schedule(), self.0.first_response_at.map(utc), rc(ctx)?.now))
+    }
+
+    /// Clock seconds left until the due time (working seconds on a business-hours clock);
+    /// negative once overdue; frozen at the first response.
+    async fn remaining_seconds(&self, ctx: &Context<'_>) -> Result<i32> {
+        let rc = rc(ctx)?;
+        let clock: SlaClock = parse(&self.0.sla_clock)?;
+        let calendar = match clock {
+            SlaClock::TwentyFourSeven => None,
+            SlaClock::BusinessHours => load(&rc.loaders.calendar, CalendarKey(self.0.calendar_id.clone())).await?,
+        };
+        let calendar = calendar.map(|c| c.calendar.clone()).unwrap_or_else(sla::BusinessCalendar::always_open);
+        let left = sla::remaining(clock, &calendar, utc(self.0.sla_due_at), self.0.first_response_at.map(utc), rc.now);
+        Ok(left.num_seconds().clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+    }
+}
+
+/// A note on a request, by a partner agent or by support.
+#[derive(Clone)]
+pub struct Note(pub NoteRow);
+
+#[Object]
+impl Note {
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    async fn author_kind(&self) -> Result<NoteAuthorKind> {
+        parse(&self.0.author_kind)
+    }
+
+    /// The partner agent who wrote it; null for support's notes.
+    async fn author(&self, ctx: &Context<'_>) -> Result<Option<Agent>> {
+        let Some(id) = &self.0.agent_id else { return Ok(None) };
+        Ok(load(&rc(ctx)?.loaders.agent, AgentKey(id.clone())).await?.map(Agent))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.0.created_at)
+    }
+}
+
+/// One change to a request.
+#[derive(Clone)]
+pub struct HistoryEntry(pub HistoryRow);
+
+#[Object]
+impl HistoryEntry {
+    async fn kind(&self) -> Result<HistoryKind> {
+        parse(&self.0.kind)
+    }
+
+    /// The value before the change (e.g. the old status), where there was one.
+    async fn from_value(&self) -> Option<&str> {
+        self.0.from_value.as_deref()
+    }
+
+    /// The value after the change.
+    async fn to_value(&self) -> Option<&str> {
+        self.0.to_value.as_deref()
+    }
+
+    /// The partner agent who made the change; null for support and the SLA clock.
+    async fn actor(&self, ctx: &Context<'_>) -> Result<Option<Agent>> {
+        let Some(id) = &self.0.agent_id else { return Ok(None) };
+        Ok(load(&rc(ctx)?.loaders.agent, AgentKey(id.clone())).await?.map(Agent))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.0.created_at)
+    }
+}

@@ -1,0 +1,81 @@
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::{Customer, ServiceRequest, parse, utc};
+use crate::db::models::SubscriptionRow;
+use crate::domain::model::{BillingCycle, ProductFamily, SubscriptionOwner, SubscriptionStatus};
+use crate::graphql::connection::{Conn, from_list};
+use crate::graphql::ids::{NodeKind, encode};
+use crate::graphql::rc;
+use crate::paging::PageArgs;
+use crate::repo::loaders::{CustomerKey, RequestsOfSubscription, load};
+
+/// A subscription of a customer, or of the partner's own tenant.
+#[derive(Clone)]
+pub struct Subscription(pub SubscriptionRow);
+
+#[Object]
+impl Subscription {
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::Subscription, &self.0.id)
+    }
+
+    /// The customer it belongs to; null for the partner's own subscriptions.
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Customer>> {
+        let Some(id) = &self.0.customer_id else { return Ok(None) };
+        Ok(load(&rc(ctx)?.loaders.customer, CustomerKey(id.clone())).await?.map(Customer))
+    }
+
+    async fn owner(&self) -> Result<SubscriptionOwner> {
+        parse(&self.0.owner)
+    }
+
+    async fn product_family(&self) -> Result<ProductFamily> {
+        parse(&self.0.product_family)
+    }
+
+    /// The offer, e.g. `Microsoft 365 E3` or `Azure plan`.
+    async fn offer_name(&self) -> &str {
+        &self.0.offer_name
+    }
+
+    async fn status(&self) -> Result<SubscriptionStatus> {
+        parse(&self.0.status)
+    }
+
+    async fn billing_cycle(&self) -> Result<BillingCycle> {
+        parse(&self.0.billing_cycle)
+    }
+
+    /// Licences or units.
+    async fn quantity(&self) -> i32 {
+        self.0.quantity.clamp(0, i64::from(i32::MAX)) as i32
+    }
+
+    async fn is_trial(&self) -> bool {
+        self.0.is_trial
+    }
+
+    /// The Azure subscription id (a GUID), for Azure subscriptions only.
+    async fn azure_subscription_id(&self) -> Option<&str> {
+        self.0.azure_subscription_id.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.0.created_at)
+    }
+
+    /// Service requests about this subscription filed by the caller's partner, newest first.
+    async fn service_requests(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<ServiceRequest>> {
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let rows = load(&rc(ctx)?.loaders.requests_of_subscription, RequestsOfSubscription(self.0.id.clone())).await?;
+        Ok(from_list(&rows, &args, ServiceRequest))
+    }
+}

@@ -1,0 +1,96 @@
+//! The axum router: GraphQL over HTTP (POST and GET) and WebSocket on `/graphql`, GraphiQL,
+//! health and readiness, with CORS, compression and a request id on every response and log line.
+
+mod graphql;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::app::AppState;
+use crate::config::CorsOrigins;
+use crate::graphql::{GatewaySchema, schema};
+
+/// Largest request body: a GraphQL document with variables is rarely more than a few KiB;
+/// 1 MiB leaves room for large `nodes(ids:)` lists while bounding memory per request.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct Shared {
+    pub app: AppState,
+    pub schema: GatewaySchema,
+}
+
+/// Builds the router over a started `App`: the one entry point for `serve` and for tests.
+pub fn app(state: AppState) -> Router {
+    let cors = cors_layer(&state.config.cors_origins);
+    let shared = Shared { app: state, schema: schema() };
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphiql", get(graphiql))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(shared)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CompressionLayer::new())
+        .layer(cors)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(tower_http::LatencyUnit::Millis)),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
+    let allow = match origins {
+        CorsOrigins::Localhost => AllowOrigin::predicate(|origin: &HeaderValue, _| {
+            origin.to_str().is_ok_and(|o| {
+                ["http://localhost", "http://127.0.0.1", "https://localhost", "https://127.0.0.1"]
+                    .iter()
+                    .any(|base| o == *base || o.strip_prefix(base).is_some_and(|rest| rest.starts_with(':')))
+            })
+        }),
+        CorsOrigins::List(list) => AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok())),
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, HeaderName::from_static("x-request-id")])
+        .expose_headers([HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(3600))
+}
+
+async fn graphiql() -> impl IntoResponse {
+    Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").title("support-gateway").finish())
+}
+
+/// The process is up.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The database answers.
+async fn readyz(State(shared): State<Shared>) -> Response {
+    match shared.app.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error.detail = ?e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! support-gateway: one GraphQL graph over a Cloud Solution Provider partner's support world.
+//!
+//! A request comes in through [`http`], is authenticated by [`auth`], runs against the schema
+//! of [`graphql`], whose resolvers read through the partner-scoped [`repo`] and its batched
+//! loaders, which query [`db`]. Rules of the domain live apart from all of that in [`domain`].
+
+/// `App`, the one shared state, and its builder.
+pub mod app;
+/// Agent tokens and the caller they resolve to.
+pub mod auth;
+/// The injectable clock.
+pub mod clock;
+/// Command line and environment settings.
+pub mod config;
+/// Pools over PostgreSQL and SQLite, the portable schema, migrations.
+pub mod db;
+/// Pure domain rules: the vocabulary, business calendars, the SLA clock.
+pub mod domain;
+/// The error type and its GraphQL mapping.
+pub mod error;
+/// The GraphQL schema: queries, types, global ids.
+pub mod graphql;
+/// The axum router: GraphQL over HTTP and WebSocket, GraphiQL, health.
+pub mod http;
+/// Relay cursor paging.
+pub mod paging;
+/// Partner-scoped queries and per-request loaders.
+pub mod repo;
+/// Demo and benchmark data.
+pub mod seed;
+
+pub use app::{App, AppState};
+pub use graphql::{GatewaySchema, schema};
+pub use http::app;

@@ -1,0 +1,119 @@
+//! Thin: parse configuration, set up logging, build the app, run the command.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use support_gateway::clock::SystemClock;
+use support_gateway::config::{Cli, Command, CommonArgs, Config, SeedArgs, ServeArgs, TokenArgs};
+use support_gateway::{App, AppState, seed};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")))
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(&cli.common, args).await,
+        Command::Migrate => start(&cli.common, &ServeArgs::default()).await.map(|_| println!("migrations are up to date")),
+        Command::Seed(args) => seed_command(&cli.common, args).await,
+        Command::Token(args) => token(&cli.common, args).await,
+        Command::Schema => {
+            print!("{}", support_gateway::graphql::sdl());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves configuration, connects and migrates; seeds the embedded default on first start.
+async fn start(common: &CommonArgs, serve: &ServeArgs) -> Result<AppState, String> {
+    let config = Config::resolve(common, serve)?;
+    if config.embedded_default {
+        tracing::warn!(
+            "using the DEVELOPMENT token secret with the embedded SQLite database ./data/support-gateway.db; \
+             set DATABASE_URL and SG_JWT_SECRET for anything but local development"
+        );
+    }
+    let embedded = config.embedded_default;
+    let app = App::start(config, Arc::new(SystemClock)).await.map_err(|e| format!("starting: {}", e.message()))?;
+    if embedded && seed::is_empty(&app.db).await.map_err(|e| e.message())? {
+        tracing::info!("first start: loading the demo data set");
+        seed::load(&app.db, &seed::demo(app.clock.now())).await.map_err(|e| format!("seeding: {}", e.message()))?;
+    }
+    Ok(app)
+}
+
+async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
+    let app = start(common, &args).await?;
+    let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| format!("binding {}: {e}", args.bind))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("support-gateway listening on http://{addr}");
+    println!("  GraphiQL:  http://{addr}/graphiql");
+    println!("  GraphQL:   http://{addr}/graphql (POST, GET, WebSocket)");
+    println!("  token:     cargo run --release -- token --agent admin@northwind-cloud.example");
+    println!("             then set the header  Authorization: Bearer <token>");
+    axum::serve(listener, support_gateway::app(app)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn seed_command(common: &CommonArgs, args: SeedArgs) -> Result<(), String> {
+    let config = Config::resolve(common, &ServeArgs::default())?;
+    let app = App::start(config, Arc::new(SystemClock)).await.map_err(|e| e.message())?;
+    let now = app.clock.now();
+    let data = match (args.demo, args.scale) {
+        (_, Some(n)) => seed::scale(n, now),
+        (true, None) => seed::demo(now),
+        (false, None) => return Err("say what to load: --demo or --scale N".into()),
+    };
+    let started = std::time::Instant::now();
+    seed::load(&app.db, &data).await.map_err(|e| e.message())?;
+    println!(
+        "loaded {} partners, {} agents, {} customers, {} subscriptions, {} service requests, {} notes in {:.1} s",
+        data.partners.len(),
+        data.agents.len(),
+        data.customers.len(),
+        data.subscriptions.len(),
+        data.requests.len(),
+        data.notes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn token(common: &CommonArgs, args: TokenArgs) -> Result<(), String> {
+    let app = start(common, &ServeArgs::default()).await?;
+    let Some(agent) = support_gateway::repo::queries::agent_by_email(&app.db, &args.agent).await.map_err(|e| e.message())? else {
+        let known = support_gateway::repo::queries::all_agents(&app.db).await.map_err(|e| e.message())?;
+        let list: Vec<String> = known.iter().map(|(a, p)| format!("  {} ({}, {})", a.email, a.role, p)).collect();
+        return Err(format!("no agent with e-mail {}; known agents:\n{}", args.agent, list.join("\n")));
+    };
+    let token = app.keys.issue(&agent.id, app.clock.now(), chrono::Duration::hours(args.ttl_hours)).map_err(|e| e.message())?;
+    println!("{token}");
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! Per-request batched loaders (the `dataloader` crate): one newtype key per loader, one
+//! statement per batch. Built fresh for every request, so nothing is cached across callers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use dataloader::BatchFn;
+use dataloader::cached::Loader;
+
+use super::Repo;
+use super::queries::group_by;
+use crate::db::models::*;
+use crate::domain::sla::BusinessCalendar;
+use crate::error::{AppError, AppResult};
+
+/// The most keys one batch gathers: large enough that a page of pages of pages (100 × 100 ×
+/// 100 parents at most) never splits a level into several statements.
+const MAX_BATCH: usize = 10_000;
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type FetchFn<K, V> = fn(Repo, Vec<K>) -> BoxFut<AppResult<HashMap<K, V>>>;
+
+/// A batch function: runs `fetch` for all keys of a batch; missing keys get `V::default()`
+/// (none, or an empty list); a failed statement fails every key of its batch.
+pub struct Batch<K, V> {
+    repo: Repo,
+    fetch: FetchFn<K, V>,
+}
+
+impl<K, V> BatchFn<K, Result<V, AppError>> for Batch<K, V>
+where
+    K: Eq + Hash + Clone + Send + 'static,
+    V: Default + Clone + Send + 'static,
+{
+    async fn load(&mut self, keys: &[K]) -> HashMap<K, Result<V, AppError>> {
+        match (self.fetch)(self.repo.clone(), keys.to_vec()).await {
+            Ok(mut found) => keys.iter().map(|k| (k.clone(), Ok(found.remove(k).unwrap_or_default()))).collect(),
+            Err(e) => keys.iter().map(|k| (k.clone(), Err(e.clone()))).collect(),
+        }
+    }
+}
+
+pub type BatchLoader<K, V> = Loader<K, Result<V, AppError>, Batch<K, V>>;
+
+fn loader<K, V>(repo: &Repo, fetch: FetchFn<K, V>) -> BatchLoader<K, V>
+where
+    K: Eq + Hash + Clone + Send + std::fmt::Debug + 'static,
+    V: Default + Clone + Send + 'static,
+{
+    Loader::new(Batch { repo: repo.clone(), fetch }).with_max_batch_size(MAX_BATCH)
+}
+
+/// Loads one key, turning the loader's own failure (a key it lost) into an internal error.
+pub async fn load<K, V>(loader: &BatchLoader<K, V>, key: K) -> AppResult<V>
+where
+    K: Eq + Hash + Clone + Send + std::fmt::Debug + 'static,
+    V: Default + Clone + Send + 'static,
+{
+    loader.try_load(key).await.map_err(|e| AppError::internal(format!("loader: {e}")))?
+}
+
+macro_rules! keys {
+    ($($(#[$m:meta])* $name:ident),+ $(,)?) => {
+        $(
+            $(#[$m])*
+            #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+            pub struct $name(pub String);
+        )+
+    };
+}
+
+keys! {
+    /// A customer by id.
+    CustomerKey,
+    /// A subscription by id.
+    SubscriptionKey,
+    /// A service request by id.
+    RequestKey,
+    /// A marketplace product by id.
+    ProductKey,
+    /// A support topic by id.
+    TopicKey,
+    /// An agent by id.
+    AgentKey,
+    /// A partner by id.
+    PartnerKey,
+    /// A business calendar by id.
+    CalendarKey,
+    /// The subscriptions of a customer.
+    SubscriptionsOfCustomer,
+    /// The service requests of a customer.
+    RequestsOfCustomer,
+    /// The service requests about a subscription.
+    RequestsOfSubscription,
+    /// The notes of a service request.
+    NotesOfRequest,
+    /// The history of a service request.
+    HistoryOfRequest,
+    /// The marketplace products a customer runs.
+    ProductsOfCustomer,
+    /// The caller's customers that run a marketplace product.
+    CustomersOfProduct,
+    /// The domains of a customer.
+    DomainsOfCustomer,
+}
+
+/// A business calendar with its name, ready for SLA arithmetic.
+#[derive(Debug, Clone)]
+pub struct CalendarData {
+    pub id: String,
+    pub name: String,
+    pub calendar: BusinessCalendar,
+    pub holidays: Vec<HolidayRow>,
+    pub hours: Vec<CalendarHoursRow>,
+}
+
+type List<T> = Arc<Vec<T>>;
+
+/// Every loader of one request.
+pub struct Loaders {
+    pub customer: BatchLoader<CustomerKey, Option<CustomerRow>>,
+    pub subscription: BatchLoader<SubscriptionKey, Option<SubscriptionRow>>,
+    pub request: BatchLoader<RequestKey, Option<ServiceRequestRow>>,
+    pub product: BatchLoader<ProductKey, Option<MarketplaceProductRow>>,
+    pub topic: BatchLoader<TopicKey, Option<SupportTopicRow>>,
+    pub agent: BatchLoader<AgentKey, Option<AgentRow>>,
+    pub partner: BatchLoader<PartnerKey, Option<PartnerRow>>,
+    pub calendar: BatchLoader<CalendarKey, Option<Arc<CalendarData>>>,
+    pub subscriptions_of_customer: BatchLoader<SubscriptionsOfCustomer, List<SubscriptionRow>>,
+    pub requests_of_customer: BatchLoader<RequestsOfCustomer, List<ServiceRequestRow>>,
+    pub requests_of_subscription: BatchLoader<RequestsOfSubscription, List<ServiceRequestRow>>,
+    pub notes_of_request: BatchLoader<NotesOfRequest, List<NoteRow>>,
+    pub history_of_request: BatchLoader<HistoryOfRequest, List<HistoryRow>>,
+    pub products_of_customer: BatchLoader<ProductsOfCustomer, List<MarketplaceProductRow>>,
+    pub customers_of_product: BatchLoader<CustomersOfProduct, List<CustomerRow>>,
+    pub domains_of_customer: BatchLoader<DomainsOfCustomer, List<CustomerDomainRow>>,
+}
+
+fn strings<K>(keys: &[K], f: impl Fn(&K) -> &String) -> Vec<String> {
+    keys.iter().map(|k| f(k).clone()).collect()
+}
+
+/// Indexes rows by id under a key type.
+fn by_id<K: Hash + Eq, T>(rows: Vec<T>, id: impl Fn(&T) -> String, key: impl Fn(String) -> K) -> HashMap<K, Option<T>> {
+    rows.into_iter().map(|r| (key(id(&r)), Some(r))).collect()
+}
+
+/// Groups child rows under their parent's key.
+fn lists<K: Hash + Eq, T>(rows: Vec<T>, parent: impl Fn(&T) -> String, key: impl Fn(String) -> K) -> HashMap<K, List<T>> {
+    group_by(rows, |r| key(parent(r))).into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+}
+
+impl Loaders {
+    pub fn new(repo: &Repo) -> Loaders {
+        Loaders {
+            customer: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.customers_by_ids(&strings(&keys, |k| &k.0)).await?;
+                    Ok(by_id(rows, |r| r.id.clone(), CustomerKey))
+                })
+            }),
+            subscription: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.subscriptions_by_ids(&strings(&keys, |k| &k.0)).await?;
+                    Ok(by_id(rows, |r| r.id.clone(), SubscriptionKey))
+                })
+            }),
+            request: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.requests_by_ids(&strings(&keys, |k| &k.0)).await?;
+                    Ok(by_id(rows, |r| r.id.clone(), RequestKey))
+                })
+            }),
+            product: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.products_by_ids(&strings(&keys, |k| &k.0)).await?;
+                    Ok(by_id(rows, |r| r.id.clone(), ProductKey))
+                })
+            }),
+            topic: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.topics_by_ids(&strings(&keys, |k| &k.0)).await?;
+                    Ok(by_id(rows, |r| r.id.clone(), TopicKey))
+                })
+            }),
+            agent: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.agents_by_ids(&strings(&keys, |k| &k.0)).await?;
+                    Ok(by_id(rows, |r| r.id.clone(), AgentKey))
+                })
+            }),
+            partner: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.partners_by_ids(&strings(&keys, |k| &k.0)).await?;
+                    Ok(by_id(rows, |r| r.id.clone(), PartnerKey))
+                })
+            }),
+            calendar: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let (cals, hours, holidays) = repo.calendars_by_ids(&strings(&keys, |k| &k.0)).await?;
+                    let mut hours = group_by(hours, |h| h.calendar_id.clone());
+                    let mut holidays = group_by(holidays, |h| h.calendar_id.clone());
+                    cals.into_iter()
+                        .map(|c| {
+                            let data = calendar_data(c.clone(), hours.remove(&c.id).unwrap_or_default(), holidays.remove(&c.id).unwrap_or_default())?;
+                            Ok((CalendarKey(c.id), Some(Arc::new(data))))
+                        })
+                        .collect()
+                })
+            }),
+            subscriptions_of_customer: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.subscriptions_of_customers(&strings(&keys, |k| &k.0)).await?;
+                    Ok(lists(rows, |r| r.customer_id.clone().unwrap_or_default(), SubscriptionsOfCustomer))
+                })
+            }),
+            requests_of_customer: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.requests_of_customers(&strings(&keys, |k| &k.0)).await?;
+                    Ok(lists(rows, |r| r.customer_id.clone().unwrap_or_default(), RequestsOfCustomer))
+                })
+            }),
+            requests_of_subscription: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.requests_of_subscriptions(&strings(&keys, |k| &k.0)).await?;
+                    Ok(lists(rows, |r| r.subscription_id.clone().unwrap_or_default(), RequestsOfSubscription))
+                })
+            }),
+            notes_of_request: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.notes_of_requests(&strings(&keys, |k| &k.0)).await?;
+                    Ok(lists(rows, |r| r.service_request_id.clone(), NotesOfRequest))
+                })
+            }),
+            history_of_request: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.history_of_requests(&strings(&keys, |k| &k.0)).await?;
+                    Ok(lists(rows, |r| r.service_request_id.clone(), HistoryOfRequest))
+                })
+            }),
+            products_of_customer: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.products_of_customers(&strings(&keys, |k| &k.0)).await?;
+                    let grouped = group_by(rows, |(c, _)| c.clone());
+                    Ok(grouped
+                        .into_iter()
+                        .map(|(c, v)| (ProductsOfCustomer(c), Arc::new(v.into_iter().map(|(_, p)| p).collect())))
+                        .collect())
+                })
+            }),
+            customers_of_product: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.customers_of_products(&strings(&keys, |k| &k.0)).await?;
+                    let grouped = group_by(rows, |(p, _)| p.clone());
+                    Ok(grouped
+                        .into_iter()
+                        .map(|(p, v)| (CustomersOfProduct(p), Arc::new(v.into_iter().map(|(_, c)| c).collect())))
+                        .collect())
+                })
+            }),
+            domains_of_customer: loader(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.domains_of_customers(&strings(&keys, |k| &k.0)).await?;
+                    Ok(lists(rows, |r| r.customer_id.clone(), DomainsOfCustomer))
+                })
+            }),
+        }
+    }
+}
+
+/// Builds the SLA calendar of stored rows.
+pub fn calendar_data(row: CalendarRow, hours: Vec<CalendarHoursRow>, holidays: Vec<HolidayRow>) -> AppResult<CalendarData> {
+    let time_zone: chrono_tz::Tz =
+        row.time_zone.parse().map_err(|_| AppError::internal(format!("calendar {} has unknown time zone {}", row.id, row.time_zone)))?;
+    let mut weekly_hours: [Vec<(u32, u32)>; 7] = Default::default();
+    for h in &hours {
+        if let Some(day) = weekly_hours.get_mut(h.weekday as usize) {
+            day.push((h.start_minute as u32, h.end_minute as u32));
+        }
+    }
+    for day in &mut weekly_hours {
+        day.sort_unstable();
+    }
+    let calendar = BusinessCalendar { time_zone, weekly_hours, holidays: holidays.iter().map(|h| h.day).collect() };
+    Ok(CalendarData { id: row.id, name: row.name, calendar, holidays, hours })
+}

@@ -1,0 +1,587 @@
+//! The SQL of the gateway, written once with diesel's DSL and expanded per backend.
+//!
+//! Batch functions take many keys and run one `IN (…)` statement: the loaders call them.
+//! Page functions run a count and a page: the root connections call them.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::{BoolExpressionMethods, EscapeExpressionMethods, ExpressionMethods, NullableExpressionMethods, OptionalExtension,
+             QueryDsl, SelectableHelper, TextExpressionMethods};
+use diesel_async::RunQueryDsl;
+
+use super::Repo;
+use crate::db::Db;
+use crate::db::models::*;
+use crate::db::schema::*;
+use crate::domain::model::SlaState;
+use crate::error::AppResult;
+use crate::paging::PageArgs;
+use crate::with_conn;
+
+diesel::define_sql_function! {
+    /// Lower-cases text (ASCII on SQLite), for case-insensitive search on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The most keys one statement binds: below SQLite's and PostgreSQL's bind-parameter limits.
+const MAX_KEYS_PER_STATEMENT: usize = 10_000;
+
+/// A page of a root connection: the rows of the window, where it starts, and the total.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub start: usize,
+    pub total: usize,
+}
+
+/// `%…%` / `…%` patterns with LIKE's wildcards escaped (the escape character is `\`).
+fn like_escape(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for ch in input.to_lowercase().chars() {
+        if matches!(ch, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn chunks(keys: &[String]) -> impl Iterator<Item = &[String]> {
+    keys.chunks(MAX_KEYS_PER_STATEMENT)
+}
+
+// ---------------------------------------------------------------------------------------
+// Who is asking (unscoped by nature: this is how the scope is found).
+
+/// The agent and its partner, for an agent id from a verified token. Deleted partners' agents
+/// are unknown.
+pub async fn caller_rows(db: &Db, agent_id: &str) -> AppResult<Option<(AgentRow, PartnerRow)>> {
+    Ok(with_conn!(db, |conn| {
+        agents::table
+            .inner_join(partners::table)
+            .filter(agents::id.eq(agent_id))
+            .filter(partners::deleted_at.is_null())
+            .select((AgentRow::as_select(), PartnerRow::as_select()))
+            .first(conn)
+            .await
+            .optional()?
+    }))
+}
+
+pub async fn agent_by_email(db: &Db, email: &str) -> AppResult<Option<AgentRow>> {
+    Ok(with_conn!(db, |conn| {
+        agents::table.filter(lower(agents::email).eq(email.to_lowercase())).select(AgentRow::as_select()).first(conn).await.optional()?
+    }))
+}
+
+/// Every agent with its partner's name, for the README and `token` help.
+pub async fn all_agents(db: &Db) -> AppResult<Vec<(AgentRow, String)>> {
+    Ok(with_conn!(db, |conn| {
+        agents::table
+            .inner_join(partners::table)
+            .order(agents::email)
+            .select((AgentRow::as_select(), partners::name))
+            .load(conn)
+            .await?
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// By id, scoped. Another partner's ids simply find nothing.
+
+impl Repo {
+    pub async fn customers_by_ids(&self, ids: &[String]) -> AppResult<Vec<CustomerRow>> {
+        let p = &self.partner_id;
+        let mut out = Vec::new();
+        for keys in chunks(ids) {
+            out.extend(with_conn!(self.db, |conn| {
+                customers::table
+                    .filter(customers::id.eq_any(keys))
+                    .filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p)))
+                    .select(CustomerRow::as_select())
+                    .load(conn)
+                    .await?
+            }));
+        }
+        Ok(out)
+    }
+
+    pub async fn subscriptions_by_ids(&self, ids: &[String]) -> AppResult<Vec<SubscriptionRow>> {
+        let p = &self.partner_id;
+        let mut out = Vec::new();
+        for keys in chunks(ids) {
+            out.extend(with_conn!(self.db, |conn| {
+                subscriptions::table
+                    .filter(subscriptions::id.eq_any(keys))
+                    .filter(subscriptions::partner_id.eq(p).or(subscriptions::provider_id.eq(p)))
+                    .select(SubscriptionRow::as_select())
+                    .load(conn)
+                    .await?
+            }));
+        }
+        Ok(out)
+    }
+
+    pub async fn requests_by_ids(&self, ids: &[String]) -> AppResult<Vec<ServiceRequestRow>> {
+        let p = &self.partner_id;
+        let mut out = Vec::new();
+        for keys in chunks(ids) {
+            out.extend(with_conn!(self.db, |conn| {
+                service_requests::table
+                    .filter(service_requests::id.eq_any(keys))
+                    .filter(service_requests::partner_id.eq(p))
+                    .select(ServiceRequestRow::as_select())
+                    .load(conn)
+                    .await?
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Marketplace products are a public catalogue: visible to every partner.
+    pub async fn products_by_ids(&self, ids: &[String]) -> AppResult<Vec<MarketplaceProductRow>> {
+        let mut out = Vec::new();
+        for keys in chunks(ids) {
+            out.extend(with_conn!(self.db, |conn| {
+                marketplace_products::table
+                    .filter(marketplace_products::id.eq_any(keys))
+                    .select(MarketplaceProductRow::as_select())
+                    .load(conn)
+                    .await?
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Support topics are a public catalogue.
+    pub async fn topics_by_ids(&self, ids: &[String]) -> AppResult<Vec<SupportTopicRow>> {
+        Ok(with_conn!(self.db, |conn| {
+            support_topics::table.filter(support_topics::id.eq_any(ids)).select(SupportTopicRow::as_select()).load(conn).await?
+        }))
+    }
+
+    /// Agents of the caller's own partner only.
+    pub async fn agents_by_ids(&self, ids: &[String]) -> AppResult<Vec<AgentRow>> {
+        let p = &self.partner_id;
+        Ok(with_conn!(self.db, |conn| {
+            agents::table
+                .filter(agents::id.eq_any(ids))
+                .filter(agents::partner_id.eq(p))
+                .select(AgentRow::as_select())
+                .load(conn)
+                .await?
+        }))
+    }
+
+    /// The caller's partner, its indirect provider and its indirect resellers.
+    pub async fn partners_by_ids(&self, ids: &[String]) -> AppResult<Vec<PartnerRow>> {
+        let p = &self.partner_id;
+        Ok(with_conn!(self.db, |conn| {
+            let me = diesel::alias!(partners as me);
+            let my_provider = me.filter(me.field(partners::id).eq(p)).select(me.field(partners::provider_id).assume_not_null());
+            partners::table
+                .filter(partners::id.eq_any(ids))
+                .filter(partners::deleted_at.is_null())
+                .filter(partners::id.eq(p).or(partners::provider_id.eq(p)).or(partners::id.eq_any(my_provider)))
+                .select(PartnerRow::as_select())
+                .load(conn)
+                .await?
+        }))
+    }
+
+    pub async fn calendars_by_ids(&self, ids: &[String]) -> AppResult<(Vec<CalendarRow>, Vec<CalendarHoursRow>, Vec<HolidayRow>)> {
+        Ok(with_conn!(self.db, |conn| {
+            let cals = business_calendars::table
+                .filter(business_calendars::id.eq_any(ids))
+                .select(CalendarRow::as_select())
+                .load(conn)
+                .await?;
+            let hours = business_calendar_hours::table
+                .filter(business_calendar_hours::calendar_id.eq_any(ids))
+                .order((business_calendar_hours::weekday, business_calendar_hours::start_minute))
+                .select(CalendarHoursRow::as_select())
+                .load(conn)
+                .await?;
+            let holidays = business_calendar_holidays::table
+                .filter(business_calendar_holidays::calendar_id.eq_any(ids))
+                .order(business_calendar_holidays::day)
+                .select(HolidayRow::as_select())
+                .load(conn)
+                .await?;
+            (cals, hours, holidays)
+        }))
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Children of many parents in one statement (the nested connections).
+
+    pub async fn subscriptions_of_customers(&self, ids: &[String]) -> AppResult<Vec<SubscriptionRow>> {
+        let p = &self.partner_id;
+        let mut out = Vec::new();
+        for keys in chunks(ids) {
+            out.extend(with_conn!(self.db, |conn| {
+                subscriptions::table
+                    .filter(subscriptions::customer_id.eq_any(keys))
+                    .filter(subscriptions::partner_id.eq(p).or(subscriptions::provider_id.eq(p)))
+                    .order((subscriptions::created_at, subscriptions::id))
+                    .select(SubscriptionRow::as_select())
+                    .load(conn)
+                    .await?
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The partner's own-tenant subscriptions.
+    pub async fn own_subscriptions(&self) -> AppResult<Vec<SubscriptionRow>> {
+        let p = &self.partner_id;
+        Ok(with_conn!(self.db, |conn| {
+            subscriptions::table
+                .filter(subscriptions::partner_id.eq(p))
+                .filter(subscriptions::customer_id.is_null())
+                .order((subscriptions::created_at, subscriptions::id))
+                .select(SubscriptionRow::as_select())
+                .load(conn)
+                .await?
+        }))
+    }
+
+    pub async fn requests_of_customers(&self, ids: &[String]) -> AppResult<Vec<ServiceRequestRow>> {
+        let p = &self.partner_id;
+        let mut out = Vec::new();
+        for keys in chunks(ids) {
+            out.extend(with_conn!(self.db, |conn| {
+                service_requests::table
+                    .filter(service_requests::customer_id.eq_any(keys))
+                    .filter(service_requests::partner_id.eq(p))
+                    .order((service_requests::created_at.desc(), service_requests::id.desc()))
+                    .select(ServiceRequestRow::as_select())
+                    .load(conn)
+                    .await?
+            }));
+        }
+        Ok(out)
+    }
+
+    pub async fn requests_of_subscriptions(&self, ids: &[String]) -> AppResult<Vec<ServiceRequestRow>> {
+        let p = &self.partner_id;
+        let mut out = Vec::new();
+        for keys in chunks(ids) {
+            out.extend(with_conn!(self.db, |conn| {
+                service_requests::table
+                    .filter(service_requests::subscription_id.eq_any(keys))
+                    .filter(service_requests::partner_id.eq(p))
+                    .order((service_requests::created_at.desc(), service_requests::id.desc()))
+                    .select(ServiceRequestRow::as_select())
+                    .load(conn)
+                    .await?
+            }));
+        }
+        Ok(out)
+    }
+
+    pub async fn notes_of_requests(&self, ids: &[String]) -> AppResult<Vec<NoteRow>> {
+        let p = &self.partner_id;
+        let mut out = Vec::new();
+        for keys in chunks(ids) {
+            out.extend(with_conn!(self.db, |conn| {
+                let mine = service_requests::table.filter(service_requests::partner_id.eq(p)).select(service_requests::id);
+                service_request_notes::table
+                    .filter(service_request_notes::service_request_id.eq_any(keys))
+                    .filter(service_request_notes::service_request_id.eq_any(mine))
+                    .order((service_request_notes::created_at, service_request_notes::id))
+                    .select(NoteRow::as_select())
+                    .load(conn)
+                    .await?
+            }));
+        }
+        Ok(out)
+    }
+
+    pub async fn history_of_requests(&self, ids: &[String]) -> AppResult<Vec<HistoryRow>> {
+        let p = &self.partner_id;
+        let mut out = Vec::new();
+        for keys in chunks(ids) {
+            out.extend(with_conn!(self.db, |conn| {
+                let mine = service_requests::table.filter(service_requests::partner_id.eq(p)).select(service_requests::id);
+                service_request_history::table
+                    .filter(service_request_history::service_request_id.eq_any(keys))
+                    .filter(service_request_history::service_request_id.eq_any(mine))
+                    .order((service_request_history::created_at, service_request_history::id))
+                    .select(HistoryRow::as_select())
+                    .load(conn)
+                    .await?
+            }));
+        }
+        Ok(out)
+    }
+
+    /// `(customer id, product)` pairs for the customers' marketplace products.
+    pub async fn products_of_customers(&self, ids: &[String]) -> AppResult<Vec<(String, MarketplaceProductRow)>> {
+        let p = &self.partner_id;
+        let mut out = Vec::new();
+        for keys in chunks(ids) {
+            out.extend(with_conn!(self.db, |conn| {
+                customer_marketplace_products::table
+                    .inner_join(marketplace_products::table)
+                    .inner_join(customers::table)
+                    .filter(customer_marketplace_products::customer_id.eq_any(keys))
+                    .filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p)))
+                    .order((marketplace_products::name, marketplace_products::id))
+                    .select((customer_marketplace_products::customer_id, MarketplaceProductRow::as_select()))
+                    .load(conn)
+                    .await?
+            }));
+        }
+        Ok(out)
+    }
+
+    /// `(product id, customer)` pairs: the caller's customers that run each product.
+    pub async fn customers_of_products(&self, ids: &[String]) -> AppResult<Vec<(String, CustomerRow)>> {
+        let p = &self.partner_id;
+        Ok(with_conn!(self.db, |conn| {
+            customer_marketplace_products::table
+                .inner_join(customers::table)
+                .filter(customer_marketplace_products::marketplace_product_id.eq_any(ids))
+                .filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p)))
+                .order((customers::company_name, customers::id))
+                .select((customer_marketplace_products::marketplace_product_id, CustomerRow::as_select()))
+                .load(conn)
+                .await?
+        }))
+    }
+
+    pub async fn domains_of_customers(&self, ids: &[String]) -> AppResult<Vec<CustomerDomainRow>> {
+        let p = &self.partner_id;
+        let mut out = Vec::new();
+        for keys in chunks(ids) {
+            out.extend(with_conn!(self.db, |conn| {
+                customer_domains::table
+                    .inner_join(customers::table)
+                    .filter(customer_domains::customer_id.eq_any(keys))
+                    .filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p)))
+                    .order((customer_domains::is_primary.desc(), customer_domains::domain))
+                    .select(CustomerDomainRow::as_select())
+                    .load(conn)
+                    .await?
+            }));
+        }
+        Ok(out)
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Root connections.
+
+    /// Customers the partner serves (and, for an indirect provider, its resellers' customers),
+    /// ordered by company name.
+    pub async fn customer_page(&self, filter: &CustomerFilter, page: &PageArgs) -> AppResult<Page<CustomerRow>> {
+        let p = &self.partner_id;
+        let pattern = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_escape);
+        Ok(with_conn!(self.db, |conn, DB| {
+            let base = || {
+                let mut q = customers::table
+                    .filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p)))
+                    .into_boxed::<DB>();
+                if let Some(pat) = &pattern {
+                    // A partner searches by company name (anywhere in it) or by a domain's start,
+                    // as on Partner Center's customer search.
+                    let by_domain = customer_domains::table
+                        .filter(lower(customer_domains::domain).like(format!("{pat}%")).escape('\\'))
+                        .select(customer_domains::customer_id);
+                    q = q.filter(
+                        lower(customers::company_name)
+                            .like(format!("%{pat}%"))
+                            .escape('\\')
+                            .or(customers::id.eq_any(by_domain)),
+                    );
+                }
+                if let Some(rel) = &filter.relationships {
+                    q = q.filter(customers::relationship.eq_any(rel.clone()));
+                }
+                if let Some(cloud) = &filter.cloud {
+                    q = q.filter(customers::cloud.eq(cloud.clone()));
+                }
+                if let Some(dap) = filter.delegated_admin {
+                    q = q.filter(customers::delegated_admin.eq(dap));
+                }
+                if let Some(country) = &filter.country {
+                    q = q.filter(customers::country.eq(country.clone()));
+                }
+                q
+            };
+            let total: i64 = base().count().get_result(conn).await?;
+            let window = page.window(total as usize);
+            let rows = if window.is_empty() {
+                Vec::new()
+            } else {
+                base()
+                    .order((customers::company_name, customers::id))
+                    .limit(window.len() as i64)
+                    .offset(window.start as i64)
+                    .select(CustomerRow::as_select())
+                    .load(conn)
+                    .await?
+            };
+            Page { rows, start: window.start, total: total as usize }
+        }))
+    }
+
+    pub async fn request_page(&self, filter: &RequestFilter, order: RequestOrder, now: NaiveDateTime, page: &PageArgs) -> AppResult<Page<ServiceRequestRow>> {
+        use service_requests as sr;
+        let p = &self.partner_id;
+        Ok(with_conn!(self.db, |conn, DB| {
+            let base = || {
+                let mut q = sr::table.filter(sr::partner_id.eq(p)).into_boxed::<DB>();
+                if let Some(v) = &filter.ids {
+                    q = q.filter(sr::id.eq_any(v.clone()));
+                }
+                if let Some(v) = &filter.statuses {
+                    q = q.filter(sr::status.eq_any(v.clone()));
+                }
+                if let Some(v) = &filter.severities {
+                    q = q.filter(sr::severity.eq_any(v.clone()));
+                }
+                if let Some(v) = &filter.incident_kinds {
+                    q = q.filter(sr::incident_kind.eq_any(v.clone()));
+                }
+                if let Some(v) = &filter.product_families {
+                    q = q.filter(sr::product_family.eq_any(v.clone()));
+                }
+                if let Some(v) = &filter.customer_ids {
+                    q = q.filter(sr::customer_id.eq_any(v.clone()));
+                }
+                if let Some(t) = filter.created_from {
+                    q = q.filter(sr::created_at.ge(t));
+                }
+                if let Some(t) = filter.created_before {
+                    q = q.filter(sr::created_at.lt(t));
+                }
+                // The SLA state at `now`, as S4 defines it, in terms of stored instants.
+                match filter.sla_state {
+                    None => {}
+                    Some(SlaState::OnTrack) => q = q.filter(sr::first_response_at.is_null()).filter(sr::sla_at_risk_at.gt(now)),
+                    Some(SlaState::AtRisk) => {
+                        q = q.filter(sr::first_response_at.is_null()).filter(sr::sla_at_risk_at.le(now)).filter(sr::sla_due_at.gt(now))
+                    }
+                    Some(SlaState::Breached) => {
+                        q = q.filter(
+                            sr::first_response_at
+                                .is_null()
+                                .and(sr::sla_due_at.le(now))
+                                .or(sr::first_response_at.assume_not_null().gt(sr::sla_due_at)),
+                        )
+                    }
+                    Some(SlaState::Met) => q = q.filter(sr::first_response_at.assume_not_null().le(sr::sla_due_at)),
+                }
+                q
+            };
+            let total: i64 = base().count().get_result(conn).await?;
+            let window = page.window(total as usize);
+            let rows = if window.is_empty() {
+                Vec::new()
+            } else {
+                let q = base();
+                let q = match order {
+                    RequestOrder::CreatedAsc => q.order((sr::created_at.asc(), sr::id.asc())),
+                    RequestOrder::CreatedDesc => q.order((sr::created_at.desc(), sr::id.desc())),
+                    RequestOrder::DueAsc => q.order((sr::sla_due_at.asc(), sr::id.asc())),
+                    RequestOrder::DueDesc => q.order((sr::sla_due_at.desc(), sr::id.desc())),
+                };
+                q.limit(window.len() as i64).offset(window.start as i64).select(ServiceRequestRow::as_select()).load(conn).await?
+            };
+            Page { rows, start: window.start, total: total as usize }
+        }))
+    }
+
+    pub async fn product_page(&self, search: Option<&str>, page: &PageArgs) -> AppResult<Page<MarketplaceProductRow>> {
+        let pattern = search.map(str::trim).filter(|s| !s.is_empty()).map(like_escape);
+        Ok(with_conn!(self.db, |conn, DB| {
+            let base = || {
+                let mut q = marketplace_products::table.into_boxed::<DB>();
+                if let Some(pat) = &pattern {
+                    q = q.filter(
+                        lower(marketplace_products::name)
+                            .like(format!("%{pat}%"))
+                            .escape('\\')
+                            .or(lower(marketplace_products::publisher_name).like(format!("%{pat}%")).escape('\\')),
+                    );
+                }
+                q
+            };
+            let total: i64 = base().count().get_result(conn).await?;
+            let window = page.window(total as usize);
+            let rows = if window.is_empty() {
+                Vec::new()
+            } else {
+                base()
+                    .order((marketplace_products::name, marketplace_products::id))
+                    .limit(window.len() as i64)
+                    .offset(window.start as i64)
+                    .select(MarketplaceProductRow::as_select())
+                    .load(conn)
+                    .await?
+            };
+            Page { rows, start: window.start, total: total as usize }
+        }))
+    }
+
+    pub async fn topics_for_family(&self, family: &str) -> AppResult<Vec<SupportTopicRow>> {
+        Ok(with_conn!(self.db, |conn| {
+            support_topics::table
+                .filter(support_topics::product_family.eq(family))
+                .order((support_topics::category, support_topics::name))
+                .select(SupportTopicRow::as_select())
+                .load(conn)
+                .await?
+        }))
+    }
+
+    pub async fn all_calendar_ids(&self) -> AppResult<Vec<String>> {
+        Ok(with_conn!(self.db, |conn| {
+            business_calendars::table.order(business_calendars::name).select(business_calendars::id).load(conn).await?
+        }))
+    }
+}
+
+/// Filters of the `customers` root field (text forms of the enums).
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    pub search: Option<String>,
+    pub relationships: Option<Vec<String>>,
+    pub cloud: Option<String>,
+    pub delegated_admin: Option<bool>,
+    pub country: Option<String>,
+}
+
+/// Filters of the `serviceRequests` root field (text forms of the enums).
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub ids: Option<Vec<String>>,
+    pub statuses: Option<Vec<String>>,
+    pub severities: Option<Vec<String>>,
+    pub incident_kinds: Option<Vec<String>>,
+    pub product_families: Option<Vec<String>>,
+    pub customer_ids: Option<Vec<String>>,
+    pub created_from: Option<NaiveDateTime>,
+    pub created_before: Option<NaiveDateTime>,
+    pub sla_state: Option<SlaState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOrder {
+    CreatedAsc,
+    CreatedDesc,
+    DueAsc,
+    DueDesc,
+}
+
+/// Groups rows by a key, keeping their order.
+pub fn group_by<T, K: std::hash::Hash + Eq>(rows: impl IntoIterator<Item = T>, key: impl Fn(&T) -> K) -> HashMap<K, Vec<T>> {
+    let mut map: HashMap<K, Vec<T>> = HashMap::new();
+    for row in rows {
+        map.entry(key(&row)).or_default().push(row);
+    }
+    map
+}
+

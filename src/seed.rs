@@ -1,0 +1,697 @@
+//! Demo and benchmark data: deterministic (a fixed-seed generator), with times placed relative
+//! to the instant of seeding so that SLA states span ON_TRACK to BREACHED.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use crate::db::Db;
+use crate::db::models::*;
+use crate::db::schema;
+use crate::domain::model::*;
+use crate::domain::sla::{self, BusinessCalendar};
+use crate::error::{AppError, AppResult};
+use crate::with_conn;
+
+/// Rows per INSERT: well below SQLite's bind-variable limit for the widest table.
+const INSERT_CHUNK: usize = 500;
+
+/// SplitMix64: tiny, fast and the same on every platform, so the data set is reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+    fn uuid(&mut self) -> String {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.next().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.next().to_le_bytes());
+        uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+    }
+}
+
+/// Everything a seed inserts.
+#[derive(Default)]
+pub struct Dataset {
+    pub partners: Vec<PartnerRow>,
+    pub agents: Vec<AgentRow>,
+    pub calendars: Vec<CalendarRow>,
+    pub hours: Vec<CalendarHoursRow>,
+    pub holidays: Vec<HolidayRow>,
+    pub customers: Vec<CustomerRow>,
+    pub domains: Vec<CustomerDomainRow>,
+    pub subscriptions: Vec<SubscriptionRow>,
+    pub products: Vec<MarketplaceProductRow>,
+    pub customer_products: Vec<CustomerProductRow>,
+    pub topics: Vec<SupportTopicRow>,
+    pub requests: Vec<ServiceRequestRow>,
+    pub notes: Vec<NoteRow>,
+    pub history: Vec<HistoryRow>,
+}
+
+struct CalendarSpec {
+    id: &'static str,
+    name: &'static str,
+    tz: &'static str,
+    country: &'static str,
+    language: &'static str,
+    hours: &'static [(u32, u32)],
+    holidays: &'static [(&'static str, &'static str)],
+}
+
+const CALENDARS: &[CalendarSpec] = &[
+    CalendarSpec { id: "cal-us-east", name: "United States (Eastern)", tz: "America/New_York", country: "US", language: "en",
+        hours: &[(9 * 60, 17 * 60)],
+        holidays: &[("2026-11-26", "Thanksgiving Day"), ("2026-12-25", "Christmas Day"), ("2027-01-01", "New Year's Day"), ("2027-01-18", "Martin Luther King Jr. Day"), ("2027-05-31", "Memorial Day")] },
+    CalendarSpec { id: "cal-us-pacific", name: "United States (Pacific)", tz: "America/Los_Angeles", country: "US", language: "en",
+        hours: &[(9 * 60, 17 * 60)],
+        holidays: &[("2026-11-26", "Thanksgiving Day"), ("2026-12-25", "Christmas Day"), ("2027-01-01", "New Year's Day")] },
+    CalendarSpec { id: "cal-uk", name: "United Kingdom", tz: "Europe/London", country: "GB", language: "en-GB",
+        hours: &[(9 * 60, 17 * 60 + 30)],
+        holidays: &[("2026-12-25", "Christmas Day"), ("2026-12-28", "Boxing Day (substitute)"), ("2027-01-01", "New Year's Day"), ("2027-03-26", "Good Friday")] },
+    CalendarSpec { id: "cal-de", name: "Germany", tz: "Europe/Berlin", country: "DE", language: "de",
+        hours: &[(8 * 60, 12 * 60), (13 * 60, 17 * 60)],
+        holidays: &[("2026-12-25", "1. Weihnachtstag"), ("2026-12-26", "2. Weihnachtstag"), ("2027-01-01", "Neujahr"), ("2027-03-26", "Karfreitag"), ("2027-03-29", "Ostermontag")] },
+    CalendarSpec { id: "cal-fr", name: "France", tz: "Europe/Paris", country: "FR", language: "fr",
+        hours: &[(9 * 60, 12 * 60 + 30), (14 * 60, 18 * 60)],
+        holidays: &[("2026-12-25", "Noël"), ("2027-01-01", "Jour de l'an"), ("2027-03-29", "Lundi de Pâques"), ("2027-05-01", "Fête du Travail")] },
+    CalendarSpec { id: "cal-es", name: "Spain", tz: "Europe/Madrid", country: "ES", language: "es",
+        hours: &[(9 * 60, 14 * 60), (16 * 60, 19 * 60)],
+        holidays: &[("2026-12-08", "Inmaculada Concepción"), ("2026-12-25", "Navidad"), ("2027-01-01", "Año Nuevo"), ("2027-01-06", "Epifanía")] },
+    CalendarSpec { id: "cal-jp", name: "Japan", tz: "Asia/Tokyo", country: "JP", language: "ja",
+        hours: &[(9 * 60, 12 * 60), (13 * 60, 18 * 60)],
+        holidays: &[("2026-11-23", "勤労感謝の日"), ("2027-01-01", "元日"), ("2027-01-11", "成人の日"), ("2027-02-11", "建国記念の日")] },
+    CalendarSpec { id: "cal-br", name: "Brazil", tz: "America/Sao_Paulo", country: "BR", language: "pt-BR",
+        hours: &[(9 * 60, 18 * 60)],
+        holidays: &[("2026-12-25", "Natal"), ("2027-01-01", "Confraternização Universal"), ("2027-02-08", "Carnaval"), ("2027-02-09", "Carnaval")] },
+    CalendarSpec { id: "cal-au", name: "Australia (Sydney)", tz: "Australia/Sydney", country: "AU", language: "en-AU",
+        hours: &[(9 * 60, 17 * 60)],
+        holidays: &[("2026-12-25", "Christmas Day"), ("2026-12-28", "Boxing Day (substitute)"), ("2027-01-01", "New Year's Day"), ("2027-01-26", "Australia Day")] },
+    CalendarSpec { id: "cal-in", name: "India", tz: "Asia/Kolkata", country: "IN", language: "hi",
+        hours: &[(9 * 60 + 30, 18 * 60)],
+        holidays: &[("2027-01-26", "Republic Day"), ("2027-03-22", "Holi")] },
+];
+
+struct PartnerSpec {
+    key: &'static str,
+    name: &'static str,
+    domain: &'static str,
+    kind: PartnerKind,
+    provider: Option<&'static str>,
+    cloud: Cloud,
+    asfp: bool,
+    premier: bool,
+    azure_plan: bool,
+    signature: bool,
+    mpn: Option<&'static str>,
+}
+
+/// The demo partners. Their agents are `<role>@<domain>`; the README lists them.
+const PARTNERS: &[PartnerSpec] = &[
+    PartnerSpec { key: "northwind", name: "Northwind Cloud Services", domain: "northwind-cloud.example", kind: PartnerKind::Direct,
+        provider: None, cloud: Cloud::Commercial, asfp: true, premier: false, azure_plan: false, signature: true, mpn: Some("MPN-4410-2231") },
+    PartnerSpec { key: "fabrikam", name: "Fabrikam Distribution", domain: "fabrikam-distribution.example", kind: PartnerKind::IndirectProvider,
+        provider: None, cloud: Cloud::Commercial, asfp: true, premier: true, azure_plan: true, signature: false, mpn: Some("MPN-7781-0042") },
+    PartnerSpec { key: "litware", name: "Litware Solutions", domain: "litware-solutions.example", kind: PartnerKind::IndirectReseller,
+        provider: Some("fabrikam"), cloud: Cloud::Commercial, asfp: false, premier: false, azure_plan: false, signature: false, mpn: None },
+    PartnerSpec { key: "adatum", name: "Adatum Federal", domain: "adatum-federal.example", kind: PartnerKind::Direct,
+        provider: None, cloud: Cloud::UsGovernment, asfp: false, premier: false, azure_plan: true, signature: false, mpn: None },
+    PartnerSpec { key: "tailspin", name: "Tailspin Partners", domain: "tailspin-partners.example", kind: PartnerKind::Direct,
+        provider: None, cloud: Cloud::Commercial, asfp: false, premier: false, azure_plan: false, signature: false, mpn: None },
+];
+
+const CUSTOMER_NAMES: &[&str] = &[
+    "Contoso", "Wingtip Toys", "Woodgrove Bank", "Alpine Ski House", "Blue Yonder Airlines", "Coho Winery",
+    "Consolidated Messenger", "Fourth Coffee", "Graphic Design Institute", "Humongous Insurance", "Lamna Healthcare",
+    "Lucerne Publishing", "Margie's Travel", "Munson's Pickles and Preserves", "Nod Publishers", "Proseware",
+    "Relecloud", "School of Fine Art", "Southridge Video", "Trey Research", "VanArsdel", "Wide World Importers",
+    "A. Datum Corporation", "Bellows College", "Best For You Organics", "City Power & Light", "First Up Consultants",
+    "Tailwind Traders", "Adventure Works Cycles", "Fincher Architects", "Liberty's Delightful Bakery", "Litware Labs",
+    "Northridge Clinic", "Olympia Outfitters", "Parnell Aerospace", "Quantum Freight", "Riverbend Logistics",
+];
+
+const PRODUCTS: &[(&str, &str, &str, Option<&str>, Option<&str>, Option<&str>)] = &[
+    ("Relecloud Analytics Suite", "Relecloud Software", "Dashboards over Azure Monitor data",
+        Some("https://support.relecloud.example/analytics"), Some("support@relecloud.example"), Some("+1 425 555 0100")),
+    ("Trey Threat Shield", "Trey Research ISV", "Managed threat detection for Azure workloads",
+        Some("https://help.treyresearch.example"), None, None),
+    ("Proseware SIEM Connector", "Proseware Inc.", "Streams Entra ID sign-ins to third-party SIEMs",
+        None, Some("siem-help@proseware.example"), None),
+    ("Lamna Secure Gateway", "Lamna Networks", "Zero-trust gateway appliance",
+        None, Some("care@lamna.example"), Some("+44 20 7946 0321")),
+    ("Wide World Data Lake Accelerator", "Wide World Software", "Prebuilt lakehouse pipelines",
+        Some("https://wideworld.example/support"), Some("datalake@wideworld.example"), None),
+    ("Tailwind Kubernetes Ops", "Tailwind Cloud Tools", "AKS fleet upgrades and policy",
+        Some("https://tailwind.example/k8s/support"), None, Some("+1 206 555 0199")),
+    ("VanArsdel Document Automation", "VanArsdel Ltd.", "Contract generation for Dynamics 365",
+        None, Some("docs-support@vanarsdel.example"), None),
+    ("Nod ERP Connector", "Nod Publishers ISV", "Legacy ERP bridge (no published support contact)", None, None, None),
+];
+
+const TOPICS: &[(ProductFamily, &str, &str)] = &[
+    (ProductFamily::Azure, "Compute", "Virtual machine not starting"),
+    (ProductFamily::Azure, "Networking", "Connectivity issue"),
+    (ProductFamily::Azure, "Storage", "Storage account access"),
+    (ProductFamily::Azure, "Billing", "Invoice or charge question"),
+    (ProductFamily::Microsoft365, "Exchange Online", "Mail flow"),
+    (ProductFamily::Microsoft365, "Teams", "Meetings and calls"),
+    (ProductFamily::Microsoft365, "SharePoint Online", "Site access"),
+    (ProductFamily::Microsoft365, "Licensing", "Assigning licences"),
+    (ProductFamily::Dynamics365, "Sales", "Opportunity management"),
+    (ProductFamily::Dynamics365, "Customer Service", "Case routing"),
+    (ProductFamily::Dynamics365, "Finance and Operations", "Posting errors"),
+    (ProductFamily::EnterpriseMobilitySuite, "Intune", "Device enrolment"),
+    (ProductFamily::EnterpriseMobilitySuite, "Entra ID", "Conditional access"),
+    (ProductFamily::EnterpriseMobilitySuite, "Information Protection", "Sensitivity labels"),
+];
+
+const OFFERS: &[(ProductFamily, &str)] = &[
+    (ProductFamily::Azure, "Azure plan"),
+    (ProductFamily::Microsoft365, "Microsoft 365 E3"),
+    (ProductFamily::Microsoft365, "Microsoft 365 Business Premium"),
+    (ProductFamily::Dynamics365, "Dynamics 365 Sales Enterprise"),
+    (ProductFamily::Dynamics365, "Dynamics CRM Online Professional"),
+    (ProductFamily::EnterpriseMobilitySuite, "Enterprise Mobility + Security E3"),
+];
+
+const TITLES: &[&str] = &[
+    "Users cannot sign in", "Mail delayed for external recipients", "VM stuck in updating state", "Unexpected charge on invoice",
+    "Licences not applied after purchase", "Teams meetings drop after 10 minutes", "Storage account returns 403",
+    "Dispute of overage charges", "Suspicious sign-ins from unknown country", "Cannot move subscription to new tenant",
+    "Conditional access blocks admins", "Dynamics posting fails with timeout", "Device enrolment fails for iOS",
+    "SharePoint site inaccessible", "Azure Firewall drops allowed traffic",
+];
+
+fn slug(name: &str) -> String {
+    name.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase()
+}
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("valid seed date")
+}
+
+fn role_mailbox(role: AgentRole) -> &'static str {
+    match role {
+        AgentRole::AdminAgent => "admin",
+        AgentRole::HelpdeskAgent => "helpdesk",
+        AgentRole::SalesAgent => "sales",
+        AgentRole::BillingAdmin => "billing",
+        AgentRole::GlobalAdmin => "global",
+    }
+}
+
+struct Generator {
+    rng: Rng,
+    now: DateTime<Utc>,
+    data: Dataset,
+    calendars: Vec<(String, BusinessCalendar)>,
+}
+
+impl Generator {
+    fn new(now: DateTime<Utc>) -> Generator {
+        Generator { rng: Rng(0x5EED_CAFE), now, data: Dataset::default(), calendars: Vec::new() }
+    }
+
+    fn partner_id(&self, key: &str) -> String {
+        format!("partner-{key}")
+    }
+
+    fn base(&mut self) {
+        let t0 = (self.now - Duration::days(400)).naive_utc();
+        for c in CALENDARS {
+            self.data.calendars.push(CalendarRow { id: c.id.into(), name: c.name.into(), time_zone: c.tz.into() });
+            for weekday in 0..5 {
+                for &(s, e) in c.hours {
+                    self.data.hours.push(CalendarHoursRow { calendar_id: c.id.into(), weekday, start_minute: s.into(), end_minute: e.into() });
+                }
+            }
+            for (d, n) in c.holidays {
+                self.data.holidays.push(HolidayRow { calendar_id: c.id.into(), day: date(d), name: (*n).into() });
+            }
+            let mut cal = BusinessCalendar::weekdays(c.tz.parse().expect("valid zone"), 0, 0);
+            for day in cal.weekly_hours.iter_mut().take(5) {
+                *day = c.hours.to_vec();
+            }
+            cal.holidays = c.holidays.iter().map(|(d, _)| date(d)).collect();
+            self.calendars.push((c.id.to_owned(), cal));
+        }
+        for p in PARTNERS {
+            let id = self.partner_id(p.key);
+            self.data.partners.push(PartnerRow {
+                id: id.clone(),
+                name: p.name.into(),
+                kind: p.kind.as_str().into(),
+                provider_id: p.provider.map(|k| self.partner_id(k)),
+                cloud: p.cloud.as_str().into(),
+                has_asfp: p.asfp,
+                has_premier: p.premier,
+                has_azure_support_plan: p.azure_plan,
+                has_signature_cloud_support: p.signature,
+                mpn_contract_id: p.mpn.map(Into::into),
+                support_contact_name: format!("{} Support Desk", p.name),
+                support_contact_email: format!("support@{}", p.domain),
+                support_contact_phone: Some(format!("+1 425 555 {:04}", 100 + self.data.partners.len())),
+                created_at: t0,
+                deleted_at: None,
+            });
+            let mut roles = vec![AgentRole::AdminAgent, AgentRole::HelpdeskAgent];
+            if p.key == "northwind" {
+                roles.extend([AgentRole::GlobalAdmin, AgentRole::SalesAgent, AgentRole::BillingAdmin]);
+            }
+            for role in roles {
+                let mailbox = role_mailbox(role);
+                self.data.agents.push(AgentRow {
+                    id: format!("agent-{}-{mailbox}", p.key),
+                    partner_id: id.clone(),
+                    email: format!("{mailbox}@{}", p.domain),
+                    display_name: format!("{} {}", p.name.split(' ').next().unwrap_or(p.name), role_label(role)),
+                    role: role.as_str().into(),
+                    created_at: t0,
+                });
+            }
+        }
+        for (name, publisher, summary, url, email, phone) in PRODUCTS {
+            self.data.products.push(MarketplaceProductRow {
+                id: format!("product-{}", slug(name)),
+                name: (*name).into(),
+                publisher_name: (*publisher).into(),
+                summary: (*summary).into(),
+                support_url: url.map(Into::into),
+                support_email: email.map(Into::into),
+                support_phone: phone.map(Into::into),
+            });
+        }
+        for (family, category, name) in TOPICS {
+            self.data.topics.push(SupportTopicRow {
+                id: format!("topic-{}-{}", family.as_str().to_lowercase(), slug(name)),
+                product_family: family.as_str().into(),
+                category: (*category).into(),
+                name: (*name).into(),
+            });
+        }
+        // Each partner's own tenant: an Azure and a Microsoft 365 subscription (R12).
+        for p in PARTNERS {
+            for (i, family) in [ProductFamily::Azure, ProductFamily::Microsoft365].into_iter().enumerate() {
+                let offer = OFFERS.iter().find(|(f, _)| *f == family).map(|(_, o)| *o).unwrap_or("Azure plan");
+                let azure_id = (family == ProductFamily::Azure).then(|| self.rng.uuid());
+                self.data.subscriptions.push(SubscriptionRow {
+                    id: format!("sub-{}-own-{i}", p.key),
+                    partner_id: self.partner_id(p.key),
+                    provider_id: None,
+                    customer_id: None,
+                    owner: SubscriptionOwner::Partner.as_str().into(),
+                    product_family: family.as_str().into(),
+                    offer_name: offer.into(),
+                    status: SubscriptionStatus::Active.as_str().into(),
+                    billing_cycle: BillingCycle::Monthly.as_str().into(),
+                    quantity: 25,
+                    is_trial: false,
+                    azure_subscription_id: azure_id,
+                    created_at: t0,
+                });
+            }
+        }
+    }
+
+    /// Adds a customer of `partner_key` with subscriptions and marketplace products.
+    fn customer(&mut self, index: usize, name: &str, partner_key: &str, cloud: Cloud, subs: usize) -> usize {
+        let spec = &CALENDARS[index % CALENDARS.len()];
+        let partner = PARTNERS.iter().find(|p| p.key == partner_key).expect("known partner");
+        let id = format!("cust-{index:05}-{}", slug(name));
+        let base = slug(name);
+        let suffix = if index < CUSTOMER_NAMES.len() { String::new() } else { format!("{index}") };
+        let tld = if cloud == Cloud::UsGovernment { "onmicrosoft.us" } else { "onmicrosoft.com" };
+        let primary = format!("{base}{suffix}.{tld}");
+        let (relationship, provider_id, azure_access) = match partner.kind {
+            PartnerKind::IndirectReseller => {
+                (CustomerRelationship::IndirectReseller, partner.provider.map(|k| self.partner_id(k)), self.rng.chance(60))
+            }
+            _ if self.rng.chance(10) => (CustomerRelationship::Advisor, None, true),
+            _ => (CustomerRelationship::Reseller, None, true),
+        };
+        let delegated_admin = !self.rng.chance(25);
+        let created = (self.now - Duration::days(200 + self.rng.below(150) as i64)).naive_utc();
+        self.data.customers.push(CustomerRow {
+            id: id.clone(),
+            partner_id: self.partner_id(partner_key),
+            provider_id: provider_id.clone(),
+            company_name: if suffix.is_empty() { name.to_owned() } else { format!("{name} {index}") },
+            primary_domain: primary.clone(),
+            tenant_id: self.rng.uuid(),
+            country: spec.country.into(),
+            time_zone: spec.tz.into(),
+            language: spec.language.into(),
+            cloud: cloud.as_str().into(),
+            calendar_id: spec.id.into(),
+            relationship: relationship.as_str().into(),
+            delegated_admin,
+            azure_access_granted: azure_access,
+            created_at: created,
+        });
+        self.data.domains.push(CustomerDomainRow { domain: primary, customer_id: id.clone(), is_primary: true });
+        if self.rng.chance(50) {
+            self.data.domains.push(CustomerDomainRow { domain: format!("{base}{suffix}.example"), customer_id: id.clone(), is_primary: false });
+        }
+        let statuses = [
+            SubscriptionStatus::Active,
+            SubscriptionStatus::Active,
+            SubscriptionStatus::Active,
+            SubscriptionStatus::Suspended,
+            SubscriptionStatus::Deleted,
+            SubscriptionStatus::Expired,
+            SubscriptionStatus::Pending,
+        ];
+        for s in 0..subs {
+            let (family, offer) = if s == 0 { OFFERS[0] } else { *self.rng.pick(OFFERS) };
+            let status = if s == 0 { SubscriptionStatus::Active } else { *self.rng.pick(&statuses) };
+            let trial = self.rng.chance(10);
+            self.data.subscriptions.push(SubscriptionRow {
+                id: format!("sub-{index:05}-{s}"),
+                partner_id: self.partner_id(partner_key),
+                provider_id: provider_id.clone(),
+                customer_id: Some(id.clone()),
+                owner: SubscriptionOwner::Customer.as_str().into(),
+                product_family: family.as_str().into(),
+                offer_name: offer.into(),
+                status: status.as_str().into(),
+                billing_cycle: if trial { BillingCycle::None } else if self.rng.chance(50) { BillingCycle::Annual } else { BillingCycle::Monthly }
+                    .as_str()
+                    .into(),
+                quantity: 1 + self.rng.below(500) as i64,
+                is_trial: trial,
+                azure_subscription_id: (family == ProductFamily::Azure).then(|| self.rng.uuid()),
+                created_at: created + Duration::days(s as i64),
+            });
+        }
+        for p in 0..PRODUCTS.len() {
+            if self.rng.chance(15) {
+                self.data.customer_products.push(CustomerProductRow {
+                    customer_id: id.clone(),
+                    marketplace_product_id: self.data.products[p].id.clone(),
+                    deployed_at: created + Duration::days(3),
+                });
+            }
+        }
+        self.data.customers.len() - 1
+    }
+
+    /// Adds a request for customer `c` (index into customers) or, with `None`, the partner's
+    /// own tenant; its history follows a legal path to `status`.
+    fn request(&mut self, n: usize, partner_key: &str, customer: Option<usize>, status: RequestStatus, kind: IncidentKind) {
+        let partner = self.data.partners.iter().find(|p| p.id == self.partner_id(partner_key)).expect("partner").clone();
+        let (customer_row, subs): (Option<CustomerRow>, Vec<SubscriptionRow>) = match customer {
+            Some(c) => {
+                let row = self.data.customers[c].clone();
+                let subs = self.data.subscriptions.iter().filter(|s| s.customer_id.as_deref() == Some(&row.id)).cloned().collect();
+                (Some(row), subs)
+            }
+            None => (None, self.data.subscriptions.iter().filter(|s| s.partner_id == partner.id && s.customer_id.is_none()).cloned().collect()),
+        };
+        let Some(sub) = subs.get(self.rng.below(subs.len())).cloned() else { return };
+        let family: ProductFamily = sub.product_family.parse().expect("seeded family");
+        let impact = *self.rng.pick(BusinessImpact::ALL);
+        let severity = impact.severity();
+        let calendar_id = customer_row.as_ref().map_or("cal-us-east".to_owned(), |c| c.calendar_id.clone());
+        let calendar = self.calendars.iter().find(|(id, _)| *id == calendar_id).map(|(_, c)| c.clone()).expect("calendar");
+        let language = match &customer_row {
+            Some(c) if self.rng.chance(40) => c.language.clone(),
+            _ => "en".to_owned(),
+        };
+        // Open requests are recent, so their clocks are still running; closed ones older.
+        let age_minutes = if status.is_open() { self.rng.below(60 * 30) as i64 } else { 60 * 24 + self.rng.below(60 * 24 * 60) as i64 };
+        let created = self.now - Duration::minutes(age_minutes);
+        let plan = sla::plan(kind, severity, &language, &calendar);
+        let schedule = sla::schedule(plan, &calendar, created);
+        let responded = status != RequestStatus::New && !(status == RequestStatus::Open && self.rng.chance(50));
+        let first_response = if responded {
+            let span = (schedule.due_at - created).num_seconds().max(60);
+            let at = created + Duration::seconds((self.rng.next() % (span as u64 * 13 / 10)) as i64);
+            Some(at.min(self.now))
+        } else {
+            None
+        };
+        let cloud: Cloud = customer_row.as_ref().map_or(partner.cloud.clone(), |c| c.cloud.clone()).parse().expect("cloud");
+        let (route, portal_url) = route_for(family, cloud, customer_row.as_ref().map(|c| c.primary_domain.as_str()));
+        let (plan_kind, entitlement, fee) = match (&customer_row, family) {
+            (Some(_), ProductFamily::Azure) => (SupportPlan::CloudSolutionProvider, None, FeeCoverage::CspBenefit),
+            (Some(_), _) => (SupportPlan::CloudSolutionProvider, None, FeeCoverage::NoFee),
+            (None, fam) => {
+                let (plan, fee) = if let Some(mpn) = &partner.mpn_contract_id {
+                    let _ = mpn;
+                    (SupportPlan::MpnContract, if partner.has_signature_cloud_support { FeeCoverage::SignatureCloudSupport } else { FeeCoverage::MpnBenefit })
+                } else if partner.has_premier {
+                    (SupportPlan::Premier, FeeCoverage::Premier)
+                } else {
+                    (SupportPlan::AzureSupportPlan, FeeCoverage::AzureSupportPlan)
+                };
+                let fee = if fam == ProductFamily::Azure { fee } else { FeeCoverage::NoFee };
+                (plan, partner.mpn_contract_id.clone(), fee)
+            }
+        };
+        let topic = self.data.topics.iter().filter(|t| t.product_family == family.as_str()).nth(n % 3).map(|t| t.id.clone());
+        let id = self.rng.uuid();
+        let agents: Vec<AgentRow> = self.data.agents.iter().filter(|a| a.partner_id == partner.id).cloned().collect();
+        let agent = agents[n % agents.len()].clone();
+        let title = TITLES[n % TITLES.len()];
+        // A legal path from NEW to the final status.
+        let path: &[RequestStatus] = match status {
+            RequestStatus::New => &[],
+            RequestStatus::Open => &[RequestStatus::Open],
+            RequestStatus::InProgress => &[RequestStatus::Open, RequestStatus::InProgress],
+            RequestStatus::WaitingOnPartner => &[RequestStatus::Open, RequestStatus::InProgress, RequestStatus::WaitingOnPartner],
+            RequestStatus::Resolved => &[RequestStatus::Open, RequestStatus::InProgress, RequestStatus::Resolved],
+            RequestStatus::Closed => &[RequestStatus::Open, RequestStatus::InProgress, RequestStatus::Resolved, RequestStatus::Closed],
+        };
+        let elapsed = (self.now - created).num_seconds().max(1);
+        let mut t = created;
+        let mut history = vec![(HistoryKind::Created, None, Some(RequestStatus::New.as_str().to_owned()), Some(agent.id.clone()), created)];
+        if let Some(r) = first_response {
+            history.push((HistoryKind::SupportResponded, None, None, None, r));
+        }
+        let mut previous = RequestStatus::New;
+        for (i, next) in path.iter().enumerate() {
+            t = (created + Duration::seconds(elapsed * (i as i64 + 1) / (path.len() as i64 + 1))).max(t);
+            let actor = if *next == RequestStatus::Open || *next == RequestStatus::InProgress { None } else { Some(agent.id.clone()) };
+            history.push((HistoryKind::StatusChanged, Some(previous.as_str().to_owned()), Some(next.as_str().to_owned()), actor, t));
+            previous = *next;
+        }
+        history.sort_by_key(|h| h.4);
+        for (i, (kind, from, to, actor, at)) in history.into_iter().enumerate() {
+            self.data.history.push(HistoryRow {
+                id: format!("{id}-h{i}"),
+                service_request_id: id.clone(),
+                agent_id: actor,
+                kind: kind.as_str().into(),
+                from_value: from,
+                to_value: to,
+                created_at: at.naive_utc(),
+            });
+        }
+        for k in 0..self.rng.below(4) {
+            let support = k % 2 == 1;
+            self.data.notes.push(NoteRow {
+                id: format!("{id}-n{k}"),
+                service_request_id: id.clone(),
+                author_kind: if support { NoteAuthorKind::Support } else { NoteAuthorKind::Partner }.as_str().into(),
+                agent_id: (!support).then(|| agent.id.clone()),
+                body: if support { format!("Support: we are looking into \"{title}\".") } else { format!("Partner: more detail on \"{title}\" (update {k}).") },
+                created_at: (created + Duration::seconds(elapsed * (k as i64 + 1) / 5)).naive_utc(),
+            });
+        }
+        let closed_at = (status == RequestStatus::Closed).then(|| t.naive_utc());
+        self.data.requests.push(ServiceRequestRow {
+            id,
+            partner_id: partner.id.clone(),
+            customer_id: customer_row.as_ref().map(|c| c.id.clone()),
+            subscription_id: Some(sub.id.clone()),
+            product_family: family.as_str().into(),
+            incident_kind: kind.as_str().into(),
+            business_impact: impact.as_str().into(),
+            severity: severity.as_str().into(),
+            title: title.into(),
+            description: format!("{title}. Reported by the customer; first seen {} minutes before filing.", 5 + n % 55),
+            support_topic_id: topic,
+            support_plan: plan_kind.as_str().into(),
+            entitlement_ref: entitlement,
+            fee_coverage: fee.as_str().into(),
+            route: route.as_str().into(),
+            portal_url,
+            contact_name: partner.support_contact_name.clone(),
+            contact_email: partner.support_contact_email.clone(),
+            contact_phone: partner.support_contact_phone.clone(),
+            support_language: language,
+            status: status.as_str().into(),
+            calendar_id,
+            sla_clock: plan.clock.as_str().into(),
+            sla_target_minutes: plan.target.num_minutes(),
+            sla_due_at: schedule.due_at.naive_utc(),
+            sla_at_risk_at: schedule.at_risk_at.naive_utc(),
+            first_response_at: first_response.map(|t| t.naive_utc()),
+            created_by_agent_id: agent.id,
+            created_at: created.naive_utc(),
+            updated_at: t.naive_utc(),
+            closed_at,
+            version: 1 + path.len() as i64,
+        });
+    }
+}
+
+fn role_label(role: AgentRole) -> &'static str {
+    match role {
+        AgentRole::AdminAgent => "Admin",
+        AgentRole::HelpdeskAgent => "Helpdesk",
+        AgentRole::SalesAgent => "Sales",
+        AgentRole::BillingAdmin => "Billing",
+        AgentRole::GlobalAdmin => "Global Admin",
+    }
+}
+
+/// The demo data set: five partners (direct, indirect provider and its reseller, a US
+/// Government partner, a partner without support agreements), their agents, 37 customers and
+/// 300 service requests in every status, severity and kind.
+pub fn demo(now: DateTime<Utc>) -> Dataset {
+    let mut g = Generator::new(now);
+    g.base();
+    // Which partner serves each demo customer, and in which cloud.
+    let owners: [(&str, Cloud, usize); 5] = [
+        ("northwind", Cloud::Commercial, 16),
+        ("litware", Cloud::Commercial, 8),
+        ("fabrikam", Cloud::Commercial, 3),
+        ("adatum", Cloud::UsGovernment, 6),
+        ("tailspin", Cloud::Commercial, 4),
+    ];
+    let mut index = 0;
+    let mut by_partner: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (key, cloud, count) in owners {
+        let mut mine = Vec::new();
+        for _ in 0..count {
+            let subs = 2 + g.rng.below(4);
+            mine.push(g.customer(index, CUSTOMER_NAMES[index], key, cloud, subs));
+            index += 1;
+        }
+        by_partner.push((key, mine));
+    }
+    let mut n = 0;
+    for (key, customers) in &by_partner {
+        let count = customers.len() * 8;
+        for i in 0..count {
+            let status = RequestStatus::ALL[n % RequestStatus::ALL.len()];
+            let kind = IncidentKind::ALL[(n / 2) % IncidentKind::ALL.len()];
+            // One request in twelve concerns the partner's own tenant (R12).
+            let customer = if i % 12 == 11 { None } else { Some(customers[i % customers.len()]) };
+            g.request(n, key, customer, status, kind);
+            n += 1;
+        }
+    }
+    g.data
+}
+
+/// The demo partners plus `customers` generated customers of Northwind, each with three
+/// subscriptions and five service requests, for benchmarks.
+pub fn scale(customers: usize, now: DateTime<Utc>) -> Dataset {
+    let mut g = Generator::new(now);
+    g.base();
+    let mut n = 0;
+    for i in 0..customers {
+        let name = CUSTOMER_NAMES[i % CUSTOMER_NAMES.len()];
+        let c = g.customer(CUSTOMER_NAMES.len() + i, name, "northwind", Cloud::Commercial, 3);
+        for _ in 0..5 {
+            let status = RequestStatus::ALL[n % RequestStatus::ALL.len()];
+            let kind = IncidentKind::ALL[(n / 2) % IncidentKind::ALL.len()];
+            g.request(n, "northwind", Some(c), status, kind);
+            n += 1;
+        }
+    }
+    g.data
+}
+
+/// Whether the database holds any partner yet.
+pub async fn is_empty(db: &Db) -> AppResult<bool> {
+    use diesel::QueryDsl;
+    let count: i64 = with_conn!(db, |conn| schema::partners::table.count().get_result(conn).await?);
+    Ok(count == 0)
+}
+
+/// Inserts every table of a data set, parents first. PostgreSQL takes multi-row INSERTs;
+/// SQLite (which has no `DEFAULT` keyword for diesel's batch form) takes one row per INSERT,
+/// cheap in-process inside the one transaction.
+macro_rules! insert_tables {
+    ($conn:ident, $data:ident, $insert:ident) => {{
+        $insert!($conn, schema::business_calendars::table, $data.calendars);
+        $insert!($conn, schema::business_calendar_hours::table, $data.hours);
+        $insert!($conn, schema::business_calendar_holidays::table, $data.holidays);
+        // Providers before their resellers (the foreign key points at the provider).
+        let (providers, resellers): (Vec<_>, Vec<_>) = $data.partners.iter().cloned().partition(|p| p.provider_id.is_none());
+        $insert!($conn, schema::partners::table, providers);
+        $insert!($conn, schema::partners::table, resellers);
+        $insert!($conn, schema::agents::table, $data.agents);
+        $insert!($conn, schema::customers::table, $data.customers);
+        $insert!($conn, schema::customer_domains::table, $data.domains);
+        $insert!($conn, schema::subscriptions::table, $data.subscriptions);
+        $insert!($conn, schema::marketplace_products::table, $data.products);
+        $insert!($conn, schema::customer_marketplace_products::table, $data.customer_products);
+        $insert!($conn, schema::support_topics::table, $data.topics);
+        $insert!($conn, schema::service_requests::table, $data.requests);
+        $insert!($conn, schema::service_request_notes::table, $data.notes);
+        $insert!($conn, schema::service_request_history::table, $data.history);
+    }};
+}
+
+#[cfg(feature = "postgres")]
+macro_rules! insert_chunks {
+    ($conn:ident, $table:expr, $rows:expr) => {
+        for chunk in $rows.chunks(INSERT_CHUNK) {
+            diesel::insert_into($table).values(chunk).execute($conn).await?;
+        }
+    };
+}
+
+#[cfg(feature = "sqlite")]
+macro_rules! insert_rows {
+    ($conn:ident, $table:expr, $rows:expr) => {
+        for row in $rows.iter() {
+            diesel::insert_into($table).values(row).execute($conn).await?;
+        }
+    };
+}
+
+/// Inserts a data set in one transaction; refuses a database that already has data.
+pub async fn load(db: &Db, data: &Dataset) -> AppResult<()> {
+    if !is_empty(db).await? {
+        return Err(AppError::bad_input("the database already holds data; seed a fresh database"));
+    }
+    match &db.pool {
+        #[cfg(feature = "postgres")]
+        crate::db::Pool::Postgres(pool) => {
+            let mut conn = pool.get().await?;
+            conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+                insert_tables!(conn, data, insert_chunks);
+                Ok(())
+            })
+            .await?;
+        }
+        #[cfg(feature = "sqlite")]
+        crate::db::Pool::Sqlite(pool) => {
+            let mut conn = pool.get().await?;
+            conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+                insert_tables!(conn, data, insert_rows);
+                Ok(())
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
