@@ -1,0 +1,410 @@
+//! The query API through the real router, on SQLite and PostgreSQL: reading the graph,
+//! batched loading, tenant isolation, paging, errors.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+on_both_backends!(
+    viewer_names_agent_and_partner,
+    four_level_query_statement_count_does_not_grow_with_page_sizes,
+    tenant_isolation_across_every_path,
+    provider_sees_reseller_customers_read_only,
+    customer_search_is_case_insensitive_by_name_and_domain,
+    customer_filters,
+    relay_paging_forward_and_backward,
+    page_size_is_bounded,
+    service_request_filters_and_ordering,
+    sla_state_filter_matches_served_state,
+    node_and_nodes_resolve_every_type,
+    malformed_ids_are_bad_user_input,
+    marketplace_products_carry_isv_contacts,
+    support_topics_and_calendars,
+    request_details_navigate_both_ways,
+);
+
+async fn viewer_names_agent_and_partner(t: TestApp) {
+    let d = t.data(NORTHWIND_HELPDESK, "{ viewer { agent { email role } partner { name kind cloud supportAgreements { advancedSupportForPartners } ownSubscriptions { owner productFamily } } } }", json!({})).await;
+    assert_eq!(d["viewer"]["agent"]["email"], NORTHWIND_HELPDESK);
+    assert_eq!(d["viewer"]["agent"]["role"], "HELPDESK_AGENT");
+    assert_eq!(d["viewer"]["partner"]["name"], "Northwind Cloud Services");
+    assert_eq!(d["viewer"]["partner"]["kind"], "DIRECT");
+    assert_eq!(d["viewer"]["partner"]["supportAgreements"]["advancedSupportForPartners"], true);
+    let own = d["viewer"]["partner"]["ownSubscriptions"].as_array().unwrap();
+    assert_eq!(own.len(), 2);
+    assert!(own.iter().all(|s| s["owner"] == "PARTNER"));
+}
+
+const FOUR_LEVELS: &str = "query($n: Int!) {
+  customers(first: $n) { edges { node { companyName
+    subscriptions(first: $n) { edges { node { offerName
+      serviceRequests(first: $n) { edges { node { title
+        notes(first: $n) { totalCount edges { node { body } } } } } } } } } } } } }";
+
+fn count_nodes(v: &Value, key: &str) -> usize {
+    match v {
+        Value::Object(m) => m.iter().map(|(k, v)| usize::from(k == key) + count_nodes(v, key)).sum(),
+        Value::Array(a) => a.iter().map(|v| count_nodes(v, key)).sum(),
+        _ => 0,
+    }
+}
+
+async fn four_level_query_statement_count_does_not_grow_with_page_sizes(t: TestApp) {
+    let mut counts = Vec::new();
+    for n in [2, 50] {
+        let before = t.statements();
+        let d = t.data(NORTHWIND_ADMIN, FOUR_LEVELS, json!({ "n": n })).await;
+        counts.push(t.statements() - before);
+        if n == 50 {
+            // The big query really fans out, so a constant count means batching, not emptiness.
+            assert!(count_nodes(&d, "offerName") > 30, "{d}");
+            assert!(count_nodes(&d, "body") > 50, "{d}");
+        }
+    }
+    // 1 caller lookup + 2 (count, page) for customers + 1 per nested level.
+    assert_eq!(counts[0], counts[1], "statements for first:2 vs first:50: {counts:?}");
+    assert_eq!(counts[1], 6, "statements: {counts:?}");
+}
+
+/// Global ids of Northwind's objects, and a fetch of all of them as Tailspin.
+async fn tenant_isolation_across_every_path(t: TestApp) {
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "{ customers(first: 1) { edges { node { id subscriptions(first: 1) { edges { node { id } } } } } }
+               serviceRequests(first: 1) { edges { node { id customer { id } } } }
+               viewer { agent { id } partner { id } } }",
+            json!({}),
+        )
+        .await;
+    let customer = d["customers"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
+    let subscription = d["customers"]["edges"][0]["node"]["subscriptions"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
+    let request = d["serviceRequests"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
+    let agent = d["viewer"]["agent"]["id"].as_str().unwrap().to_owned();
+    let partner = d["viewer"]["partner"]["id"].as_str().unwrap().to_owned();
+    let ids = [&customer, &subscription, &request, &agent, &partner];
+
+    for outsider in [TAILSPIN_ADMIN, ADATUM_ADMIN, FABRIKAM_ADMIN, LITWARE_ADMIN] {
+        for id in ids {
+            let d = t.data(outsider, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": id })).await;
+            assert_eq!(d["node"], Value::Null, "{outsider} reached {id}");
+        }
+        let d = t.data(outsider, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": ids })).await;
+        assert!(d["nodes"].as_array().unwrap().iter().all(Value::is_null), "{outsider}: {d}");
+        let d = t
+            .data(
+                outsider,
+                "query($r: ID!, $c: ID!) { serviceRequests(filter: { ids: [$r] }) { totalCount }
+                   byCustomer: serviceRequests(filter: { customer: [$c] }) { totalCount }
+                   customers(search: \"alpine\") { totalCount } }",
+                json!({ "r": request, "c": customer }),
+            )
+            .await;
+        assert_eq!(d["serviceRequests"]["totalCount"], 0, "{outsider}");
+        assert_eq!(d["byCustomer"]["totalCount"], 0, "{outsider}");
+        assert_eq!(d["customers"]["totalCount"], 0, "{outsider}: Alpine Ski House is Northwind's");
+    }
+    // The owner does reach them all.
+    let d = t.data(NORTHWIND_ADMIN, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": ids })).await;
+    assert!(d["nodes"].as_array().unwrap().iter().all(|n| !n.is_null()), "{d}");
+}
+
+async fn provider_sees_reseller_customers_read_only(t: TestApp) {
+    // Fabrikam (indirect provider) serves 3 customers itself and sees Litware's 8.
+    let d = t
+        .data(
+            FABRIKAM_ADMIN,
+            "{ customers(first: 100) { totalCount edges { node { readOnly relationship reseller { name } serviceRequests { totalCount } } } } }",
+            json!({}),
+        )
+        .await;
+    let edges = d["customers"]["edges"].as_array().unwrap();
+    assert_eq!(d["customers"]["totalCount"], 11);
+    let read_only: Vec<_> = edges.iter().filter(|e| e["node"]["readOnly"] == true).collect();
+    assert_eq!(read_only.len(), 8);
+    for e in &read_only {
+        assert_eq!(e["node"]["relationship"], "INDIRECT_RESELLER");
+        assert_eq!(e["node"]["reseller"]["name"], "Litware Solutions");
+        // Service requests are visible only to the partner that filed them.
+        assert_eq!(e["node"]["serviceRequests"]["totalCount"], 0);
+    }
+    // The reseller sees its own customers, none of the provider's.
+    let d = t.data(LITWARE_ADMIN, "{ customers(first: 100) { totalCount edges { node { readOnly } } } }", json!({})).await;
+    assert_eq!(d["customers"]["totalCount"], 8);
+    assert!(d["customers"]["edges"].as_array().unwrap().iter().all(|e| e["node"]["readOnly"] == false));
+}
+
+async fn customer_search_is_case_insensitive_by_name_and_domain(t: TestApp) {
+    let q = "query($s: String) { customers(search: $s, first: 100) { totalCount edges { node { companyName primaryDomain } } } }";
+    for search in ["ALPINE", "ski hou", "alpineskihouse.onmicrosoft", "AlpineSki"] {
+        let d = t.data(NORTHWIND_ADMIN, q, json!({ "s": search })).await;
+        assert_eq!(d["customers"]["totalCount"], 1, "search {search}: {d}");
+        assert_eq!(d["customers"]["edges"][0]["node"]["companyName"], "Alpine Ski House");
+    }
+    // LIKE wildcards in the input are literal.
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "s": "%" })).await;
+    assert_eq!(d["customers"]["totalCount"], 0);
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "s": "_" })).await;
+    assert_eq!(d["customers"]["totalCount"], 0);
+    // An empty search lists everything.
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "s": "" })).await;
+    assert_eq!(d["customers"]["totalCount"], 16);
+}
+
+async fn customer_filters(t: TestApp) {
+    let q = "query($f: CustomerFilter) { customers(filter: $f, first: 100) { totalCount edges { node { cloud delegatedAdminPrivileges relationship country } } } }";
+    let d = t.data(ADATUM_ADMIN, q, json!({ "f": { "cloud": "US_GOVERNMENT" } })).await;
+    assert_eq!(d["customers"]["totalCount"], 6);
+    let d = t.data(ADATUM_ADMIN, q, json!({ "f": { "cloud": "COMMERCIAL" } })).await;
+    assert_eq!(d["customers"]["totalCount"], 0);
+    for dap in [true, false] {
+        let d = t.data(NORTHWIND_ADMIN, q, json!({ "f": { "delegatedAdminPrivileges": dap } })).await;
+        let edges = d["customers"]["edges"].as_array().unwrap();
+        assert!(!edges.is_empty(), "demo data has customers with and without DAP");
+        assert!(edges.iter().all(|e| e["node"]["delegatedAdminPrivileges"] == dap));
+    }
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "f": { "relationship": ["ADVISOR", "RESELLER"], "country": "de" } })).await;
+    let edges = d["customers"]["edges"].as_array().unwrap();
+    assert!(!edges.is_empty());
+    assert!(edges.iter().all(|e| e["node"]["country"] == "DE"));
+}
+
+async fn relay_paging_forward_and_backward(t: TestApp) {
+    let q = "query($first: Int, $after: String, $last: Int, $before: String) {
+      customers(first: $first, after: $after, last: $last, before: $before) {
+        totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+        edges { cursor node { companyName } } } }";
+    let mut names = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let d = t.data(NORTHWIND_ADMIN, q, json!({ "first": 5, "after": after })).await;
+        let c = &d["customers"];
+        names.extend(c["edges"].as_array().unwrap().iter().map(|e| e["node"]["companyName"].as_str().unwrap().to_owned()));
+        if c["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = c["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(names.len(), 16);
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "ordered by company name");
+    // Backward from the end.
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "last": 3 })).await;
+    let last3: Vec<_> = d["customers"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["companyName"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(last3, names[13..].to_vec());
+    assert_eq!(d["customers"]["pageInfo"]["hasPreviousPage"], true);
+    let before = d["customers"]["pageInfo"]["startCursor"].as_str().unwrap().to_owned();
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "last": 2, "before": before })).await;
+    let prev: Vec<_> = d["customers"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["companyName"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(prev, names[11..13].to_vec());
+}
+
+async fn page_size_is_bounded(t: TestApp) {
+    for q in ["{ customers(first: 101) { totalCount } }", "{ serviceRequests(last: 500) { totalCount } }", "{ customers(first: 1) { edges { node { subscriptions(first: 1000) { totalCount } } } } }"] {
+        let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), q, json!({})).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{q}: {body}");
+    }
+    let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), "{ customers(first: 2, after: \"not-a-cursor\") { totalCount } }", json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+}
+
+async fn service_request_filters_and_ordering(t: TestApp) {
+    let q = "query($f: ServiceRequestFilter, $o: ServiceRequestOrder) {
+      serviceRequests(filter: $f, orderBy: $o, first: 100) { totalCount edges { node { status severity incidentKind productFamily createdAt sla { dueAt } } } } }";
+    let all = t.data(NORTHWIND_ADMIN, q, json!({})).await;
+    let total = all["serviceRequests"]["totalCount"].as_i64().unwrap();
+    assert_eq!(total, 128, "Northwind filed 16 × 8 demo requests");
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "f": { "status": ["NEW", "OPEN"], "severity": ["A"] } })).await;
+    let edges = d["serviceRequests"]["edges"].as_array().unwrap();
+    assert!(!edges.is_empty());
+    assert!(edges.iter().all(|e| ["NEW", "OPEN"].contains(&e["node"]["status"].as_str().unwrap()) && e["node"]["severity"] == "A"));
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "f": { "incidentKind": ["BILLING_DISPUTE"], "productFamily": ["AZURE"] } })).await;
+    assert!(d["serviceRequests"]["edges"].as_array().unwrap().iter().all(|e| e["node"]["incidentKind"] == "BILLING_DISPUTE" && e["node"]["productFamily"] == "AZURE"));
+    // Created range.
+    let since = (test_now() - chrono::Duration::hours(6)).to_rfc3339();
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "f": { "createdAfter": since } })).await;
+    for e in d["serviceRequests"]["edges"].as_array().unwrap() {
+        assert!(e["node"]["createdAt"].as_str().unwrap() >= since.as_str());
+    }
+    // Ordering by due time, ascending.
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "o": { "field": "DUE_AT", "direction": "ASC" } })).await;
+    let due: Vec<_> = d["serviceRequests"]["edges"].as_array().unwrap().iter().map(|e| chrono::DateTime::parse_from_rfc3339(e["node"]["sla"]["dueAt"].as_str().unwrap()).unwrap()).collect();
+    assert!(due.windows(2).all(|w| w[0] <= w[1]));
+    // Default: newest first.
+    let created: Vec<_> = all["serviceRequests"]["edges"].as_array().unwrap().iter().map(|e| chrono::DateTime::parse_from_rfc3339(e["node"]["createdAt"].as_str().unwrap()).unwrap()).collect();
+    assert!(created.windows(2).all(|w| w[0] >= w[1]));
+}
+
+async fn sla_state_filter_matches_served_state(t: TestApp) {
+    let q = "query($s: SlaState) { serviceRequests(filter: { slaState: $s }, first: 100) { totalCount edges { node { sla { state remainingSeconds } } } } }";
+    let mut sum = 0;
+    for state in ["ON_TRACK", "AT_RISK", "BREACHED", "MET"] {
+        let d = t.data(NORTHWIND_ADMIN, q, json!({ "s": state })).await;
+        let c = &d["serviceRequests"];
+        sum += c["totalCount"].as_i64().unwrap();
+        assert!(c["totalCount"].as_i64().unwrap() > 0, "demo data has {state} requests");
+        for e in c["edges"].as_array().unwrap() {
+            assert_eq!(e["node"]["sla"]["state"], state);
+            let left = e["node"]["sla"]["remainingSeconds"].as_i64().unwrap();
+            match state {
+                "ON_TRACK" | "AT_RISK" => assert!(left > 0),
+                "BREACHED" => assert!(left <= 0),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(sum, 128, "every request is in exactly one state");
+    // Moving the clock moves the states: a week later nothing is on track.
+    t.clock.advance(chrono::Duration::days(7));
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "s": "ON_TRACK" })).await;
+    assert_eq!(d["serviceRequests"]["totalCount"], 0);
+}
+
+async fn node_and_nodes_resolve_every_type(t: TestApp) {
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "{ viewer { agent { id } partner { id } }
+               customers(first: 1) { edges { node { id businessCalendar { id } subscriptions(first: 1) { edges { node { id } } } } } }
+               serviceRequests(first: 1, filter: { productFamily: [MICROSOFT_365] }) { edges { node { id supportTopic { id } } } }
+               marketplaceProducts(first: 1) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    let ids = [
+        (&d["viewer"]["agent"]["id"], "Agent"),
+        (&d["viewer"]["partner"]["id"], "Partner"),
+        (&d["customers"]["edges"][0]["node"]["id"], "Customer"),
+        (&d["customers"]["edges"][0]["node"]["businessCalendar"]["id"], "BusinessCalendar"),
+        (&d["customers"]["edges"][0]["node"]["subscriptions"]["edges"][0]["node"]["id"], "Subscription"),
+        (&d["serviceRequests"]["edges"][0]["node"]["id"], "ServiceRequest"),
+        (&d["serviceRequests"]["edges"][0]["node"]["supportTopic"]["id"], "SupportTopic"),
+        (&d["marketplaceProducts"]["edges"][0]["node"]["id"], "MarketplaceProduct"),
+    ];
+    for (id, type_name) in ids {
+        assert!(id.is_string(), "{type_name}: {d}");
+        let n = t.data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { __typename id } }", json!({ "id": id })).await;
+        assert_eq!(n["node"]["__typename"], type_name);
+        assert_eq!(&n["node"]["id"], id);
+    }
+    let all: Vec<_> = ids.iter().map(|(id, _)| (*id).clone()).collect();
+    let before = t.statements();
+    let n = t.data(NORTHWIND_ADMIN, "query($ids: [ID!]!) { nodes(ids: $ids) { __typename } }", json!({ "ids": all })).await;
+    let spent = t.statements() - before;
+    let types: Vec<_> = n["nodes"].as_array().unwrap().iter().map(|v| v["__typename"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(types, ids.iter().map(|(_, t)| t.to_string()).collect::<Vec<_>>());
+    // One caller lookup, then at most one statement per kind (calendars take three).
+    assert!(spent <= 1 + 10, "nodes() ran {spent} statements");
+}
+
+async fn malformed_ids_are_bad_user_input(t: TestApp) {
+    for q in [
+        "{ node(id: \"garbage\") { id } }",
+        "{ nodes(ids: [\"Q3VzdG9tZXI6\"]) { id } }",
+        "{ serviceRequests(filter: { customer: [\"garbage\"] }) { totalCount } }",
+    ] {
+        let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), q, json!({})).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{q}: {body}");
+    }
+    // An id of the wrong type where a customer id is expected.
+    let d = t.data(NORTHWIND_ADMIN, "{ serviceRequests(first: 1) { edges { node { id } } } }", json!({})).await;
+    let request_id = d["serviceRequests"]["edges"][0]["node"]["id"].clone();
+    let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), "query($c: ID!) { serviceRequests(filter: { customer: [$c] }) { totalCount } }", json!({ "c": request_id })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    // A well-formed id that names nothing is simply null.
+    let ghost = base64_id("Customer:does-not-exist");
+    let d = t.data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": ghost })).await;
+    assert_eq!(d["node"], Value::Null);
+}
+
+fn base64_id(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+async fn marketplace_products_carry_isv_contacts(t: TestApp) {
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "{ marketplaceProducts(first: 100) { totalCount edges { node { name publisher supportContacts { websiteUrl email phone } customers { companyName } } } }
+               search: marketplaceProducts(search: \"PROSEWARE\") { totalCount edges { node { supportContacts { websiteUrl email phone } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(d["marketplaceProducts"]["totalCount"], 8);
+    let edges = d["marketplaceProducts"]["edges"].as_array().unwrap();
+    let full = edges.iter().find(|e| e["node"]["name"] == "Relecloud Analytics Suite").unwrap();
+    assert!(full["node"]["supportContacts"]["websiteUrl"].is_string());
+    assert!(full["node"]["supportContacts"]["email"].is_string());
+    assert!(full["node"]["supportContacts"]["phone"].is_string());
+    assert_eq!(d["search"]["totalCount"], 1);
+    assert_eq!(d["search"]["edges"][0]["node"]["supportContacts"]["websiteUrl"], Value::Null);
+    assert_eq!(d["search"]["edges"][0]["node"]["supportContacts"]["email"], "siem-help@proseware.example");
+    // A product's customers are only the caller's.
+    let customers: Vec<String> = edges
+        .iter()
+        .flat_map(|e| e["node"]["customers"].as_array().unwrap().iter().map(|c| c["companyName"].as_str().unwrap().to_owned()))
+        .collect();
+    let mine = t.data(NORTHWIND_ADMIN, "{ customers(first: 100) { edges { node { companyName } } } }", json!({})).await;
+    let mine: Vec<&str> = mine["customers"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["companyName"].as_str().unwrap()).collect();
+    assert!(!customers.is_empty());
+    assert!(customers.iter().all(|c| mine.contains(&c.as_str())), "{customers:?}");
+}
+
+async fn support_topics_and_calendars(t: TestApp) {
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "{ supportTopics(productFamily: MICROSOFT_365) { productFamily category name }
+               businessCalendars { name timeZone businessDayMinutes weeklyHours { isoWeekday start end } holidays { date name } } }",
+            json!({}),
+        )
+        .await;
+    let topics = d["supportTopics"].as_array().unwrap();
+    assert!(topics.len() >= 3);
+    assert!(topics.iter().all(|t| t["productFamily"] == "MICROSOFT_365"));
+    let cals = d["businessCalendars"].as_array().unwrap();
+    assert_eq!(cals.len(), 10);
+    let de = cals.iter().find(|c| c["timeZone"] == "Europe/Berlin").unwrap();
+    assert_eq!(de["businessDayMinutes"], 480);
+    assert_eq!(de["weeklyHours"].as_array().unwrap().len(), 10, "two intervals a weekday");
+    assert!(de["holidays"].as_array().unwrap().iter().any(|h| h["date"] == "2026-12-25"));
+}
+
+async fn request_details_navigate_both_ways(t: TestApp) {
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "{ serviceRequests(first: 50, filter: { status: [CLOSED], productFamily: [AZURE] }) { edges { node {
+                 id title route { kind portalUrl } contact { email } supportPlan feeCoverage closedAt version
+                 customer { id primaryDomain serviceRequests(first: 100) { edges { node { id } } } }
+                 subscription { id productFamily serviceRequests(first: 100) { edges { node { id } } } customer { id } }
+                 createdBy { email }
+                 history { totalCount edges { node { kind fromValue toValue createdAt actor { email } } } }
+                 notes { edges { node { authorKind body author { email } } } }
+                 sla { clock targetMinutes dueAt atRiskAt firstResponseAt state } } } } }",
+            json!({}),
+        )
+        .await;
+    let edges = d["serviceRequests"]["edges"].as_array().unwrap();
+    assert!(!edges.is_empty());
+    for e in edges {
+        let r = &e["node"];
+        let Some(domain) = r["customer"]["primaryDomain"].as_str() else { continue };
+        assert_eq!(r["route"]["kind"], "AZURE_PORTAL");
+        assert_eq!(r["route"]["portalUrl"], format!("https://portal.azure.com/{domain}"));
+        assert_eq!(r["contact"]["email"], "support@northwind-cloud.example", "R7: the partner's contact");
+        assert_eq!(r["supportPlan"], "CLOUD_SOLUTION_PROVIDER");
+        assert!(r["closedAt"].is_string());
+        assert_eq!(r["subscription"]["customer"]["id"], r["customer"]["id"]);
+        let id = &r["id"];
+        assert!(r["customer"]["serviceRequests"]["edges"].as_array().unwrap().iter().any(|x| &x["node"]["id"] == id));
+        assert!(r["subscription"]["serviceRequests"]["edges"].as_array().unwrap().iter().any(|x| &x["node"]["id"] == id));
+        let history = r["history"]["edges"].as_array().unwrap();
+        assert_eq!(history[0]["node"]["kind"], "CREATED");
+        assert_eq!(history.last().unwrap()["node"]["toValue"], "CLOSED");
+        assert!(r["createdBy"]["email"].as_str().unwrap().ends_with("@northwind-cloud.example"));
+    }
+}
