@@ -1,0 +1,290 @@
+//! The platform around the graph: migrations, the committed schema, authentication, and the
+//! HTTP surface (GET/POST rules, CORS, compression, request ids, health).
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use common::*;
+use serde_json::{Value, json};
+use support_gateway::db::Db;
+
+#[test]
+fn migration_folders_hold_the_same_names() {
+    let list = |dir: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    let pg = list("migrations/postgres");
+    let sqlite = list("migrations/sqlite");
+    assert!(!pg.is_empty());
+    assert_eq!(pg, sqlite, "migrations/postgres and migrations/sqlite must hold the same migration names");
+    let (embedded_pg, embedded_sqlite) = Db::migration_names();
+    assert_eq!(embedded_pg, embedded_sqlite);
+    assert_eq!(embedded_pg.len(), pg.len());
+    for dir in &pg {
+        for file in ["up.sql", "down.sql"] {
+            assert!(std::path::Path::new(&format!("migrations/postgres/{dir}/{file}")).exists());
+            assert!(std::path::Path::new(&format!("migrations/sqlite/{dir}/{file}")).exists());
+        }
+    }
+}
+
+#[test]
+fn schema_graphql_matches_the_code() {
+    let committed = std::fs::read_to_string("schema.graphql").expect("schema.graphql exists");
+    let generated = support_gateway::graphql::sdl();
+    assert!(
+        committed == generated,
+        "schema.graphql drifted from the code: run `cargo run -- schema > schema.graphql` and commit it"
+    );
+}
+
+/// Applies every migration, reverts them all, and applies them again.
+async fn migrations_apply_and_revert(t: TestApp) {
+    let reverted = t.app.db.revert_all().await.expect("revert");
+    assert_eq!(reverted.len(), Db::migration_names().0.len());
+    // Reverted: the tables are gone.
+    let (_, body) = t.gql_as(None, "{ __typename }", json!({})).await;
+    assert_eq!(body["data"]["__typename"], "Query");
+    assert!(support_gateway::seed::is_empty(&t.app.db).await.is_err(), "partners table dropped");
+    let applied = t.app.db.migrate().await.expect("re-apply");
+    assert_eq!(applied.len(), reverted.len());
+    assert!(support_gateway::seed::is_empty(&t.app.db).await.unwrap());
+    // Seeding the migrated schema works, and a second seed is refused.
+    support_gateway::seed::load(&t.app.db, &support_gateway::seed::demo(test_now())).await.expect("seed");
+    assert!(support_gateway::seed::load(&t.app.db, &support_gateway::seed::demo(test_now())).await.is_err());
+}
+
+mod migrations {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::migrations_apply_and_revert(super::TestApp::sqlite_unseeded().await).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(t) = super::TestApp::postgres_unseeded().await else { return };
+        super::migrations_apply_and_revert(t).await
+    }
+}
+
+on_both_backends!(
+    constraints_keep_bad_rows_out,
+    missing_or_bad_tokens_are_unauthenticated,
+    introspection_needs_no_token,
+    get_serves_queries_and_refuses_mutations,
+    post_needs_json,
+    answers_in_the_accepted_media_type,
+    cors_allows_configured_origins_only,
+    responses_are_compressed_when_accepted,
+    request_id_is_echoed,
+    health_and_readiness,
+);
+
+async fn constraints_keep_bad_rows_out(t: TestApp) {
+    use diesel_async::SimpleAsyncConnection;
+    let bad = [
+        // An enum value outside its set.
+        "INSERT INTO support_topics (id, product_family, category, name) VALUES ('x', 'WINDOWS', 'c', 'n')",
+        // A second primary domain for one customer.
+        "INSERT INTO customer_domains (domain, customer_id, is_primary) SELECT 'second.example', id, TRUE FROM customers LIMIT 1",
+        // A reseller without a provider.
+        "INSERT INTO partners (id, name, kind, cloud, support_contact_name, support_contact_email, created_at) \
+         VALUES ('p', 'P', 'INDIRECT_RESELLER', 'COMMERCIAL', 'n', 'e@x.example', '2026-01-01 00:00:00')",
+        // A subscription pointing at no customer.
+        "INSERT INTO subscriptions (id, partner_id, customer_id, owner, product_family, offer_name, status, billing_cycle, quantity, is_trial, created_at) \
+         VALUES ('s', 'partner-northwind', 'nobody', 'CUSTOMER', 'MICROSOFT_365', 'o', 'ACTIVE', 'MONTHLY', 1, FALSE, '2026-01-01 00:00:00')",
+    ];
+    for sql in bad {
+        let result = match &t.app.db.pool {
+            support_gateway::db::Pool::Postgres(p) => p.get().await.unwrap().batch_execute(sql).await,
+            support_gateway::db::Pool::Sqlite(p) => p.get().await.unwrap().batch_execute(sql).await,
+        };
+        assert!(result.is_err(), "accepted: {sql}");
+    }
+}
+
+async fn missing_or_bad_tokens_are_unauthenticated(t: TestApp) {
+    let (status, body) = t.gql_as(None, "{ viewer { agent { email } } }", json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    for header in [
+        "Bearer not-a-jwt".to_owned(),
+        "Basic dXNlcjpwYXNz".to_owned(),
+        // Signed with another secret.
+        format!("Bearer {}", support_gateway::auth::TokenKeys::new("another-secret-another-secret-000000").issue("agent-northwind-admin", chrono::Utc::now(), chrono::Duration::hours(1)).unwrap()),
+        // Expired.
+        format!("Bearer {}", t.app.keys.issue("agent-northwind-admin", chrono::Utc::now() - chrono::Duration::hours(2), chrono::Duration::hours(1)).unwrap()),
+        // An agent that does not exist.
+        format!("Bearer {}", t.app.keys.issue("agent-nobody", chrono::Utc::now(), chrono::Duration::hours(1)).unwrap()),
+    ] {
+        let req = Request::post("/graphql")
+            .header("content-type", "application/json")
+            .header("authorization", header.clone())
+            .body(Body::from(json!({ "query": "{ viewer { agent { email } } }" }).to_string()))
+            .unwrap();
+        let (status, headers, body) = t.send(req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{header}");
+        assert_eq!(headers["www-authenticate"], "Bearer");
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{header}: {body}");
+    }
+}
+
+async fn introspection_needs_no_token(t: TestApp) {
+    let (status, body) = t.gql_as(None, "{ __schema { queryType { name } } }", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+    // Mixing a real field in needs a token.
+    let (status, _) = t.gql_as(None, "{ __typename customers { totalCount } }", json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn get_serves_queries_and_refuses_mutations(t: TestApp) {
+    let token = t.token(NORTHWIND_ADMIN);
+    let req = Request::get("/graphql?query=%7B%20viewer%20%7B%20agent%20%7B%20email%20%7D%20%7D%20%7D")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = t.send(req).await;
+    assert_eq!(status, StatusCode::OK);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["data"]["viewer"]["agent"]["email"], NORTHWIND_ADMIN);
+    let req = Request::get("/graphql?query=mutation%20%7B%20__typename%20%7D")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = t.send(req).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers["allow"], "POST");
+}
+
+async fn post_needs_json(t: TestApp) {
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+        let req = Request::post("/graphql")
+            .header("content-type", content_type)
+            .header("authorization", format!("Bearer {}", t.token(NORTHWIND_ADMIN)))
+            .body(Body::from("query={__typename}"))
+            .unwrap();
+        let (status, _, _) = t.send(req).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
+    }
+    let req = Request::post("/graphql")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", t.token(NORTHWIND_ADMIN)))
+        .body(Body::from("{ not json"))
+        .unwrap();
+    let (status, _, body) = t.send(req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+}
+
+async fn answers_in_the_accepted_media_type(t: TestApp) {
+    let send = |accept: &'static str, query: &'static str| {
+        Request::post("/graphql")
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .header("authorization", format!("Bearer {}", t.token(NORTHWIND_ADMIN)))
+            .body(Body::from(json!({ "query": query }).to_string()))
+            .unwrap()
+    };
+    let (status, headers, _) = t.send(send("application/graphql-response+json", "{ __typename }")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/graphql-response+json"));
+    let (status, headers, _) = t.send(send("application/json", "{ __typename }")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    // A document that does not validate: 400 for graphql-response+json, 200 for json.
+    let (status, _, _) = t.send(send("application/graphql-response+json", "{ noSuchField }")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, body) = t.send(send("application/json", "{ noSuchField }")).await;
+    assert_eq!(status, StatusCode::OK);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("noSuchField"));
+}
+
+async fn cors_allows_configured_origins_only(t: TestApp) {
+    let preflight = |origin: &'static str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/graphql")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (_, headers, _) = t.send(preflight("http://localhost:5173")).await;
+    assert_eq!(headers["access-control-allow-origin"], "http://localhost:5173");
+    let (_, headers, _) = t.send(preflight("https://evil.example")).await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+    let (_, headers, _) = t.send(preflight("http://localhost.evil.example")).await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+}
+
+async fn responses_are_compressed_when_accepted(t: TestApp) {
+    for encoding in ["gzip", "br"] {
+        let req = Request::post("/graphql")
+            .header("content-type", "application/json")
+            .header("accept-encoding", encoding)
+            .header("authorization", format!("Bearer {}", t.token(NORTHWIND_ADMIN)))
+            .body(Body::from(json!({ "query": "{ customers(first: 50) { edges { node { companyName primaryDomain } } } }" }).to_string()))
+            .unwrap();
+        let (status, headers, body) = t.send(req).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-encoding"], encoding);
+        assert!(!body.starts_with(b"{"), "body is encoded");
+    }
+}
+
+async fn request_id_is_echoed(t: TestApp) {
+    let (_, headers, _) = t.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    let generated = headers["x-request-id"].to_str().unwrap();
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    let (_, headers, _) = t.send(Request::get("/healthz").header("x-request-id", "trace-me-123").body(Body::empty()).unwrap()).await;
+    assert_eq!(headers["x-request-id"], "trace-me-123");
+}
+
+async fn health_and_readiness(t: TestApp) {
+    let (status, _, body) = t.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, b"ok".as_slice()));
+    let (status, _, _) = t.send(Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = t.send(Request::get("/graphiql").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains("/graphql"));
+}
+
+#[test]
+fn demo_data_is_deterministic_and_complete() {
+    use support_gateway::domain::model::*;
+    let a = support_gateway::seed::demo(test_now());
+    let b = support_gateway::seed::demo(test_now());
+    assert_eq!(a.requests.iter().map(|r| &r.id).collect::<Vec<_>>(), b.requests.iter().map(|r| &r.id).collect::<Vec<_>>());
+    assert!(a.customers.len() >= 24 && a.requests.len() >= 200);
+    for s in RequestStatus::ALL {
+        assert!(a.requests.iter().any(|r| r.status == s.as_str()), "status {s}");
+    }
+    for s in Severity::ALL {
+        assert!(a.requests.iter().any(|r| r.severity == s.as_str()), "severity {s}");
+    }
+    for k in IncidentKind::ALL {
+        assert!(a.requests.iter().any(|r| r.incident_kind == k.as_str()), "kind {k}");
+    }
+    for f in ProductFamily::ALL {
+        assert!(a.subscriptions.iter().any(|s| s.product_family == f.as_str()), "family {f}");
+    }
+    for s in SubscriptionStatus::ALL {
+        assert!(a.subscriptions.iter().any(|x| x.status == s.as_str()), "subscription status {s}");
+    }
+    assert!(a.customers.iter().any(|c| !c.delegated_admin));
+    assert!(a.customers.iter().any(|c| c.relationship == "INDIRECT_RESELLER" && !c.azure_access_granted));
+    assert!(a.customers.iter().any(|c| c.cloud == "US_GOVERNMENT"));
+    assert!(a.requests.iter().any(|r| r.customer_id.is_none()), "requests about a partner's own tenant");
+    assert!(a.products.iter().any(|p| p.support_url.is_none() && p.support_email.is_some()));
+    let scaled = support_gateway::seed::scale(100, test_now());
+    assert_eq!(scaled.customers.len(), 100);
+    assert_eq!(scaled.requests.len(), 500);
+}
