@@ -291,9 +291,10 @@ mod tests {
         // Wednesday 16:00 EST: one hour Wednesday, Thursday is a holiday, rest on Friday.
         let due = cal.add_business_time(utc(2026, 11, 25, 21, 0), Duration::hours(2)).unwrap();
         assert_eq!(due, utc(2026, 11, 27, 15, 0));
-        // Across the March DST change, 09:00 local moves from 14:00 to 13:00 UTC.
-        let due = cal.add_business_time(utc(2026, 3, 6, 21, 0), Duration::hours(1)).unwrap();
-        assert_eq!(due, utc(2026, 3, 9, 14, 0));
+        // Across the March DST change (8 March 2026), 09:00 local moves from 14:00 to 13:00 UTC:
+        // Friday 16:30 EST plus one hour is 30 minutes on Friday and 30 on Monday.
+        let due = cal.add_business_time(utc(2026, 3, 6, 21, 30), Duration::hours(1)).unwrap();
+        assert_eq!(due, utc(2026, 3, 9, 13, 30));
     }
 
     #[test]
