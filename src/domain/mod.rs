@@ -6,4 +6,5 @@
 //! parallel copy; their logic does not depend on it.
 
 pub mod model;
+pub mod policy;
 pub mod sla;
