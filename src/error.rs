@@ -23,6 +23,15 @@ pub enum AppError {
     NotFound(String),
     /// `BAD_USER_INPUT`: the arguments are malformed or out of range.
     BadUserInput(String),
+    /// `POLICY_REFUSED`: a rule of the filing process refuses the request. `extensions.rule`
+    /// names the first rule; `extensions.violations` lists every one with its help.
+    PolicyRefused(Vec<crate::domain::policy::Refusal>),
+    /// `CONFLICT`: the object changed since the caller read it (`extensions.currentVersion`),
+    /// or an idempotency key was reused for a different request.
+    Conflict { message: String, current_version: Option<i64> },
+    /// `INVALID_TRANSITION`: the status change is not allowed from the current status;
+    /// `extensions.allowed` lists the statuses that are.
+    InvalidTransition { message: String, allowed: Vec<String> },
     /// `SERVICE_UNAVAILABLE`: the database cannot be reached right now; retrying may succeed.
     Unavailable(String),
     /// `INTERNAL`: a bug or an unexpected failure; the detail is logged, never sent.
@@ -36,6 +45,10 @@ impl AppError {
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::BadUserInput(_) => "BAD_USER_INPUT",
+            AppError::PolicyRefused(refusals) if refusals.iter().all(|r| r.rule == crate::domain::policy::Rule::Access) => "FORBIDDEN",
+            AppError::PolicyRefused(_) => "POLICY_REFUSED",
+            AppError::Conflict { .. } => "CONFLICT",
+            AppError::InvalidTransition { .. } => "INVALID_TRANSITION",
             AppError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
@@ -45,6 +58,12 @@ impl AppError {
     pub fn message(&self) -> String {
         match self {
             AppError::Unauthenticated(m) | AppError::Forbidden(m) | AppError::NotFound(m) | AppError::BadUserInput(m) => m.clone(),
+            AppError::PolicyRefused(refusals) => {
+                let mut message = refusals.iter().map(|r| format!("{}: {}", r.rule.id(), r.message)).collect::<Vec<_>>().join("; ");
+                message.insert_str(0, "refused by the partner-support policy: ");
+                message
+            }
+            AppError::Conflict { message, .. } | AppError::InvalidTransition { message, .. } => message.clone(),
             AppError::Unavailable(_) => "the service is temporarily unavailable".to_owned(),
             AppError::Internal(_) => "internal error".to_owned(),
         }
@@ -86,8 +105,51 @@ impl From<AppError> for async_graphql::Error {
             _ => {}
         }
         let code = e.code();
-        async_graphql::Error::new(e.message()).extend_with(|_, ext| ext.set("code", code))
+        async_graphql::Error::new(e.message()).extend_with(|_, ext| {
+            ext.set("code", code);
+            match &e {
+                AppError::PolicyRefused(refusals) => {
+                    if let Some(first) = refusals.first() {
+                        ext.set("rule", first.rule.id());
+                        ext.set("help", first.help.as_str());
+                        if let Some(isv) = refusals.iter().find_map(|r| r.isv.as_ref()) {
+                            ext.set("isvSupport", isv_value(isv));
+                        }
+                    }
+                    let list: Vec<async_graphql::Value> = refusals.iter().map(refusal_value).collect();
+                    ext.set("violations", async_graphql::Value::List(list));
+                }
+                AppError::Conflict { current_version: Some(v), .. } => ext.set("currentVersion", *v),
+                AppError::InvalidTransition { allowed, .. } => {
+                    ext.set("allowed", async_graphql::Value::List(allowed.iter().map(|s| async_graphql::Value::from(s.as_str())).collect()))
+                }
+                _ => {}
+            }
+        })
     }
+}
+
+fn isv_value(isv: &crate::domain::policy::MarketplaceProductFacts) -> async_graphql::Value {
+    let opt = |v: &Option<String>| v.as_deref().map_or(async_graphql::Value::Null, async_graphql::Value::from);
+    let mut map = async_graphql::indexmap::IndexMap::new();
+    map.insert(async_graphql::Name::new("product"), async_graphql::Value::from(isv.name.as_str()));
+    map.insert(async_graphql::Name::new("publisher"), async_graphql::Value::from(isv.publisher.as_str()));
+    map.insert(async_graphql::Name::new("websiteUrl"), opt(&isv.website_url));
+    map.insert(async_graphql::Name::new("email"), opt(&isv.email));
+    map.insert(async_graphql::Name::new("phone"), opt(&isv.phone));
+    async_graphql::Value::Object(map)
+}
+
+fn refusal_value(r: &crate::domain::policy::Refusal) -> async_graphql::Value {
+    let mut map = async_graphql::indexmap::IndexMap::new();
+    map.insert(async_graphql::Name::new("rule"), async_graphql::Value::from(r.rule.id()));
+    map.insert(async_graphql::Name::new("message"), async_graphql::Value::from(r.message.as_str()));
+    map.insert(async_graphql::Name::new("help"), async_graphql::Value::from(r.help.as_str()));
+    map.insert(
+        async_graphql::Name::new("alternatives"),
+        async_graphql::Value::List(r.alternatives.iter().map(|a| async_graphql::Value::from(a.as_str())).collect()),
+    );
+    async_graphql::Value::Object(map)
 }
 
 #[cfg(test)]

@@ -93,6 +93,8 @@ pub struct Db {
     pub pool: Pool,
     pub stats: Arc<DbStats>,
     pub backend: Backend,
+    /// Serialises write transactions on SQLite (see [`transaction!`](crate::transaction)).
+    pub sqlite_writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Pool settings.
@@ -162,7 +164,7 @@ impl Db {
             #[allow(unreachable_patterns)]
             other => return Err(AppError::internal(format!("backend {other:?} is not compiled in"))),
         };
-        Ok(Db { pool, stats, backend })
+        Ok(Db { pool, stats, backend, sqlite_writer: Arc::new(tokio::sync::Mutex::new(())) })
     }
 
     /// Applies pending migrations; returns the versions applied.
@@ -274,6 +276,33 @@ macro_rules! with_conn {
                 #[allow(dead_code)]
                 type $backend = diesel::sqlite::Sqlite;
                 $body
+            }
+        }
+    }};
+}
+
+/// Runs `$body` in one database transaction on a pooled connection bound to `$conn`; the body
+/// returns `Result<T, AppError>` and any error rolls everything back.
+///
+/// On SQLite, write transactions of this process take turns: SQLite has a single write lock,
+/// and a deferred transaction that upgrades from read to write fails at once (`SQLITE_BUSY`)
+/// rather than waiting when another committed meanwhile.
+#[macro_export]
+macro_rules! transaction {
+    ($db:expr, |$conn:ident| $body:expr) => {{
+        match &$db.pool {
+            #[cfg(feature = "postgres")]
+            $crate::db::Pool::Postgres(pool) => {
+                let mut guard = pool.get().await?;
+                let c: &mut $crate::db::PgConn = &mut guard;
+                diesel_async::AsyncConnection::transaction::<_, $crate::error::AppError, _>(c, async |$conn| $body).await
+            }
+            #[cfg(feature = "sqlite")]
+            $crate::db::Pool::Sqlite(pool) => {
+                let _writer = $db.sqlite_writer.lock().await;
+                let mut guard = pool.get().await?;
+                let c: &mut $crate::db::SqliteConn = &mut guard;
+                diesel_async::AsyncConnection::transaction::<_, $crate::error::AppError, _>(c, async |$conn| $body).await
             }
         }
     }};

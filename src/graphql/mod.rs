@@ -2,13 +2,15 @@
 //! the repo; object types wrap stored rows and resolve their relations through the loaders.
 
 pub mod connection;
+pub mod eligibility;
 pub mod ids;
+pub mod mutation;
 pub mod query;
 pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{Context, EmptySubscription, Schema};
 use chrono::{DateTime, Utc};
 
 use crate::auth::Caller;
@@ -17,11 +19,11 @@ use crate::error::{AppError, AppResult};
 use crate::repo::Repo;
 use crate::repo::loaders::Loaders;
 
-pub type GatewaySchema = Schema<query::Query, EmptyMutation, EmptySubscription>;
+pub type GatewaySchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
 
 /// Builds the schema. Per-request state (caller, loaders) is attached to each request.
 pub fn schema() -> GatewaySchema {
-    Schema::build(query::Query, EmptyMutation, EmptySubscription).finish()
+    Schema::build(query::Query, mutation::Mutation, EmptySubscription).finish()
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

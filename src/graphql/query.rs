@@ -200,6 +200,19 @@ impl Query {
         Ok(rows.into_iter().map(SupportTopic).collect())
     }
 
+    /// Would a request be accepted? Every rule that would block it, where it would be routed,
+    /// and what the form still needs. Omit `customerId` for the partner's own tenant.
+    async fn support_eligibility(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: Option<ID>,
+        product_family: ProductFamily,
+        subscription_id: Option<ID>,
+        marketplace_product_id: Option<ID>,
+    ) -> Result<super::eligibility::SupportEligibility> {
+        super::eligibility::support_eligibility(ctx, customer_id, product_family, subscription_id, marketplace_product_id).await
+    }
+
     /// Every business calendar (S5), by name.
     async fn business_calendars(&self, ctx: &Context<'_>) -> Result<Vec<BusinessCalendar>> {
         let rc = rc(ctx)?;

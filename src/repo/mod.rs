@@ -4,6 +4,7 @@
 //! unscoped query in this module for anything a partner owns.
 
 pub mod loaders;
+pub mod mutations;
 pub mod queries;
 
 use crate::db::Db;

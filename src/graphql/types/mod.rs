@@ -10,8 +10,8 @@ mod subscription;
 pub use calendar::BusinessCalendar;
 pub use customer::Customer;
 pub use partner::{Agent, Partner, Viewer};
-pub use product::{MarketplaceProduct, SupportTopic};
-pub use request::{HistoryEntry, Note, ServiceRequest, Sla};
+pub use product::{IsvSupportContacts, MarketplaceProduct, SupportTopic};
+pub use request::{HistoryEntry, Note, Route, ServiceRequest, Sla};
 pub use subscription::Subscription;
 
 use async_graphql::{ID, Interface};

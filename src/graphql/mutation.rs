@@ -1,0 +1,260 @@
+//! The mutation root: filing and working service requests on behalf of customers. Each
+//! mutation validates its input, runs one transaction in the repo, and returns the new state.
+
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::ids::{NodeKind, decode_as};
+use super::rc;
+use super::types::{Customer, ServiceRequest};
+use crate::domain::model::{BusinessImpact, IncidentKind, ProductFamily, RequestStatus, Severity, SupportPlan};
+use crate::domain::policy::{EntitlementClaim, FilingChannel};
+use crate::error::AppError;
+use crate::repo::mutations::{Created, NewRequest};
+
+/// Longest title (as on Partner Center's form).
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest description or note: generous for logs pasted in, bounded for storage and display.
+pub const MAX_TEXT_CHARS: usize = 20_000;
+/// Longest idempotency key: a UUID or a client's own request id fits easily.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
+
+pub struct Mutation;
+
+/// The partner's contact for a request (R7: never the customer's).
+#[derive(InputObject)]
+pub struct ContactInput {
+    pub name: String,
+    pub email: String,
+    /// A contact detail only: there is no phone channel for filing (R14).
+    pub phone: Option<String>,
+}
+
+/// The support entitlement of a request about the partner's own tenant (R12).
+#[derive(InputObject)]
+pub struct EntitlementInput {
+    /// `MPN_CONTRACT`, `PREMIER` or `AZURE_SUPPORT_PLAN`.
+    pub plan: SupportPlan,
+    /// The MPN contract id, for `MPN_CONTRACT`.
+    pub reference: Option<String>,
+}
+
+/// A service request as a partner fills the form.
+#[derive(InputObject)]
+pub struct CreateServiceRequestInput {
+    /// The customer the request is for; omit it for the partner's own tenant (R12).
+    pub customer_id: Option<ID>,
+    pub product_family: ProductFamily,
+    /// The subscription concerned (required for Azure without delegated admin, R8).
+    pub subscription_id: Option<ID>,
+    /// A marketplace product the problem is about: such requests are refused (R10).
+    pub marketplace_product_id: Option<ID>,
+    pub incident_kind: IncidentKind,
+    /// Sets the severity (R15).
+    pub business_impact: BusinessImpact,
+    pub title: String,
+    pub description: String,
+    /// Required for Microsoft 365, Dynamics 365 and EMS (R9).
+    pub support_topic_id: Option<ID>,
+    pub contact: ContactInput,
+    /// BCP 47 tag; only English gets around-the-clock response (S2).
+    #[graphql(default = "en")]
+    pub support_language: String,
+    #[graphql(default)]
+    pub channel: FilingChannel,
+    pub entitlement: Option<EntitlementInput>,
+    /// Makes retries safe: the same key returns the first result and creates nothing.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct AddServiceRequestNoteInput {
+    pub id: ID,
+    pub body: String,
+    /// When given, the note is refused if the request changed since this version.
+    pub expected_version: Option<i32>,
+}
+
+#[derive(InputObject)]
+pub struct ChangeServiceRequestStatusInput {
+    pub id: ID,
+    pub status: RequestStatus,
+    /// The version the change is based on; a stale one is refused (`CONFLICT`).
+    pub expected_version: i32,
+}
+
+#[derive(InputObject)]
+pub struct ChangeSeverityInput {
+    pub id: ID,
+    pub severity: Severity,
+    pub expected_version: i32,
+}
+
+#[derive(InputObject)]
+pub struct RecordSupportResponseInput {
+    pub id: ID,
+    /// When support first responded; now when omitted.
+    pub responded_at: Option<DateTime<Utc>>,
+    /// Support's response, stored as a support note.
+    pub note: Option<String>,
+    pub expected_version: Option<i32>,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateServiceRequestPayload {
+    pub service_request: ServiceRequest,
+    /// True when this was a retry of an earlier call with the same idempotency key.
+    pub replayed: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct ServiceRequestPayload {
+    pub service_request: ServiceRequest,
+}
+
+#[derive(SimpleObject)]
+pub struct CustomerPayload {
+    pub customer: Customer,
+}
+
+/// Checks a text field: not blank (when required), not too long, and free of control
+/// characters other than line breaks and tabs (NUL bytes cannot be stored).
+pub fn text(field: &str, value: &str, max: usize, multiline: bool) -> Result<String, AppError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(AppError::bad_input(format!("`{field}` must not be empty")));
+    }
+    if trimmed.chars().count() > max {
+        return Err(AppError::bad_input(format!("`{field}` is at most {max} characters")));
+    }
+    if trimmed.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) {
+        return Err(AppError::bad_input(format!("`{field}` contains control characters")));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn email(value: &str) -> Result<String, AppError> {
+    let v = text("contact.email", value, 254, false)?;
+    let valid = v.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && !domain.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !v.contains(char::is_whitespace) && v.matches('@').count() == 1
+    });
+    if valid { Ok(v) } else { Err(AppError::bad_input("`contact.email` is not an e-mail address")) }
+}
+
+fn phone(value: Option<&str>) -> Result<Option<String>, AppError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
+    let valid = v.len() <= 40 && v.chars().any(|c| c.is_ascii_digit()) && v.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    if valid { Ok(Some(v.to_owned())) } else { Err(AppError::bad_input("`contact.phone` is not a phone number")) }
+}
+
+fn language(value: &str) -> Result<String, AppError> {
+    let v = value.trim();
+    let mut parts = v.split('-');
+    let primary_ok = parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
+    let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if primary_ok && rest_ok && v.len() <= 35 { Ok(v.to_owned()) } else { Err(AppError::bad_input("`supportLanguage` is not a language tag such as `en` or `de-CH`")) }
+}
+
+fn version(v: i32) -> i64 {
+    i64::from(v)
+}
+
+impl CreateServiceRequestInput {
+    fn validate(&self) -> Result<(NewRequest, Option<String>), AppError> {
+        let key = match &self.idempotency_key {
+            Some(k) => Some(text("idempotencyKey", k, MAX_IDEMPOTENCY_KEY_CHARS, false)?),
+            None => None,
+        };
+        let entitlement = self.entitlement.as_ref().map(|e| EntitlementClaim { plan: e.plan, reference: e.reference.as_deref().map(|r| r.trim().to_owned()) });
+        let request = NewRequest {
+            customer_id: self.customer_id.as_ref().map(|id| decode_as(NodeKind::Customer, id)).transpose()?,
+            product_family: self.product_family,
+            subscription_id: self.subscription_id.as_ref().map(|id| decode_as(NodeKind::Subscription, id)).transpose()?,
+            marketplace_product_id: self.marketplace_product_id.as_ref().map(|id| decode_as(NodeKind::MarketplaceProduct, id)).transpose()?,
+            incident_kind: self.incident_kind,
+            business_impact: self.business_impact,
+            title: text("title", &self.title, MAX_TITLE_CHARS, false)?,
+            description: text("description", &self.description, MAX_TEXT_CHARS, true)?,
+            support_topic_id: self.support_topic_id.as_ref().map(|id| decode_as(NodeKind::SupportTopic, id)).transpose()?,
+            contact_name: text("contact.name", &self.contact.name, 200, false)?,
+            contact_email: email(&self.contact.email)?,
+            contact_phone: phone(self.contact.phone.as_deref())?,
+            support_language: language(&self.support_language)?,
+            channel: self.channel,
+            entitlement_text: entitlement.as_ref().map(|e| (e.plan.as_str().to_owned(), e.reference.clone())),
+            entitlement,
+        };
+        Ok((request, key))
+    }
+}
+
+#[Object]
+impl Mutation {
+    /// Files a service request on behalf of a customer (or for the partner's own tenant).
+    /// Refusals come back as errors with `extensions.code` `POLICY_REFUSED`, the `rule`, its
+    /// `help`, every `violations` entry and, for R10, the ISV's support contacts.
+    async fn create_service_request(&self, ctx: &Context<'_>, input: CreateServiceRequestInput) -> Result<CreateServiceRequestPayload> {
+        let rc = rc(ctx)?;
+        let (request, key) = input.validate()?;
+        let outcome = rc.repo.create_request(&rc.caller, &request, key.as_deref(), rc.clock.now()).await?;
+        Ok(match outcome {
+            Created::New(row) => CreateServiceRequestPayload { service_request: ServiceRequest(row), replayed: false },
+            Created::Replayed(row) => CreateServiceRequestPayload { service_request: ServiceRequest(row), replayed: true },
+        })
+    }
+
+    /// Appends a note to a request (notes are never edited or removed).
+    async fn add_service_request_note(&self, ctx: &Context<'_>, input: AddServiceRequestNoteInput) -> Result<ServiceRequestPayload> {
+        let rc = rc(ctx)?;
+        let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
+        let body = text("body", &input.body, MAX_TEXT_CHARS, true)?;
+        let row = rc.repo.add_note(&rc.caller, &id, &body, input.expected_version.map(version), rc.clock.now()).await?;
+        Ok(ServiceRequestPayload { service_request: ServiceRequest(row) })
+    }
+
+    /// Moves a request along NEW → OPEN → IN_PROGRESS ⇄ WAITING_ON_PARTNER → RESOLVED → CLOSED
+    /// (a resolved request may be reopened; a new or open one closed). Anything else is
+    /// refused with `INVALID_TRANSITION` and the allowed statuses.
+    async fn change_service_request_status(&self, ctx: &Context<'_>, input: ChangeServiceRequestStatusInput) -> Result<ServiceRequestPayload> {
+        let rc = rc(ctx)?;
+        let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
+        let row = rc.repo.change_status(&rc.caller, &id, input.status, version(input.expected_version), rc.clock.now()).await?;
+        Ok(ServiceRequestPayload { service_request: ServiceRequest(row) })
+    }
+
+    /// Changes the severity; while support has not responded, the SLA due time is recomputed.
+    async fn change_service_request_severity(&self, ctx: &Context<'_>, input: ChangeSeverityInput) -> Result<ServiceRequestPayload> {
+        let rc = rc(ctx)?;
+        let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
+        let row = rc.repo.change_severity(&rc.caller, &id, input.severity, version(input.expected_version), rc.clock.now()).await?;
+        Ok(ServiceRequestPayload { service_request: ServiceRequest(row) })
+    }
+
+    /// Records support's first response, which stops the initial-response clock (S4).
+    async fn record_support_response(&self, ctx: &Context<'_>, input: RecordSupportResponseInput) -> Result<ServiceRequestPayload> {
+        let rc = rc(ctx)?;
+        let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
+        let note = input.note.as_deref().map(|n| text("note", n, MAX_TEXT_CHARS, true)).transpose()?;
+        let row = rc
+            .repo
+            .record_response(&rc.caller, &id, input.responded_at, note.as_deref(), input.expected_version.map(version), rc.clock.now())
+            .await?;
+        Ok(ServiceRequestPayload { service_request: ServiceRequest(row) })
+    }
+
+    /// An indirect provider grants its reseller access to a customer's Azure account (R4).
+    async fn grant_azure_access(&self, ctx: &Context<'_>, customer_id: ID) -> Result<CustomerPayload> {
+        let rc = rc(ctx)?;
+        let id = decode_as(NodeKind::Customer, &customer_id)?;
+        let row = rc.repo.set_azure_access(&rc.caller, &id, true, rc.clock.now()).await?;
+        Ok(CustomerPayload { customer: Customer(row) })
+    }
+
+    /// An indirect provider revokes its reseller's access to a customer's Azure account (R4).
+    async fn revoke_azure_access(&self, ctx: &Context<'_>, customer_id: ID) -> Result<CustomerPayload> {
+        let rc = rc(ctx)?;
+        let id = decode_as(NodeKind::Customer, &customer_id)?;
+        let row = rc.repo.set_azure_access(&rc.caller, &id, false, rc.clock.now()).await?;
+        Ok(CustomerPayload { customer: Customer(row) })
+    }
+}
