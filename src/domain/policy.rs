@@ -157,6 +157,11 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    /// A refusal under "Who may do what".
+    pub fn access(message: impl Into<String>, help: impl Into<String>) -> Refusal {
+        Refusal::new(Rule::Access, message, help)
+    }
+
     fn new(rule: Rule, message: impl Into<String>, help: impl Into<String>) -> Refusal {
         Refusal { rule, message: message.into(), help: help.into(), isv: None, alternatives: Vec::new() }
     }

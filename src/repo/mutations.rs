@@ -18,6 +18,12 @@ use crate::domain::sla::{self, BusinessCalendar};
 use crate::error::{AppError, AppResult};
 use crate::transaction;
 
+/// A new row id: UUIDv7, so rows written in one instant (the clock may stand still, and one
+/// transaction stamps all its rows alike) still sort in the order they were written.
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// A validated `createServiceRequest` input, with raw ids.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NewRequest {
@@ -110,7 +116,7 @@ fn event(partner_id: &str, request_id: Option<&str>, kind: &str, payload: serde_
 
 fn history(request_id: &str, agent: Option<&str>, kind: HistoryKind, from: Option<String>, to: Option<String>, at: DateTime<Utc>) -> HistoryRow {
     HistoryRow {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: new_id(),
         service_request_id: request_id.to_owned(),
         agent_id: agent.map(str::to_owned),
         kind: kind.as_str().to_owned(),
@@ -145,7 +151,10 @@ fn require_worker(caller: &Caller) -> AppResult<()> {
     if caller.role.can_work_requests() {
         Ok(())
     } else {
-        Err(AppError::Forbidden(format!("a {} can read service requests but not change them", caller.role)))
+        Err(AppError::PolicyRefused(vec![policy::Refusal::access(
+            format!("a {} can read service requests but not change them", caller.role),
+            "ask an admin agent, a helpdesk agent or a global admin of your partner",
+        )]))
     }
 }
 
@@ -323,7 +332,7 @@ impl Repo {
             let schedule = sla::schedule(plan, &calendar, now);
 
             let row = ServiceRequestRow {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: new_id(),
                 partner_id: p.to_owned(),
                 customer_id: customer.as_ref().map(|c| c.id.clone()),
                 subscription_id: subscription.as_ref().map(|s| s.id.clone()),
@@ -389,7 +398,7 @@ impl Repo {
             let row = load_request_for_update!(conn, p, request_id);
             check_version(&row, expected_version)?;
             let note = NoteRow {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: new_id(),
                 service_request_id: row.id.clone(),
                 author_kind: NoteAuthorKind::Partner.as_str().into(),
                 agent_id: Some(caller.agent_id.clone()),
@@ -542,7 +551,7 @@ impl Repo {
             diesel::update(service_requests::table.find(&row.id)).set(service_requests::first_response_at.eq(Some(at.naive_utc()))).execute(conn).await?;
             if let Some(body) = note {
                 let n = NoteRow {
-                    id: uuid::Uuid::new_v4().to_string(),
+                    id: new_id(),
                     service_request_id: row.id.clone(),
                     author_kind: NoteAuthorKind::Support.as_str().into(),
                     agent_id: None,

@@ -226,3 +226,30 @@ pub const FABRIKAM_ADMIN: &str = "admin@fabrikam-distribution.example";
 pub const LITWARE_ADMIN: &str = "admin@litware-solutions.example";
 pub const ADATUM_ADMIN: &str = "admin@adatum-federal.example";
 pub const TAILSPIN_ADMIN: &str = "admin@tailspin-partners.example";
+
+/// Row counts of every table a mutation writes, to prove a refused call changed nothing.
+pub async fn write_counts(t: &TestApp) -> Vec<i64> {
+    use diesel::QueryDsl;
+    use diesel_async::RunQueryDsl;
+    use support_gateway::db::schema::*;
+    async fn counts(db: &support_gateway::db::Db) -> support_gateway::error::AppResult<Vec<i64>> {
+        Ok(support_gateway::with_conn!(db, |conn| {
+            vec![
+                service_requests::table.count().get_result::<i64>(conn).await?,
+                service_request_history::table.count().get_result::<i64>(conn).await?,
+                service_request_notes::table.count().get_result::<i64>(conn).await?,
+                events::table.count().get_result::<i64>(conn).await?,
+                idempotency_keys::table.count().get_result::<i64>(conn).await?,
+                customers::table.filter(customers::azure_access_granted.eq(true)).count().get_result::<i64>(conn).await?,
+            ]
+        }))
+    }
+    use diesel::ExpressionMethods;
+    counts(&t.app.db).await.map_err(|e| e.message()).expect("count rows")
+}
+
+/// The global id of a raw id.
+pub fn gid(type_name: &str, raw: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{type_name}:{raw}"))
+}
