@@ -306,3 +306,96 @@ mod tests {
         assert_eq!(due, utc(2026, 1, 1, 1, 0));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    const ZONES: [Tz; 6] = [
+        chrono_tz::America::New_York,
+        chrono_tz::Europe::Berlin,
+        chrono_tz::Australia::Sydney,
+        chrono_tz::America::Sao_Paulo,
+        chrono_tz::Asia::Tokyo,
+        chrono_tz::Europe::London,
+    ];
+
+    /// Calendars with one or two working intervals a weekday, some weekends, some holidays.
+    fn calendar() -> impl Strategy<Value = BusinessCalendar> {
+        (0..ZONES.len(), 6u32..11, 1u32..4, 13u32..19, any::<bool>(), any::<bool>(), prop::collection::vec(0i64..400, 0..6)).prop_map(
+            |(zone, start, lunch, end, split, saturday, holidays)| {
+                let day = if split { vec![(start * 60, 12 * 60), ((12 + lunch) * 60, end * 60.max(1))] } else { vec![(start * 60, end * 60)] };
+                let mut cal = BusinessCalendar::weekdays(ZONES[zone], 0, 0);
+                for d in cal.weekly_hours.iter_mut().take(5) {
+                    *d = day.clone();
+                }
+                if saturday {
+                    cal.weekly_hours[5] = vec![(9 * 60, 13 * 60)];
+                }
+                let base = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+                cal.holidays = holidays.into_iter().map(|d| base + Duration::days(d)).collect();
+                cal
+            },
+        )
+    }
+
+    /// Instants over two years, so every zone's DST changes are crossed.
+    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+        (0i64..(2 * 365 * 24 * 60)).prop_map(|m| Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::minutes(m))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn due_is_never_before_creation(cal in calendar(), start in instant(), minutes in 0i64..5000) {
+            let due = cal.add_business_time(start, Duration::minutes(minutes)).unwrap();
+            prop_assert!(due >= start);
+        }
+
+        #[test]
+        fn more_time_is_never_earlier(cal in calendar(), start in instant(), a in 0i64..3000, b in 0i64..3000) {
+            let (short, long) = (a.min(b), a.max(b));
+            let d1 = cal.add_business_time(start, Duration::minutes(short)).unwrap();
+            let d2 = cal.add_business_time(start, Duration::minutes(long)).unwrap();
+            prop_assert!(d1 <= d2);
+        }
+
+        #[test]
+        fn always_open_equals_plain_addition(start in instant(), minutes in 0i64..100_000) {
+            let cal = BusinessCalendar::always_open();
+            prop_assert_eq!(cal.add_business_time(start, Duration::minutes(minutes)).unwrap(), start + Duration::minutes(minutes));
+            let plan = SlaPlan { clock: SlaClock::TwentyFourSeven, target: Duration::minutes(minutes) };
+            prop_assert_eq!(schedule(plan, &cal, start).due_at, start + Duration::minutes(minutes));
+        }
+
+        #[test]
+        fn business_time_inside_the_due_window_equals_the_target(cal in calendar(), start in instant(), minutes in 1i64..5000) {
+            let target = Duration::minutes(minutes);
+            let due = cal.add_business_time(start, target).unwrap();
+            prop_assert_eq!(cal.business_time_between(start, due), target);
+        }
+
+        #[test]
+        fn remaining_counts_down_to_zero_at_the_due_time(cal in calendar(), start in instant(), minutes in 1i64..3000, step in 0i64..3000) {
+            let target = Duration::minutes(minutes);
+            let due = cal.add_business_time(start, target).unwrap();
+            let now = (start + Duration::minutes(step)).min(due);
+            let left = remaining(SlaClock::BusinessHours, &cal, due, None, now);
+            prop_assert!(left >= Duration::zero() && left <= target);
+            prop_assert_eq!(remaining(SlaClock::BusinessHours, &cal, due, None, due), Duration::zero());
+        }
+
+        #[test]
+        fn states_follow_s4(cal in calendar(), start in instant(), minutes in 4i64..3000, at in 0i64..6000) {
+            let plan = SlaPlan { clock: SlaClock::BusinessHours, target: Duration::minutes(minutes) };
+            let s = schedule(plan, &cal, start);
+            prop_assert!(start <= s.at_risk_at && s.at_risk_at <= s.due_at);
+            let now = start + Duration::minutes(at);
+            let expected = if now >= s.due_at { SlaState::Breached } else if now >= s.at_risk_at { SlaState::AtRisk } else { SlaState::OnTrack };
+            prop_assert_eq!(state(s, None, now), expected);
+        }
+    }
+}
