@@ -8,12 +8,19 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{Db, PoolOptions};
 use crate::error::AppResult;
+use crate::events::EventBus;
+use crate::events::sla_watcher::SlaWatcher;
 
 pub struct App {
     pub db: Db,
     pub clock: Arc<dyn Clock>,
     pub keys: TokenKeys,
     pub config: Config,
+    /// Committed events, fanned out to this process's subscribers.
+    pub events: EventBus,
+    /// Moves requests to AT_RISK / BREACHED at their instant. `serve` runs it in the
+    /// background ([`App::spawn_sla_watcher`]); tests call `tick()` after moving the clock.
+    pub sla: Arc<SlaWatcher>,
 }
 
 impl std::fmt::Debug for App {
@@ -34,7 +41,15 @@ impl App {
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "applied migrations");
         }
-        Ok(Arc::new(App { db, clock, keys: TokenKeys::new(&config.jwt_secret), config }))
+        let events = EventBus::new();
+        events.start(db.clone(), &config.database_url).await?;
+        let sla = SlaWatcher::new(db.clone(), clock.clone(), events.clone());
+        Ok(Arc::new(App { db, clock, keys: TokenKeys::new(&config.jwt_secret), config, events, sla }))
+    }
+
+    /// Runs the SLA watcher for the life of the process.
+    pub fn spawn_sla_watcher(&self) {
+        tokio::spawn(self.sla.clone().run());
     }
 
     /// `start` with the system clock.

@@ -18,6 +18,8 @@ pub mod db;
 pub mod domain;
 /// The error type and its GraphQL mapping.
 pub mod error;
+/// The event bus (durable table, in-process fan-out, PostgreSQL LISTEN/NOTIFY) and the SLA watcher.
+pub mod events;
 /// The GraphQL schema: queries, types, global ids.
 pub mod graphql;
 /// The axum router: GraphQL over HTTP and WebSocket, GraphiQL, health.

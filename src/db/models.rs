@@ -216,3 +216,23 @@ pub struct NewEventRow {
     pub payload: String,
     pub created_at: NaiveDateTime,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub id: i64,
+    pub partner_id: String,
+    pub service_request_id: Option<String>,
+    pub kind: String,
+    pub payload: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = sla_transitions)]
+pub struct SlaTransitionRow {
+    pub service_request_id: String,
+    pub state: String,
+    pub due_at: NaiveDateTime,
+    pub recorded_at: NaiveDateTime,
+}

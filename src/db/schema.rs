@@ -245,3 +245,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_request_history,
     events,
 );
+
+diesel::table! {
+    sla_transitions (service_request_id, state, due_at) {
+        service_request_id -> Text,
+        state -> Text,
+        due_at -> Timestamp,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(sla_transitions, service_requests);

@@ -39,14 +39,15 @@ pub struct RequestCtx {
     pub loaders: Loaders,
     pub clock: Arc<dyn Clock>,
     pub now: DateTime<Utc>,
+    pub events: crate::events::EventBus,
 }
 
 impl RequestCtx {
-    pub fn new(caller: Caller, db: crate::db::Db, clock: Arc<dyn Clock>) -> RequestCtx {
-        let repo = Repo::new(db, caller.partner_id.clone());
+    pub fn new(caller: Caller, app: &crate::app::App) -> RequestCtx {
+        let repo = Repo::new(app.db.clone(), caller.partner_id.clone(), Some(app.events.clone()));
         let loaders = Loaders::new(&repo);
-        let now = clock.now();
-        RequestCtx { caller, repo, loaders, clock, now }
+        let now = app.clock.now();
+        RequestCtx { caller, repo, loaders, clock: app.clock.clone(), now, events: app.events.clone() }
     }
 }
 

@@ -59,7 +59,7 @@ async fn execute(shared: &Shared, headers: &HeaderMap, request: async_graphql::R
     let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
     let request = match token {
         Some(token) => match authenticate(shared, token).await {
-            Ok(caller) => request.data(RequestCtx::new(caller, shared.app.db.clone(), shared.app.clock.clone())),
+            Ok(caller) => request.data(RequestCtx::new(caller, &shared.app)),
             Err(e) => return app_error_response(accept, e),
         },
         // Tools (GraphiQL, codegen) may read the schema before they have a token.
@@ -113,7 +113,7 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
                     .ok_or_else(|| AppError::Unauthenticated("send a bearer token in the connection_init payload".into()).extend())?;
                 let caller = authenticate(&shared, &token).await.map_err(async_graphql::Error::from)?;
                 let mut data = Data::default();
-                data.insert(RequestCtx::new(caller, shared.app.db.clone(), shared.app.clock.clone()));
+                data.insert(RequestCtx::new(caller, &shared.app));
                 Ok(data)
             })
             .serve()

@@ -14,10 +14,12 @@ use crate::db::Db;
 pub struct Repo {
     pub db: Db,
     pub partner_id: String,
+    /// Woken after a write commits, so subscribers hear of it at once.
+    pub events: Option<crate::events::EventBus>,
 }
 
 impl Repo {
-    pub fn new(db: Db, partner_id: impl Into<String>) -> Repo {
-        Repo { db, partner_id: partner_id.into() }
+    pub fn new(db: Db, partner_id: impl Into<String>, events: Option<crate::events::EventBus>) -> Repo {
+        Repo { db, partner_id: partner_id.into(), events }
     }
 }

@@ -168,6 +168,17 @@ fn check_version(row: &ServiceRequestRow, expected: Option<i64>) -> AppResult<()
     }
 }
 
+/// Writes an event row and, on PostgreSQL, announces its id on the events channel; the
+/// NOTIFY is transactional, so listeners hear of it only once the transaction commits.
+macro_rules! emit {
+    ($conn:ident, $postgres:expr, $event:expr) => {{
+        let id: i64 = diesel::insert_into(events::table).values($event).returning(events::id).get_result($conn).await?;
+        if $postgres {
+            diesel::sql_query(format!("NOTIFY {}, '{id}'", crate::events::CHANNEL)).execute($conn).await?;
+        }
+    }};
+}
+
 macro_rules! load_request_for_update {
     ($conn:ident, $partner:expr, $id:expr) => {
         service_requests::table
@@ -195,13 +206,21 @@ macro_rules! bump_version {
 }
 
 impl Repo {
+    /// Tells this process's event dispatcher that events were committed.
+    fn wake_events(&self) {
+        if let Some(bus) = &self.events {
+            bus.wake();
+        }
+    }
+
     /// Files a service request (R1–R15, S1–S5) in one transaction, or replays an earlier
     /// result for the same idempotency key.
     pub async fn create_request(&self, caller: &Caller, input: &NewRequest, idempotency_key: Option<&str>, now: DateTime<Utc>) -> AppResult<Created> {
         require_worker(caller)?;
         let p = self.partner_id.as_str();
+        let postgres = self.db.backend == crate::db::Backend::Postgres;
         let fingerprint = input.fingerprint();
-        transaction!(self.db, |conn| {
+        let result = transaction!(self.db, |conn| {
             if let Some(key) = idempotency_key {
                 let earlier: Option<IdempotencyKeyRow> = idempotency_keys::table
                     .filter(idempotency_keys::partner_id.eq(p))
@@ -375,7 +394,7 @@ impl Repo {
                 json!({ "status": row.status, "severity": row.severity, "slaDueAt": schedule.due_at, "actor": caller.agent_id }),
                 now,
             );
-            diesel::insert_into(events::table).values(&e).execute(conn).await?;
+            emit!(conn, postgres, &e);
             if let Some(key) = idempotency_key {
                 let k = IdempotencyKeyRow {
                     partner_id: p.to_owned(),
@@ -387,14 +406,19 @@ impl Repo {
                 diesel::insert_into(idempotency_keys::table).values(&k).execute(conn).await?;
             }
             Ok(Created::New(row))
-        })
+        });
+        if result.is_ok() {
+            self.wake_events();
+        }
+        result
     }
 
     /// Appends a partner note (notes are never edited or removed).
     pub async fn add_note(&self, caller: &Caller, request_id: &str, body: &str, expected_version: Option<i64>, now: DateTime<Utc>) -> AppResult<ServiceRequestRow> {
         require_worker(caller)?;
         let p = self.partner_id.as_str();
-        transaction!(self.db, |conn| {
+        let postgres = self.db.backend == crate::db::Backend::Postgres;
+        let result = transaction!(self.db, |conn| {
             let row = load_request_for_update!(conn, p, request_id);
             check_version(&row, expected_version)?;
             let note = NoteRow {
@@ -410,16 +434,21 @@ impl Repo {
             let h = history(&row.id, Some(&caller.agent_id), HistoryKind::NoteAdded, None, Some(note.id.clone()), now);
             diesel::insert_into(service_request_history::table).values(&h).execute(conn).await?;
             let e = event(p, Some(&row.id), "NOTE_ADDED", json!({ "noteId": note.id, "actor": caller.agent_id }), now);
-            diesel::insert_into(events::table).values(&e).execute(conn).await?;
+            emit!(conn, postgres, &e);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
-        })
+        });
+        if result.is_ok() {
+            self.wake_events();
+        }
+        result
     }
 
     /// Moves a request along its state machine; an illegal move lists the allowed ones.
     pub async fn change_status(&self, caller: &Caller, request_id: &str, to: RequestStatus, expected_version: i64, now: DateTime<Utc>) -> AppResult<ServiceRequestRow> {
         require_worker(caller)?;
         let p = self.partner_id.as_str();
-        transaction!(self.db, |conn| {
+        let postgres = self.db.backend == crate::db::Backend::Postgres;
+        let result = transaction!(self.db, |conn| {
             let row = load_request_for_update!(conn, p, request_id);
             check_version(&row, Some(expected_version))?;
             let from: RequestStatus = row.status.parse()?;
@@ -442,9 +471,13 @@ impl Repo {
             let h = history(&row.id, Some(&caller.agent_id), HistoryKind::StatusChanged, Some(from.as_str().into()), Some(to.as_str().into()), now);
             diesel::insert_into(service_request_history::table).values(&h).execute(conn).await?;
             let e = event(p, Some(&row.id), "STATUS_CHANGED", json!({ "from": from.as_str(), "to": to.as_str(), "actor": caller.agent_id }), now);
-            diesel::insert_into(events::table).values(&e).execute(conn).await?;
+            emit!(conn, postgres, &e);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
-        })
+        });
+        if result.is_ok() {
+            self.wake_events();
+        }
+        result
     }
 
     /// Changes the severity; while the initial-response clock runs the due time is recomputed
@@ -452,7 +485,8 @@ impl Repo {
     pub async fn change_severity(&self, caller: &Caller, request_id: &str, severity: Severity, expected_version: i64, now: DateTime<Utc>) -> AppResult<ServiceRequestRow> {
         require_worker(caller)?;
         let p = self.partner_id.as_str();
-        transaction!(self.db, |conn| {
+        let postgres = self.db.backend == crate::db::Backend::Postgres;
+        let result = transaction!(self.db, |conn| {
             let row = load_request_for_update!(conn, p, request_id);
             check_version(&row, Some(expected_version))?;
             let from: Severity = row.severity.parse()?;
@@ -511,10 +545,14 @@ impl Repo {
                 diesel::insert_into(service_request_history::table).values(h).execute(conn).await?;
             }
             for e in &evs {
-                diesel::insert_into(events::table).values(e).execute(conn).await?;
+                emit!(conn, postgres, e);
             }
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
-        })
+        });
+        if result.is_ok() {
+            self.wake_events();
+        }
+        result
     }
 
     /// Records support's first response: the initial-response clock stops; the SLA is `MET`
@@ -530,11 +568,12 @@ impl Repo {
     ) -> AppResult<ServiceRequestRow> {
         require_worker(caller)?;
         let p = self.partner_id.as_str();
+        let postgres = self.db.backend == crate::db::Backend::Postgres;
         let at = responded_at.unwrap_or(now);
         if at > now {
             return Err(AppError::bad_input("`respondedAt` is in the future"));
         }
-        transaction!(self.db, |conn| {
+        let result = transaction!(self.db, |conn| {
             let row = load_request_for_update!(conn, p, request_id);
             check_version(&row, expected_version)?;
             if row.first_response_at.is_some() {
@@ -570,17 +609,22 @@ impl Repo {
                 diesel::insert_into(service_request_history::table).values(h).execute(conn).await?;
             }
             for e in &evs {
-                diesel::insert_into(events::table).values(e).execute(conn).await?;
+                emit!(conn, postgres, e);
             }
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
-        })
+        });
+        if result.is_ok() {
+            self.wake_events();
+        }
+        result
     }
 
     /// An indirect provider's admin grants or revokes its reseller's access to a customer's
     /// Azure account (R4).
     pub async fn set_azure_access(&self, caller: &Caller, customer_id: &str, granted: bool, now: DateTime<Utc>) -> AppResult<CustomerRow> {
         let p = self.partner_id.as_str();
-        transaction!(self.db, |conn| {
+        let postgres = self.db.backend == crate::db::Backend::Postgres;
+        let result = transaction!(self.db, |conn| {
             let customer: CustomerRow = customers::table
                 .filter(customers::id.eq(customer_id))
                 .filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p)))
@@ -603,9 +647,13 @@ impl Repo {
             // Both the provider and the reseller hear of it.
             for partner in [p, customer.partner_id.as_str()] {
                 let e = event(partner, None, kind, json!({ "customerId": customer.id, "actor": caller.agent_id }), now);
-                diesel::insert_into(events::table).values(&e).execute(conn).await?;
+                emit!(conn, postgres, &e);
             }
             Ok(customers::table.find(&customer.id).select(CustomerRow::as_select()).first(conn).await?)
-        })
+        });
+        if result.is_ok() {
+            self.wake_events();
+        }
+        result
     }
 }

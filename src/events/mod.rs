@@ -1,0 +1,306 @@
+//! The event bus: one interface over both backends.
+//!
+//! Mutations write events as rows of the durable `events` table in their own transaction. A
+//! dispatcher task per process reads rows after the last one it delivered, in id order, loads
+//! the requests they concern once, and fans them out to local subscribers through a bounded
+//! broadcast channel. What wakes it differs by backend:
+//! - embedded SQLite: the committing mutation wakes it in-process;
+//! - PostgreSQL: every replica LISTENs on a dedicated connection; the transaction's NOTIFY
+//!   (carrying only the event id) is delivered on commit. If the LISTEN connection drops, the
+//!   replica reconnects and replays from the last delivered id, so no event is lost.
+//!
+//! A slow poll backs up both, so a lost wake-up delays an event but never loses it.
+
+pub mod sla_watcher;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
+use diesel_async::RunQueryDsl;
+use tokio::sync::{Notify, broadcast};
+
+use crate::db::models::{EventRow, ServiceRequestRow};
+use crate::db::schema::{events, service_requests};
+use crate::db::{Backend, Db};
+use crate::error::AppResult;
+use crate::with_conn;
+
+/// The PostgreSQL channel events are announced on.
+pub const CHANNEL: &str = "sg_events";
+
+/// Events a local subscriber may fall behind by before it is told and dropped: enough for a
+/// burst of a few thousand changes, small enough to bound memory per process.
+pub const BROADCAST_CAPACITY: usize = 4096;
+
+/// How often the dispatcher looks for events nobody announced (a lost NOTIFY, a dropped
+/// LISTEN connection being re-established).
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long an id gap (a transaction that took an id but has not committed, or rolled back)
+/// is waited for before the dispatcher moves past it.
+const GAP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most events read per round.
+const BATCH: i64 = 500;
+
+/// One committed change, with the request it concerns as it is after the change.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: i64,
+    pub partner_id: String,
+    pub service_request_id: Option<String>,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    /// The request as read when the event was dispatched.
+    pub request: Option<ServiceRequestRow>,
+}
+
+#[derive(Debug, Default)]
+pub struct BusStats {
+    pub dispatched: AtomicU64,
+    pub listener_reconnects: AtomicU64,
+}
+
+struct Inner {
+    tx: broadcast::Sender<Arc<Event>>,
+    wake: Notify,
+    stats: BusStats,
+}
+
+/// The handle every part of a process shares.
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventBus")
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::new()
+    }
+}
+
+impl EventBus {
+    pub fn new() -> EventBus {
+        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        EventBus { inner: Arc::new(Inner { tx, wake: Notify::new(), stats: BusStats::default() }) }
+    }
+
+    /// A receiver of every event dispatched from now on (all partners: filter by partner).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.inner.tx.subscribe()
+    }
+
+    /// Tells the dispatcher new events were committed.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    pub fn stats(&self) -> &BusStats {
+        &self.inner.stats
+    }
+
+    /// Starts the dispatcher, and on PostgreSQL the LISTEN task on its own connection.
+    pub async fn start(&self, db: Db, database_url: &str) -> AppResult<()> {
+        let start_after = last_event_id(&db).await?;
+        let bus = self.clone();
+        tokio::spawn(async move { bus.dispatch(db, start_after).await });
+        if Backend::of_url(database_url) == Backend::Postgres {
+            #[cfg(feature = "postgres")]
+            {
+                let bus = self.clone();
+                let url = database_url.to_owned();
+                tokio::spawn(async move { bus.listen(url).await });
+            }
+        }
+        Ok(())
+    }
+
+    async fn dispatch(self, db: Db, start_after: i64) {
+        let mut cursor = Cursor::new(start_after);
+        loop {
+            tokio::select! {
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+            loop {
+                match fetch_after(&db, cursor.floor).await {
+                    Ok(batch) => {
+                        let full = batch.len() as i64 == BATCH;
+                        for event in batch {
+                            if cursor.accept(event.id) {
+                                self.inner.stats.dispatched.fetch_add(1, Ordering::Relaxed);
+                                // No receivers is fine: nobody is subscribed on this replica.
+                                let _ = self.inner.tx.send(Arc::new(event));
+                            }
+                        }
+                        cursor.settle(Instant::now());
+                        if !full {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error.detail = ?e, "event dispatch: reading events failed; retrying");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn listen(self, url: String) {
+        use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+        use futures_util::StreamExt;
+        let url = with_application_name(&url, "sg-listener");
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match AsyncPgConnection::establish(&url).await {
+                Ok(mut conn) => match conn.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(100);
+                        // Catch up on whatever committed while we were not listening.
+                        self.wake();
+                        let mut stream = std::pin::pin!(conn.notifications_stream());
+                        while let Some(note) = stream.next().await {
+                            match note {
+                                Ok(_) => self.wake(),
+                                Err(e) => {
+                                    tracing::warn!(error.detail = %e, "LISTEN connection failed");
+                                    break;
+                                }
+                            }
+                        }
+                        tracing::warn!("LISTEN connection closed; reconnecting");
+                    }
+                    Err(e) => tracing::warn!(error.detail = %e, "LISTEN failed"),
+                },
+                Err(e) => tracing::warn!(error.detail = %e, "connecting the LISTEN connection failed"),
+            }
+            self.inner.stats.listener_reconnects.fetch_add(1, Ordering::Relaxed);
+            self.wake();
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// `url` with `application_name` set, so operators (and tests) can tell the connection apart.
+fn with_application_name(url: &str, name: &str) -> String {
+    if url.contains("application_name=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&application_name={name}")
+    } else {
+        format!("{url}?application_name={name}")
+    }
+}
+
+/// Which event ids were delivered: everything up to `floor`, and `seen` above it. Ids can
+/// commit out of order on PostgreSQL, so a gap below a seen id is waited for (briefly).
+struct Cursor {
+    floor: i64,
+    seen: BTreeSet<i64>,
+    gap_since: Option<Instant>,
+}
+
+impl Cursor {
+    fn new(floor: i64) -> Cursor {
+        Cursor { floor, seen: BTreeSet::new(), gap_since: None }
+    }
+
+    /// True the first time an id is offered.
+    fn accept(&mut self, id: i64) -> bool {
+        id > self.floor && self.seen.insert(id)
+    }
+
+    /// Advances the floor over contiguous ids; gives up on a gap older than `GAP_TIMEOUT`.
+    fn settle(&mut self, now: Instant) {
+        while self.seen.remove(&(self.floor + 1)) {
+            self.floor += 1;
+        }
+        match BTreeSet::first(&self.seen).copied() {
+            None => self.gap_since = None,
+            Some(next) => {
+                let since = *self.gap_since.get_or_insert(now);
+                if now.duration_since(since) >= GAP_TIMEOUT {
+                    self.floor = next - 1;
+                    self.gap_since = None;
+                    self.settle(now);
+                }
+            }
+        }
+    }
+}
+
+async fn last_event_id(db: &Db) -> AppResult<i64> {
+    let max: Option<i64> = with_conn!(db, |conn| events::table.select(diesel::dsl::max(events::id)).first(conn).await?);
+    Ok(max.unwrap_or(0))
+}
+
+/// Events after `floor`, in id order, each with its request.
+async fn fetch_after(db: &Db, floor: i64) -> AppResult<Vec<Event>> {
+    let rows: Vec<EventRow> = with_conn!(db, |conn| {
+        events::table.filter(events::id.gt(floor)).order(events::id).limit(BATCH).select(EventRow::as_select()).load(conn).await?
+    });
+    let ids: Vec<String> = rows.iter().filter_map(|e| e.service_request_id.clone()).collect();
+    let requests: HashMap<String, ServiceRequestRow> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        with_conn!(db, |conn| {
+            service_requests::table.filter(service_requests::id.eq_any(&ids)).select(ServiceRequestRow::as_select()).load(conn).await?
+        })
+        .into_iter()
+        .map(|r: ServiceRequestRow| (r.id.clone(), r))
+        .collect()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|e| {
+            let request = e.service_request_id.as_ref().and_then(|id| requests.get(id).cloned());
+            Event {
+                id: e.id,
+                partner_id: e.partner_id,
+                service_request_id: e.service_request_id,
+                kind: e.kind,
+                payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
+                created_at: e.created_at.and_utc(),
+                request,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_waits_for_gaps_then_moves_on() {
+        let t0 = Instant::now();
+        let mut c = Cursor::new(10);
+        assert!(c.accept(11));
+        assert!(!c.accept(11), "delivered once");
+        assert!(c.accept(13));
+        c.settle(t0);
+        assert_eq!(c.floor, 11, "12 has not committed yet");
+        assert!(c.accept(12), "a late commit is still delivered");
+        c.settle(t0);
+        assert_eq!(c.floor, 13);
+        assert!(c.accept(15));
+        c.settle(t0);
+        c.settle(t0 + GAP_TIMEOUT);
+        assert_eq!(c.floor, 15, "a gap that never fills is passed after the timeout");
+        assert!(!c.accept(9));
+    }
+}
