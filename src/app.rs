@@ -47,6 +47,11 @@ impl App {
         Ok(Arc::new(App { db, clock, keys: TokenKeys::new(&config.jwt_secret), config, events, sla }))
     }
 
+    /// The clock the app runs on.
+    pub fn sla_clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     /// Runs the SLA watcher for the life of the process.
     pub fn spawn_sla_watcher(&self) {
         tokio::spawn(self.sla.clone().run());

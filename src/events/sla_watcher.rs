@@ -71,6 +71,14 @@ impl SlaWatcher {
         Ok(rows.len())
     }
 
+    /// Makes a request due now (tests: proves a second recording is a no-op).
+    pub async fn schedule_now_for_test(&self, global_id: &serde_json::Value) {
+        let raw = global_id.as_str().and_then(|id| crate::graphql::ids::decode(id)).map(|(_, raw)| raw);
+        if let Some(raw) = raw {
+            self.deadlines.lock().await.entry(self.clock.now()).or_default().insert(raw);
+        }
+    }
+
     /// The next deadline, if any.
     pub async fn next_deadline(&self) -> Option<DateTime<Utc>> {
         self.deadlines.lock().await.keys().next().copied()

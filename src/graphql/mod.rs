@@ -6,11 +6,12 @@ pub mod eligibility;
 pub mod ids;
 pub mod mutation;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 use chrono::{DateTime, Utc};
 
 use crate::auth::Caller;
@@ -19,11 +20,11 @@ use crate::error::{AppError, AppResult};
 use crate::repo::Repo;
 use crate::repo::loaders::Loaders;
 
-pub type GatewaySchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type GatewaySchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// Builds the schema. Per-request state (caller, loaders) is attached to each request.
 pub fn schema() -> GatewaySchema {
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription).finish()
+    Schema::build(query::Query, mutation::Mutation, subscription::Subscription).finish()
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

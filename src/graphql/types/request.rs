@@ -212,7 +212,7 @@ impl Sla {
 
     /// The state now: `ON_TRACK`, `AT_RISK`, `BREACHED` or `MET`.
     async fn state(&self, ctx: &Context<'_>) -> Result<SlaState> {
-        Ok(sla::state(self.schedule(), self.0.first_response_at.map(utc), rc(ctx)?.now))
+        Ok(sla::state(self.schedule(), self.0.first_response_at.map(utc), rc(ctx)?.clock.now()))
     }
 
     /// Clock seconds left until the due time (working seconds on a business-hours clock);
@@ -225,7 +225,7 @@ impl Sla {
             SlaClock::BusinessHours => load(&rc.loaders.calendar, CalendarKey(self.0.calendar_id.clone())).await?,
         };
         let calendar = calendar.map(|c| c.calendar.clone()).unwrap_or_else(sla::BusinessCalendar::always_open);
-        let left = sla::remaining(clock, &calendar, utc(self.0.sla_due_at), self.0.first_response_at.map(utc), rc.now);
+        let left = sla::remaining(clock, &calendar, utc(self.0.sla_due_at), self.0.first_response_at.map(utc), rc.clock.now());
         Ok(left.num_seconds().clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
     }
 }

@@ -1,0 +1,351 @@
+//! The subscription root: live ticket changes, SLA countdowns and SLA alerts, all scoped to
+//! the caller's partner like queries.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, Subscription as GqlSubscription};
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::ids::{NodeKind, decode_as, encode};
+use super::rc;
+use super::types::{Agent, ServiceRequest};
+use crate::db::models::ServiceRequestRow;
+use crate::domain::model::{ProductFamily, RequestStatus, Severity, SlaClock, SlaState};
+use crate::domain::sla;
+use crate::error::AppError;
+use crate::events::Event;
+use crate::repo::loaders::{AgentKey, CalendarKey, RequestKey, load};
+
+/// The most requests one countdown follows.
+const MAX_COUNTDOWN_REQUESTS: usize = 100;
+/// Countdown interval bounds: a second is the finest a display needs; an hour the coarsest
+/// worth a subscription.
+const MIN_INTERVAL_SECONDS: i32 = 1;
+const MAX_INTERVAL_SECONDS: i32 = 3600;
+
+pub struct Subscription;
+
+/// Which requests' events to receive; all given filters must hold.
+#[derive(InputObject, Default, Clone)]
+pub struct ServiceRequestEventFilter {
+    pub ids: Option<Vec<ID>>,
+    pub customer: Option<Vec<ID>>,
+    pub status: Option<Vec<RequestStatus>>,
+    pub severity: Option<Vec<Severity>>,
+    pub product_family: Option<Vec<ProductFamily>>,
+}
+
+/// A filter with raw ids, checked against each event's request.
+#[derive(Clone, Default)]
+struct Matcher {
+    partner_id: String,
+    ids: Option<Vec<String>>,
+    customers: Option<Vec<String>>,
+    statuses: Option<Vec<RequestStatus>>,
+    severities: Option<Vec<Severity>>,
+    families: Option<Vec<ProductFamily>>,
+}
+
+impl Matcher {
+    fn new(partner_id: &str, filter: Option<ServiceRequestEventFilter>) -> Result<Matcher, AppError> {
+        let f = filter.unwrap_or_default();
+        let raw = |kind: NodeKind, ids: Option<Vec<ID>>| -> Result<Option<Vec<String>>, AppError> {
+            ids.map(|v| v.iter().map(|id| decode_as(kind, id)).collect()).transpose()
+        };
+        Ok(Matcher {
+            partner_id: partner_id.to_owned(),
+            ids: raw(NodeKind::ServiceRequest, f.ids)?,
+            customers: raw(NodeKind::Customer, f.customer)?,
+            statuses: f.status,
+            severities: f.severity,
+            families: f.product_family,
+        })
+    }
+
+    /// The partner check comes first and always applies: another partner's events never match.
+    fn matches(&self, row: &ServiceRequestRow) -> bool {
+        row.partner_id == self.partner_id
+            && self.ids.as_ref().is_none_or(|v| v.contains(&row.id))
+            && self.customers.as_ref().is_none_or(|v| row.customer_id.as_ref().is_some_and(|c| v.contains(c)))
+            && self.statuses.as_ref().is_none_or(|v| v.iter().any(|s| s.as_str() == row.status))
+            && self.severities.as_ref().is_none_or(|v| v.iter().any(|s| s.as_str() == row.severity))
+            && self.families.as_ref().is_none_or(|v| v.iter().any(|s| s.as_str() == row.product_family))
+    }
+}
+
+/// What happened to a request.
+#[derive(Enum, Copy, Clone, PartialEq, Eq, Debug)]
+pub enum ServiceRequestEventKind {
+    Created,
+    StatusChanged,
+    SeverityChanged,
+    NoteAdded,
+    SupportResponded,
+    SlaStateChanged,
+}
+
+impl ServiceRequestEventKind {
+    fn of(kind: &str) -> Option<Self> {
+        Some(match kind {
+            "CREATED" => Self::Created,
+            "STATUS_CHANGED" => Self::StatusChanged,
+            "SEVERITY_CHANGED" => Self::SeverityChanged,
+            "NOTE_ADDED" => Self::NoteAdded,
+            "SUPPORT_RESPONDED" => Self::SupportResponded,
+            "SLA_STATE_CHANGED" => Self::SlaStateChanged,
+            _ => return None,
+        })
+    }
+}
+
+/// One change to a request, with the request's state after it.
+pub struct ServiceRequestEvent {
+    event: Arc<Event>,
+    kind: ServiceRequestEventKind,
+}
+
+#[Object]
+impl ServiceRequestEvent {
+    /// The event's position in the partner's event log.
+    async fn event_id(&self) -> ID {
+        ID(self.event.id.to_string())
+    }
+
+    async fn kind(&self) -> ServiceRequestEventKind {
+        self.kind
+    }
+
+    /// When it happened.
+    async fn at(&self) -> DateTime<Utc> {
+        self.event.created_at
+    }
+
+    /// The agent who did it; null for support and the SLA clock.
+    async fn actor(&self, ctx: &Context<'_>) -> Result<Option<Agent>> {
+        let Some(agent) = self.event.payload.get("actor").and_then(|v| v.as_str()) else { return Ok(None) };
+        Ok(load(&rc(ctx)?.loaders.agent, AgentKey(agent.to_owned())).await?.map(Agent))
+    }
+
+    /// The value before and after, for status, severity and SLA state changes.
+    async fn from_value(&self) -> Option<String> {
+        self.event.payload.get("from").and_then(|v| v.as_str()).map(str::to_owned)
+    }
+
+    async fn to_value(&self) -> Option<String> {
+        self.event.payload.get("to").and_then(|v| v.as_str()).map(str::to_owned)
+    }
+
+    /// The request as it is after the change.
+    async fn service_request(&self) -> Option<ServiceRequest> {
+        self.event.request.clone().map(ServiceRequest)
+    }
+}
+
+/// A request's SLA changed state (S4).
+#[derive(SimpleObject)]
+pub struct SlaAlert {
+    pub state: SlaState,
+    pub previous_state: Option<SlaState>,
+    pub at: DateTime<Utc>,
+    pub service_request: ServiceRequest,
+}
+
+/// One countdown line.
+#[derive(SimpleObject, Clone)]
+pub struct SlaCountdownItem {
+    pub service_request_id: ID,
+    pub title: String,
+    pub state: SlaState,
+    pub due_at: DateTime<Utc>,
+    /// Clock seconds left (working seconds on a business-hours clock); negative once overdue.
+    pub remaining_seconds: i32,
+}
+
+/// The countdown of every followed request at one instant.
+#[derive(SimpleObject)]
+pub struct SlaCountdown {
+    pub at: DateTime<Utc>,
+    pub items: Vec<SlaCountdownItem>,
+}
+
+/// Events for this subscriber: its partner's, matching its filter. A subscriber that falls
+/// more than the bus's capacity behind gets an error and its subscription ends.
+fn matching_events(ctx: &Context<'_>, matcher: Matcher) -> Result<impl Stream<Item = Result<Arc<Event>>> + use<>> {
+    let rx = rc(ctx)?.events.subscribe();
+    Ok(futures_util::stream::unfold((rx, matcher, false), |(mut rx, matcher, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            match rx.recv().await {
+                Ok(event) => {
+                    if event.request.as_ref().is_some_and(|r| matcher.matches(r)) {
+                        return Some((Ok(event), (rx, matcher, false)));
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(events.missed = missed, "subscriber fell behind; ending its subscription");
+                    let e: async_graphql::Error =
+                        AppError::Unavailable(format!("subscriber fell {missed} events behind")).into();
+                    let e = e.extend_with(|_, ext| ext.set("code", "SLOW_CONSUMER"));
+                    return Some((Err(e), (rx, matcher, true)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }))
+}
+
+use async_graphql::ErrorExtensions as _;
+
+/// The subscription root, named apart from the `Subscription` type (a customer's subscription).
+#[GqlSubscription(name = "SubscriptionRoot")]
+impl Subscription {
+    /// Every change to the partner's matching requests: created, status or severity changed,
+    /// note added, support responded, SLA state changed.
+    async fn service_request_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ServiceRequestEventFilter>,
+    ) -> Result<impl Stream<Item = Result<ServiceRequestEvent>> + use<>> {
+        let matcher = Matcher::new(&rc(ctx)?.caller.partner_id, filter)?;
+        let stream = matching_events(ctx, matcher)?;
+        Ok(futures_util::StreamExt::filter_map(stream, |item| async move {
+            match item {
+                Ok(event) => ServiceRequestEventKind::of(&event.kind).map(|kind| Ok(ServiceRequestEvent { event, kind })),
+                Err(e) => Some(Err(e)),
+            }
+        }))
+    }
+
+    /// Pushed when a matching request becomes `AT_RISK`, `BREACHED` or `MET`.
+    async fn sla_alerts(&self, ctx: &Context<'_>, filter: Option<ServiceRequestEventFilter>) -> Result<impl Stream<Item = Result<SlaAlert>> + use<>> {
+        let matcher = Matcher::new(&rc(ctx)?.caller.partner_id, filter)?;
+        let stream = matching_events(ctx, matcher)?;
+        Ok(futures_util::StreamExt::filter_map(stream, |item| async move {
+            let event = match item {
+                Ok(event) => event,
+                Err(e) => return Some(Err(e)),
+            };
+            if event.kind != "SLA_STATE_CHANGED" {
+                return None;
+            }
+            let state: SlaState = event.payload.get("to")?.as_str()?.parse().ok()?;
+            if state == SlaState::OnTrack {
+                return None;
+            }
+            let previous_state = event.payload.get("from").and_then(|v| v.as_str()).and_then(|s| s.parse().ok());
+            Some(Ok(SlaAlert { state, previous_state, at: event.created_at, service_request: ServiceRequest(event.request.clone()?) }))
+        }))
+    }
+
+    /// The remaining time and state of each followed open request, pushed every
+    /// `intervalSeconds` (1 to 3600) and at once on every change. Ticks are computed from the
+    /// due times in memory: they cost no database query.
+    async fn sla_countdown(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+        #[graphql(default = 1)] interval_seconds: i32,
+    ) -> Result<impl Stream<Item = SlaCountdown> + use<>> {
+        let rc = rc(ctx)?;
+        if !(MIN_INTERVAL_SECONDS..=MAX_INTERVAL_SECONDS).contains(&interval_seconds) {
+            return Err(AppError::bad_input(format!("`intervalSeconds` must be between {MIN_INTERVAL_SECONDS} and {MAX_INTERVAL_SECONDS}")).into());
+        }
+        if ids.is_empty() || ids.len() > MAX_COUNTDOWN_REQUESTS {
+            return Err(AppError::bad_input(format!("`ids` takes 1 to {MAX_COUNTDOWN_REQUESTS} service request ids")).into());
+        }
+        let raw: Vec<String> = ids.iter().map(|id| decode_as(NodeKind::ServiceRequest, id)).collect::<Result<_, AppError>>()?;
+        // One batched load of the requests (scoped) and their calendars.
+        let rows = futures_util::future::try_join_all(raw.iter().map(|id| load(&rc.loaders.request, RequestKey(id.clone())))).await?;
+        let mut followed: HashMap<String, ServiceRequestRow> = HashMap::new();
+        let mut calendars: HashMap<String, sla::BusinessCalendar> = HashMap::new();
+        for row in rows.into_iter().flatten() {
+            if row.sla_clock == SlaClock::BusinessHours.as_str() && !calendars.contains_key(&row.calendar_id) {
+                if let Some(c) = load(&rc.loaders.calendar, CalendarKey(row.calendar_id.clone())).await? {
+                    calendars.insert(row.calendar_id.clone(), c.calendar.clone());
+                }
+            }
+            followed.insert(row.id.clone(), row);
+        }
+        let matcher = Matcher { partner_id: rc.caller.partner_id.clone(), ids: Some(followed.keys().cloned().collect()), ..Matcher::default() };
+        let order: Vec<String> = raw.into_iter().filter(|id| followed.contains_key(id)).collect();
+        let state = Countdown {
+            followed,
+            calendars,
+            order,
+            matcher,
+            events: rc.events.subscribe(),
+            clock: rc.clock.clone(),
+            interval: Duration::from_secs(interval_seconds as u64),
+            first: true,
+        };
+        Ok(futures_util::stream::unfold(state, |mut st| async move {
+            if !st.first {
+                // Wait for the next tick, or a change to a followed request (pushed at once).
+                let deadline = tokio::time::Instant::now() + st.interval;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(deadline) => break,
+                        received = st.events.recv() => match received {
+                            Ok(event) => {
+                                if let Some(row) = event.request.as_ref().filter(|r| st.matcher.matches(r)) {
+                                    st.followed.insert(row.id.clone(), row.clone());
+                                    break;
+                                }
+                            }
+                            Err(RecvError::Lagged(_)) => {}
+                            Err(RecvError::Closed) => return None,
+                        },
+                    }
+                }
+            }
+            st.first = false;
+            let tick = st.snapshot();
+            Some((tick, st))
+        }))
+    }
+}
+
+/// The state of one countdown subscription.
+struct Countdown {
+    followed: HashMap<String, ServiceRequestRow>,
+    calendars: HashMap<String, sla::BusinessCalendar>,
+    order: Vec<String>,
+    matcher: Matcher,
+    events: tokio::sync::broadcast::Receiver<Arc<Event>>,
+    clock: Arc<dyn crate::clock::Clock>,
+    interval: Duration,
+    first: bool,
+}
+
+impl Countdown {
+    /// The countdown at the clock's now, from the due times in memory.
+    fn snapshot(&self) -> SlaCountdown {
+        let now = self.clock.now();
+        let always = sla::BusinessCalendar::always_open();
+        let items = self
+            .order
+            .iter()
+            .filter_map(|id| self.followed.get(id))
+            .filter(|r| r.status.parse::<RequestStatus>().map(RequestStatus::is_open).unwrap_or(false))
+            .map(|r| {
+                let clock: SlaClock = r.sla_clock.parse().unwrap_or(SlaClock::TwentyFourSeven);
+                let calendar = self.calendars.get(&r.calendar_id).unwrap_or(&always);
+                let left = sla::remaining(clock, calendar, r.sla_due_at.and_utc(), r.first_response_at.map(|t| t.and_utc()), now);
+                SlaCountdownItem {
+                    service_request_id: encode(NodeKind::ServiceRequest, &r.id),
+                    title: r.title.clone(),
+                    state: crate::repo::mutations::sla_state_of(r, now),
+                    due_at: r.sla_due_at.and_utc(),
+                    remaining_seconds: left.num_seconds().clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+                }
+            })
+            .collect();
+        SlaCountdown { at: now, items }
+    }
+}

@@ -1,0 +1,222 @@
+//! Real-time: subscriptions over a real WebSocket against a served router, on SQLite and
+//! PostgreSQL; the SLA watcher with a controlled clock; replicas on one PostgreSQL.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Serves `router` on an ephemeral loopback port.
+async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+struct Ws(Socket);
+
+impl Ws {
+    async fn connect(addr: SocketAddr, protocol: &str) -> Ws {
+        let mut req = format!("ws://{addr}/graphql").into_client_request().unwrap();
+        req.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(req).await.expect("websocket upgrade");
+        Ws(socket)
+    }
+
+    /// Connects and completes `connection_init` with a token for `agent`.
+    async fn open(addr: SocketAddr, t: &TestApp, agent: &str) -> Ws {
+        let mut ws = Ws::connect(addr, "graphql-transport-ws").await;
+        ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", t.token(agent)) } })).await;
+        let ack = ws.recv().await.expect("ack");
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        ws
+    }
+
+    async fn send(&mut self, v: Value) {
+        self.0.send(Message::Text(v.to_string().into())).await.unwrap();
+    }
+
+    /// The next JSON message (pings answered and skipped), or `None` on close or timeout.
+    async fn recv(&mut self) -> Option<Value> {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), self.0.next()).await.ok()??.ok()?;
+            match msg {
+                Message::Text(text) => {
+                    let v: Value = serde_json::from_str(&text).unwrap();
+                    match v["type"].as_str() {
+                        Some("ping") => self.send(json!({ "type": "pong" })).await,
+                        Some("ka") => {}
+                        _ => return Some(v),
+                    }
+                }
+                Message::Close(frame) => return frame.map(|f| json!({ "closed": u16::from(f.code) })).or(Some(json!({ "closed": 0 }))),
+                _ => {}
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })).await;
+    }
+
+    /// The payload of the next `next` message for `id`.
+    async fn next(&mut self, id: &str) -> Value {
+        let msg = self.recv().await.expect("a message");
+        assert_eq!((msg["type"].as_str(), msg["id"].as_str()), (Some("next"), Some(id)), "{msg}");
+        msg["payload"].clone()
+    }
+}
+
+const EVENTS: &str = "subscription($f: ServiceRequestEventFilter) { serviceRequestEvents(filter: $f) {
+  kind fromValue toValue actor { email } serviceRequest { id title status severity sla { state } } } }";
+
+/// A Microsoft 365 filing for the first such customer of `agent`'s partner.
+async fn file(t: &TestApp, agent: &str, impact: &str) -> Value {
+    let d = t
+        .data(agent, "{ customers(first: 100) { edges { node { id subscriptions(productFamily: MICROSOFT_365) { edges { node { id } } } } } } supportTopics(productFamily: MICROSOFT_365) { id } }", json!({}))
+        .await;
+    let customer = d["customers"]["edges"].as_array().unwrap().iter().find(|e| !e["node"]["subscriptions"]["edges"].as_array().unwrap().is_empty()).unwrap()["node"].clone();
+    let input = json!({
+        "customerId": customer["id"], "productFamily": "MICROSOFT_365",
+        "subscriptionId": customer["subscriptions"]["edges"][0]["node"]["id"], "supportTopicId": d["supportTopics"][0]["id"],
+        "incidentKind": "TECHNICAL_BREAK_FIX", "businessImpact": impact, "title": "Mail delayed", "description": "Queues growing.",
+        "contact": { "name": "Desk", "email": "desk@partner-support.example" },
+    });
+    let d = t.data(agent, "mutation($i: CreateServiceRequestInput!) { createServiceRequest(input: $i) { serviceRequest { id version } } }", json!({ "i": input })).await;
+    d["createServiceRequest"]["serviceRequest"].clone()
+}
+
+async fn change_status(t: &TestApp, agent: &str, request: &Value, status: &str, version: i64) {
+    t.data(agent, "mutation($i: ChangeServiceRequestStatusInput!) { changeServiceRequestStatus(input: $i) { serviceRequest { status } } }", json!({ "i": { "id": request["id"], "status": status, "expectedVersion": version } })).await;
+}
+
+on_both_backends!(
+    service_request_events_deliver_own_partner_changes_only,
+    event_filters_select_requests,
+    sla_alerts_fire_at_their_instant_once,
+    sla_countdown_ticks_from_the_clock_and_pushes_changes,
+    websocket_needs_a_valid_token,
+);
+
+async fn service_request_events_deliver_own_partner_changes_only(t: TestApp) {
+    let addr = serve(t.router.clone()).await;
+    let mut northwind = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    let mut adatum = Ws::open(addr, &t, ADATUM_ADMIN).await;
+    northwind.subscribe("n", EVENTS, json!({})).await;
+    adatum.subscribe("a", EVENTS, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // let both subscriptions register
+    let r = file(&t, NORTHWIND_ADMIN, "CRITICAL").await;
+    let e = northwind.next("n").await;
+    assert_eq!(e["data"]["serviceRequestEvents"]["kind"], "CREATED");
+    assert_eq!(e["data"]["serviceRequestEvents"]["serviceRequest"]["id"], r["id"]);
+    assert_eq!(e["data"]["serviceRequestEvents"]["actor"]["email"], NORTHWIND_ADMIN);
+    change_status(&t, NORTHWIND_ADMIN, &r, "OPEN", 1).await;
+    let e = northwind.next("n").await;
+    assert_eq!(e["data"]["serviceRequestEvents"]["kind"], "STATUS_CHANGED");
+    assert_eq!((e["data"]["serviceRequestEvents"]["fromValue"].as_str(), e["data"]["serviceRequestEvents"]["toValue"].as_str()), (Some("NEW"), Some("OPEN")));
+    assert_eq!(e["data"]["serviceRequestEvents"]["serviceRequest"]["status"], "OPEN");
+    // Adatum's first event is its own: Northwind's two never reached it.
+    let own = file(&t, ADATUM_ADMIN, "MINIMAL").await;
+    let e = adatum.next("a").await;
+    assert_eq!(e["data"]["serviceRequestEvents"]["serviceRequest"]["id"], own["id"]);
+}
+
+async fn event_filters_select_requests(t: TestApp) {
+    let addr = serve(t.router.clone()).await;
+    let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    ws.subscribe("sev", EVENTS, json!({ "f": { "severity": ["C"] } })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    file(&t, NORTHWIND_ADMIN, "CRITICAL").await;
+    let minimal = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    let e = ws.next("sev").await;
+    assert_eq!(e["data"]["serviceRequestEvents"]["serviceRequest"]["id"], minimal["id"], "the severity A request was filtered out");
+    assert_eq!(e["data"]["serviceRequestEvents"]["serviceRequest"]["severity"], "C");
+}
+
+const ALERTS: &str = "subscription($f: ServiceRequestEventFilter) { slaAlerts(filter: $f) { state previousState serviceRequest { id } } }";
+
+async fn sla_history(t: &TestApp, id: &Value) -> Vec<String> {
+    let d = t.data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { ... on ServiceRequest { history { edges { node { kind toValue } } } } } }", json!({ "id": id })).await;
+    d["node"]["history"]["edges"].as_array().unwrap().iter().filter(|h| h["node"]["kind"] == "SLA_STATE_CHANGED").map(|h| h["node"]["toValue"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn sla_alerts_fire_at_their_instant_once(t: TestApp) {
+    let addr = serve(t.router.clone()).await;
+    let r = file(&t, NORTHWIND_ADMIN, "CRITICAL").await; // 2 hours, warning after 90 minutes
+    let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    ws.subscribe("alerts", ALERTS, json!({ "f": { "ids": [r["id"]] } })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A second watcher stands in for another replica watching the same database; both catch
+    // up on the demo data's overdue clocks first.
+    let replica = support_gateway::events::sla_watcher::SlaWatcher::new(t.app.db.clone(), t.app.sla_clock(), t.app.events.clone());
+    t.app.sla.load_running_clocks().await.unwrap();
+    replica.load_running_clocks().await.unwrap();
+    let (a, b) = tokio::join!(t.app.sla.tick(), replica.tick());
+    let caught_up = a.unwrap() + b.unwrap();
+    assert!(caught_up > 0, "demo requests already past their warning or due time are recorded at start");
+    let (a, b) = tokio::join!(t.app.sla.tick(), replica.tick());
+    assert_eq!(a.unwrap() + b.unwrap(), 0, "and only once");
+    t.clock.advance(chrono::Duration::minutes(89));
+    t.app.sla.tick().await.unwrap();
+    replica.tick().await.unwrap();
+    assert!(sla_history(&t, &r["id"]).await.is_empty(), "nothing happens before the warning window");
+    t.clock.advance(chrono::Duration::minutes(1));
+    let (a, b) = tokio::join!(t.app.sla.tick(), replica.tick());
+    a.unwrap();
+    b.unwrap();
+    let e = ws.next("alerts").await;
+    let alert = &e["data"]["slaAlerts"];
+    assert_eq!(alert["serviceRequest"]["id"], r["id"]);
+    assert_eq!((alert["state"].as_str(), alert["previousState"].as_str()), (Some("AT_RISK"), Some("ON_TRACK")));
+    t.clock.advance(chrono::Duration::minutes(30));
+    let (a, b) = tokio::join!(t.app.sla.tick(), replica.tick());
+    a.unwrap();
+    b.unwrap();
+    let e = ws.next("alerts").await;
+    assert_eq!(e["data"]["slaAlerts"]["state"], "BREACHED");
+    // Each transition was recorded once, by one of the two watchers.
+    assert_eq!(sla_history(&t, &r["id"]).await, vec!["AT_RISK", "BREACHED"]);
+    t.app.sla.schedule_now_for_test(&r["id"]).await;
+    assert_eq!(t.app.sla.tick().await.unwrap(), 0, "recording again does nothing");
+}
+
+const COUNTDOWN: &str = "subscription($ids: [ID!]!) { slaCountdown(ids: $ids, intervalSeconds: 1) { at items { serviceRequestId state remainingSeconds } } }";
+
+async fn sla_countdown_ticks_from_the_clock_and_pushes_changes(t: TestApp) {
+    let addr = serve(t.router.clone()).await;
+    let r = file(&t, NORTHWIND_ADMIN, "MODERATE").await; // 4 hours
+    let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    ws.subscribe("c", COUNTDOWN, json!({ "ids": [r["id"]] })).await;
+    let first = ws.next("c").await;
+    assert_eq!(first["data"]["slaCountdown"]["items"][0]["remainingSeconds"], 4 * 3600);
+    assert_eq!(first["data"]["slaCountdown"]["items"][0]["state"], "ON_TRACK");
+    t.clock.advance(chrono::Duration::minutes(10));
+    let tick = ws.next("c").await;
+    assert_eq!(tick["data"]["slaCountdown"]["items"][0]["remainingSeconds"], 4 * 3600 - 600, "ticks read the injected clock");
+    // A severity change is pushed at once with the new due time.
+    t.data(NORTHWIND_ADMIN, "mutation($i: ChangeSeverityInput!) { changeServiceRequestSeverity(input: $i) { serviceRequest { severity } } }", json!({ "i": { "id": r["id"], "severity": "A", "expectedVersion": r["version"] } })).await;
+    let pushed = ws.next("c").await;
+    assert_eq!(pushed["data"]["slaCountdown"]["items"][0]["remainingSeconds"], 2 * 3600 - 600);
+    // Another partner's request is not followed.
+    let mut other = Ws::open(addr, &t, ADATUM_ADMIN).await;
+    other.subscribe("x", COUNTDOWN, json!({ "ids": [r["id"]] })).await;
+    let tick = other.next("x").await;
+    assert_eq!(tick["data"]["slaCountdown"]["items"], json!([]));
+}
+
+async fn websocket_needs_a_valid_token(t: TestApp) {
+    let addr = serve(t.router.clone()).await;
+    let mut ws = Ws::connect(addr, "graphql-transport-ws").await;
+    ws.send(json!({ "type": "connection_init", "payload": { "Authorization": "Bearer nope" } })).await;
+    let msg = ws.recv().await.expect("an answer");
+    assert!(msg.get("closed").is_some() || msg["type"] == "connection_error", "{msg}");
+}
