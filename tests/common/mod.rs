@@ -51,6 +51,8 @@ enum Cleanup {
 }
 
 pub struct TestApp {
+    /// The database URL the app runs on.
+    pub url: String,
     pub app: AppState,
     pub router: Router,
     pub clock: ManualClock,
@@ -137,7 +139,7 @@ impl TestApp {
             seed::load(&app.db, &seed::demo(test_now())).await.expect("seed demo data");
         }
         let router = support_gateway::app(app.clone());
-        TestApp { app, router, clock, cleanup }
+        TestApp { url: url.to_owned(), app, router, clock, cleanup }
     }
 
     pub fn backend(&self) -> support_gateway::db::Backend {
