@@ -44,12 +44,17 @@ impl TokenKeys {
 
     /// Verifies signature, algorithm, issuer and expiry; returns the agent id.
     pub fn verify(&self, token: &str) -> AppResult<String> {
+        self.verify_claims(token).map(|c| c.sub)
+    }
+
+    /// Like `verify`, returning every claim (a WebSocket closes when `exp` passes).
+    pub fn verify_claims(&self, token: &str) -> AppResult<Claims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 30;
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map(|data| data.claims.sub)
+            .map(|data| data.claims)
             .map_err(|e| AppError::Unauthenticated(format!("invalid token: {e}")))
     }
 }

@@ -105,6 +105,9 @@ on_both_backends!(
     sla_alerts_fire_at_their_instant_once,
     sla_countdown_ticks_from_the_clock_and_pushes_changes,
     websocket_needs_a_valid_token,
+    transport_ws_close_codes,
+    legacy_graphql_ws_protocol_still_works,
+    expired_token_closes_the_socket,
 );
 
 async fn service_request_events_deliver_own_partner_changes_only(t: TestApp) {
@@ -215,8 +218,73 @@ async fn sla_countdown_ticks_from_the_clock_and_pushes_changes(t: TestApp) {
 
 async fn websocket_needs_a_valid_token(t: TestApp) {
     let addr = serve(t.router.clone()).await;
+    for payload in [json!({ "Authorization": "Bearer nope" }), json!({}), json!({ "authorization": format!("Bearer {}", t.app.keys.issue("agent-nobody", chrono::Utc::now(), chrono::Duration::hours(1)).unwrap()) })] {
+        let mut ws = Ws::connect(addr, "graphql-transport-ws").await;
+        ws.send(json!({ "type": "connection_init", "payload": payload })).await;
+        assert_eq!(ws.recv().await, Some(json!({ "closed": 4403 })), "{payload}");
+    }
+}
+
+async fn transport_ws_close_codes(t: TestApp) {
+    let addr = serve(t.router.clone()).await;
+    // 4401: subscribe before connection_ack.
     let mut ws = Ws::connect(addr, "graphql-transport-ws").await;
-    ws.send(json!({ "type": "connection_init", "payload": { "Authorization": "Bearer nope" } })).await;
-    let msg = ws.recv().await.expect("an answer");
-    assert!(msg.get("closed").is_some() || msg["type"] == "connection_error", "{msg}");
+    ws.subscribe("1", EVENTS, json!({})).await;
+    assert_eq!(ws.recv().await, Some(json!({ "closed": 4401 })));
+    // 4400: not JSON, or an unknown message type.
+    for bad in ["{not json", r#"{"type":"nonsense"}"#] {
+        let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+        ws.0.send(Message::Text(bad.into())).await.unwrap();
+        assert_eq!(ws.recv().await, Some(json!({ "closed": 4400 })), "{bad}");
+    }
+    // 4429: a second connection_init.
+    let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", t.token(NORTHWIND_ADMIN)) } })).await;
+    assert_eq!(ws.recv().await, Some(json!({ "closed": 4429 })));
+    // 4409: a duplicate operation id while the first is running.
+    let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    ws.subscribe("dup", EVENTS, json!({})).await;
+    ws.subscribe("dup", EVENTS, json!({})).await;
+    assert_eq!(ws.recv().await, Some(json!({ "closed": 4409 })));
+    // Ping/pong, queries over the socket, and validation errors as `error`.
+    let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    ws.send(json!({ "type": "ping" })).await;
+    assert_eq!(ws.recv().await.unwrap()["type"], "pong");
+    ws.subscribe("q", "{ viewer { agent { email } } }", json!({})).await;
+    assert_eq!(ws.next("q").await["data"]["viewer"]["agent"]["email"], NORTHWIND_ADMIN);
+    assert_eq!(ws.recv().await.unwrap(), json!({ "type": "complete", "id": "q" }));
+    ws.subscribe("bad", "subscription { noSuchField }", json!({})).await;
+    let e = ws.recv().await.unwrap();
+    assert_eq!((e["type"].as_str(), e["id"].as_str()), (Some("error"), Some("bad")), "{e}");
+    // `complete` from the client stops a subscription; its id can then be reused.
+    ws.subscribe("s", EVENTS, json!({})).await;
+    ws.send(json!({ "type": "complete", "id": "s" })).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    ws.subscribe("s", EVENTS, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    assert_eq!(ws.next("s").await["data"]["serviceRequestEvents"]["serviceRequest"]["id"], r["id"]);
+}
+
+async fn legacy_graphql_ws_protocol_still_works(t: TestApp) {
+    let addr = serve(t.router.clone()).await;
+    let mut ws = Ws::connect(addr, "graphql-ws").await;
+    ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", t.token(NORTHWIND_ADMIN)) } })).await;
+    assert_eq!(ws.recv().await.unwrap()["type"], "connection_ack");
+    ws.send(json!({ "id": "1", "type": "start", "payload": { "query": EVENTS } })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    let msg = ws.recv().await.unwrap();
+    assert_eq!(msg["type"], "data", "{msg}");
+    assert_eq!(msg["payload"]["data"]["serviceRequestEvents"]["serviceRequest"]["id"], r["id"]);
+}
+
+async fn expired_token_closes_the_socket(t: TestApp) {
+    let addr = serve(t.router.clone()).await;
+    let mut ws = Ws::connect(addr, "graphql-transport-ws").await;
+    // Valid for one more second (expiry is checked with the real clock: tokens are real).
+    let token = t.app.keys.issue("agent-northwind-admin", chrono::Utc::now() - chrono::Duration::seconds(59), chrono::Duration::seconds(60)).unwrap();
+    ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+    assert_eq!(ws.recv().await.unwrap()["type"], "connection_ack");
+    assert_eq!(ws.recv().await, Some(json!({ "closed": 4403 })));
 }

@@ -76,8 +76,13 @@ async fn execute(shared: &Shared, headers: &HeaderMap, request: async_graphql::R
 /// Verifies the token and finds its agent; an agent that no longer exists is unauthenticated.
 pub async fn authenticate(shared: &Shared, token: &str) -> AppResult<Caller> {
     let agent_id = shared.app.keys.verify(token)?;
+    caller_of(shared, &agent_id).await
+}
+
+/// The caller an agent id (from a verified token) stands for.
+pub async fn caller_of(shared: &Shared, agent_id: &str) -> AppResult<Caller> {
     let (agent, partner) =
-        caller_rows(&shared.app.db, &agent_id).await?.ok_or_else(|| AppError::Unauthenticated("the token's agent does not exist".into()))?;
+        caller_rows(&shared.app.db, agent_id).await?.ok_or_else(|| AppError::Unauthenticated("the token's agent does not exist".into()))?;
     Ok(Caller {
         agent_id: agent.id,
         agent_email: agent.email,
@@ -99,7 +104,14 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
         Err(e) => return e.into_response(),
     };
     let header_token = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer).map(str::to_owned);
-    upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+    let protocols = ["graphql-transport-ws", "graphql-ws"];
+    let upgrade = upgrade.protocols(protocols);
+    let offered = parts.headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if offered.split(',').any(|p| p.trim() == "graphql-transport-ws") {
+        return upgrade.on_upgrade(move |socket| super::ws::serve(socket, shared, header_token));
+    }
+    // The legacy subscriptions-transport-ws protocol, for older clients.
+    upgrade.on_upgrade(move |socket| {
         let schema = shared.schema.clone();
         GraphQLWebSocket::new(socket, schema, protocol)
             .on_connection_init(move |payload| async move {

@@ -1,0 +1,238 @@
+//! The `graphql-transport-ws` protocol (the graphql-ws library's), implemented here so that
+//! every close code of the protocol is honoured: 4400 bad message, 4401 subscribe before
+//! `connection_ack`, 4403 forbidden (bad or expired token), 4408 no `connection_init` in time,
+//! 4409 duplicate operation id, 4429 a second `connection_init`. Ping/pong both ways.
+//!
+//! Backpressure: each connection has a bounded outbox; a client that lets it fill (falls too
+//! far behind) is told why in the close frame (1008) and disconnected, and it is logged. One
+//! slow client never delays another: each connection and each operation runs in its own task.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::Shared;
+use super::graphql::caller_of;
+use crate::auth::{Caller, bearer};
+use crate::graphql::RequestCtx;
+
+/// Messages a connection may have queued for its client before it counts as too slow.
+pub const OUTBOX: usize = 256;
+/// Operations one connection may run at once.
+pub const MAX_OPERATIONS: usize = 100;
+/// How long a client has to send `connection_init`.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest message a client may send: a subscription document with variables is small.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+enum Out {
+    Text(String),
+}
+
+/// Closes the connection with a code; the first close asked for wins.
+#[derive(Clone)]
+struct Closer(mpsc::UnboundedSender<(u16, String)>);
+
+impl Closer {
+    fn close(&self, code: u16, reason: impl Into<String>) {
+        let _ = self.0.send((code, reason.into()));
+    }
+}
+
+/// Sends a message to the client, or closes the connection if the client is too slow.
+#[derive(Clone)]
+struct Outbox {
+    tx: mpsc::Sender<Out>,
+    closer: Closer,
+}
+
+impl Outbox {
+    fn send(&self, v: Value) -> bool {
+        match self.tx.try_send(Out::Text(v.to_string())) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(ws.outbox = OUTBOX, "websocket client fell too far behind; disconnecting it");
+                self.closer.close(1008, "slow consumer: too many undelivered messages");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// Serves one `graphql-transport-ws` connection.
+pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<String>) {
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<Out>(OUTBOX);
+    let (close_tx, mut close_rx) = mpsc::unbounded_channel::<(u16, String)>();
+    let closer = Closer(close_tx);
+    let outbox = Outbox { tx, closer: closer.clone() };
+
+    // The writer: delivers queued messages; a close request goes ahead of anything queued.
+    let writer = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                Some((code, reason)) = close_rx.recv() => {
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    break;
+                }
+                out = rx.recv() => match out {
+                    Some(Out::Text(text)) => {
+                        if sink.send(Message::Text(text.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+    });
+
+    let mut caller: Option<Caller> = None;
+    let mut init_seen = false;
+    let mut operations: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
+    let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
+    tokio::pin!(init_deadline);
+    let expiry = tokio::time::sleep(Duration::from_secs(u32::MAX as u64));
+    tokio::pin!(expiry);
+
+    loop {
+        let msg = tokio::select! {
+            msg = stream.next() => msg,
+            _ = &mut init_deadline, if !init_seen => {
+                closer.close(4408, "connection initialisation timeout");
+                break;
+            }
+            _ = &mut expiry, if caller.is_some() => {
+                closer.close(4403, "token expired");
+                break;
+            }
+        };
+        let text = match msg {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Binary(_))) => {
+                closer.close(4400, "binary messages are not part of the protocol");
+                break;
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+        };
+        if text.len() > MAX_MESSAGE_BYTES {
+            closer.close(4400, "message too large");
+            break;
+        }
+        let Ok(message) = serde_json::from_str::<Value>(&text) else {
+            closer.close(4400, "invalid message: not JSON");
+            break;
+        };
+        match message.get("type").and_then(Value::as_str) {
+            Some("connection_init") => {
+                if init_seen {
+                    closer.close(4429, "too many initialisation requests");
+                    break;
+                }
+                init_seen = true;
+                let from_payload = ["Authorization", "authorization"]
+                    .iter()
+                    .find_map(|k| message.get("payload").and_then(|p| p.get(*k)).and_then(Value::as_str))
+                    .and_then(bearer)
+                    .map(str::to_owned);
+                let Some(token) = from_payload.or_else(|| header_token.clone()) else {
+                    closer.close(4403, "forbidden: send a bearer token in the connection_init payload");
+                    break;
+                };
+                let claims = match shared.app.keys.verify_claims(&token) {
+                    Ok(c) => c,
+                    Err(_) => {
+                        closer.close(4403, "forbidden: invalid token");
+                        break;
+                    }
+                };
+                match caller_of(&shared, &claims.sub).await {
+                    Ok(c) => caller = Some(c),
+                    Err(_) => {
+                        closer.close(4403, "forbidden: unknown agent");
+                        break;
+                    }
+                }
+                let left = claims.exp - chrono::Utc::now().timestamp();
+                expiry.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(left.max(0) as u64));
+                outbox.send(json!({ "type": "connection_ack" }));
+            }
+            Some("ping") => {
+                outbox.send(json!({ "type": "pong" }));
+            }
+            Some("pong") => {}
+            Some("subscribe") => {
+                let Some(caller) = caller.clone() else {
+                    closer.close(4401, "unauthorized: subscribe before connection_ack");
+                    break;
+                };
+                let (Some(id), Some(payload)) = (message.get("id").and_then(Value::as_str), message.get("payload")) else {
+                    closer.close(4400, "invalid message: subscribe needs an id and a payload");
+                    break;
+                };
+                operations.retain(|_, handle| !handle.is_finished());
+                if operations.contains_key(id) {
+                    closer.close(4409, format!("subscriber for {id} already exists"));
+                    break;
+                }
+                let request: async_graphql::Request = match serde_json::from_value(payload.clone()) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        closer.close(4400, "invalid message: payload is not a GraphQL request");
+                        break;
+                    }
+                };
+                if operations.len() >= MAX_OPERATIONS {
+                    outbox.send(json!({ "type": "error", "id": id,
+                        "payload": [{ "message": format!("at most {MAX_OPERATIONS} operations per connection"), "extensions": { "code": "TOO_MANY_OPERATIONS" } }] }));
+                    continue;
+                }
+                let handle = tokio::spawn(run_operation(shared.clone(), caller, id.to_owned(), request, outbox.clone()));
+                operations.insert(id.to_owned(), handle.abort_handle());
+            }
+            Some("complete") => {
+                if let Some(handle) = message.get("id").and_then(Value::as_str).and_then(|id| operations.remove(id)) {
+                    handle.abort();
+                }
+            }
+            _ => {
+                closer.close(4400, "invalid message type");
+                break;
+            }
+        }
+    }
+    for handle in operations.values() {
+        handle.abort();
+    }
+    drop(outbox);
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+}
+
+/// Runs one operation, sending `next` for each result and `complete` at the end; a request
+/// that fails before executing gets a single `error`.
+async fn run_operation(shared: Shared, caller: Caller, id: String, request: async_graphql::Request, outbox: Outbox) {
+    let request = request.data(RequestCtx::new(caller, &shared.app));
+    let mut responses = shared.schema.execute_stream(request);
+    let mut first = true;
+    while let Some(response) = responses.next().await {
+        // Errors before execution (parse, validation) come as the only response, without data.
+        if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() && response.errors.iter().all(|e| e.path.is_empty()) {
+            outbox.send(json!({ "type": "error", "id": id, "payload": response.errors }));
+            return;
+        }
+        first = false;
+        let payload = serde_json::to_value(&response).unwrap_or(Value::Null);
+        if !outbox.send(json!({ "type": "next", "id": id, "payload": payload })) {
+            return;
+        }
+    }
+    outbox.send(json!({ "type": "complete", "id": id }));
+}
+
