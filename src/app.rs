@@ -57,6 +57,11 @@ impl App {
         tokio::spawn(self.sla.clone().run());
     }
 
+    /// Prunes old events on a schedule for the life of the process.
+    pub fn spawn_event_pruning(&self) {
+        crate::events::spawn_pruning(self.db.clone(), self.clock.clone());
+    }
+
     /// `start` with the system clock.
     pub async fn start_with_system_clock(config: Config) -> AppResult<AppState> {
         App::start(config, Arc::new(SystemClock)).await

@@ -57,6 +57,7 @@ async fn start(common: &CommonArgs, serve: &ServeArgs) -> Result<AppState, Strin
 async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
     let app = start(common, &args).await?;
     app.spawn_sla_watcher();
+    app.spawn_event_pruning();
     let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| format!("binding {}: {e}", args.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("support-gateway listening on http://{addr}");

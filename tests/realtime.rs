@@ -108,7 +108,20 @@ on_both_backends!(
     transport_ws_close_codes,
     legacy_graphql_ws_protocol_still_works,
     expired_token_closes_the_socket,
+    old_events_are_pruned,
 );
+
+async fn old_events_are_pruned(t: TestApp) {
+    use support_gateway::clock::Clock;
+    let before = write_counts(&t).await[3];
+    file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    let pruned = support_gateway::events::prune(&t.app.db, test_now() - chrono::Duration::seconds(1)).await.unwrap();
+    assert_eq!(pruned, 0, "nothing is older than the cut-off");
+    t.clock.advance(support_gateway::events::RETENTION + chrono::Duration::days(1));
+    let pruned = support_gateway::events::prune(&t.app.db, t.clock.now() - support_gateway::events::RETENTION).await.unwrap();
+    assert_eq!(pruned as i64, before + 1);
+    assert_eq!(write_counts(&t).await[3], 0);
+}
 
 async fn service_request_events_deliver_own_partner_changes_only(t: TestApp) {
     let addr = serve(t.router.clone()).await;

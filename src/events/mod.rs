@@ -44,6 +44,13 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// is waited for before the dispatcher moves past it.
 const GAP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long events are kept: long enough for any replica to catch up after a restart or
+/// an outage, short enough that the table stays small.
+pub const RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// How often old events are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// Most events read per round.
 const BATCH: i64 = 500;
 
@@ -241,6 +248,26 @@ impl Cursor {
             }
         }
     }
+}
+
+/// Deletes events created before `before`; returns how many.
+pub async fn prune(db: &Db, before: DateTime<Utc>) -> AppResult<usize> {
+    Ok(with_conn!(db, |conn| diesel::delete(events::table.filter(events::created_at.lt(before.naive_utc()))).execute(conn).await?))
+}
+
+/// Prunes events older than [`RETENTION`] every hour for the life of the process. Replicas
+/// may all do it: deleting what another already deleted is harmless.
+pub fn spawn_pruning(db: Db, clock: Arc<dyn crate::clock::Clock>) {
+    tokio::spawn(async move {
+        loop {
+            match prune(&db, clock.now() - RETENTION).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events.pruned = n, "pruned old events"),
+                Err(e) => tracing::warn!(error.detail = ?e, "pruning events failed"),
+            }
+            tokio::time::sleep(PRUNE_EVERY).await;
+        }
+    });
 }
 
 async fn last_event_id(db: &Db) -> AppResult<i64> {

@@ -236,3 +236,22 @@ async fn run_operation(shared: Shared, caller: Caller, id: String, request: asyn
     outbox.send(json!({ "type": "complete", "id": id }));
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_outbox_closes_the_connection_as_a_slow_consumer() {
+        let (tx, _rx) = mpsc::channel::<Out>(2);
+        let (close_tx, mut close_rx) = mpsc::unbounded_channel();
+        let outbox = Outbox { tx, closer: Closer(close_tx) };
+        assert!(outbox.send(json!({ "n": 1 })));
+        assert!(outbox.send(json!({ "n": 2 })));
+        assert!(close_rx.try_recv().is_err(), "not closed while the client keeps up");
+        assert!(!outbox.send(json!({ "n": 3 })), "the client stopped reading");
+        let (code, reason) = close_rx.try_recv().expect("closed");
+        assert_eq!(code, 1008);
+        assert!(reason.contains("slow consumer"));
+    }
+}
