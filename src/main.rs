@@ -60,6 +60,13 @@ async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
     app.spawn_event_pruning();
     let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| format!("binding {}: {e}", args.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // Small GraphQL responses and WebSocket frames must not wait for Nagle's algorithm
+    // (measured: ~40 ms stalls on event delivery without it).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error.detail = %e, "TCP_NODELAY");
+        }
+    });
     println!("support-gateway listening on http://{addr}");
     println!("  GraphiQL:  http://{addr}/graphiql");
     println!("  GraphQL:   http://{addr}/graphql (POST, GET, WebSocket)");

@@ -105,7 +105,9 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
     };
     let header_token = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer).map(str::to_owned);
     let protocols = ["graphql-transport-ws", "graphql-ws"];
-    let upgrade = upgrade.protocols(protocols);
+    // Small buffers: most sockets sit idle, and tungstenite's defaults (128 KiB each way) made
+    // an idle subscription cost ~155 KiB of RSS (`cargo bench --bench realtime`).
+    let upgrade = upgrade.protocols(protocols).read_buffer_size(4 * 1024).write_buffer_size(0).max_message_size(super::ws::MAX_MESSAGE_BYTES);
     let offered = parts.headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if offered.split(',').any(|p| p.trim() == "graphql-transport-ws") {
         return upgrade.on_upgrade(move |socket| super::ws::serve(socket, shared, header_token));
