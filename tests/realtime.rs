@@ -76,6 +76,15 @@ impl Ws {
     }
 }
 
+/// Waits until `n` more subscribers than `before` are registered on the app's event bus.
+async fn wait_subscribers(t: &TestApp, before: usize, n: usize) {
+    let started = std::time::Instant::now();
+    while t.app.events.receiver_count() < before + n {
+        assert!(started.elapsed() < Duration::from_secs(10), "subscriptions did not register");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 const EVENTS: &str = "subscription($f: ServiceRequestEventFilter) { serviceRequestEvents(filter: $f) {
   kind fromValue toValue actor { email } serviceRequest { id title status severity sla { state } } } }";
 
@@ -127,9 +136,10 @@ async fn service_request_events_deliver_own_partner_changes_only(t: TestApp) {
     let addr = serve(t.router.clone()).await;
     let mut northwind = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
     let mut adatum = Ws::open(addr, &t, ADATUM_ADMIN).await;
+    let before = t.app.events.receiver_count();
     northwind.subscribe("n", EVENTS, json!({})).await;
     adatum.subscribe("a", EVENTS, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await; // let both subscriptions register
+    wait_subscribers(&t, before, 2).await;
     let r = file(&t, NORTHWIND_ADMIN, "CRITICAL").await;
     let e = northwind.next("n").await;
     assert_eq!(e["data"]["serviceRequestEvents"]["kind"], "CREATED");
@@ -149,8 +159,9 @@ async fn service_request_events_deliver_own_partner_changes_only(t: TestApp) {
 async fn event_filters_select_requests(t: TestApp) {
     let addr = serve(t.router.clone()).await;
     let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    let before = t.app.events.receiver_count();
     ws.subscribe("sev", EVENTS, json!({ "f": { "severity": ["C"] } })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_subscribers(&t, before, 1).await;
     file(&t, NORTHWIND_ADMIN, "CRITICAL").await;
     let minimal = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
     let e = ws.next("sev").await;
@@ -169,8 +180,9 @@ async fn sla_alerts_fire_at_their_instant_once(t: TestApp) {
     let addr = serve(t.router.clone()).await;
     let r = file(&t, NORTHWIND_ADMIN, "CRITICAL").await; // 2 hours, warning after 90 minutes
     let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    let before = t.app.events.receiver_count();
     ws.subscribe("alerts", ALERTS, json!({ "f": { "ids": [r["id"]] } })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_subscribers(&t, before, 1).await;
     // A second watcher stands in for another replica watching the same database; both catch
     // up on the demo data's overdue clocks first.
     let replica = support_gateway::events::sla_watcher::SlaWatcher::new(t.app.db.clone(), t.app.sla_clock(), t.app.events.clone());
@@ -222,6 +234,17 @@ async fn sla_countdown_ticks_from_the_clock_and_pushes_changes(t: TestApp) {
     t.data(NORTHWIND_ADMIN, "mutation($i: ChangeSeverityInput!) { changeServiceRequestSeverity(input: $i) { serviceRequest { severity } } }", json!({ "i": { "id": r["id"], "severity": "A", "expectedVersion": r["version"] } })).await;
     let pushed = ws.next("c").await;
     assert_eq!(pushed["data"]["slaCountdown"]["items"][0]["remainingSeconds"], 2 * 3600 - 600);
+    // Followed by filter: new matching requests join the countdown as they are filed.
+    let mut by_filter = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    let before = t.app.events.receiver_count();
+    by_filter.subscribe("f", "subscription { slaCountdown(filter: { severity: [C] }) { items { serviceRequestId remainingSeconds } } }", json!({})).await;
+    let initial = by_filter.next("f").await["data"]["slaCountdown"]["items"].as_array().unwrap().len();
+    wait_subscribers(&t, before, 1).await;
+    let new = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    let pushed = by_filter.next("f").await;
+    let items = pushed["data"]["slaCountdown"]["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), (initial + 1).min(100));
+    assert!(items.iter().any(|i| i["serviceRequestId"] == new["id"]));
     // Another partner's request is not followed.
     let mut other = Ws::open(addr, &t, ADATUM_ADMIN).await;
     other.subscribe("x", COUNTDOWN, json!({ "ids": [r["id"]] })).await;
@@ -270,11 +293,17 @@ async fn transport_ws_close_codes(t: TestApp) {
     let e = ws.recv().await.unwrap();
     assert_eq!((e["type"].as_str(), e["id"].as_str()), (Some("error"), Some("bad")), "{e}");
     // `complete` from the client stops a subscription; its id can then be reused.
+    let c0 = t.app.events.receiver_count();
     ws.subscribe("s", EVENTS, json!({})).await;
+    wait_subscribers(&t, c0, 1).await;
     ws.send(json!({ "type": "complete", "id": "s" })).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    while t.app.events.receiver_count() > c0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "complete did not stop the subscription");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     ws.subscribe("s", EVENTS, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_subscribers(&t, c0, 1).await;
     let r = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
     assert_eq!(ws.next("s").await["data"]["serviceRequestEvents"]["serviceRequest"]["id"], r["id"]);
 }
@@ -284,8 +313,9 @@ async fn legacy_graphql_ws_protocol_still_works(t: TestApp) {
     let mut ws = Ws::connect(addr, "graphql-ws").await;
     ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", t.token(NORTHWIND_ADMIN)) } })).await;
     assert_eq!(ws.recv().await.unwrap()["type"], "connection_ack");
+    let before = t.app.events.receiver_count();
     ws.send(json!({ "id": "1", "type": "start", "payload": { "query": EVENTS } })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_subscribers(&t, before, 1).await;
     let r = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
     let msg = ws.recv().await.unwrap();
     assert_eq!(msg["type"], "data", "{msg}");

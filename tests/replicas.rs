@@ -113,7 +113,8 @@ async fn postgres_events_cross_replicas_and_survive_a_dropped_listen() {
     let request = d["serviceRequests"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
 
     let mut on_b = subscribe(b.addr, &token, &request).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // No way to observe another process's subscribers: give B's subscription time to register.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let sent = Instant::now();
     note(a.addr, &token, &request, "written through replica A").await;
     let e = next_event(&mut on_b).await;

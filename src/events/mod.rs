@@ -108,6 +108,11 @@ impl EventBus {
         self.inner.tx.subscribe()
     }
 
+    /// How many receivers are subscribed in this process (subscriptions, the SLA watcher).
+    pub fn receiver_count(&self) -> usize {
+        self.inner.tx.receiver_count()
+    }
+
     /// Tells the dispatcher new events were committed.
     pub fn wake(&self) {
         self.inner.wake.notify_one();

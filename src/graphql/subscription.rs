@@ -244,22 +244,48 @@ impl Subscription {
     }
 
     /// The remaining time and state of each followed open request, pushed every
-    /// `intervalSeconds` (1 to 3600) and at once on every change. Ticks are computed from the
-    /// due times in memory: they cost no database query.
+    /// `intervalSeconds` (1 to 3600) and at once on every change. Follow requests by `ids`, or
+    /// by `filter` (the 100 matching open requests soonest due, and new ones as they come).
+    /// Ticks are computed from the due times in memory: they cost no database query.
     async fn sla_countdown(
         &self,
         ctx: &Context<'_>,
-        ids: Vec<ID>,
+        ids: Option<Vec<ID>>,
+        filter: Option<ServiceRequestEventFilter>,
         #[graphql(default = 1)] interval_seconds: i32,
     ) -> Result<impl Stream<Item = SlaCountdown> + use<>> {
         let rc = rc(ctx)?;
         if !(MIN_INTERVAL_SECONDS..=MAX_INTERVAL_SECONDS).contains(&interval_seconds) {
             return Err(AppError::bad_input(format!("`intervalSeconds` must be between {MIN_INTERVAL_SECONDS} and {MAX_INTERVAL_SECONDS}")).into());
         }
-        if ids.is_empty() || ids.len() > MAX_COUNTDOWN_REQUESTS {
-            return Err(AppError::bad_input(format!("`ids` takes 1 to {MAX_COUNTDOWN_REQUESTS} service request ids")).into());
-        }
-        let raw: Vec<String> = ids.iter().map(|id| decode_as(NodeKind::ServiceRequest, id)).collect::<Result<_, AppError>>()?;
+        let by_filter = ids.is_none();
+        let raw: Vec<String> = match (ids, &filter) {
+            (Some(ids), None) if !ids.is_empty() && ids.len() <= MAX_COUNTDOWN_REQUESTS => {
+                ids.iter().map(|id| decode_as(NodeKind::ServiceRequest, id)).collect::<Result<_, AppError>>()?
+            }
+            (None, Some(f)) => {
+                let m = Matcher::new(&rc.caller.partner_id, Some(f.clone()))?;
+                let open = [RequestStatus::New, RequestStatus::Open, RequestStatus::InProgress, RequestStatus::WaitingOnPartner];
+                let statuses = m.statuses.clone().unwrap_or_else(|| open.to_vec()).into_iter().filter(|s| s.is_open()).map(|s| s.as_str().to_owned()).collect();
+                let repo_filter = crate::repo::queries::RequestFilter {
+                    ids: m.ids.clone(),
+                    statuses: Some(statuses),
+                    severities: m.severities.as_ref().map(|v| v.iter().map(|s| s.as_str().to_owned()).collect()),
+                    product_families: m.families.as_ref().map(|v| v.iter().map(|s| s.as_str().to_owned()).collect()),
+                    customer_ids: m.customers.clone(),
+                    ..Default::default()
+                };
+                let page = crate::paging::PageArgs { first: Some(MAX_COUNTDOWN_REQUESTS), ..Default::default() };
+                let found = rc.repo.request_page(&repo_filter, crate::repo::queries::RequestOrder::DueAsc, rc.clock.now().naive_utc(), &page).await?;
+                for row in &found.rows {
+                    rc.loaders.request.prime(RequestKey(row.id.clone()), Ok(Some(row.clone()))).await;
+                }
+                found.rows.into_iter().map(|r| r.id).collect()
+            }
+            _ => {
+                return Err(AppError::bad_input(format!("give either `ids` (1 to {MAX_COUNTDOWN_REQUESTS}) or `filter`")).into());
+            }
+        };
         // One batched load of the requests (scoped) and their calendars.
         let rows = futures_util::future::try_join_all(raw.iter().map(|id| load(&rc.loaders.request, RequestKey(id.clone())))).await?;
         let mut followed: HashMap<String, ServiceRequestRow> = HashMap::new();
@@ -272,7 +298,10 @@ impl Subscription {
             }
             followed.insert(row.id.clone(), row);
         }
-        let matcher = Matcher { partner_id: rc.caller.partner_id.clone(), ids: Some(followed.keys().cloned().collect()), ..Matcher::default() };
+        let matcher = match (by_filter, filter) {
+            (true, f) => Matcher::new(&rc.caller.partner_id, f)?,
+            (false, _) => Matcher { partner_id: rc.caller.partner_id.clone(), ids: Some(followed.keys().cloned().collect()), ..Matcher::default() },
+        };
         let order: Vec<String> = raw.into_iter().filter(|id| followed.contains_key(id)).collect();
         let state = Countdown {
             followed,
@@ -294,6 +323,12 @@ impl Subscription {
                         received = st.events.recv() => match received {
                             Ok(event) => {
                                 if let Some(row) = event.request.as_ref().filter(|r| st.matcher.matches(r)) {
+                                    if !st.followed.contains_key(&row.id) {
+                                        if st.followed.len() >= MAX_COUNTDOWN_REQUESTS {
+                                            continue;
+                                        }
+                                        st.order.push(row.id.clone());
+                                    }
                                     st.followed.insert(row.id.clone(), row.clone());
                                     break;
                                 }
