@@ -179,6 +179,22 @@ macro_rules! emit {
     }};
 }
 
+/// The business calendar `$id`, with its hours and holidays, inside the transaction.
+macro_rules! load_calendar {
+    ($conn:ident, $id:expr) => {{
+        let id: &str = $id;
+        let row: CalendarRow = business_calendars::table.find(id).select(CalendarRow::as_select()).first($conn).await?;
+        let hours = business_calendar_hours::table
+            .filter(business_calendar_hours::calendar_id.eq(id))
+            .select(CalendarHoursRow::as_select())
+            .load($conn)
+            .await?;
+        let holidays =
+            business_calendar_holidays::table.filter(business_calendar_holidays::calendar_id.eq(id)).select(HolidayRow::as_select()).load($conn).await?;
+        calendar_data(row, hours, holidays)?.calendar
+    }};
+}
+
 macro_rules! load_request_for_update {
     ($conn:ident, $partner:expr, $id:expr) => {
         service_requests::table
@@ -338,15 +354,7 @@ impl Repo {
             }
             let filing = decision.filing;
 
-            let cal_row: CalendarRow = business_calendars::table.find(&calendar_id).select(CalendarRow::as_select()).first(conn).await?;
-            let hours = business_calendar_hours::table
-                .filter(business_calendar_hours::calendar_id.eq(&calendar_id))
-                .select(CalendarHoursRow::as_select())
-                .load(conn)
-                .await?;
-            let holidays =
-                business_calendar_holidays::table.filter(business_calendar_holidays::calendar_id.eq(&calendar_id)).select(HolidayRow::as_select()).load(conn).await?;
-            let calendar: BusinessCalendar = calendar_data(cal_row, hours, holidays)?.calendar;
+            let calendar: BusinessCalendar = load_calendar!(conn, &calendar_id);
             let plan = sla::plan(input.incident_kind, filing.severity, &input.support_language, &calendar);
             let schedule = sla::schedule(plan, &calendar, now);
 
@@ -498,18 +506,7 @@ impl Repo {
             let mut updated = row.clone();
             updated.severity = severity.as_str().into();
             if row.first_response_at.is_none() {
-                let cal_row: CalendarRow = business_calendars::table.find(&row.calendar_id).select(CalendarRow::as_select()).first(conn).await?;
-                let hours = business_calendar_hours::table
-                    .filter(business_calendar_hours::calendar_id.eq(&row.calendar_id))
-                    .select(CalendarHoursRow::as_select())
-                    .load(conn)
-                    .await?;
-                let holidays = business_calendar_holidays::table
-                    .filter(business_calendar_holidays::calendar_id.eq(&row.calendar_id))
-                    .select(HolidayRow::as_select())
-                    .load(conn)
-                    .await?;
-                let calendar = calendar_data(cal_row, hours, holidays)?.calendar;
+                let calendar = load_calendar!(conn, &row.calendar_id);
                 let kind: IncidentKind = row.incident_kind.parse()?;
                 let plan = sla::plan(kind, severity, &row.support_language, &calendar);
                 let schedule = sla::schedule(plan, &calendar, row.created_at.and_utc());
