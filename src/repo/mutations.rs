@@ -195,6 +195,18 @@ macro_rules! load_calendar {
     }};
 }
 
+/// Appends history entries and emits events of one change.
+macro_rules! record {
+    ($conn:ident, $postgres:expr, $histories:expr, $events:expr) => {{
+        for h in &$histories {
+            diesel::insert_into(service_request_history::table).values(h).execute($conn).await?;
+        }
+        for e in &$events {
+            emit!($conn, $postgres, e);
+        }
+    }};
+}
+
 macro_rules! load_request_for_update {
     ($conn:ident, $partner:expr, $id:expr) => {
         service_requests::table
@@ -222,11 +234,15 @@ macro_rules! bump_version {
 }
 
 impl Repo {
-    /// Tells this process's event dispatcher that events were committed.
-    fn wake_events(&self) {
-        if let Some(bus) = &self.events {
+    /// Passes a transaction's result on; once it committed, wakes this process's event
+    /// dispatcher so local subscribers hear of it at once.
+    fn committed<T>(&self, result: AppResult<T>) -> AppResult<T> {
+        if result.is_ok()
+            && let Some(bus) = &self.events
+        {
             bus.wake();
         }
+        result
     }
 
     /// Files a service request (R1–R15, S1–S5) in one transaction, or replays an earlier
@@ -415,10 +431,7 @@ impl Repo {
             }
             Ok(Created::New(row))
         });
-        if result.is_ok() {
-            self.wake_events();
-        }
-        result
+        self.committed(result)
     }
 
     /// Appends a partner note (notes are never edited or removed).
@@ -445,10 +458,7 @@ impl Repo {
             emit!(conn, postgres, &e);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
         });
-        if result.is_ok() {
-            self.wake_events();
-        }
-        result
+        self.committed(result)
     }
 
     /// Moves a request along its state machine; an illegal move lists the allowed ones.
@@ -482,10 +492,7 @@ impl Repo {
             emit!(conn, postgres, &e);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
         });
-        if result.is_ok() {
-            self.wake_events();
-        }
-        result
+        self.committed(result)
     }
 
     /// Changes the severity; while the initial-response clock runs the due time is recomputed
@@ -538,18 +545,10 @@ impl Repo {
                 histories.push(history(&row.id, None, HistoryKind::SlaStateChanged, Some(state_before.as_str().into()), Some(state_after.as_str().into()), now));
                 evs.push(event(p, Some(&row.id), "SLA_STATE_CHANGED", json!({ "from": state_before.as_str(), "to": state_after.as_str() }), now));
             }
-            for h in &histories {
-                diesel::insert_into(service_request_history::table).values(h).execute(conn).await?;
-            }
-            for e in &evs {
-                emit!(conn, postgres, e);
-            }
+            record!(conn, postgres, histories, evs);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
         });
-        if result.is_ok() {
-            self.wake_events();
-        }
-        result
+        self.committed(result)
     }
 
     /// Records support's first response: the initial-response clock stops; the SLA is `MET`
@@ -602,18 +601,10 @@ impl Repo {
                 histories.push(history(&row.id, None, HistoryKind::SlaStateChanged, Some(state_before.as_str().into()), Some(state_after.as_str().into()), now));
                 evs.push(event(p, Some(&row.id), "SLA_STATE_CHANGED", json!({ "from": state_before.as_str(), "to": state_after.as_str() }), now));
             }
-            for h in &histories {
-                diesel::insert_into(service_request_history::table).values(h).execute(conn).await?;
-            }
-            for e in &evs {
-                emit!(conn, postgres, e);
-            }
+            record!(conn, postgres, histories, evs);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
         });
-        if result.is_ok() {
-            self.wake_events();
-        }
-        result
+        self.committed(result)
     }
 
     /// An indirect provider's admin grants or revokes its reseller's access to a customer's
@@ -648,9 +639,6 @@ impl Repo {
             }
             Ok(customers::table.find(&customer.id).select(CustomerRow::as_select()).first(conn).await?)
         });
-        if result.is_ok() {
-            self.wake_events();
-        }
-        result
+        self.committed(result)
     }
 }
