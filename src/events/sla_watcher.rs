@@ -19,11 +19,11 @@ use tokio::sync::Mutex;
 use super::EventBus;
 use crate::clock::Clock;
 use crate::db::models::{HistoryRow, NewEventRow, ServiceRequestRow, SlaTransitionRow};
-use crate::db::schema::{events, service_request_history, service_requests, sla_transitions};
+use crate::db::schema::{service_request_history, service_requests, sla_transitions};
 use crate::db::{Backend, Db};
 use crate::domain::model::{HistoryKind, RequestStatus, SlaState};
 use crate::error::{AppError, AppResult};
-use crate::repo::mutations::sla_state_of;
+use crate::repo::mutations::{emit, sla_state_of};
 use crate::{transaction, with_conn};
 
 /// Longest sleep between looks at the timer map: bounds how late a transition is when the
@@ -165,10 +165,7 @@ impl SlaWatcher {
                 payload: json!({ "from": from.as_str(), "to": state.as_str(), "slaDueAt": row.sla_due_at.and_utc() }).to_string(),
                 created_at: now.naive_utc(),
             };
-            let id: i64 = diesel::insert_into(events::table).values(&event).returning(events::id).get_result(conn).await?;
-            if postgres {
-                diesel::sql_query(format!("NOTIFY {}, '{id}'", super::CHANNEL)).execute(conn).await?;
-            }
+            emit!(conn, postgres, &event);
             Ok::<bool, AppError>(true)
         })
     }

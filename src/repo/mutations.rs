@@ -172,12 +172,15 @@ fn check_version(row: &ServiceRequestRow, expected: Option<i64>) -> AppResult<()
 /// NOTIFY is transactional, so listeners hear of it only once the transaction commits.
 macro_rules! emit {
     ($conn:ident, $postgres:expr, $event:expr) => {{
+        use crate::db::schema::events;
         let id: i64 = diesel::insert_into(events::table).values($event).returning(events::id).get_result($conn).await?;
         if $postgres {
             diesel::sql_query(format!("NOTIFY {}, '{id}'", crate::events::CHANNEL)).execute($conn).await?;
         }
     }};
 }
+/// Shared with the SLA watcher, which emits its events the same way.
+pub(crate) use emit;
 
 /// The business calendar `$id`, with its hours and holidays, inside the transaction.
 macro_rules! load_calendar {
@@ -453,9 +456,8 @@ impl Repo {
             diesel::insert_into(service_request_notes::table).values(&note).execute(conn).await?;
             bump_version!(conn, row, now);
             let h = history(&row.id, Some(&caller.agent_id), HistoryKind::NoteAdded, None, Some(note.id.clone()), now);
-            diesel::insert_into(service_request_history::table).values(&h).execute(conn).await?;
             let e = event(p, Some(&row.id), "NOTE_ADDED", json!({ "noteId": note.id, "actor": caller.agent_id }), now);
-            emit!(conn, postgres, &e);
+            record!(conn, postgres, [h], [e]);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
         });
         self.committed(result)
@@ -487,9 +489,8 @@ impl Repo {
                 .execute(conn)
                 .await?;
             let h = history(&row.id, Some(&caller.agent_id), HistoryKind::StatusChanged, Some(from.as_str().into()), Some(to.as_str().into()), now);
-            diesel::insert_into(service_request_history::table).values(&h).execute(conn).await?;
             let e = event(p, Some(&row.id), "STATUS_CHANGED", json!({ "from": from.as_str(), "to": to.as_str(), "actor": caller.agent_id }), now);
-            emit!(conn, postgres, &e);
+            record!(conn, postgres, [h], [e]);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
         });
         self.committed(result)
