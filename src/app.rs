@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use crate::auth::TokenKeys;
+use crate::graphql::documents::Documents;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{Db, PoolOptions};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
 use crate::events::sla_watcher::SlaWatcher;
 
@@ -21,6 +22,10 @@ pub struct App {
     /// Moves requests to AT_RISK / BREACHED at their instant. `serve` runs it in the
     /// background ([`App::spawn_sla_watcher`]); tests call `tick()` after moving the clock.
     pub sla: Arc<SlaWatcher>,
+    /// Persisted documents: trusted documents and the automatic persisted query cache.
+    pub documents: Arc<Documents>,
+    /// Flipped to `true` when the process begins shutting down: WebSockets close with 1001.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for App {
@@ -35,7 +40,16 @@ pub type AppState = Arc<App>;
 impl App {
     /// Connects to the configured database and runs pending migrations.
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> AppResult<AppState> {
-        let options = PoolOptions { max_size: config.db_pool_size, ..PoolOptions::default() };
+        let keys = TokenKeys::from_settings(&config.auth).map_err(AppError::internal)?;
+        let documents = Arc::new(match &config.trusted_documents {
+            Some(manifest) => Documents::trusted(manifest).map_err(AppError::internal)?,
+            None => Documents::new(config.apq),
+        });
+        let options = PoolOptions {
+            max_size: config.db_pool_size,
+            sqlite_busy_timeout: config.sqlite_busy_timeout,
+            ..PoolOptions::default()
+        };
         let db = Db::connect(&config.database_url, &options).await?;
         let applied = db.migrate().await?;
         if !applied.is_empty() {
@@ -44,7 +58,8 @@ impl App {
         let events = EventBus::new();
         events.start(db.clone(), &config.database_url).await?;
         let sla = SlaWatcher::new(db.clone(), clock.clone(), events.clone());
-        Ok(Arc::new(App { db, clock, keys: TokenKeys::new(&config.jwt_secret), config, events, sla }))
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        Ok(Arc::new(App { db, clock, keys, config, events, sla, documents, shutdown }))
     }
 
     /// The clock the app runs on.
@@ -60,6 +75,11 @@ impl App {
     /// Prunes old events on a schedule for the life of the process.
     pub fn spawn_event_pruning(&self) {
         crate::events::spawn_pruning(self.db.clone(), self.clock.clone());
+    }
+
+    /// Tells long-lived connections (WebSockets) to close: the process is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
     }
 
     /// `start` with the system clock.

@@ -1,29 +1,92 @@
-//! Who is asking: agent tokens (HS256 JWTs) and the caller they resolve to.
+//! Who is asking: agent tokens (JWTs) and the caller they resolve to.
+//!
+//! Tokens are verified against an HS256 secret (the gateway's own `token` command signs with
+//! it) and/or the RS256/ES256 keys of a JWKS file (an identity provider's). The algorithm a
+//! token names must be one its key is for: an HS256 token is never checked against a public
+//! key, `none` is never accepted, and an RS/ES token needs a configured key (by `kid`, or the
+//! only key of that algorithm). Issuer, audience, expiry and not-before are checked with a
+//! bounded leeway; `sub` is the agent id.
 
 use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::model::{AgentRole, PartnerKind};
 use crate::error::{AppError, AppResult};
 
-/// The issuer written into and required of every token.
+/// The issuer written into the gateway's own tokens and required by default.
 pub const ISSUER: &str = "support-gateway";
+/// The audience written into the gateway's own tokens and required by default.
+pub const AUDIENCE: &str = "support-gateway";
+
+/// How tokens are verified (see `config.rs` for the settings).
+#[derive(Clone)]
+pub struct AuthSettings {
+    /// HS256 secret; `None` when only JWKS keys verify tokens.
+    pub secret: Option<String>,
+    /// A JWKS document (JSON text) of RS256/ES256 public keys.
+    pub jwks: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    pub leeway_seconds: u64,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .field("jwks", &self.jwks.is_some())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway_seconds", &self.leeway_seconds)
+            .finish()
+    }
+}
+
+impl AuthSettings {
+    /// The gateway's own HS256 tokens only, with the default issuer and audience.
+    pub fn hs256(secret: String) -> AuthSettings {
+        AuthSettings { secret: Some(secret), jwks: None, issuer: ISSUER.into(), audience: AUDIENCE.into(), leeway_seconds: 30 }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// The agent id.
     pub sub: String,
     pub iss: String,
-    pub iat: i64,
+    pub aud: Audience,
+    #[serde(default)]
+    pub iat: Option<i64>,
     pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
-/// Signs and verifies tokens with one HS256 secret.
+/// `aud` is a string or a list of strings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// One public key of the JWKS.
+struct PublicKey {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// Signs (HS256) and verifies tokens.
 #[derive(Clone)]
 pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    hs256: Option<(EncodingKey, DecodingKey)>,
+    public: std::sync::Arc<Vec<PublicKey>>,
+    issuer: String,
+    audience: String,
+    leeway: u64,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -32,30 +95,101 @@ impl std::fmt::Debug for TokenKeys {
     }
 }
 
+fn unauthenticated(detail: impl std::fmt::Display) -> AppError {
+    AppError::Unauthenticated(format!("invalid token: {detail}"))
+}
+
 impl TokenKeys {
+    /// HS256 with the default issuer and audience.
     pub fn new(secret: &str) -> TokenKeys {
-        TokenKeys { encoding: EncodingKey::from_secret(secret.as_bytes()), decoding: DecodingKey::from_secret(secret.as_bytes()) }
+        TokenKeys::from_settings(&AuthSettings::hs256(secret.to_owned())).expect("an HS256 secret is always usable")
     }
 
+    /// Keys from settings; a JWKS that does not parse, or holds a key of another kind, is an error.
+    pub fn from_settings(settings: &AuthSettings) -> Result<TokenKeys, String> {
+        let hs256 = settings.secret.as_ref().map(|s| (EncodingKey::from_secret(s.as_bytes()), DecodingKey::from_secret(s.as_bytes())));
+        let mut public = Vec::new();
+        if let Some(text) = &settings.jwks {
+            let set: JwkSet = serde_json::from_str(text).map_err(|e| format!("the JWKS does not parse: {e}"))?;
+            for jwk in &set.keys {
+                let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
+                    (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
+                    (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256)) if ec.curve == EllipticCurve::P256 => {
+                        Algorithm::ES256
+                    }
+                    (_, alg) => {
+                        return Err(format!(
+                            "JWKS key {:?}: only RS256 and ES256 (P-256) keys are accepted (got {alg:?})",
+                            jwk.common.key_id
+                        ));
+                    }
+                };
+                let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("JWKS key {:?}: {e}", jwk.common.key_id))?;
+                public.push(PublicKey { kid: jwk.common.key_id.clone(), algorithm, key });
+            }
+            if public.is_empty() {
+                return Err("the JWKS holds no keys".into());
+            }
+        }
+        if hs256.is_none() && public.is_empty() {
+            return Err("no token secret or key is configured".into());
+        }
+        Ok(TokenKeys {
+            hs256,
+            public: std::sync::Arc::new(public),
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            leeway: settings.leeway_seconds,
+        })
+    }
+
+    /// An HS256 token for an agent (the `token` command, tests).
     pub fn issue(&self, agent_id: &str, now: DateTime<Utc>, ttl: Duration) -> AppResult<String> {
-        let claims = Claims { sub: agent_id.to_owned(), iss: ISSUER.to_owned(), iat: now.timestamp(), exp: (now + ttl).timestamp() };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(AppError::internal)
+        let (encoding, _) = self.hs256.as_ref().ok_or_else(|| AppError::internal("no HS256 secret is configured to sign tokens"))?;
+        let claims = Claims {
+            sub: agent_id.to_owned(),
+            iss: self.issuer.clone(),
+            aud: Audience::One(self.audience.clone()),
+            iat: Some(now.timestamp()),
+            exp: (now + ttl).timestamp(),
+            nbf: None,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, encoding).map_err(AppError::internal)
     }
 
-    /// Verifies signature, algorithm, issuer and expiry; returns the agent id.
+    /// Verifies signature, algorithm, issuer, audience, expiry and not-before; returns the agent id.
     pub fn verify(&self, token: &str) -> AppResult<String> {
         self.verify_claims(token).map(|c| c.sub)
     }
 
     /// Like `verify`, returning every claim (a WebSocket closes when `exp` passes).
     pub fn verify_claims(&self, token: &str) -> AppResult<Claims> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.leeway = 30;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| AppError::Unauthenticated(format!("invalid token: {e}")))
+        let header = jsonwebtoken::decode_header(token).map_err(unauthenticated)?;
+        let key = match header.alg {
+            Algorithm::HS256 => match &self.hs256 {
+                Some((_, decoding)) => decoding,
+                None => return Err(unauthenticated("HS256 tokens are not accepted here")),
+            },
+            Algorithm::RS256 | Algorithm::ES256 => {
+                let mut candidates = self.public.iter().filter(|k| k.algorithm == header.alg);
+                let found = match &header.kid {
+                    Some(kid) => candidates.find(|k| k.kid.as_deref() == Some(kid.as_str())),
+                    None => {
+                        let first = candidates.next();
+                        if candidates.next().is_some() { None } else { first }
+                    }
+                };
+                &found.ok_or_else(|| unauthenticated(format!("no configured {:?} key matches the token's kid", header.alg)))?.key
+            }
+            other => return Err(unauthenticated(format!("algorithm {other:?} is not accepted"))),
+        };
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway;
+        jsonwebtoken::decode::<Claims>(token, key, &validation).map(|data| data.claims).map_err(unauthenticated)
     }
 }
 

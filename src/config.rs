@@ -3,8 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::AuthSettings;
+use crate::graphql::limits::Limits;
 
 /// The embedded default database: a SQLite file created, migrated and seeded on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/support-gateway.db";
@@ -37,6 +41,40 @@ pub struct CommonArgs {
     /// Largest number of pooled database connections.
     #[arg(long, env = "SG_DB_POOL_SIZE", default_value_t = 16, global = true)]
     pub db_pool_size: usize,
+
+    /// How long a SQLite writer waits for the file's write lock before the request fails with
+    /// `SERVICE_UNAVAILABLE` (SQLite retries within this bound).
+    #[arg(long, env = "SG_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5_000, global = true)]
+    pub sqlite_busy_timeout_ms: u64,
+
+    /// `development` (introspection, GraphiQL, the development token secret, localhost CORS)
+    /// or `production` (none of those unless enabled; a real secret or key is required).
+    /// Default: development on the embedded default database, production otherwise.
+    #[arg(long, env = "SG_PROFILE", global = true)]
+    pub profile: Option<Profile>,
+
+    /// A JWKS file whose RS256/ES256 keys verify agent tokens issued by an identity provider.
+    #[arg(long, env = "SG_JWKS_FILE", global = true)]
+    pub jwks_file: Option<PathBuf>,
+
+    /// The `iss` every token must carry.
+    #[arg(long, env = "SG_JWT_ISSUER", default_value = crate::auth::ISSUER, global = true)]
+    pub jwt_issuer: String,
+
+    /// The `aud` every token must carry.
+    #[arg(long, env = "SG_JWT_AUDIENCE", default_value = crate::auth::AUDIENCE, global = true)]
+    pub jwt_audience: String,
+
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds (at most 300).
+    #[arg(long, env = "SG_JWT_LEEWAY_SECONDS", default_value_t = 30, global = true)]
+    pub jwt_leeway_seconds: u64,
+}
+
+/// What the gateway is set up for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    Development,
+    Production,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,11 +101,89 @@ pub struct ServeArgs {
     /// origin on the embedded default database, none otherwise.
     #[arg(long, env = "SG_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Option<Vec<String>>,
+
+    /// Serve schema introspection (default: on in development, off in production).
+    #[arg(long, env = "SG_INTROSPECTION")]
+    pub introspection: Option<bool>,
+
+    /// Serve GraphiQL at `/graphiql` (default: on in development, off in production).
+    #[arg(long, env = "SG_GRAPHIQL")]
+    pub graphiql: Option<bool>,
+
+    /// A manifest of trusted documents (JSON: `{"<sha256>": "<document>"}` or Apollo's
+    /// persisted query manifest). When set, no other document runs.
+    #[arg(long, env = "SG_TRUSTED_DOCUMENTS")]
+    pub trusted_documents: Option<PathBuf>,
+
+    /// Accept automatic persisted queries (a bounded cache of documents by hash).
+    #[arg(long, env = "SG_APQ", default_value_t = true, action = clap::ArgAction::Set)]
+    pub apq: bool,
+
+    /// Longest wait for in-flight requests after SIGTERM before the process exits anyway.
+    #[arg(long, env = "SG_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
+    pub shutdown_grace_seconds: u64,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Overrides of the query limits (`graphql::limits::Limits` documents each default and why).
+#[derive(Debug, Clone, Default, Args)]
+pub struct LimitArgs {
+    #[arg(long, env = "SG_LIMIT_DEPTH")]
+    pub limit_depth: Option<usize>,
+    #[arg(long, env = "SG_LIMIT_COST")]
+    pub limit_cost: Option<u64>,
+    #[arg(long, env = "SG_LIMIT_ALIASES")]
+    pub limit_aliases: Option<usize>,
+    #[arg(long, env = "SG_LIMIT_ROOT_FIELDS")]
+    pub limit_root_fields: Option<usize>,
+    #[arg(long, env = "SG_LIMIT_DIRECTIVES")]
+    pub limit_directives: Option<usize>,
+    #[arg(long, env = "SG_LIMIT_TOKENS")]
+    pub limit_tokens: Option<usize>,
+    #[arg(long, env = "SG_LIMIT_BODY_BYTES")]
+    pub limit_body_bytes: Option<usize>,
+    #[arg(long, env = "SG_LIMIT_TIMEOUT_MS")]
+    pub limit_timeout_ms: Option<u64>,
+    #[arg(long, env = "SG_LIMIT_BATCH")]
+    pub limit_batch: Option<usize>,
+    #[arg(long, env = "SG_LIMIT_WS_SUBSCRIPTIONS")]
+    pub limit_ws_subscriptions: Option<usize>,
+    #[arg(long, env = "SG_LIMIT_WS_MESSAGE_BYTES")]
+    pub limit_ws_message_bytes: Option<usize>,
+}
+
+impl LimitArgs {
+    pub fn apply(&self, mut limits: Limits) -> Limits {
+        let d = &mut limits;
+        if let Some(v) = self.limit_depth { d.max_depth = v }
+        if let Some(v) = self.limit_cost { d.max_cost = v }
+        if let Some(v) = self.limit_aliases { d.max_aliases = v }
+        if let Some(v) = self.limit_root_fields { d.max_root_fields = v }
+        if let Some(v) = self.limit_directives { d.max_directives_per_field = v }
+        if let Some(v) = self.limit_tokens { d.max_tokens = v }
+        if let Some(v) = self.limit_body_bytes { d.max_body_bytes = v }
+        if let Some(v) = self.limit_timeout_ms { d.execution_timeout = Duration::from_millis(v) }
+        if let Some(v) = self.limit_batch { d.max_batch = v }
+        if let Some(v) = self.limit_ws_subscriptions { d.ws_max_subscriptions = v }
+        if let Some(v) = self.limit_ws_message_bytes { d.ws_max_message_bytes = v }
+        limits
+    }
 }
 
 impl Default for ServeArgs {
     fn default() -> Self {
-        ServeArgs { bind: "127.0.0.1:8080".parse().expect("valid address"), cors_origins: None }
+        ServeArgs {
+            bind: "127.0.0.1:8080".parse().expect("valid address"),
+            cors_origins: None,
+            introspection: None,
+            graphiql: None,
+            trusted_documents: None,
+            apq: true,
+            shutdown_grace_seconds: 10,
+            limits: LimitArgs::default(),
+        }
     }
 }
 
@@ -97,11 +213,21 @@ pub struct Config {
     pub database_url: String,
     /// True when no database URL was given: the embedded SQLite file, seeded on first start.
     pub embedded_default: bool,
-    pub jwt_secret: String,
+    pub profile: Profile,
+    /// Token verification: HS256 secret and/or JWKS keys, issuer, audience, leeway.
+    pub auth: AuthSettings,
     pub cors_origins: CorsOrigins,
     pub db_pool_size: usize,
+    pub sqlite_busy_timeout: Duration,
     /// Where the data folder of the embedded default lives (for messages).
     pub data_dir: Option<PathBuf>,
+    pub introspection: bool,
+    pub graphiql: bool,
+    /// The trusted documents manifest (its text), when only those may run.
+    pub trusted_documents: Option<String>,
+    pub apq: bool,
+    pub limits: Limits,
+    pub shutdown_grace: Duration,
 }
 
 /// Which browser origins may call the API.
@@ -114,44 +240,87 @@ pub enum CorsOrigins {
 }
 
 impl Config {
-    /// Resolves the settings; refuses to run on a real database without a real secret.
+    /// Resolves the settings; refuses to run in production without a real secret or key.
     pub fn resolve(common: &CommonArgs, serve: &ServeArgs) -> Result<Config, String> {
         let embedded_default = common.database_url.is_none();
         let database_url = common.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let jwt_secret = match (&common.jwt_secret, embedded_default) {
-            (Some(s), _) if s.len() >= 32 => s.clone(),
-            (Some(_), _) => return Err("SG_JWT_SECRET must be at least 32 characters".into()),
-            (None, true) => DEVELOPMENT_JWT_SECRET.to_owned(),
-            (None, false) => {
-                return Err("SG_JWT_SECRET (or --jwt-secret) is required with an explicit database URL; \
-                            the development secret is only used with the embedded default database"
+        let profile = common.profile.unwrap_or(if embedded_default { Profile::Development } else { Profile::Production });
+        let production = profile == Profile::Production;
+        let jwks = match &common.jwks_file {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("reading SG_JWKS_FILE {}: {e}", path.display()))?),
+            None => None,
+        };
+        let secret = match &common.jwt_secret {
+            Some(s) if production && s == DEVELOPMENT_JWT_SECRET => {
+                return Err("the development token secret cannot be used in the production profile".into());
+            }
+            Some(s) if s.len() >= 32 => Some(s.clone()),
+            Some(_) => return Err("SG_JWT_SECRET must be at least 32 characters".into()),
+            None if jwks.is_some() => None,
+            None if !production => Some(DEVELOPMENT_JWT_SECRET.to_owned()),
+            None => {
+                return Err("the production profile needs SG_JWT_SECRET (HS256, 32+ characters) or SG_JWKS_FILE (RS256/ES256 keys); \
+                            the development secret is only used in the development profile (SG_PROFILE=development, \
+                            the default on the embedded database)"
                     .into());
             }
         };
+        if common.jwt_leeway_seconds > 300 {
+            return Err("SG_JWT_LEEWAY_SECONDS must be at most 300".into());
+        }
+        let auth = AuthSettings {
+            secret,
+            jwks,
+            issuer: common.jwt_issuer.clone(),
+            audience: common.jwt_audience.clone(),
+            leeway_seconds: common.jwt_leeway_seconds,
+        };
         let cors_origins = match &serve.cors_origins {
             Some(list) => CorsOrigins::List(list.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()),
-            None if embedded_default => CorsOrigins::Localhost,
+            None if !production => CorsOrigins::Localhost,
             None => CorsOrigins::List(Vec::new()),
+        };
+        let trusted_documents = match &serve.trusted_documents {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("reading SG_TRUSTED_DOCUMENTS {}: {e}", path.display()))?),
+            None => None,
         };
         Ok(Config {
             database_url,
             embedded_default,
-            jwt_secret,
+            profile,
+            auth,
             cors_origins,
             db_pool_size: common.db_pool_size.max(1),
+            sqlite_busy_timeout: Duration::from_millis(common.sqlite_busy_timeout_ms),
             data_dir: embedded_default.then(|| PathBuf::from("./data")),
+            introspection: serve.introspection.unwrap_or(!production),
+            graphiql: serve.graphiql.unwrap_or(!production),
+            trusted_documents,
+            apq: serve.apq,
+            limits: serve.limits.apply(Limits::default()),
+            shutdown_grace: Duration::from_secs(serve.shutdown_grace_seconds),
         })
     }
 
-    /// A configuration for tests and embedding: the given URL and secret, localhost CORS.
+    /// A configuration for tests and embedding: the given URL and HS256 secret, the
+    /// development profile's conveniences (introspection, GraphiQL, localhost CORS) and the
+    /// default limits.
     pub fn for_url(database_url: impl Into<String>, jwt_secret: impl Into<String>) -> Config {
         Config {
             database_url: database_url.into(),
             embedded_default: false,
-            jwt_secret: jwt_secret.into(),
+            profile: Profile::Development,
+            auth: AuthSettings::hs256(jwt_secret.into()),
             cors_origins: CorsOrigins::Localhost,
             db_pool_size: 8,
+            sqlite_busy_timeout: Duration::from_secs(5),
             data_dir: None,
+            introspection: true,
+            graphiql: true,
+            trusted_documents: None,
+            apq: true,
+            limits: Limits::default(),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }

@@ -32,6 +32,12 @@ pub enum AppError {
     /// `INVALID_TRANSITION`: the status change is not allowed from the current status;
     /// `extensions.allowed` lists the statuses that are.
     InvalidTransition { message: String, allowed: Vec<String> },
+    /// `BAD_REQUEST`: the HTTP request is not a well-formed GraphQL request.
+    BadRequest(String),
+    /// `METHOD_NOT_ALLOWED`: a mutation sent with GET.
+    MethodNotAllowed(String),
+    /// `TIMEOUT`: the request ran longer than the execution timeout and was stopped.
+    Timeout(std::time::Duration),
     /// `SERVICE_UNAVAILABLE`: the database cannot be reached right now; retrying may succeed.
     Unavailable(String),
     /// `INTERNAL`: a bug or an unexpected failure; the detail is logged, never sent.
@@ -49,6 +55,9 @@ impl AppError {
             AppError::PolicyRefused(_) => "POLICY_REFUSED",
             AppError::Conflict { .. } => "CONFLICT",
             AppError::InvalidTransition { .. } => "INVALID_TRANSITION",
+            AppError::BadRequest(_) => "BAD_REQUEST",
+            AppError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+            AppError::Timeout(_) => "TIMEOUT",
             AppError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
@@ -64,6 +73,8 @@ impl AppError {
                 message
             }
             AppError::Conflict { message, .. } | AppError::InvalidTransition { message, .. } => message.clone(),
+            AppError::BadRequest(m) | AppError::MethodNotAllowed(m) => m.clone(),
+            AppError::Timeout(limit) => format!("the request took longer than {} ms and was stopped", limit.as_millis()),
             AppError::Unavailable(_) => "the service is temporarily unavailable".to_owned(),
             AppError::Internal(_) => "internal error".to_owned(),
         }
@@ -79,9 +90,26 @@ impl AppError {
 }
 
 impl From<diesel::result::Error> for AppError {
+    /// A lost connection, a locked SQLite file or a server shutting down may pass on retry:
+    /// `SERVICE_UNAVAILABLE`. Anything else is a bug or a constraint the code should have
+    /// checked first: `INTERNAL`.
     fn from(e: diesel::result::Error) -> Self {
-        AppError::Internal(format!("database: {e}"))
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &e {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
+            | Error::BrokenTransactionManager => AppError::Unavailable(format!("database connection: {e}")),
+            Error::DatabaseError(_, info) if is_transient_message(info.message()) => AppError::Unavailable(format!("database: {e}")),
+            _ => AppError::Internal(format!("database: {e}")),
+        }
     }
+}
+
+/// Messages of failures that retrying can cure: SQLite's lock (after its busy timeout) and
+/// PostgreSQL shutting down or refusing connections.
+fn is_transient_message(message: &str) -> bool {
+    ["database is locked", "database is busy", "database table is locked", "terminating connection", "the database system is"]
+        .iter()
+        .any(|m| message.contains(m))
 }
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {

@@ -39,10 +39,11 @@ async fn main() -> ExitCode {
 /// Resolves configuration, connects and migrates; seeds the embedded default on first start.
 async fn start(common: &CommonArgs, serve: &ServeArgs) -> Result<AppState, String> {
     let config = Config::resolve(common, serve)?;
-    if config.embedded_default {
+    if config.auth.secret.as_deref() == Some(support_gateway::config::DEVELOPMENT_JWT_SECRET) {
         tracing::warn!(
-            "using the DEVELOPMENT token secret with the embedded SQLite database ./data/support-gateway.db; \
-             set DATABASE_URL and SG_JWT_SECRET for anything but local development"
+            profile = ?config.profile,
+            "using the DEVELOPMENT token secret; set SG_JWT_SECRET or SG_JWKS_FILE (and SG_PROFILE=production) \
+             for anything but local development"
         );
     }
     let embedded = config.embedded_default;
@@ -72,7 +73,22 @@ async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
     println!("  GraphQL:   http://{addr}/graphql (POST, GET, WebSocket)");
     println!("  token:     cargo run --release -- token --agent admin@northwind-cloud.example");
     println!("             then set the header  Authorization: Bearer <token>");
-    axum::serve(listener, support_gateway::app(app)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())
+    let grace = app.config.shutdown_grace;
+    let stopping = app.clone();
+    let server = axum::serve(listener, support_gateway::app(app)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Stop accepting, tell WebSockets to close (1001), and bound how long in-flight
+        // requests may take before the process exits anyway.
+        stopping.begin_shutdown();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            tracing::warn!(grace_s = grace.as_secs(), "in-flight requests did not finish in time; exiting");
+            std::process::exit(1);
+        });
+    });
+    server.await.map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn shutdown_signal() {

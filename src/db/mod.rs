@@ -31,11 +31,15 @@ const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// Per-connection SQLite settings. Foreign keys are off by default in SQLite; WAL lets readers
-/// run beside the one writer; the busy timeout makes a writer wait for the lock instead of
-/// failing at once.
+/// run beside the one writer; the busy timeout makes a writer retry the lock (SQLite's busy
+/// handler) for a bounded time instead of failing at once, then fail with `SERVICE_UNAVAILABLE`.
 #[cfg(feature = "sqlite")]
-const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                              PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+fn sqlite_pragmas(busy_timeout: Duration) -> String {
+    format!(
+        "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+        busy_timeout.as_millis()
+    )
+}
 
 /// The pool of one backend.
 #[derive(Clone)]
@@ -103,11 +107,13 @@ pub struct PoolOptions {
     pub max_size: usize,
     /// How long a request waits for a free connection (or a new one) before failing fast.
     pub timeout: Duration,
+    /// How long a SQLite connection retries a locked database.
+    pub sqlite_busy_timeout: Duration,
 }
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        PoolOptions { max_size: 16, timeout: Duration::from_secs(5) }
+        PoolOptions { max_size: 16, timeout: Duration::from_secs(5), sqlite_busy_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -144,13 +150,15 @@ impl Db {
                     std::fs::create_dir_all(dir).map_err(|e| AppError::internal(format!("creating {}: {e}", dir.display())))?;
                 }
                 let counter = stats.clone();
+                let pragmas = sqlite_pragmas(options.sqlite_busy_timeout);
                 let mut config = ManagerConfig::<SqliteConn>::default();
                 config.recycling_method = RecyclingMethod::Fast;
                 config.custom_setup = Box::new(move |url| {
                     let counter = counter.clone();
+                    let pragmas = pragmas.clone();
                     async move {
                         let mut conn = SqliteConn::establish(url).await?;
-                        diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)
+                        diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, &pragmas)
                             .await
                             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                         conn.set_instrumentation(StatementCounter(counter));

@@ -2,8 +2,10 @@
 //! the repo; object types wrap stored rows and resolve their relations through the loaders.
 
 pub mod connection;
+pub mod documents;
 pub mod eligibility;
 pub mod ids;
+pub mod limits;
 pub mod mutation;
 pub mod query;
 pub mod subscription;
@@ -22,9 +24,29 @@ use crate::repo::loaders::Loaders;
 
 pub type GatewaySchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
-/// Builds the schema. Per-request state (caller, loaders) is attached to each request.
+/// The schema with default limits and introspection on (for the SDL and embedding).
+/// Per-request state (caller, loaders) is attached to each request.
 pub fn schema() -> GatewaySchema {
-    Schema::build(query::Query, mutation::Mutation, subscription::Subscription).finish()
+    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+        .extension(limits::LimitsExtension(Arc::new(limits::Limits::default())))
+        .finish()
+}
+
+/// The schema an app serves: its limits, persisted documents and profile (introspection and
+/// field suggestions are off in production unless enabled).
+pub fn schema_for(app: &crate::app::App) -> GatewaySchema {
+    let config = &app.config;
+    let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+        .extension(documents::DocumentsExtension(app.documents.clone()))
+        .extension(limits::LimitsExtension(Arc::new(config.limits.clone())));
+    if !config.introspection {
+        builder = builder.disable_introspection();
+    }
+    if config.profile == crate::config::Profile::Production {
+        // "Did you mean …?" hints spell out the schema to someone who may not read it.
+        builder = builder.disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

@@ -1,22 +1,77 @@
-//! GraphQL over HTTP: parsing the request, authenticating it, executing it, and answering in
-//! the media type the client accepts.
+//! GraphQL over HTTP, as the GraphQL Foundation's GraphQL-over-HTTP specification asks:
+//! requests parsed from a GET query string or a JSON POST body, authenticated, checked against
+//! the limits and the persisted documents, executed with a timeout, and answered in the media
+//! type the `Accept` header prefers.
+//!
+//! - `application/graphql-response+json`: a request that does not parse or validate is a 400
+//!   without `data`; `application/json`: 200 with the errors (the spec's legacy rules).
+//! - No supported type in `Accept` is 406; a POST that is not `application/json` is 415 (so a
+//!   form or `text/plain` POST, which a browser sends cross-site without a preflight, never runs);
+//!   a mutation over GET is 405.
+//! - Batches (a JSON array) are refused unless `SG_LIMIT_BATCH` allows them, and then bounded.
 
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
 use async_graphql::{Data, ErrorExtensions, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 
 use super::Shared;
 use crate::auth::{Caller, bearer};
 use crate::error::{AppError, AppResult};
 use crate::graphql::RequestCtx;
+use crate::graphql::limits::check_text;
 use crate::repo::queries::caller_rows;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
+
+/// A GraphQL request as it arrives over HTTP, before it becomes an `async_graphql::Request`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireRequest {
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<serde_json::Value>,
+    #[serde(default)]
+    extensions: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A persisted document id, `sha256:<hex>` (the persisted documents proposal).
+    #[serde(default)]
+    document_id: Option<String>,
+}
+
+impl WireRequest {
+    /// Checks the shapes the spec requires and builds the request.
+    fn into_request(self) -> Result<async_graphql::Request, String> {
+        let variables = match self.variables {
+            None | Some(serde_json::Value::Null) => async_graphql::Variables::default(),
+            Some(v @ serde_json::Value::Object(_)) => async_graphql::Variables::from_json(v),
+            Some(_) => return Err("`variables` must be a JSON object".into()),
+        };
+        let mut extensions = self.extensions.unwrap_or_default();
+        if let Some(id) = self.document_id {
+            let Some(hash) = id.strip_prefix("sha256:") else { return Err("`documentId` must look like `sha256:<hex>`".into()) };
+            extensions.insert("persistedQuery".into(), serde_json::json!({ "version": 1, "sha256Hash": hash }));
+        }
+        let query = self.query.unwrap_or_default();
+        if query.trim().is_empty() && !extensions.contains_key("persistedQuery") {
+            return Err("the request has no `query` (or persisted document id)".into());
+        }
+        let mut request = async_graphql::Request::new(query).variables(variables);
+        request.operation_name = self.operation_name;
+        for (k, v) in extensions {
+            let value = async_graphql::Value::from_json(v).map_err(|e| format!("`extensions.{k}`: {e}"))?;
+            request.extensions.0.insert(k, value);
+        }
+        Ok(request)
+    }
+}
 
 /// `GET /graphql`: a WebSocket upgrade, or a query in the query string.
 pub async fn get(State(shared): State<Shared>, req: Request) -> Response {
@@ -25,52 +80,172 @@ pub async fn get(State(shared): State<Shared>, req: Request) -> Response {
     if is_upgrade {
         return websocket(shared, &mut parts).await;
     }
-    let accept = accepted_type(&parts.headers);
-    let request = match async_graphql::http::parse_query_string(parts.uri.query().unwrap_or_default()) {
-        Ok(r) => r,
+    let Some(accept) = accepted_type(&parts.headers) else { return not_acceptable() };
+    let wire = match parse_query_string(parts.uri.query().unwrap_or_default()) {
+        Ok(w) => w,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, accept, "BAD_REQUEST", &format!("invalid GraphQL GET request: {e}")),
     };
-    // GET may only read: a mutation over GET could be triggered by a link (CSRF).
-    if operation_type(&request) == Some(OperationType::Mutation) {
-        let mut resp = error_response(StatusCode::METHOD_NOT_ALLOWED, accept, "METHOD_NOT_ALLOWED", "mutations must be sent with POST");
-        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return resp;
-    }
-    execute(&shared, &parts.headers, request, accept).await
+    execute_http(&shared, &parts.headers, wire, accept, true).await
 }
 
-/// `POST /graphql` with a JSON body.
-pub async fn post(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let accept = accepted_type(&headers);
+/// The parameters of a GET request: `query`, `operationName`, `variables` and `extensions`
+/// (JSON-encoded), `documentId`.
+fn parse_query_string(qs: &str) -> Result<WireRequest, String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(qs).map_err(|e| e.to_string())?;
+    let mut wire = WireRequest::default();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "query" => wire.query = Some(value),
+            "operationName" => wire.operation_name = Some(value).filter(|v| !v.is_empty()),
+            "variables" if !value.is_empty() => {
+                wire.variables = Some(serde_json::from_str(&value).map_err(|e| format!("`variables` is not JSON: {e}"))?)
+            }
+            "extensions" if !value.is_empty() => {
+                wire.extensions = Some(serde_json::from_str(&value).map_err(|e| format!("`extensions` is not a JSON object: {e}"))?)
+            }
+            "documentId" => wire.document_id = Some(value),
+            _ => {}
+        }
+    }
+    Ok(wire)
+}
+
+/// `POST /graphql` with a JSON body (one request, or a batch when enabled).
+pub async fn post(State(shared): State<Shared>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    let Some(accept) = accepted_type(&headers) else { return not_acceptable() };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if essence != APPLICATION_JSON {
         return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, accept, "UNSUPPORTED_MEDIA_TYPE", "send the request as `application/json`");
     }
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let limit = shared.app.config.limits.max_body_bytes;
+    let body = match axum::body::to_bytes(Body::new(body), limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                accept,
+                "REQUEST_TOO_LARGE",
+                &format!("the request body is larger than {limit} bytes"),
+            );
+        }
+    };
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first == Some(b'[') {
+        return batch(&shared, &headers, &body, accept).await;
+    }
+    let wire: WireRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, accept, "BAD_REQUEST", &format!("the body is not a GraphQL request: {e}")),
     };
-    execute(&shared, &headers, request, accept).await
+    execute_http(&shared, &headers, wire, accept, false).await
 }
 
-/// Authenticates, executes and encodes one request.
-async fn execute(shared: &Shared, headers: &HeaderMap, request: async_graphql::Request, accept: &'static str) -> Response {
-    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
-    let request = match token {
-        Some(token) => match authenticate(shared, token).await {
-            Ok(caller) => request.data(RequestCtx::new(caller, &shared.app)),
-            Err(e) => return app_error_response(accept, e),
-        },
-        // Tools (GraphiQL, codegen) may read the schema before they have a token.
-        None if is_introspection_only(&request) => request,
-        None => {
-            return app_error_response(accept, AppError::Unauthenticated("authentication required: send `Authorization: Bearer <token>`".into()));
-        }
+/// A JSON array of requests: refused unless batching is enabled, and then bounded.
+async fn batch(shared: &Shared, headers: &HeaderMap, body: &[u8], accept: &'static str) -> Response {
+    let max = shared.app.config.limits.max_batch;
+    if max == 0 {
+        return error_response(StatusCode::BAD_REQUEST, accept, "BATCHING_DISABLED", "batched requests are not accepted; send one request per POST");
+    }
+    let wires: Vec<WireRequest> = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, accept, "BAD_REQUEST", &format!("the body is not a GraphQL batch: {e}")),
     };
-    let response = shared.schema.execute(request).await;
-    let status = if accept == GRAPHQL_RESPONSE_JSON && is_request_error(&response) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    json_response(status, accept, &response)
+    if wires.is_empty() || wires.len() > max {
+        return error_response(StatusCode::BAD_REQUEST, accept, "BATCH_TOO_LARGE", &format!("a batch holds 1 to {max} requests"));
+    }
+    let mut responses = Vec::with_capacity(wires.len());
+    for wire in wires {
+        let response = prepare_and_run(shared, headers, wire, false).await;
+        responses.push(response);
+    }
+    json_response(StatusCode::OK, accept, &responses)
+}
+
+/// What one request came to: a response, and the status it asks for.
+enum Outcome {
+    Response(async_graphql::Response),
+    Refused(StatusCode, AppError),
+}
+
+async fn execute_http(shared: &Shared, headers: &HeaderMap, wire: WireRequest, accept: &'static str, get: bool) -> Response {
+    match prepare_and_run(shared, headers, wire, get).await {
+        Outcome::Response(response) => {
+            let status = if accept == GRAPHQL_RESPONSE_JSON && is_request_error(&response) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            json_response(status, accept, &response)
+        }
+        Outcome::Refused(status, e) => {
+            let mut resp = app_error_response(accept, status, e);
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            resp
+        }
+    }
+}
+
+impl serde::Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Outcome::Response(r) => r.serialize(s),
+            Outcome::Refused(_, e) => {
+                let gql: async_graphql::Error = e.clone().into();
+                async_graphql::Response::from_errors(vec![gql.into_server_error(async_graphql::Pos::default())]).serialize(s)
+            }
+        }
+    }
+}
+
+/// Checks, authenticates and executes one request within the execution timeout.
+async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest, get: bool) -> Outcome {
+    let limits = &shared.app.config.limits;
+    let mut request = match wire.into_request() {
+        Ok(r) => r,
+        Err(e) => return Outcome::Refused(StatusCode::BAD_REQUEST, AppError::BadRequest(e)),
+    };
+    if let Err(e) = shared.app.documents.resolve(&mut request) {
+        return Outcome::Response(async_graphql::Response::from_errors(vec![e]));
+    }
+    // The raw text is measured before anything parses it.
+    if let Err(refusal) = check_text(&request.query, limits) {
+        return Outcome::Response(async_graphql::Response::from_errors(vec![refusal.into_server_error()]));
+    }
+    let operation_name = request.operation_name.clone();
+    let (op_type, introspection_only) = match request.parsed_query() {
+        Ok(doc) => (operation_type(doc, operation_name.as_deref()), is_introspection_only(doc, operation_name.as_deref())),
+        Err(e) => return Outcome::Response(async_graphql::Response::from_errors(vec![e])),
+    };
+    // GET may only read: a mutation over GET could be triggered by a link (CSRF).
+    if get && op_type == Some(OperationType::Mutation) {
+        return Outcome::Refused(StatusCode::METHOD_NOT_ALLOWED, AppError::MethodNotAllowed("mutations must be sent with POST".into()));
+    }
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
+    let run = async {
+        let request = match token {
+            Some(token) => match authenticate(shared, token).await {
+                Ok(caller) => request.data(RequestCtx::new(caller, &shared.app)),
+                Err(e) => return Outcome::Refused(StatusCode::UNAUTHORIZED, e),
+            },
+            // Tools (GraphiQL, codegen) may read the schema before they have a token.
+            None if shared.app.config.introspection && introspection_only => request,
+            None => {
+                return Outcome::Refused(
+                    StatusCode::UNAUTHORIZED,
+                    AppError::Unauthenticated("authentication required: send `Authorization: Bearer <token>`".into()),
+                );
+            }
+        };
+        Outcome::Response(shared.schema.execute(request).await)
+    };
+    match tokio::time::timeout(limits.execution_timeout, run).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::warn!(timeout_ms = limits.execution_timeout.as_millis() as u64, "request timed out");
+            Outcome::Refused(StatusCode::GATEWAY_TIMEOUT, AppError::Timeout(limits.execution_timeout))
+        }
+    }
 }
 
 /// Verifies the token and finds its agent; an agent that no longer exists is unauthenticated.
@@ -107,7 +282,7 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
     let protocols = ["graphql-transport-ws", "graphql-ws"];
     // Small buffers: most sockets sit idle, and tungstenite's defaults (128 KiB each way) made
     // an idle subscription cost ~155 KiB of RSS (`cargo bench --bench realtime`).
-    let upgrade = upgrade.protocols(protocols).read_buffer_size(4 * 1024).write_buffer_size(0).max_message_size(super::ws::MAX_MESSAGE_BYTES);
+    let upgrade = upgrade.protocols(protocols).read_buffer_size(4 * 1024).write_buffer_size(0).max_message_size(shared.app.config.limits.ws_max_message_bytes);
     let offered = parts.headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if offered.split(',').any(|p| p.trim() == "graphql-transport-ws") {
         return upgrade.on_upgrade(move |socket| super::ws::serve(socket, shared, header_token));
@@ -140,10 +315,9 @@ impl ErrorExtensions for AppError {
     }
 }
 
-/// The operation a request will run, when the document parses.
-fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
-    let doc = async_graphql::parser::parse_query(&request.query).ok()?;
-    match (&doc.operations, request.operation_name.as_deref()) {
+/// The operation a request will run.
+fn operation_type(doc: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+    match (&doc.operations, name) {
         (DocumentOperations::Single(op), _) => Some(op.node.ty),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
@@ -152,9 +326,8 @@ fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
 }
 
 /// True when every root field of the request's operation is an introspection field.
-fn is_introspection_only(request: &async_graphql::Request) -> bool {
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else { return false };
-    let op = match (&doc.operations, request.operation_name.as_deref()) {
+fn is_introspection_only(doc: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> bool {
+    let op = match (&doc.operations, name) {
         (DocumentOperations::Single(op), _) => op,
         (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
             Some(op) => op,
@@ -174,10 +347,44 @@ fn is_request_error(response: &async_graphql::Response) -> bool {
     !response.errors.is_empty() && response.data == async_graphql::Value::Null && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-/// `application/graphql-response+json` when the client lists it, else `application/json`.
-fn accepted_type(headers: &HeaderMap) -> &'static str {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if accept.to_ascii_lowercase().contains(GRAPHQL_RESPONSE_JSON) { GRAPHQL_RESPONSE_JSON } else { APPLICATION_JSON }
+/// The media type to answer in: the supported type the `Accept` header ranks highest
+/// (`application/graphql-response+json` on a tie); `*/*`, `application/*` and no header at all
+/// mean `application/json` (the spec's legacy default). `None` when nothing supported is acceptable.
+fn accepted_type(headers: &HeaderMap) -> Option<&'static str> {
+    let Some(accept) = headers.get(header::ACCEPT) else { return Some(APPLICATION_JSON) };
+    let accept = accept.to_str().unwrap_or_default().to_ascii_lowercase();
+    if accept.trim().is_empty() {
+        return Some(APPLICATION_JSON);
+    }
+    let mut best: Option<(&'static str, f32, u8)> = None;
+    for range in accept.split(',') {
+        let mut params = range.split(';');
+        let media = params.next().unwrap_or_default().trim();
+        let q = params
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        // Ties go to the more specific type: graphql-response+json (2), json (1), wildcards (0).
+        let candidate = match media {
+            GRAPHQL_RESPONSE_JSON => (GRAPHQL_RESPONSE_JSON, 2),
+            APPLICATION_JSON => (APPLICATION_JSON, 1),
+            "*/*" | "application/*" => (APPLICATION_JSON, 0),
+            _ => continue,
+        };
+        if q <= 0.0 {
+            continue;
+        }
+        if best.is_none_or(|(_, bq, bs)| q > bq || (q == bq && candidate.1 > bs)) {
+            best = Some((candidate.0, q, candidate.1));
+        }
+    }
+    best.map(|(t, _, _)| t)
+}
+
+fn not_acceptable() -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": "answers are available as application/graphql-response+json or application/json",
+        "extensions": { "code": "NOT_ACCEPTABLE" } }] });
+    (StatusCode::NOT_ACCEPTABLE, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
 }
 
 fn json_response<T: serde::Serialize>(status: StatusCode, content_type: &'static str, body: &T) -> Response {
@@ -201,13 +408,7 @@ fn error_response(status: StatusCode, content_type: &'static str, code: &str, me
     json_response(status, content_type, &async_graphql::Response::from_errors(vec![error]))
 }
 
-fn app_error_response(content_type: &'static str, e: AppError) -> Response {
-    let status = match &e {
-        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    };
+fn app_error_response(content_type: &'static str, status: StatusCode, e: AppError) -> Response {
     let code = e.code();
     let gql: async_graphql::Error = e.into();
     let mut resp = error_response(status, content_type, code, &gql.message);

@@ -18,11 +18,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::app::AppState;
 use crate::config::CorsOrigins;
-use crate::graphql::{GatewaySchema, schema};
-
-/// Largest request body: a GraphQL document with variables is rarely more than a few KiB;
-/// 1 MiB leaves room for large `nodes(ids:)` lists while bounding memory per request.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
+use crate::graphql::{GatewaySchema, schema_for};
 
 /// What handlers share.
 #[derive(Clone)]
@@ -34,15 +30,18 @@ pub struct Shared {
 /// Builds the router over a started `App`: the one entry point for `serve` and for tests.
 pub fn app(state: AppState) -> Router {
     let cors = cors_layer(&state.config.cors_origins);
-    let shared = Shared { app: state, schema: schema() };
+    let graphiql_on = state.config.graphiql;
+    // The handlers read the body themselves, within `limits.max_body_bytes`.
+    let body_limit = state.config.limits.max_body_bytes;
+    let shared = Shared { schema: schema_for(&state), app: state };
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
-        .route("/graphiql", get(graphiql))
+        .route("/graphiql", if graphiql_on { get(graphiql) } else { get(graphiql_off) })
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(shared)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(CompressionLayer::new())
         .layer(cors)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -78,6 +77,11 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
 
 async fn graphiql() -> impl IntoResponse {
     Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").title("support-gateway").finish())
+}
+
+/// GraphiQL is off (the production profile's default; `SG_GRAPHIQL=true` turns it on).
+async fn graphiql_off() -> Response {
+    (StatusCode::NOT_FOUND, "GraphiQL is disabled on this gateway").into_response()
 }
 
 /// The process is up.

@@ -22,12 +22,8 @@ use crate::graphql::RequestCtx;
 
 /// Messages a connection may have queued for its client before it counts as too slow.
 pub const OUTBOX: usize = 256;
-/// Operations one connection may run at once.
-pub const MAX_OPERATIONS: usize = 100;
 /// How long a client has to send `connection_init`.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest message a client may send: a subscription document with variables is small.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 enum Out {
     Text(String),
@@ -100,6 +96,8 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
     tokio::pin!(init_deadline);
     let expiry = tokio::time::sleep(Duration::from_secs(u32::MAX as u64));
     tokio::pin!(expiry);
+    let limits = shared.app.config.limits.clone();
+    let mut shutdown = shared.app.shutdown.subscribe();
 
     loop {
         let msg = tokio::select! {
@@ -112,6 +110,10 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                 closer.close(4403, "token expired");
                 break;
             }
+            _ = shutdown.wait_for(|down| *down) => {
+                closer.close(1001, "server shutting down");
+                break;
+            }
         };
         let text = match msg {
             Some(Ok(Message::Text(text))) => text,
@@ -122,7 +124,7 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
         };
-        if text.len() > MAX_MESSAGE_BYTES {
+        if text.len() > limits.ws_max_message_bytes {
             closer.close(4400, "message too large");
             break;
         }
@@ -189,9 +191,9 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                         break;
                     }
                 };
-                if operations.len() >= MAX_OPERATIONS {
+                if operations.len() >= limits.ws_max_subscriptions {
                     outbox.send(json!({ "type": "error", "id": id,
-                        "payload": [{ "message": format!("at most {MAX_OPERATIONS} operations per connection"), "extensions": { "code": "TOO_MANY_OPERATIONS" } }] }));
+                        "payload": [{ "message": format!("at most {} operations per connection", limits.ws_max_subscriptions), "extensions": { "code": "TOO_MANY_OPERATIONS" } }] }));
                     continue;
                 }
                 let handle = tokio::spawn(run_operation(shared.clone(), caller, id.to_owned(), request, outbox.clone()));

@@ -1,0 +1,213 @@
+//! Persisted documents: trusted documents (an allow-list by SHA-256, refusing any other
+//! document) and automatic persisted queries (a bounded cache clients fill by hash).
+//!
+//! A request names a document by hash in `extensions.persistedQuery.sha256Hash` (Apollo's
+//! protocol, also over WebSocket) or `documentId: "sha256:<hex>"` (the GraphQL-over-HTTP
+//! persisted documents proposal). [`Documents::resolve`] turns such a request into one with
+//! its text, or refuses it; it runs in the HTTP handler (before the GET/mutation check needs
+//! the text) and in [`DocumentsExtension`] for the WebSocket transports.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
+use async_graphql::{Request, ServerError, ServerResult, Value};
+use sha2::{Digest, Sha256};
+
+/// How many documents the automatic persisted query cache keeps (least recently used out).
+pub const APQ_CACHE_ENTRIES: usize = 2_000;
+
+pub struct Documents {
+    /// When set, only these documents run (hash → text).
+    trusted: Option<HashMap<String, String>>,
+    /// Automatic persisted queries; off when trusted documents are on (anyone could register).
+    apq: Option<Mutex<lru::LruCache<String, String>>>,
+}
+
+impl std::fmt::Debug for Documents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Documents").field("trusted", &self.trusted.as_ref().map(HashMap::len)).field("apq", &self.apq.is_some()).finish()
+    }
+}
+
+/// The lowercase hex SHA-256 of a document.
+pub fn sha256_hex(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+fn refusal(code: &str, message: &str) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", code);
+    error.extensions = Some(ext);
+    error
+}
+
+impl Documents {
+    /// No allow-list; automatic persisted queries on or off.
+    pub fn new(apq: bool) -> Documents {
+        let cache = NonZeroUsize::new(APQ_CACHE_ENTRIES).map(|n| Mutex::new(lru::LruCache::new(n)));
+        Documents { trusted: None, apq: if apq { cache } else { None } }
+    }
+
+    /// Only the documents of a manifest may run. The manifest is either a JSON object of
+    /// `hash → document`, or Apollo's `{"operations": [{"id", "body"}]}`; every hash is
+    /// checked against its document.
+    pub fn trusted(manifest: &str) -> Result<Documents, String> {
+        let json: serde_json::Value = serde_json::from_str(manifest).map_err(|e| format!("the trusted documents manifest is not JSON: {e}"))?;
+        let pairs: Vec<(String, String)> = match &json {
+            serde_json::Value::Object(map) if map.contains_key("operations") => map["operations"]
+                .as_array()
+                .ok_or("`operations` must be a list")?
+                .iter()
+                .map(|op| match (op.get("id").and_then(|v| v.as_str()), op.get("body").and_then(|v| v.as_str())) {
+                    (Some(id), Some(body)) => Ok((id.to_owned(), body.to_owned())),
+                    _ => Err("every operation needs `id` and `body`".to_owned()),
+                })
+                .collect::<Result<_, _>>()?,
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())).ok_or_else(|| format!("document {k} is not a string")))
+                .collect::<Result<_, _>>()?,
+            _ => return Err("the trusted documents manifest must be a JSON object".into()),
+        };
+        let mut trusted = HashMap::with_capacity(pairs.len());
+        for (hash, body) in pairs {
+            let hash = hash.strip_prefix("sha256:").unwrap_or(&hash).to_ascii_lowercase();
+            if sha256_hex(&body) != hash {
+                return Err(format!("trusted document {hash} does not hash to its id"));
+            }
+            trusted.insert(hash, body);
+        }
+        Ok(Documents { trusted: Some(trusted), apq: None })
+    }
+
+    pub fn trusted_only(&self) -> bool {
+        self.trusted.is_some()
+    }
+
+    /// Fills in the text of a request that names its document by hash, registers automatic
+    /// persisted queries, and refuses documents that are not trusted (when that is on).
+    pub fn resolve(&self, request: &mut Request) -> Result<(), ServerError> {
+        let hash = match request.extensions.0.get("persistedQuery") {
+            Some(Value::Object(pq)) => match pq.get("sha256Hash") {
+                Some(Value::String(h)) => Some(h.trim_start_matches("sha256:").to_ascii_lowercase()),
+                _ => return Err(refusal("BAD_REQUEST", "`extensions.persistedQuery` needs a `sha256Hash` string")),
+            },
+            Some(_) => return Err(refusal("BAD_REQUEST", "`extensions.persistedQuery` must be an object")),
+            None => None,
+        };
+        let has_text = !request.query.trim().is_empty();
+        if let Some(trusted) = &self.trusted {
+            match (has_text, hash) {
+                (false, Some(hash)) => match trusted.get(&hash) {
+                    Some(text) => request.query = text.clone(),
+                    None => return Err(refusal("PERSISTED_QUERY_NOT_FOUND", "no trusted document has this hash")),
+                },
+                (true, hash) => {
+                    let actual = sha256_hex(&request.query);
+                    if hash.is_some_and(|h| h != actual) {
+                        return Err(refusal("PERSISTED_QUERY_HASH_MISMATCH", "the document does not match its sha256Hash"));
+                    }
+                    if !trusted.contains_key(&actual) {
+                        return Err(refusal("PERSISTED_QUERY_NOT_ALLOWED", "only trusted documents may run on this gateway; send a known document id"));
+                    }
+                }
+                (false, None) => {}
+            }
+            return Ok(());
+        }
+        let Some(hash) = hash else { return Ok(()) };
+        let Some(cache) = &self.apq else {
+            return if has_text { Ok(()) } else { Err(refusal("PERSISTED_QUERY_NOT_SUPPORTED", "persisted queries are not enabled")) };
+        };
+        let mut cache = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if has_text {
+            if sha256_hex(&request.query) != hash {
+                return Err(refusal("PERSISTED_QUERY_HASH_MISMATCH", "the document does not match its sha256Hash"));
+            }
+            cache.put(hash, request.query.clone());
+        } else {
+            match cache.get(&hash) {
+                Some(text) => request.query = text.clone(),
+                // The message is the one Apollo clients look for before retrying with the text.
+                None => return Err(refusal("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies [`Documents::resolve`] to requests that reach the schema without the HTTP handler
+/// (WebSocket subscriptions).
+pub struct DocumentsExtension(pub Arc<Documents>);
+
+impl ExtensionFactory for DocumentsExtension {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DocumentsCheck(self.0.clone()))
+    }
+}
+
+struct DocumentsCheck(Arc<Documents>);
+
+#[async_trait::async_trait]
+impl Extension for DocumentsCheck {
+    async fn prepare_request(&self, ctx: &ExtensionContext<'_>, mut request: Request, next: NextPrepareRequest<'_>) -> ServerResult<Request> {
+        self.0.resolve(&mut request)?;
+        next.run(ctx, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_hash(query: &str, hash: &str) -> Request {
+        let mut r = Request::new(query);
+        let mut pq = async_graphql::indexmap::IndexMap::new();
+        pq.insert(async_graphql::Name::new("version"), Value::from(1));
+        pq.insert(async_graphql::Name::new("sha256Hash"), Value::from(hash));
+        r.extensions.0.insert("persistedQuery".into(), Value::Object(pq));
+        r
+    }
+
+    fn code(e: ServerError) -> String {
+        e.extensions.and_then(|x| x.get("code").cloned()).map(|v| v.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn apq_registers_then_serves_by_hash() {
+        let docs = Documents::new(true);
+        let q = "{ viewer { email } }";
+        let h = sha256_hex(q);
+        assert_eq!(code(docs.resolve(&mut with_hash("", &h)).unwrap_err()), "\"PERSISTED_QUERY_NOT_FOUND\"");
+        docs.resolve(&mut with_hash(q, &h)).unwrap();
+        let mut r = with_hash("", &h);
+        docs.resolve(&mut r).unwrap();
+        assert_eq!(r.query, q);
+        assert_eq!(code(docs.resolve(&mut with_hash(q, &"0".repeat(64))).unwrap_err()), "\"PERSISTED_QUERY_HASH_MISMATCH\"");
+    }
+
+    #[test]
+    fn trusted_documents_refuse_everything_else() {
+        let q = "{ viewer { email } }";
+        let manifest = serde_json::json!({ sha256_hex(q): q }).to_string();
+        let docs = Documents::trusted(&manifest).unwrap();
+        let mut r = with_hash("", &sha256_hex(q));
+        docs.resolve(&mut r).unwrap();
+        assert_eq!(r.query, q);
+        docs.resolve(&mut Request::new(q)).unwrap();
+        assert_eq!(code(docs.resolve(&mut Request::new("{ __typename }")).unwrap_err()), "\"PERSISTED_QUERY_NOT_ALLOWED\"");
+        assert_eq!(code(docs.resolve(&mut with_hash("", &"1".repeat(64))).unwrap_err()), "\"PERSISTED_QUERY_NOT_FOUND\"");
+        let apollo = serde_json::json!({ "format": "apollo-persisted-query-manifest", "version": 1,
+            "operations": [{ "id": sha256_hex(q), "body": q, "name": "V", "type": "query" }] });
+        assert!(Documents::trusted(&apollo.to_string()).is_ok());
+        assert!(Documents::trusted(&serde_json::json!({ "abc": q }).to_string()).is_err());
+    }
+}
