@@ -23,7 +23,7 @@ use super::Shared;
 use crate::auth::{Caller, bearer};
 use crate::error::{AppError, AppResult};
 use crate::graphql::RequestCtx;
-use crate::graphql::limits::check_text;
+use crate::graphql::limits::{analyze, check_text};
 use crate::repo::queries::caller_rows;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -174,7 +174,7 @@ async fn execute_http(shared: &Shared, headers: &HeaderMap, wire: WireRequest, a
     match prepare_and_run(shared, headers, wire, get).await {
         Outcome::Response(response) => {
             let status = if accept == GRAPHQL_RESPONSE_JSON && is_request_error(&response) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-            json_response(status, accept, &response)
+            json_response(status, accept, &Wire(&response))
         }
         Outcome::Refused(status, e) => {
             let mut resp = app_error_response(accept, status, e);
@@ -189,10 +189,10 @@ async fn execute_http(shared: &Shared, headers: &HeaderMap, wire: WireRequest, a
 impl serde::Serialize for Outcome {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Outcome::Response(r) => r.serialize(s),
+            Outcome::Response(r) => Wire(r).serialize(s),
             Outcome::Refused(_, e) => {
                 let gql: async_graphql::Error = e.clone().into();
-                async_graphql::Response::from_errors(vec![gql.into_server_error(async_graphql::Pos::default())]).serialize(s)
+                Wire(&async_graphql::Response::from_errors(vec![gql.into_server_error(async_graphql::Pos::default())])).serialize(s)
             }
         }
     }
@@ -212,11 +212,21 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
     if let Err(refusal) = check_text(&request.query, limits) {
         return Outcome::Response(async_graphql::Response::from_errors(vec![refusal.into_server_error()]));
     }
+    // Parsed once here (the schema reuses it); measured before authentication so that a
+    // refused document costs no database statement at all.
     let operation_name = request.operation_name.clone();
+    let variables = std::mem::take(&mut request.variables);
     let (op_type, introspection_only) = match request.parsed_query() {
-        Ok(doc) => (operation_type(doc, operation_name.as_deref()), is_introspection_only(doc, operation_name.as_deref())),
-        Err(e) => return Outcome::Response(async_graphql::Response::from_errors(vec![e])),
+        Ok(doc) => {
+            if let Err(refusal) = analyze(doc, &variables, limits) {
+                return Outcome::Response(async_graphql::Response::from_errors(vec![refusal.into_server_error()]));
+            }
+            (operation_type(doc, operation_name.as_deref()), is_introspection_only(doc, operation_name.as_deref()))
+        }
+        Err(e) => return Outcome::Response(async_graphql::Response::from_errors(vec![with_code(e, "GRAPHQL_PARSE_FAILED")])),
     };
+    request.variables = variables;
+    let refused_introspection = !shared.app.config.introspection && selects_introspection(request.parsed_query().ok(), operation_name.as_deref());
     // GET may only read: a mutation over GET could be triggered by a link (CSRF).
     if get && op_type == Some(OperationType::Mutation) {
         return Outcome::Refused(StatusCode::METHOD_NOT_ALLOWED, AppError::MethodNotAllowed("mutations must be sent with POST".into()));
@@ -237,7 +247,17 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
                 );
             }
         };
-        Outcome::Response(shared.schema.execute(request).await)
+        if refused_introspection {
+            return Outcome::Response(async_graphql::Response::from_errors(vec![with_code(
+                ServerError::new("introspection is disabled on this gateway", None),
+                "INTROSPECTION_DISABLED",
+            )]));
+        }
+        let mut response = shared.schema.execute(request).await;
+        if is_request_error(&response) {
+            response.errors = response.errors.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect();
+        }
+        Outcome::Response(response)
     };
     match tokio::time::timeout(limits.execution_timeout, run).await {
         Ok(outcome) => outcome,
@@ -251,13 +271,13 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
 /// Verifies the token and finds its agent; an agent that no longer exists is unauthenticated.
 pub async fn authenticate(shared: &Shared, token: &str) -> AppResult<Caller> {
     let agent_id = shared.app.keys.verify(token)?;
-    caller_of(shared, &agent_id).await
+    caller_of(&shared.app, &agent_id).await
 }
 
 /// The caller an agent id (from a verified token) stands for.
-pub async fn caller_of(shared: &Shared, agent_id: &str) -> AppResult<Caller> {
+pub async fn caller_of(app: &crate::app::App, agent_id: &str) -> AppResult<Caller> {
     let (agent, partner) =
-        caller_rows(&shared.app.db, agent_id).await?.ok_or_else(|| AppError::Unauthenticated("the token's agent does not exist".into()))?;
+        caller_rows(&app.db, agent_id).await?.ok_or_else(|| AppError::Unauthenticated("the token's agent does not exist".into()))?;
     Ok(Caller {
         agent_id: agent.id,
         agent_email: agent.email,
@@ -342,6 +362,49 @@ fn is_introspection_only(doc: &async_graphql::parser::types::ExecutableDocument,
         })
 }
 
+/// An error with `extensions.code`, unless it has one already.
+fn with_code(mut error: ServerError, code: &str) -> ServerError {
+    let ext = error.extensions.get_or_insert_with(Default::default);
+    if ext.get("code").is_none() {
+        ext.set("code", code);
+    }
+    error
+}
+
+/// Whether the chosen operation selects `__schema` or `__type` at its root.
+fn selects_introspection(doc: Option<&async_graphql::parser::types::ExecutableDocument>, name: Option<&str>) -> bool {
+    let Some(doc) = doc else { return false };
+    doc.operations.iter().filter(|(n, _)| name.is_none() || n.map(|n| n.as_str()) == name).any(|(_, op)| {
+        op.node.selection_set.node.items.iter().any(|sel| match &sel.node {
+            Selection::Field(f) => matches!(f.node.name.node.as_str(), "__schema" | "__type"),
+            Selection::InlineFragment(i) => i.node.selection_set.node.items.iter().any(|s| match &s.node {
+                Selection::Field(f) => matches!(f.node.name.node.as_str(), "__schema" | "__type"),
+                _ => false,
+            }),
+            Selection::FragmentSpread(_) => false,
+        })
+    })
+}
+
+/// A response as sent: one whose errors stopped it before execution has no `data` entry
+/// (the GraphQL specification's request errors), anything else is sent as is.
+struct Wire<'a>(&'a async_graphql::Response);
+
+impl serde::Serialize for Wire<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if !is_request_error(self.0) {
+            return self.0.serialize(s);
+        }
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("errors", &self.0.errors)?;
+        if !self.0.extensions.is_empty() {
+            map.serialize_entry("extensions", &self.0.extensions)?;
+        }
+        map.end()
+    }
+}
+
 /// A response whose errors stopped execution before it began (parse or validation errors).
 fn is_request_error(response: &async_graphql::Response) -> bool {
     !response.errors.is_empty() && response.data == async_graphql::Value::Null && response.errors.iter().all(|e| e.path.is_empty())
@@ -405,7 +468,7 @@ fn error_response(status: StatusCode, content_type: &'static str, code: &str, me
         ext.set("code", code);
         ext
     });
-    json_response(status, content_type, &async_graphql::Response::from_errors(vec![error]))
+    json_response(status, content_type, &Wire(&async_graphql::Response::from_errors(vec![error])))
 }
 
 fn app_error_response(content_type: &'static str, status: StatusCode, e: AppError) -> Response {

@@ -4,6 +4,8 @@
 mod graphql;
 mod ws;
 
+pub use graphql::caller_of as caller_of_agent;
+
 use std::time::Duration;
 
 use axum::Router;

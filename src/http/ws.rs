@@ -155,7 +155,7 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                         break;
                     }
                 };
-                match caller_of(&shared, &claims.sub).await {
+                match caller_of(&shared.app, &claims.sub).await {
                     Ok(c) => caller = Some(c),
                     Err(_) => {
                         closer.close(4403, "forbidden: unknown agent");

@@ -56,8 +56,11 @@ pub struct TestApp {
     pub app: AppState,
     pub router: Router,
     pub clock: ManualClock,
-    cleanup: Cleanup,
+    /// Drops the database when the last app on it goes (see [`TestApp::reconfigured`]).
+    cleanup: Arc<CleanupGuard>,
 }
+
+struct CleanupGuard(Cleanup);
 
 static SKIP_NOTICE: Once = Once::new();
 
@@ -132,14 +135,28 @@ impl TestApp {
 
     async fn start(url: &str, seeded: bool, cleanup: Cleanup) -> TestApp {
         let clock = ManualClock::new(test_now());
-        let mut config = Config::for_url(url, SECRET);
-        config.db_pool_size = 4;
-        let app = App::start(config, Arc::new(clock.clone())).await.expect("start app");
+        let app = App::start(Self::config(url), Arc::new(clock.clone())).await.expect("start app");
         if seeded {
             seed::load(&app.db, &seed::demo(test_now())).await.expect("seed demo data");
         }
         let router = support_gateway::app(app.clone());
-        TestApp { url: url.to_owned(), app, router, clock, cleanup }
+        TestApp { url: url.to_owned(), app, router, clock, cleanup: Arc::new(CleanupGuard(cleanup)) }
+    }
+
+    fn config(url: &str) -> Config {
+        let mut config = Config::for_url(url, SECRET);
+        config.db_pool_size = 4;
+        config
+    }
+
+    /// A second gateway on the same database, with the test's configuration changed by `f`
+    /// (profile, limits, keys…). The database lives until both are dropped.
+    pub async fn reconfigured(&self, f: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = Self::config(&self.url);
+        f(&mut config);
+        let app = App::start(config, Arc::new(self.clock.clone())).await.expect("start reconfigured app");
+        let router = support_gateway::app(app.clone());
+        TestApp { url: self.url.clone(), app, router, clock: self.clock.clone(), cleanup: self.cleanup.clone() }
     }
 
     pub fn backend(&self) -> support_gateway::db::Backend {
@@ -195,9 +212,9 @@ fn agent_id_suffix(email: &str) -> String {
     format!("{partner}-{mailbox}")
 }
 
-impl Drop for TestApp {
+impl Drop for CleanupGuard {
     fn drop(&mut self) {
-        match &self.cleanup {
+        match &self.0 {
             Cleanup::SqliteFile(path) => {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
