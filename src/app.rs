@@ -47,8 +47,8 @@ impl App {
         });
         let options = PoolOptions {
             max_size: config.db_pool_size,
+            timeout: config.db_timeout,
             sqlite_busy_timeout: config.sqlite_busy_timeout,
-            ..PoolOptions::default()
         };
         let db = Db::connect(&config.database_url, &options).await?;
         let applied = db.migrate().await?;

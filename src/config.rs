@@ -42,6 +42,11 @@ pub struct CommonArgs {
     #[arg(long, env = "SG_DB_POOL_SIZE", default_value_t = 16, global = true)]
     pub db_pool_size: usize,
 
+    /// How long a request waits for a database connection (a free one, or a new one) before it
+    /// fails with `SERVICE_UNAVAILABLE`: requests fail fast while the database is away.
+    #[arg(long, env = "SG_DB_TIMEOUT_MS", default_value_t = 5_000, global = true)]
+    pub db_timeout_ms: u64,
+
     /// How long a SQLite writer waits for the file's write lock before the request fails with
     /// `SERVICE_UNAVAILABLE` (SQLite retries within this bound).
     #[arg(long, env = "SG_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5_000, global = true)]
@@ -218,6 +223,8 @@ pub struct Config {
     pub auth: AuthSettings,
     pub cors_origins: CorsOrigins,
     pub db_pool_size: usize,
+    /// Longest wait for a pooled connection.
+    pub db_timeout: Duration,
     pub sqlite_busy_timeout: Duration,
     /// Where the data folder of the embedded default lives (for messages).
     pub data_dir: Option<PathBuf>,
@@ -291,6 +298,7 @@ impl Config {
             auth,
             cors_origins,
             db_pool_size: common.db_pool_size.max(1),
+            db_timeout: Duration::from_millis(common.db_timeout_ms.max(1)),
             sqlite_busy_timeout: Duration::from_millis(common.sqlite_busy_timeout_ms),
             data_dir: embedded_default.then(|| PathBuf::from("./data")),
             introspection: serve.introspection.unwrap_or(!production),
@@ -313,6 +321,7 @@ impl Config {
             auth: AuthSettings::hs256(jwt_secret.into()),
             cors_origins: CorsOrigins::Localhost,
             db_pool_size: 8,
+            db_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
             data_dir: None,
             introspection: true,

@@ -5,69 +5,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::process::*;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-/// A `support-gateway serve` process on `url`, killed when dropped.
-struct Replica {
-    addr: SocketAddr,
-    _child: tokio::process::Child,
-}
-
-async fn free_port() -> SocketAddr {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap()
-}
-
-async fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
-}
-
-impl Replica {
-    async fn start(url: &str) -> Replica {
-        let addr = free_port().await;
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_support-gateway"))
-            .args(["serve", "--bind", &addr.to_string()])
-            .env("DATABASE_URL", url)
-            .env("SG_JWT_SECRET", SECRET)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start a replica");
-        let started = Instant::now();
-        loop {
-            if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
-                let _ = s.shutdown().await;
-                if http(addr, "GET", "/readyz", None, "").await.0 == 200 {
-                    break;
-                }
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "replica did not become ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Replica { addr, _child: child }
-    }
-}
 
 async fn subscribe(addr: SocketAddr, token: &str, request: &str) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     let mut req = format!("ws://{addr}/graphql").into_client_request().unwrap();

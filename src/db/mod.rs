@@ -292,9 +292,9 @@ macro_rules! with_conn {
 /// Runs `$body` in one database transaction on a pooled connection bound to `$conn`; the body
 /// returns `Result<T, AppError>` and any error rolls everything back.
 ///
-/// On SQLite, write transactions of this process take turns: SQLite has a single write lock,
-/// and a deferred transaction that upgrades from read to write fails at once (`SQLITE_BUSY`)
-/// rather than waiting when another committed meanwhile.
+/// On SQLite, write transactions of this process take turns (SQLite has a single write lock)
+/// and begin `IMMEDIATE`, so a lock held by another process is waited for within the busy
+/// timeout instead of failing at once.
 #[macro_export]
 macro_rules! transaction {
     ($db:expr, |$conn:ident| $body:expr) => {{
@@ -310,7 +310,10 @@ macro_rules! transaction {
                 let _writer = $db.sqlite_writer.lock().await;
                 let mut guard = pool.get().await?;
                 let c: &mut $crate::db::SqliteConn = &mut guard;
-                diesel_async::AsyncConnection::transaction::<_, $crate::error::AppError, _>(c, async |$conn| $body).await
+                // IMMEDIATE takes the write lock up front, where SQLite's busy handler retries
+                // it within the busy timeout; a deferred transaction that read first would
+                // fail at once when it tries to write while another process holds the lock.
+                c.immediate_transaction::<_, $crate::error::AppError, _>(async |$conn| $body).await
             }
         }
     }};

@@ -212,15 +212,45 @@ macro_rules! record {
 
 macro_rules! load_request_for_update {
     ($conn:ident, $partner:expr, $id:expr) => {
-        service_requests::table
-            .filter(service_requests::id.eq($id))
-            .filter(service_requests::partner_id.eq($partner))
-            .select(ServiceRequestRow::as_select())
-            .first($conn)
-            .await
-            .optional()?
+        LockingLoad::load_request_locked($conn, $partner, $id)
+            .await?
             .ok_or_else(|| AppError::NotFound("no such service request".into()))?
     };
+}
+
+/// Loads a request of the partner inside a transaction and keeps others from changing it until
+/// the transaction ends, so that concurrent writers (two notes at once) take turns instead of
+/// one of them failing with `CONFLICT`. PostgreSQL locks the row (`FOR UPDATE`); SQLite's
+/// write transactions are already exclusive (`BEGIN IMMEDIATE`).
+trait LockingLoad {
+    async fn load_request_locked(&mut self, partner: &str, id: &str) -> AppResult<Option<ServiceRequestRow>>;
+}
+
+#[cfg(feature = "postgres")]
+impl LockingLoad for crate::db::PgConn {
+    async fn load_request_locked(&mut self, partner: &str, id: &str) -> AppResult<Option<ServiceRequestRow>> {
+        Ok(service_requests::table
+            .filter(service_requests::id.eq(id))
+            .filter(service_requests::partner_id.eq(partner))
+            .select(ServiceRequestRow::as_select())
+            .for_update()
+            .first(self)
+            .await
+            .optional()?)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl LockingLoad for crate::db::SqliteConn {
+    async fn load_request_locked(&mut self, partner: &str, id: &str) -> AppResult<Option<ServiceRequestRow>> {
+        Ok(service_requests::table
+            .filter(service_requests::id.eq(id))
+            .filter(service_requests::partner_id.eq(partner))
+            .select(ServiceRequestRow::as_select())
+            .first(self)
+            .await
+            .optional()?)
+    }
 }
 
 /// Bumps the version of a request read at `version`, failing if anyone bumped it meanwhile.

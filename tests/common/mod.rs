@@ -5,6 +5,8 @@
 //! creates and drops its own). Without it they are skipped, and the run says so once.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::io::Write;
 use std::sync::{Arc, Once};
 
