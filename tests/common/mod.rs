@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod ws;
 
 use std::io::Write;
 use std::sync::{Arc, Once};
