@@ -59,7 +59,7 @@ pub fn decode(id: &str) -> Option<(NodeKind, String)> {
     let text = String::from_utf8(bytes).ok()?;
     let (type_name, raw) = text.split_once(':')?;
     let kind = NodeKind::ALL.into_iter().find(|k| k.type_name() == type_name)?;
-    (!raw.is_empty()).then(|| (kind, raw.to_owned()))
+    (!raw.is_empty() && !raw.chars().any(char::is_control)).then(|| (kind, raw.to_owned()))
 }
 
 /// The raw id of a global id that must name a `kind`; anything else is the user's mistake.

@@ -1,6 +1,7 @@
 //! The GraphQL schema. Root resolvers are a few lines that validate arguments and delegate to
 //! the repo; object types wrap stored rows and resolve their relations through the loaders.
 
+pub mod codes;
 pub mod connection;
 pub mod documents;
 pub mod eligibility;
@@ -28,6 +29,7 @@ pub type GatewaySchema = Schema<query::Query, mutation::Mutation, subscription::
 /// Per-request state (caller, loaders) is attached to each request.
 pub fn schema() -> GatewaySchema {
     Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+        .extension(codes::ErrorCodes)
         .extension(limits::LimitsExtension(Arc::new(limits::Limits::default())))
         .finish()
 }
@@ -37,6 +39,7 @@ pub fn schema() -> GatewaySchema {
 pub fn schema_for(app: &crate::app::App) -> GatewaySchema {
     let config = &app.config;
     let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+        .extension(codes::ErrorCodes)
         .extension(documents::DocumentsExtension(app.documents.clone()))
         .extension(limits::LimitsExtension(Arc::new(config.limits.clone())));
     if !config.introspection {

@@ -127,16 +127,15 @@ impl Query {
     ) -> Result<Conn<Customer>> {
         let rc = rc(ctx)?;
         let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
-        if search.as_ref().is_some_and(|s| s.len() > 200) {
-            return Err(AppError::bad_input("`search` is at most 200 characters").into());
-        }
+        let search = search_text("search", search)?;
         let f = filter.unwrap_or_default();
+        let country = search_text("filter.country", f.country.clone())?;
         let repo_filter = RepoCustomerFilter {
             search,
             relationships: texts(&f.relationship, CustomerRelationship::as_str),
             cloud: f.cloud.map(|c| c.as_str().to_owned()),
             delegated_admin: f.delegated_admin_privileges,
-            country: f.country.map(|c| c.to_uppercase()),
+            country: country.map(|c| c.to_uppercase()),
         };
         let page = rc.repo.customer_page(&repo_filter, &args).await?;
         Ok(from_page(page, Customer))
@@ -190,6 +189,7 @@ impl Query {
     ) -> Result<Conn<MarketplaceProduct>> {
         let rc = rc(ctx)?;
         let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let search = search_text("search", search)?;
         let page = rc.repo.product_page(search.as_deref(), &args).await?;
         Ok(from_page(page, MarketplaceProduct))
     }
@@ -236,4 +236,14 @@ async fn fetch_node(ctx: &Context<'_>, kind: NodeKind, raw: String) -> Result<Op
         NodeKind::Partner => load(&l.partner, PartnerKey(raw)).await?.map(|r| Node::Partner(Partner(r))),
         NodeKind::BusinessCalendar => load(&l.calendar, CalendarKey(raw)).await?.map(|r| Node::BusinessCalendar(BusinessCalendar(r))),
     })
+}
+
+/// A search or filter string: at most 200 characters and no control characters (PostgreSQL
+/// cannot even compare text with a NUL byte in it).
+fn search_text(field: &str, value: Option<String>) -> Result<Option<String>, AppError> {
+    match value {
+        Some(v) if v.chars().count() > 200 => Err(AppError::bad_input(format!("`{field}` is at most 200 characters"))),
+        Some(v) if v.chars().any(char::is_control) => Err(AppError::bad_input(format!("`{field}` contains control characters"))),
+        other => Ok(other),
+    }
 }

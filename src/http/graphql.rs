@@ -253,11 +253,7 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
                 "INTROSPECTION_DISABLED",
             )]));
         }
-        let mut response = shared.schema.execute(request).await;
-        if is_request_error(&response) {
-            response.errors = response.errors.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect();
-        }
-        Outcome::Response(response)
+        Outcome::Response(shared.schema.execute(request).await)
     };
     match tokio::time::timeout(limits.execution_timeout, run).await {
         Ok(outcome) => outcome,
