@@ -24,6 +24,8 @@ pub mod events;
 pub mod graphql;
 /// The axum router: GraphQL over HTTP and WebSocket, GraphiQL, health.
 pub mod http;
+/// Giving freed memory back to the operating system.
+pub mod memory;
 /// Relay cursor paging.
 pub mod paging;
 /// Partner-scoped queries and per-request loaders.

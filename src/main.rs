@@ -59,6 +59,7 @@ async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
     let app = start(common, &args).await?;
     app.spawn_sla_watcher();
     app.spawn_event_pruning();
+    support_gateway::memory::spawn_trim();
     let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| format!("binding {}: {e}", args.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // Small GraphQL responses and WebSocket frames must not wait for Nagle's algorithm

@@ -24,6 +24,7 @@ on_both_backends!(
     limits_refuse_before_any_statement,
     execution_timeout_stops_a_request,
     websocket_subscriptions_obey_the_limits,
+    websocket_connections_are_bounded,
     production_profile_hides_the_schema,
     automatic_persisted_queries,
     trusted_documents_refuse_anything_else,
@@ -301,6 +302,29 @@ async fn websocket_subscriptions_obey_the_limits(t: TestApp) {
     let first = schema.execute_stream(request).next().await.expect("one response");
     let err = &first.errors[0];
     assert_eq!(err.extensions.as_ref().and_then(|e| e.get("code")).map(|v| v.to_string()).as_deref(), Some("\"QUERY_TOO_DEEP\""));
+}
+
+async fn websocket_connections_are_bounded(t: TestApp) {
+    use common::ws::{Ws, serve};
+    let small = t
+        .reconfigured(|c| {
+            c.limits.ws_max_subscriptions = 2;
+            c.limits.ws_max_message_bytes = 2048;
+        })
+        .await;
+    let addr = serve(small.router.clone()).await;
+    let mut ws = Ws::open(addr, &small, NORTHWIND_ADMIN).await;
+    for id in ["1", "2", "3"] {
+        ws.subscribe(id, "subscription { serviceRequestEvents { kind } }", json!({})).await;
+    }
+    let refused = ws.recv().await.expect("an answer for the third");
+    assert_eq!((refused["type"].as_str(), refused["id"].as_str()), (Some("error"), Some("3")), "{refused}");
+    assert_eq!(refused["payload"][0]["extensions"]["code"], "TOO_MANY_OPERATIONS");
+    // A message over the size limit closes the connection (4400, or 1009 when the WebSocket
+    // layer refuses the frame itself).
+    ws.subscribe("4", &format!("subscription {{ serviceRequestEvents {{ kind }} }} # {}", "x".repeat(4096)), json!({})).await;
+    let closed = ws.recv().await.expect("a close");
+    assert!(matches!(closed["closed"].as_u64(), Some(4400 | 1009)), "{closed}");
 }
 
 async fn production_profile_hides_the_schema(t: TestApp) {

@@ -122,7 +122,15 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                 break;
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Err(e)) => {
+                // A frame over `ws_max_message_bytes` is refused by the WebSocket layer itself.
+                let detail = e.to_string();
+                if detail.contains("too long") || detail.contains("Space limit") || detail.contains("capacity") {
+                    closer.close(1009, "message too large");
+                }
+                break;
+            }
+            Some(Ok(Message::Close(_))) | None => break,
         };
         if text.len() > limits.ws_max_message_bytes {
             closer.close(4400, "message too large");
