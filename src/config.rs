@@ -333,3 +333,64 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(args: &[&str]) -> Result<Config, String> {
+        let mut argv = vec!["support-gateway"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let serve = match cli.command {
+            Some(Command::Serve(s)) => s,
+            _ => ServeArgs::default(),
+        };
+        Config::resolve(&cli.common, &serve)
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef-secret";
+
+    #[test]
+    fn the_embedded_default_is_development() {
+        // clap reads the environment: this check needs it free of the gateway's settings.
+        if ["DATABASE_URL", "SG_PROFILE", "SG_JWT_SECRET", "SG_JWKS_FILE", "SG_CORS_ORIGINS"].iter().any(|v| std::env::var_os(v).is_some()) {
+            eprintln!("skipped: the environment sets gateway settings");
+            return;
+        }
+        let c = resolve(&[]).unwrap();
+        assert_eq!(c.profile, Profile::Development);
+        assert!(c.introspection && c.graphiql);
+        assert_eq!(c.auth.secret.as_deref(), Some(DEVELOPMENT_JWT_SECRET));
+        assert_eq!(c.cors_origins, CorsOrigins::Localhost);
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_real_secret_or_key() {
+        let pg = "--database-url=postgres://x@127.0.0.1/db";
+        assert!(resolve(&[pg]).unwrap_err().contains("production profile needs"));
+        let dev_secret = format!("--jwt-secret={DEVELOPMENT_JWT_SECRET}");
+        assert!(resolve(&[pg, &dev_secret]).unwrap_err().contains("development token secret"));
+        assert!(resolve(&[pg, "--jwt-secret=short"]).unwrap_err().contains("32 characters"));
+        let c = resolve(&[pg, &format!("--jwt-secret={SECRET}")]).unwrap();
+        assert_eq!(c.profile, Profile::Production);
+        assert!(!c.introspection && !c.graphiql);
+        assert_eq!(c.cors_origins, CorsOrigins::List(vec![]));
+        // A JWKS alone is enough.
+        let jwks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwks.json");
+        let c = resolve(&[pg, &format!("--jwks-file={jwks}")]).unwrap();
+        assert!(c.auth.secret.is_none() && c.auth.jwks.is_some());
+        assert!(resolve(&[pg, &format!("--jwt-secret={SECRET}"), "--jwt-leeway-seconds=301"]).is_err());
+    }
+
+    #[test]
+    fn production_features_can_be_turned_on_and_development_chosen_explicitly() {
+        let pg = "--database-url=postgres://x@127.0.0.1/db";
+        let secret = format!("--jwt-secret={SECRET}");
+        let c = resolve(&[pg, &secret, "serve", "--introspection=true", "--graphiql=true", "--limit-depth=8", "--limit-batch=5"]).unwrap();
+        assert!(c.introspection && c.graphiql);
+        assert_eq!((c.limits.max_depth, c.limits.max_batch), (8, 5));
+        let c = resolve(&[pg, "--profile=development"]).unwrap();
+        assert_eq!(c.auth.secret.as_deref(), Some(DEVELOPMENT_JWT_SECRET));
+    }
+}
