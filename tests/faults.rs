@@ -303,15 +303,20 @@ async fn sigterm_drains_requests_and_closes_websockets(t: TestApp) {
     let gw = Replica::start_with(&t.url, &[("SG_SHUTDOWN_GRACE_SECONDS", "20"), ("SG_SQLITE_BUSY_TIMEOUT_MS", "15000")]).await;
     let token = t.token(NORTHWIND_ADMIN);
 
-    let mut ws_req = format!("ws://{}/graphql", gw.addr).into_client_request().unwrap();
-    ws_req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_req).await.unwrap();
-    ws.send(Message::Text(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }).to_string().into()))
-        .await
-        .unwrap();
-    assert!(ws.next().await.unwrap().unwrap().to_text().unwrap().contains("connection_ack"));
-    let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { serviceRequestEvents { kind } }" } });
-    ws.send(Message::Text(sub.to_string().into())).await.unwrap();
+    // One subscriber on each protocol: graphql-transport-ws and the legacy graphql-ws.
+    let mut sockets = Vec::new();
+    for (protocol, start) in [("graphql-transport-ws", "subscribe"), ("graphql-ws", "start")] {
+        let mut ws_req = format!("ws://{}/graphql", gw.addr).into_client_request().unwrap();
+        ws_req.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_req).await.unwrap();
+        ws.send(Message::Text(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }).to_string().into()))
+            .await
+            .unwrap();
+        assert!(ws.next().await.unwrap().unwrap().to_text().unwrap().contains("connection_ack"), "{protocol}");
+        let sub = json!({ "id": "1", "type": start, "payload": { "query": "subscription { serviceRequestEvents { kind } }" } });
+        ws.send(Message::Text(sub.to_string().into())).await.unwrap();
+        sockets.push((protocol, ws));
+    }
 
     // A write in flight: it waits on SQLite's lock while the signal arrives.
     let blocker = Blocker::hold(&t, &request).await;
@@ -321,18 +326,20 @@ async fn sigterm_drains_requests_and_closes_websockets(t: TestApp) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     gw.terminate();
 
-    let close = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                _ => return None,
+    for (protocol, mut ws) in sockets {
+        let close = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                    Some(Ok(_)) => continue,
+                    _ => return None,
+                }
             }
-        }
-    })
-    .await
-    .expect("the WebSocket is closed after SIGTERM");
-    assert_eq!(close, Some(1001));
+        })
+        .await
+        .expect("the WebSocket is closed after SIGTERM");
+        assert_eq!(close, Some(1001), "{protocol}");
+    }
     // New connections are refused while the in-flight request drains.
     let mut refused = false;
     for _ in 0..50 {

@@ -303,10 +303,22 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
     if offered.split(',').any(|p| p.trim() == "graphql-transport-ws") {
         return upgrade.on_upgrade(move |socket| super::ws::serve(socket, shared, header_token));
     }
-    // The legacy subscriptions-transport-ws protocol, for older clients.
-    upgrade.on_upgrade(move |socket| {
+    // The legacy subscriptions-transport-ws protocol, for older clients. Its input ends when
+    // the process shuts down, and the socket is then closed with 1001 like the other protocol's.
+    upgrade.on_upgrade(move |socket| async move {
         let schema = shared.schema.clone();
-        GraphQLWebSocket::new(socket, schema, protocol)
+        let mut shutdown = shared.app.shutdown.subscribe();
+        let stopping = async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let (mut sink, stream) = futures_util::StreamExt::split(socket);
+        let input = futures_util::StreamExt::take_until(stream, stopping);
+        let app = shared.app.clone();
+        GraphQLWebSocket::new_with_pair(&mut sink, input, schema, protocol)
             .on_connection_init(move |payload| async move {
                 let from_payload = ["Authorization", "authorization"]
                     .iter()
@@ -322,6 +334,11 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
                 Ok(data)
             })
             .serve()
+            .await;
+        if *app.shutdown.borrow() {
+            let close = axum::extract::ws::CloseFrame { code: 1001, reason: "server shutting down".into() };
+            let _ = futures_util::SinkExt::send(&mut sink, axum::extract::ws::Message::Close(Some(close))).await;
+        }
     })
 }
 
