@@ -26,6 +26,8 @@ pub struct App {
     pub documents: Arc<Documents>,
     /// Flipped to `true` when the process begins shutting down: WebSockets close with 1001.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// What `/metrics` serves.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for App {
@@ -59,7 +61,8 @@ impl App {
         events.start(db.clone(), &config.database_url).await?;
         let sla = SlaWatcher::new(db.clone(), clock.clone(), events.clone());
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        Ok(Arc::new(App { db, clock, keys, config, events, sla, documents, shutdown }))
+        let metrics = Arc::new(crate::metrics::Metrics::new(&db, &events, &sla));
+        Ok(Arc::new(App { db, clock, keys, config, events, sla, documents, shutdown, metrics }))
     }
 
     /// The clock the app runs on.

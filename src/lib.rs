@@ -24,6 +24,8 @@ pub mod events;
 pub mod graphql;
 /// The axum router: GraphQL over HTTP and WebSocket, GraphiQL, health.
 pub mod http;
+/// Prometheus metrics and the per-operation timing extension.
+pub mod metrics;
 /// Giving freed memory back to the operating system.
 pub mod memory;
 /// Relay cursor paging.

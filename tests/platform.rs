@@ -80,7 +80,45 @@ on_both_backends!(
     responses_are_compressed_when_accepted,
     request_id_is_echoed,
     health_and_readiness,
+    metrics_are_exported,
 );
+
+/// The value of a sample line (`name{labels} value`) in the exposition, if present.
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+async fn metrics_are_exported(t: TestApp) {
+    let named = "query Dashboard { viewer { agent { email } } customers(first: 3) { totalCount } }";
+    t.data(NORTHWIND_ADMIN, named, json!({})).await;
+    let note = "mutation($id: ID!) { addServiceRequestNote(input: { id: $id, body: \"metrics\" }) { serviceRequest { id } } }";
+    let d = t.data(NORTHWIND_ADMIN, "{ serviceRequests(first: 1, filter: { status: [OPEN] }) { edges { node { id } } } }", json!({})).await;
+    let id = d["serviceRequests"]["edges"][0]["node"]["id"].clone();
+    t.data(NORTHWIND_ADMIN, note, json!({ "id": id })).await;
+    let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), &format!("{{ {} __typename {} }}", "viewer { agent { ".repeat(9), "} } ".repeat(9)), json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "QUERY_TOO_DEEP");
+    let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), "{ node(id: \"bm9wZQ\") { id } }", json!({})).await;
+    assert!(body["errors"].is_array());
+    let (_, _) = t.gql_as(None, "{ customers { totalCount } }", json!({})).await;
+    t.app.events.wake();
+
+    let (status, headers, bytes) = t.send(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(sample(&text, "sg_graphql_request_duration_seconds_count{operation=\"Dashboard\",kind=\"query\"}") >= Some(1.0), "{text}");
+    assert!(sample(&text, "sg_graphql_request_duration_seconds_count{operation=\"anonymous\",kind=\"mutation\"}") >= Some(1.0), "{text}");
+    assert_eq!(sample(&text, "sg_graphql_errors_total{code=\"QUERY_TOO_DEEP\"}"), Some(1.0), "{text}");
+    assert!(sample(&text, "sg_graphql_errors_total{code=\"BAD_USER_INPUT\"}") >= Some(1.0), "{text}");
+    assert_eq!(sample(&text, "sg_graphql_errors_total{code=\"UNAUTHENTICATED\"}"), Some(1.0), "{text}");
+    assert!(sample(&text, "sg_sql_statements_total") > Some(3.0), "{text}");
+    assert!(sample(&text, "sg_sql_statement_duration_seconds_count") > Some(3.0), "{text}");
+    assert!(sample(&text, "sg_db_pool_connections") >= Some(1.0), "{text}");
+    for name in ["sg_db_pool_idle_connections", "sg_db_pool_waiting", "sg_websocket_connections", "sg_subscriptions", "sg_events_published_total",
+                 "sg_events_delivered_total", "sg_events_dropped_total", "sg_sla_transitions_total"] {
+        assert!(sample(&text, name).is_some(), "{name} missing: {text}");
+    }
+}
 
 async fn constraints_keep_bad_rows_out(t: TestApp) {
     use diesel_async::SimpleAsyncConnection;

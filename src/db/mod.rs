@@ -9,7 +9,6 @@ pub mod models;
 pub mod schema;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
@@ -67,26 +66,58 @@ impl Backend {
     }
 }
 
-/// Counters shared by every connection of a pool.
-#[derive(Debug, Default)]
+/// Counters shared by every connection of a pool (also exported on `/metrics`).
+#[derive(Debug)]
 pub struct DbStats {
-    statements: AtomicU64,
+    /// Statements started.
+    pub statements: prometheus_client::metrics::counter::Counter,
+    /// Time from a statement's start to its end.
+    pub statement_seconds: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for DbStats {
+    fn default() -> Self {
+        DbStats {
+            statements: Default::default(),
+            statement_seconds: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.000_05, 2.0, 16),
+            ),
+        }
+    }
 }
 
 impl DbStats {
     /// SQL statements started since the pool was built.
     pub fn statements(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
+        self.statements.get()
     }
 }
 
-/// Counts every statement a connection starts (the instrumentation hook of diesel).
-struct StatementCounter(Arc<DbStats>);
+/// Counts every statement a connection starts and times it (diesel's instrumentation hook).
+struct StatementCounter {
+    stats: Arc<DbStats>,
+    started: Option<std::time::Instant>,
+}
+
+impl StatementCounter {
+    fn new(stats: Arc<DbStats>) -> StatementCounter {
+        StatementCounter { stats, started: None }
+    }
+}
 
 impl Instrumentation for StatementCounter {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::StartQuery { .. } = event {
-            self.0.statements.fetch_add(1, Ordering::Relaxed);
+        match event {
+            InstrumentationEvent::StartQuery { .. } => {
+                self.stats.statements.inc();
+                self.started = Some(std::time::Instant::now());
+            }
+            InstrumentationEvent::FinishQuery { .. } => {
+                if let Some(started) = self.started.take() {
+                    self.stats.statement_seconds.observe(started.elapsed().as_secs_f64());
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -135,7 +166,7 @@ impl Db {
                     let counter = counter.clone();
                     async move {
                         let mut conn = PgConn::establish(url).await?;
-                        conn.set_instrumentation(StatementCounter(counter));
+                        conn.set_instrumentation(StatementCounter::new(counter));
                         Ok(conn)
                     }
                     .boxed()
@@ -161,7 +192,7 @@ impl Db {
                         diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, &pragmas)
                             .await
                             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-                        conn.set_instrumentation(StatementCounter(counter));
+                        conn.set_instrumentation(StatementCounter::new(counter));
                         Ok(conn)
                     }
                     .boxed()

@@ -15,7 +15,6 @@ pub mod sla_watcher;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -67,10 +66,16 @@ pub struct Event {
     pub request: Option<ServiceRequestRow>,
 }
 
+/// What the bus did (exported on `/metrics`).
 #[derive(Debug, Default)]
 pub struct BusStats {
-    pub dispatched: AtomicU64,
-    pub listener_reconnects: AtomicU64,
+    /// Events read from the table and broadcast to this process's subscribers.
+    pub dispatched: prometheus_client::metrics::counter::Counter,
+    /// Events handed to a subscriber (after its filter).
+    pub delivered: prometheus_client::metrics::counter::Counter,
+    /// Events a subscriber missed because it fell too far behind.
+    pub dropped: prometheus_client::metrics::counter::Counter,
+    pub listener_reconnects: prometheus_client::metrics::counter::Counter,
 }
 
 struct Inner {
@@ -151,7 +156,7 @@ impl EventBus {
                         let full = batch.len() as i64 == BATCH;
                         for event in batch {
                             if cursor.accept(event.id) {
-                                self.inner.stats.dispatched.fetch_add(1, Ordering::Relaxed);
+                                self.inner.stats.dispatched.inc();
                                 // No receivers is fine: nobody is subscribed on this replica.
                                 let _ = self.inner.tx.send(Arc::new(event));
                             }
@@ -199,7 +204,7 @@ impl EventBus {
                 },
                 Err(e) => tracing::warn!(error.detail = %e, "connecting the LISTEN connection failed"),
             }
-            self.inner.stats.listener_reconnects.fetch_add(1, Ordering::Relaxed);
+            self.inner.stats.listener_reconnects.inc();
             self.wake();
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));

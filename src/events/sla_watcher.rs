@@ -36,11 +36,13 @@ pub struct SlaWatcher {
     bus: EventBus,
     /// Deadline → requests whose state may change then.
     deadlines: Mutex<BTreeMap<DateTime<Utc>, BTreeSet<String>>>,
+    /// Transitions this process recorded (exported on `/metrics`).
+    pub transitions: prometheus_client::metrics::counter::Counter,
 }
 
 impl SlaWatcher {
     pub fn new(db: Db, clock: Arc<dyn Clock>, bus: EventBus) -> Arc<SlaWatcher> {
-        Arc::new(SlaWatcher { db, clock, bus, deadlines: Mutex::new(BTreeMap::new()) })
+        Arc::new(SlaWatcher { db, clock, bus, deadlines: Mutex::new(BTreeMap::new()), transitions: Default::default() })
     }
 
     /// Schedules the transitions still ahead of an unanswered, open request.
@@ -111,6 +113,7 @@ impl SlaWatcher {
                     SlaState::AtRisk | SlaState::Breached => {
                         if self.record(&row, state, now).await? {
                             recorded += 1;
+                            self.transitions.inc();
                         }
                         if state == SlaState::AtRisk {
                             self.deadlines.lock().await.entry(row.sla_due_at.and_utc()).or_default().insert(row.id.clone());

@@ -38,7 +38,9 @@ pub fn schema() -> GatewaySchema {
 /// field suggestions are off in production unless enabled).
 pub fn schema_for(app: &crate::app::App) -> GatewaySchema {
     let config = &app.config;
+    // Outermost first: metrics see the codes that `ErrorCodes` adds.
     let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+        .extension(crate::metrics::OperationMetrics(app.metrics.clone()))
         .extension(codes::ErrorCodes)
         .extension(documents::DocumentsExtension(app.documents.clone()))
         .extension(limits::LimitsExtension(Arc::new(config.limits.clone())));

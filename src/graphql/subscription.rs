@@ -175,8 +175,11 @@ pub struct SlaCountdown {
 /// Events for this subscriber: its partner's, matching its filter. A subscriber that falls
 /// more than the bus's capacity behind gets an error and its subscription ends.
 fn matching_events(ctx: &Context<'_>, matcher: Matcher) -> Result<impl Stream<Item = Result<Arc<Event>>> + use<>> {
-    let rx = rc(ctx)?.events.subscribe();
-    Ok(futures_util::stream::unfold((rx, matcher, false), |(mut rx, matcher, done)| async move {
+    let bus = rc(ctx)?.events.clone();
+    let rx = bus.subscribe();
+    Ok(futures_util::stream::unfold((rx, matcher, false), move |(mut rx, matcher, done)| {
+        let bus = bus.clone();
+        async move {
         if done {
             return None;
         }
@@ -184,10 +187,12 @@ fn matching_events(ctx: &Context<'_>, matcher: Matcher) -> Result<impl Stream<It
             match rx.recv().await {
                 Ok(event) => {
                     if event.request.as_ref().is_some_and(|r| matcher.matches(r)) {
+                        bus.stats().delivered.inc();
                         return Some((Ok(event), (rx, matcher, false)));
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
+                    bus.stats().dropped.inc_by(missed);
                     tracing::warn!(events.missed = missed, "subscriber fell behind; ending its subscription");
                     let e: async_graphql::Error =
                         AppError::Unavailable(format!("subscriber fell {missed} events behind")).into();
@@ -196,6 +201,7 @@ fn matching_events(ctx: &Context<'_>, matcher: Matcher) -> Result<impl Stream<It
                 }
                 Err(RecvError::Closed) => return None,
             }
+        }
         }
     }))
 }

@@ -177,6 +177,7 @@ async fn execute_http(shared: &Shared, headers: &HeaderMap, wire: WireRequest, a
             json_response(status, accept, &Wire(&response))
         }
         Outcome::Refused(status, e) => {
+            shared.app.metrics.error(e.code());
             let mut resp = app_error_response(accept, status, e);
             if status == StatusCode::METHOD_NOT_ALLOWED {
                 resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -198,6 +199,13 @@ impl serde::Serialize for Outcome {
     }
 }
 
+/// A response decided before the schema saw the request (its errors are counted here; the
+/// schema's own are counted by the metrics extension).
+fn early(shared: &Shared, response: async_graphql::Response) -> Outcome {
+    shared.app.metrics.errors_of(&response);
+    Outcome::Response(response)
+}
+
 /// Checks, authenticates and executes one request within the execution timeout.
 async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest, get: bool) -> Outcome {
     let limits = &shared.app.config.limits;
@@ -206,11 +214,11 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
         Err(e) => return Outcome::Refused(StatusCode::BAD_REQUEST, AppError::BadRequest(e)),
     };
     if let Err(e) = shared.app.documents.resolve(&mut request) {
-        return Outcome::Response(async_graphql::Response::from_errors(vec![e]));
+        return early(shared, async_graphql::Response::from_errors(vec![e]));
     }
     // The raw text is measured before anything parses it.
     if let Err(refusal) = check_text(&request.query, limits) {
-        return Outcome::Response(async_graphql::Response::from_errors(vec![refusal.into_server_error()]));
+        return early(shared, async_graphql::Response::from_errors(vec![refusal.into_server_error()]));
     }
     // Parsed once here (the schema reuses it); measured before authentication so that a
     // refused document costs no database statement at all.
@@ -219,11 +227,11 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
     let (op_type, introspection_only) = match request.parsed_query() {
         Ok(doc) => {
             if let Err(refusal) = analyze(doc, &variables, limits) {
-                return Outcome::Response(async_graphql::Response::from_errors(vec![refusal.into_server_error()]));
+                return early(shared, async_graphql::Response::from_errors(vec![refusal.into_server_error()]));
             }
             (operation_type(doc, operation_name.as_deref()), is_introspection_only(doc, operation_name.as_deref()))
         }
-        Err(e) => return Outcome::Response(async_graphql::Response::from_errors(vec![with_code(e, "GRAPHQL_PARSE_FAILED")])),
+        Err(e) => return early(shared, async_graphql::Response::from_errors(vec![with_code(e, "GRAPHQL_PARSE_FAILED")])),
     };
     request.variables = variables;
     let refused_introspection = !shared.app.config.introspection && selects_introspection(request.parsed_query().ok(), operation_name.as_deref());
@@ -306,6 +314,7 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
     // The legacy subscriptions-transport-ws protocol, for older clients. Its input ends when
     // the process shuts down, and the socket is then closed with 1001 like the other protocol's.
     upgrade.on_upgrade(move |socket| async move {
+        let _open = crate::metrics::GaugeGuard::new(&shared.app.metrics.websockets);
         let schema = shared.schema.clone();
         let mut shutdown = shared.app.shutdown.subscribe();
         let stopping = async move {

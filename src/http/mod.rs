@@ -42,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .route("/graphiql", if graphiql_on { get(graphiql) } else { get(graphiql_off) })
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(shared)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CompressionLayer::new())
@@ -84,6 +85,12 @@ async fn graphiql() -> impl IntoResponse {
 /// GraphiQL is off (the production profile's default; `SG_GRAPHIQL=true` turns it on).
 async fn graphiql_off() -> Response {
     (StatusCode::NOT_FOUND, "GraphiQL is disabled on this gateway").into_response()
+}
+
+/// Prometheus metrics (OpenMetrics text). Keep this path off the public internet at the proxy.
+async fn metrics(State(shared): State<Shared>) -> Response {
+    let body = shared.app.metrics.render();
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
 /// The process is up.

@@ -62,6 +62,7 @@ impl Outbox {
 
 /// Serves one `graphql-transport-ws` connection.
 pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<String>) {
+    let _open = crate::metrics::GaugeGuard::new(&shared.app.metrics.websockets);
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Out>(OUTBOX);
     let (close_tx, mut close_rx) = mpsc::unbounded_channel::<(u16, String)>();

@@ -36,7 +36,9 @@ where
     V: Default + Clone + Send + 'static,
 {
     async fn load(&mut self, keys: &[K]) -> HashMap<K, Result<V, AppError>> {
-        match (self.fetch)(self.repo.clone(), keys.to_vec()).await {
+        use tracing::Instrument;
+        let span = tracing::debug_span!("loader.batch", key = std::any::type_name::<K>().rsplit("::").next().unwrap_or("?"), keys = keys.len());
+        match (self.fetch)(self.repo.clone(), keys.to_vec()).instrument(span).await {
             Ok(mut found) => keys.iter().map(|k| (k.clone(), Ok(found.remove(k).unwrap_or_default()))).collect(),
             Err(e) => keys.iter().map(|k| (k.clone(), Err(e.clone()))).collect(),
         }
