@@ -223,9 +223,28 @@ fn rss_mib(pid: u32) -> f64 {
     status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
 }
 
-async fn statements(addr: SocketAddr) -> f64 {
+async fn metric(addr: SocketAddr, name: &str) -> f64 {
     let text = get(addr, "/metrics").await;
-    text.lines().find(|l| l.starts_with("sg_sql_statements_total")).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
+async fn statements(addr: SocketAddr) -> f64 {
+    metric(addr, "sg_sql_statements_total").await
+}
+
+/// Waits until the gateway has published no event for a second: at start its SLA watcher
+/// catches up on every deadline that passed since the data was seeded.
+async fn quiesce(addr: SocketAddr) {
+    let started = Instant::now();
+    let mut last = metric(addr, "sg_events_published_total").await;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = metric(addr, "sg_events_published_total").await;
+        if now == last || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        last = now;
+    }
 }
 
 /// What the operations run against.
@@ -406,7 +425,12 @@ async fn subscribers(a: &Args, gw: &Gateway, f: &Arc<Fixture>) -> Row {
             while let Some(Ok(msg)) = ws.next().await {
                 if let Message::Text(text) = msg {
                     let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    if let Some(at) = v["payload"]["data"]["serviceRequestEvents"]["at"].as_str()
+                    let event = &v["payload"]["data"]["serviceRequestEvents"];
+                    // Only the notes this phase writes (not SLA transitions the watcher records).
+                    if event["kind"] != "NOTE_ADDED" {
+                        continue;
+                    }
+                    if let Some(at) = event["at"].as_str()
                         && let Ok(at) = chrono::DateTime::parse_from_rfc3339(at)
                     {
                         let ms = (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_microseconds().unwrap_or(0) as f64 / 1000.0;
@@ -425,7 +449,8 @@ async fn subscribers(a: &Args, gw: &Gateway, f: &Arc<Fixture>) -> Row {
         b
     };
     let row = run("M2", &writer, gw, f).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Deliveries still on their way get 3 s; what has not arrived by then counts as an error.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     for s in &sockets {
         s.abort();
     }
@@ -462,6 +487,7 @@ fn main() {
     runtime.block_on(async {
         let url = database(&a).await;
         let mut gw = start(&url).await;
+        quiesce(gw.addr).await;
         let f = Arc::new(fixture(gw.addr, &url).await);
         let mut rows = Vec::new();
         for op in &a.ops {
