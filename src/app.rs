@@ -28,6 +28,8 @@ pub struct App {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// What `/metrics` serves.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Callers by agent id, for `config.caller_cache_ttl`.
+    pub callers: crate::auth::CallerCache,
 }
 
 impl std::fmt::Debug for App {
@@ -62,7 +64,8 @@ impl App {
         let sla = SlaWatcher::new(db.clone(), clock.clone(), events.clone());
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let metrics = Arc::new(crate::metrics::Metrics::new(&db, &events, &sla));
-        Ok(Arc::new(App { db, clock, keys, config, events, sla, documents, shutdown, metrics }))
+        let callers = crate::auth::CallerCache::new(config.caller_cache_ttl);
+        Ok(Arc::new(App { db, clock, keys, config, events, sla, documents, shutdown, metrics, callers }))
     }
 
     /// The clock the app runs on.

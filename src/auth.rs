@@ -203,6 +203,42 @@ pub struct Caller {
     pub partner_kind: PartnerKind,
 }
 
+/// Callers by agent id for a few seconds: every request would otherwise read its agent and
+/// partner first (one statement of the two a `node` lookup costs). A removed agent or deleted
+/// partner keeps access for at most the time to live.
+pub struct CallerCache {
+    ttl: Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Caller, DateTime<Utc>)>>,
+}
+
+/// Entries kept before the cache starts over (one per active agent).
+const CALLER_CACHE_MAX: usize = 10_000;
+
+impl CallerCache {
+    pub fn new(ttl: std::time::Duration) -> CallerCache {
+        CallerCache { ttl: Duration::from_std(ttl).unwrap_or(Duration::zero()), entries: Default::default() }
+    }
+
+    pub fn get(&self, agent_id: &str, now: DateTime<Utc>) -> Option<Caller> {
+        if self.ttl <= Duration::zero() {
+            return None;
+        }
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(agent_id).filter(|(_, expires)| *expires > now).map(|(c, _)| c.clone())
+    }
+
+    pub fn put(&self, caller: Caller, now: DateTime<Utc>) {
+        if self.ttl <= Duration::zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CALLER_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(caller.agent_id.clone(), (caller, now + self.ttl));
+    }
+}
+
 /// The bearer token of an `Authorization` header value, if it has one.
 pub fn bearer(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;

@@ -52,6 +52,11 @@ pub struct CommonArgs {
     #[arg(long, env = "SG_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5_000, global = true)]
     pub sqlite_busy_timeout_ms: u64,
 
+    /// How long an agent's identity (agent and partner rows) is reused without reading it
+    /// again; 0 reads it on every request.
+    #[arg(long, env = "SG_CALLER_CACHE_SECONDS", default_value_t = 5, global = true)]
+    pub caller_cache_seconds: u64,
+
     /// `development` (introspection, GraphiQL, the development token secret, localhost CORS)
     /// or `production` (none of those unless enabled; a real secret or key is required).
     /// Default: development on the embedded default database, production otherwise.
@@ -225,6 +230,8 @@ pub struct Config {
     pub db_pool_size: usize,
     /// Longest wait for a pooled connection.
     pub db_timeout: Duration,
+    /// How long a caller's agent and partner are reused.
+    pub caller_cache_ttl: Duration,
     pub sqlite_busy_timeout: Duration,
     /// Where the data folder of the embedded default lives (for messages).
     pub data_dir: Option<PathBuf>,
@@ -299,6 +306,7 @@ impl Config {
             cors_origins,
             db_pool_size: common.db_pool_size.max(1),
             db_timeout: Duration::from_millis(common.db_timeout_ms.max(1)),
+            caller_cache_ttl: Duration::from_secs(common.caller_cache_seconds),
             sqlite_busy_timeout: Duration::from_millis(common.sqlite_busy_timeout_ms),
             data_dir: embedded_default.then(|| PathBuf::from("./data")),
             introspection: serve.introspection.unwrap_or(!production),
@@ -322,6 +330,7 @@ impl Config {
             cors_origins: CorsOrigins::Localhost,
             db_pool_size: 8,
             db_timeout: Duration::from_secs(5),
+            caller_cache_ttl: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
             data_dir: None,
             introspection: true,

@@ -20,6 +20,8 @@ pub struct PageArgs {
     pub after: Option<usize>,
     pub last: Option<usize>,
     pub before: Option<usize>,
+    /// The caller did not select `totalCount`: a forward page may skip counting.
+    pub skip_count: bool,
 }
 
 impl PageArgs {
@@ -35,11 +37,28 @@ impl PageArgs {
             }
         }
         Ok(PageArgs {
+            skip_count: false,
             first: size("first", first)?,
             after: after.map(|c| decode_cursor(c).ok_or_else(|| AppError::bad_input("`after` is not a valid cursor"))).transpose()?,
             last: size("last", last)?,
             before: before.map(|c| decode_cursor(c).ok_or_else(|| AppError::bad_input("`before` is not a valid cursor"))).transpose()?,
         })
+    }
+
+    /// The window of a forward page (`first`/`after` only) that can be read without counting
+    /// the whole list: `None` when paging backwards or when `totalCount` was asked for.
+    pub fn uncounted_window(&self) -> Option<Range<usize>> {
+        if !self.skip_count || self.last.is_some() || self.before.is_some() {
+            return None;
+        }
+        let start = self.after.map_or(0, |a| a.saturating_add(1));
+        Some(start..start + self.first.unwrap_or(DEFAULT_PAGE_SIZE))
+    }
+
+    /// The same page, counting only when `totalCount` is selected.
+    pub fn counting_if(mut self, total_selected: bool) -> PageArgs {
+        self.skip_count = !total_selected;
+        self
     }
 
     /// The slice of a list of `total` items this page covers.
@@ -74,7 +93,7 @@ mod tests {
     use super::*;
 
     fn args(first: Option<usize>, after: Option<usize>, last: Option<usize>, before: Option<usize>) -> PageArgs {
-        PageArgs { first, after, last, before }
+        PageArgs { first, after, last, before, skip_count: false }
     }
 
     #[test]

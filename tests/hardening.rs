@@ -539,6 +539,8 @@ async fn agents_of_deleted_partners_are_refused(t: TestApp) {
     }
     .await;
     assert_eq!(updated.map_err(|e| e.message()).unwrap(), 1);
+    // Callers are cached for `caller_cache_ttl` (5 s): past it, the deletion takes effect.
+    t.clock.advance(chrono::Duration::seconds(6));
     let (status, body) = as_token(&t, &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(code(&body), "UNAUTHENTICATED");

@@ -126,7 +126,7 @@ impl Query {
         filter: Option<CustomerFilter>,
     ) -> Result<Conn<Customer>> {
         let rc = rc(ctx)?;
-        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?.counting_if(ctx.look_ahead().field("totalCount").exists());
         let search = search_text("search", search)?;
         let f = filter.unwrap_or_default();
         let country = search_text("filter.country", f.country.clone())?;
@@ -153,7 +153,7 @@ impl Query {
         order_by: Option<ServiceRequestOrder>,
     ) -> Result<Conn<ServiceRequest>> {
         let rc = rc(ctx)?;
-        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?.counting_if(ctx.look_ahead().field("totalCount").exists());
         let f = filter.unwrap_or_default();
         let repo_filter = RequestFilter {
             ids: f.ids.as_deref().map(|ids| raw_ids(NodeKind::ServiceRequest, ids)).transpose()?,
@@ -188,7 +188,7 @@ impl Query {
         search: Option<String>,
     ) -> Result<Conn<MarketplaceProduct>> {
         let rc = rc(ctx)?;
-        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?.counting_if(ctx.look_ahead().field("totalCount").exists());
         let search = search_text("search", search)?;
         let page = rc.repo.product_page(search.as_deref(), &args).await?;
         Ok(from_page(page, MarketplaceProduct))

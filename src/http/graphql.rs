@@ -278,17 +278,24 @@ pub async fn authenticate(shared: &Shared, token: &str) -> AppResult<Caller> {
     caller_of(&shared.app, &agent_id).await
 }
 
-/// The caller an agent id (from a verified token) stands for.
+/// The caller an agent id (from a verified token) stands for: from the short-lived cache
+/// (`SG_CALLER_CACHE_SECONDS`), or read and cached. Unknown agents are never cached.
 pub async fn caller_of(app: &crate::app::App, agent_id: &str) -> AppResult<Caller> {
+    let now = app.clock.now();
+    if let Some(caller) = app.callers.get(agent_id, now) {
+        return Ok(caller);
+    }
     let (agent, partner) =
         caller_rows(&app.db, agent_id).await?.ok_or_else(|| AppError::Unauthenticated("the token's agent does not exist".into()))?;
-    Ok(Caller {
+    let caller = Caller {
         agent_id: agent.id,
         agent_email: agent.email,
         role: agent.role.parse()?,
         partner_id: partner.id,
         partner_kind: partner.kind.parse()?,
-    })
+    };
+    app.callers.put(caller.clone(), now);
+    Ok(caller)
 }
 
 /// A WebSocket for subscriptions (`graphql-transport-ws` or legacy `graphql-ws`),

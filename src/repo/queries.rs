@@ -35,6 +35,23 @@ pub struct Page<T> {
     pub total: usize,
 }
 
+impl<T> Page<T> {
+    /// A page of `window`. With a counted `total` it is exact; without one the rows were read
+    /// one past the window, and `total` only tells whether more follow (`totalCount` was not
+    /// asked for, so nobody reads it).
+    pub fn of(mut rows: Vec<T>, window: std::ops::Range<usize>, total: Option<usize>) -> Page<T> {
+        match total {
+            Some(total) => Page { rows, start: window.start, total },
+            None => {
+                let more = rows.len() > window.len();
+                rows.truncate(window.len());
+                let total = window.start + rows.len() + usize::from(more);
+                Page { rows, start: window.start, total }
+            }
+        }
+    }
+}
+
 /// `%…%` / `…%` patterns with LIKE's wildcards escaped (the escape character is `\`).
 fn like_escape(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
@@ -410,20 +427,26 @@ impl Repo {
                 }
                 q
             };
-            let total: i64 = base().count().get_result(conn).await?;
-            let window = page.window(total as usize);
+            let (window, total) = match page.uncounted_window() {
+                Some(window) => (window, None),
+                None => {
+                    let total: i64 = base().count().get_result(conn).await?;
+                    (page.window(total as usize), Some(total as usize))
+                }
+            };
+            let limit = window.len() as i64 + i64::from(total.is_none());
             let rows = if window.is_empty() {
                 Vec::new()
             } else {
                 base()
                     .order((customers::company_name, customers::id))
-                    .limit(window.len() as i64)
+                    .limit(limit)
                     .offset(window.start as i64)
                     .select(CustomerRow::as_select())
                     .load(conn)
                     .await?
             };
-            Page { rows, start: window.start, total: total as usize }
+            Page::of(rows, window, total)
         }))
     }
 
@@ -476,8 +499,14 @@ impl Repo {
                 }
                 q
             };
-            let total: i64 = base().count().get_result(conn).await?;
-            let window = page.window(total as usize);
+            let (window, total) = match page.uncounted_window() {
+                Some(window) => (window, None),
+                None => {
+                    let total: i64 = base().count().get_result(conn).await?;
+                    (page.window(total as usize), Some(total as usize))
+                }
+            };
+            let limit = window.len() as i64 + i64::from(total.is_none());
             let rows = if window.is_empty() {
                 Vec::new()
             } else {
@@ -488,9 +517,9 @@ impl Repo {
                     RequestOrder::DueAsc => q.order((sr::sla_due_at.asc(), sr::id.asc())),
                     RequestOrder::DueDesc => q.order((sr::sla_due_at.desc(), sr::id.desc())),
                 };
-                q.limit(window.len() as i64).offset(window.start as i64).select(ServiceRequestRow::as_select()).load(conn).await?
+                q.limit(limit).offset(window.start as i64).select(ServiceRequestRow::as_select()).load(conn).await?
             };
-            Page { rows, start: window.start, total: total as usize }
+            Page::of(rows, window, total)
         }))
     }
 
@@ -509,20 +538,26 @@ impl Repo {
                 }
                 q
             };
-            let total: i64 = base().count().get_result(conn).await?;
-            let window = page.window(total as usize);
+            let (window, total) = match page.uncounted_window() {
+                Some(window) => (window, None),
+                None => {
+                    let total: i64 = base().count().get_result(conn).await?;
+                    (page.window(total as usize), Some(total as usize))
+                }
+            };
+            let limit = window.len() as i64 + i64::from(total.is_none());
             let rows = if window.is_empty() {
                 Vec::new()
             } else {
                 base()
                     .order((marketplace_products::name, marketplace_products::id))
-                    .limit(window.len() as i64)
+                    .limit(limit)
                     .offset(window.start as i64)
                     .select(MarketplaceProductRow::as_select())
                     .load(conn)
                     .await?
             };
-            Page { rows, start: window.start, total: total as usize }
+            Page::of(rows, window, total)
         }))
     }
 
