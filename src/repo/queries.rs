@@ -35,6 +35,23 @@ pub struct Page<T> {
     pub total: usize,
 }
 
+/// The window a page reads, its counted total (`None` when `totalCount` was not asked for
+/// and the page reads forward) and the row limit: one past the window when uncounted, to
+/// learn whether more follow.
+macro_rules! page_window {
+    ($page:expr, $base:ident, $conn:ident) => {{
+        let (window, total) = match $page.uncounted_window() {
+            Some(window) => (window, None),
+            None => {
+                let total: i64 = $base().count().get_result($conn).await?;
+                ($page.window(total as usize), Some(total as usize))
+            }
+        };
+        let limit = window.len() as i64 + i64::from(total.is_none());
+        (window, total, limit)
+    }};
+}
+
 impl<T> Page<T> {
     /// A page of `window`. With a counted `total` it is exact; without one the rows were read
     /// one past the window, and `total` only tells whether more follow (`totalCount` was not
@@ -427,14 +444,7 @@ impl Repo {
                 }
                 q
             };
-            let (window, total) = match page.uncounted_window() {
-                Some(window) => (window, None),
-                None => {
-                    let total: i64 = base().count().get_result(conn).await?;
-                    (page.window(total as usize), Some(total as usize))
-                }
-            };
-            let limit = window.len() as i64 + i64::from(total.is_none());
+            let (window, total, limit) = page_window!(page, base, conn);
             let rows = if window.is_empty() {
                 Vec::new()
             } else {
@@ -499,14 +509,7 @@ impl Repo {
                 }
                 q
             };
-            let (window, total) = match page.uncounted_window() {
-                Some(window) => (window, None),
-                None => {
-                    let total: i64 = base().count().get_result(conn).await?;
-                    (page.window(total as usize), Some(total as usize))
-                }
-            };
-            let limit = window.len() as i64 + i64::from(total.is_none());
+            let (window, total, limit) = page_window!(page, base, conn);
             let rows = if window.is_empty() {
                 Vec::new()
             } else {
@@ -538,14 +541,7 @@ impl Repo {
                 }
                 q
             };
-            let (window, total) = match page.uncounted_window() {
-                Some(window) => (window, None),
-                None => {
-                    let total: i64 = base().count().get_result(conn).await?;
-                    (page.window(total as usize), Some(total as usize))
-                }
-            };
-            let limit = window.len() as i64 + i64::from(total.is_none());
+            let (window, total, limit) = page_window!(page, base, conn);
             let rows = if window.is_empty() {
                 Vec::new()
             } else {
