@@ -172,6 +172,25 @@ async fn database(a: &Args) -> String {
     }
 }
 
+/// Removes what earlier runs wrote (their filings and notes), so every run starts from the
+/// seeded data: otherwise each run's M1 phase adds thousands of requests to one subscription.
+async fn clean(url: &str) {
+    use diesel_async::SimpleAsyncConnection;
+    let db = support_gateway::db::Db::connect(url, &Default::default()).await.expect("connect to clean up");
+    let filed = "SELECT id FROM service_requests WHERE title = 'Load benchmark filing'";
+    let sql = format!(
+        "DELETE FROM service_request_notes WHERE body LIKE 'load note %' OR service_request_id IN ({filed});
+         DELETE FROM service_request_history WHERE service_request_id IN ({filed}) OR (kind = 'NOTE_ADDED' AND to_value LIKE 'load note %');
+         DELETE FROM events WHERE service_request_id IN ({filed});
+         DELETE FROM sla_transitions WHERE service_request_id IN ({filed});
+         DELETE FROM idempotency_keys WHERE service_request_id IN ({filed});
+         DELETE FROM service_requests WHERE title = 'Load benchmark filing';"
+    );
+    let done: Result<(), support_gateway::error::AppError> =
+        async { Ok(support_gateway::with_conn!(db, |conn| conn.batch_execute(&sql).await.map_err(support_gateway::error::AppError::from)?)) }.await;
+    done.map_err(|e| e.message()).expect("clean up earlier runs");
+}
+
 struct Gateway {
     addr: SocketAddr,
     child: tokio::process::Child,
@@ -486,6 +505,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let url = database(&a).await;
+        clean(&url).await;
         let mut gw = start(&url).await;
         quiesce(gw.addr).await;
         let f = Arc::new(fixture(gw.addr, &url).await);

@@ -14,7 +14,7 @@ use super::Repo;
 use crate::db::Db;
 use crate::db::models::*;
 use crate::db::schema::*;
-use crate::domain::model::SlaState;
+use crate::domain::model::{RequestStatus, SlaState};
 use crate::error::AppResult;
 use crate::paging::PageArgs;
 use crate::with_conn;
@@ -34,6 +34,10 @@ pub struct Page<T> {
     pub start: usize,
     pub total: usize,
 }
+
+/// The predicate of the partial index `service_requests_open_severity_due_idx` (migration
+/// 000003), word for word.
+const OPEN_STATUSES_PREDICATE: &str = "status IN ('NEW', 'OPEN', 'IN_PROGRESS', 'WAITING_ON_PARTNER')";
 
 /// The window a page reads, its counted total (`None` when `totalCount` was not asked for
 /// and the page reads forward) and the row limit: one past the window when uncounted, to
@@ -471,9 +475,19 @@ impl Repo {
                 }
                 if let Some(v) = &filter.statuses {
                     q = q.filter(sr::status.eq_any(v.clone()));
+                    // Spelled out for the planner: a partial index on open requests can only be
+                    // chosen when the query carries its predicate literally (a bound list is
+                    // unknown to PostgreSQL's generic plans and to SQLite).
+                    if v.iter().all(|s| s.parse::<RequestStatus>().is_ok_and(RequestStatus::is_open)) {
+                        q = q.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(OPEN_STATUSES_PREDICATE));
+                    }
                 }
-                if let Some(v) = &filter.severities {
-                    q = q.filter(sr::severity.eq_any(v.clone()));
+                // One severity is an equality, so an index on (partner, severity, due) also
+                // gives the order (`= ANY(array)` does not, even with one element).
+                match filter.severities.as_deref() {
+                    Some([one]) => q = q.filter(sr::severity.eq(one.clone())),
+                    Some(v) => q = q.filter(sr::severity.eq_any(v.to_vec())),
+                    None => {}
                 }
                 if let Some(v) = &filter.incident_kinds {
                     q = q.filter(sr::incident_kind.eq_any(v.clone()));

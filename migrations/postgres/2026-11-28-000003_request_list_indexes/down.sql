@@ -1,2 +1,2 @@
 DROP INDEX service_requests_partner_status_idx;
-DROP INDEX service_requests_partner_severity_due_idx;
+DROP INDEX service_requests_open_severity_due_idx;
