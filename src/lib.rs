@@ -28,6 +28,8 @@ pub mod http;
 pub mod metrics;
 /// Giving freed memory back to the operating system.
 pub mod memory;
+/// Logging, and span export over OTLP with the `otel` feature.
+pub mod telemetry;
 /// Relay cursor paging.
 pub mod paging;
 /// Partner-scoped queries and per-request loaders.

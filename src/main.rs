@@ -7,15 +7,10 @@ use clap::Parser;
 use support_gateway::clock::SystemClock;
 use support_gateway::config::{Cli, Command, CommonArgs, Config, SeedArgs, ServeArgs, TokenArgs};
 use support_gateway::{App, AppState, seed};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")))
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+    let _telemetry = support_gateway::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(&cli.common, args).await,
