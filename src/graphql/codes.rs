@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
-use async_graphql::{Response, ServerError};
+use async_graphql::Response;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
@@ -18,11 +18,11 @@ impl ExtensionFactory for ErrorCodes {
     }
 }
 
-/// The code of an error async-graphql raised without one.
-fn code_for(error: &ServerError, before_execution: bool) -> &'static str {
+/// The code of an error async-graphql raised without one, by its message.
+fn code_for(message: &str, before_execution: bool) -> &'static str {
     if before_execution {
         "GRAPHQL_VALIDATION_FAILED"
-    } else if ["Failed to parse", "Invalid value", "Variable ", "Expected input type"].iter().any(|p| error.message.starts_with(p)) {
+    } else if ["Failed to parse", "Invalid value", "Variable ", "Expected input type"].iter().any(|p| message.starts_with(p)) {
         "BAD_USER_INPUT"
     } else {
         "INTERNAL"
@@ -33,13 +33,13 @@ fn code_for(error: &ServerError, before_execution: bool) -> &'static str {
 pub fn code_errors(mut response: Response) -> Response {
     let before_execution = response.data == async_graphql::Value::Null && response.errors.iter().all(|e| e.path.is_empty());
     for error in &mut response.errors {
+        let code = code_for(&error.message, before_execution);
         let ext = error.extensions.get_or_insert_with(Default::default);
         if ext.get("code").is_none() {
-            let code = code_for(&ServerError { extensions: None, ..error.clone() }, before_execution);
             if code == "INTERNAL" {
                 tracing::error!(error.detail = %error.message, "an error without a code");
             }
-            error.extensions.get_or_insert_with(Default::default).set("code", code);
+            ext.set("code", code);
         }
     }
     response
