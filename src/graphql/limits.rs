@@ -360,6 +360,10 @@ impl ExtensionFactory for LimitsExtension {
 
 struct LimitsCheck(Arc<Limits>);
 
+/// Request data saying both passes already ran (the HTTP handler runs them before
+/// authenticating), so the extension does not measure the same document twice.
+pub struct AlreadyChecked;
+
 #[async_trait::async_trait]
 impl Extension for LimitsCheck {
     async fn parse_query(
@@ -369,6 +373,9 @@ impl Extension for LimitsCheck {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        if ctx.data_opt::<AlreadyChecked>().is_some() {
+            return next.run(ctx, query, variables).await;
+        }
         check_text(query, &self.0).map_err(Refusal::into_server_error)?;
         let doc = next.run(ctx, query, variables).await?;
         analyze(&doc, variables, &self.0).map_err(Refusal::into_server_error)?;

@@ -23,7 +23,7 @@ use super::Shared;
 use crate::auth::{Caller, bearer};
 use crate::error::{AppError, AppResult};
 use crate::graphql::RequestCtx;
-use crate::graphql::limits::{analyze, check_text};
+use crate::graphql::limits::{AlreadyChecked, analyze, check_text};
 use crate::repo::queries::caller_rows;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -261,7 +261,7 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
                 "INTROSPECTION_DISABLED",
             )]));
         }
-        Outcome::Response(shared.schema.execute(request).await)
+        Outcome::Response(shared.schema.execute(request.data(AlreadyChecked)).await)
     };
     match tokio::time::timeout(limits.execution_timeout, run).await {
         Ok(outcome) => outcome,
