@@ -59,8 +59,12 @@ impl App {
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "applied migrations");
         }
+        // The dispatcher reads committed events through a pool of its own: under load it never
+        // queues behind requests for a connection, and its once-a-second safety poll stays out
+        // of the request pool's statement counts (which tests assert per request).
+        let event_db = Db::connect(&config.database_url, &PoolOptions { max_size: 2, ..options.clone() }).await?;
         let events = EventBus::new();
-        events.start(db.clone(), &config.database_url).await?;
+        events.start(event_db, &config.database_url).await?;
         let sla = SlaWatcher::new(db.clone(), clock.clone(), events.clone());
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let metrics = Arc::new(crate::metrics::Metrics::new(&db, &events, &sla));

@@ -284,7 +284,7 @@ impl Subscription {
                 let page = crate::paging::PageArgs { first: Some(MAX_COUNTDOWN_REQUESTS), ..Default::default() };
                 let found = rc.repo.request_page(&repo_filter, crate::repo::queries::RequestOrder::DueAsc, rc.clock.now().naive_utc(), &page).await?;
                 for row in &found.rows {
-                    rc.loaders.request.prime(RequestKey(row.id.clone()), Ok(Some(row.clone()))).await;
+                    rc.loaders.request.prime(RequestKey(row.id.clone()), Some(row.clone()));
                 }
                 found.rows.into_iter().map(|r| r.id).collect()
             }
