@@ -7,21 +7,16 @@
 //! labelled, the rest count as `other`, so a client cannot blow up the series count.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::Duration;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextSubscribe};
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{Response, ServerResult, Variables};
+use async_graphql::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tracing::Instrument;
 
 use crate::db::{Db, Pool};
 use crate::events::EventBus;
@@ -130,75 +125,18 @@ impl Metrics {
         }
     }
 
-    fn label(&self, name: Option<&str>) -> String {
+    /// Records how long one query or mutation took.
+    pub fn observe(&self, operation: &str, kind: &str, took: Duration) {
+        let labels = OperationLabels { operation: operation.to_owned(), kind: kind.to_owned() };
+        self.requests.get_or_create(&labels).observe(took.as_secs_f64());
+    }
+
+    /// The label of an operation name: at most [`MAX_OPERATION_NAMES`] distinct ones.
+    pub fn label(&self, name: Option<&str>) -> String {
         let Some(name) = name else { return "anonymous".into() };
         let clean: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect();
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         if names.contains(&clean) || (names.len() < MAX_OPERATION_NAMES && names.insert(clean.clone())) { clean } else { "other".into() }
-    }
-}
-
-/// Times every query and mutation, counts errors, and wraps execution in a tracing span.
-pub struct OperationMetrics(pub Arc<Metrics>);
-
-impl ExtensionFactory for OperationMetrics {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PerRequest { metrics: self.0.clone(), kinds: Mutex::new(Vec::new()) })
-    }
-}
-
-struct PerRequest {
-    metrics: Arc<Metrics>,
-    /// (operation name, kind) of the parsed document.
-    kinds: Mutex<Vec<(Option<String>, &'static str)>>,
-}
-
-fn kind_name(ty: OperationType) -> &'static str {
-    match ty {
-        OperationType::Query => "query",
-        OperationType::Mutation => "mutation",
-        OperationType::Subscription => "subscription",
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for PerRequest {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let response = next.run(ctx).await;
-        self.metrics.errors_of(&response);
-        response
-    }
-
-    fn subscribe<'s>(&self, ctx: &ExtensionContext<'_>, stream: BoxStream<'s, Response>, next: NextSubscribe<'_>) -> BoxStream<'s, Response> {
-        let guard = GaugeGuard::new(&self.metrics.subscriptions);
-        let metrics = self.metrics.clone();
-        next.run(ctx, stream)
-            .map(move |response| {
-                let _running = &guard;
-                metrics.errors_of(&response);
-                response
-            })
-            .boxed()
-    }
-
-    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        let kinds = doc.operations.iter().map(|(name, op)| (name.map(|n| n.to_string()), kind_name(op.node.ty))).collect();
-        *self.kinds.lock().unwrap_or_else(|p| p.into_inner()) = kinds;
-        Ok(doc)
-    }
-
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
-        let kind = {
-            let kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
-            kinds.iter().find(|(n, _)| n.as_deref() == operation_name || kinds.len() == 1).map_or("query", |(_, k)| *k)
-        };
-        let operation = self.metrics.label(operation_name);
-        let span = tracing::info_span!("graphql", operation = %operation, kind);
-        let started = Instant::now();
-        let response = next.run(ctx, operation_name).instrument(span).await;
-        self.metrics.requests.get_or_create(&OperationLabels { operation, kind: kind.to_owned() }).observe(started.elapsed().as_secs_f64());
-        response
     }
 }
 

@@ -290,7 +290,7 @@ async fn hold_connection(db: &support_gateway::db::Db) -> Box<dyn std::any::Any 
 }
 
 async fn websocket_subscriptions_obey_the_limits(t: TestApp) {
-    // The limits extension is in the schema, so a subscription document is measured too.
+    // Every transport admits requests through `graphql::run`, so a subscription document is measured too.
     use futures_util::StreamExt;
     let deep = format!("subscription {{ serviceRequestEvents {{ {} id {} }} }}", "request { customer { ".repeat(8), "} } ".repeat(8));
     let mut request = async_graphql::Request::new(deep);
@@ -299,7 +299,7 @@ async fn websocket_subscriptions_obey_the_limits(t: TestApp) {
         &t.app,
     ));
     let schema = support_gateway::graphql::schema_for(&t.app);
-    let first = schema.execute_stream(request).next().await.expect("one response");
+    let first = support_gateway::graphql::run::stream(&t.app, &schema, request, None).next().await.expect("one response");
     let err = &first.errors[0];
     assert_eq!(err.extensions.as_ref().and_then(|e| e.get("code")).map(|v| v.to_string()).as_deref(), Some("\"QUERY_TOO_DEEP\""));
 }

@@ -1,22 +1,9 @@
 //! Every error leaves with an `extensions.code`. Errors of the gateway's own (`AppError`, the
-//! limits, persisted documents) carry one already; this extension codes the rest, which
+//! limits, persisted documents) carry one already; [`code_errors`] codes the rest, which
 //! async-graphql raises itself: validation (`GRAPHQL_VALIDATION_FAILED`) and input coercion
 //! during execution (`BAD_USER_INPUT`). Anything else uncoded is a bug: `INTERNAL`.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
-use async_graphql::Response;
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
-
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
-    }
-}
+use async_graphql::{Response, ServerError};
 
 /// The code of an error async-graphql raised without one, by its message.
 fn code_for(message: &str, before_execution: bool) -> &'static str {
@@ -45,13 +32,11 @@ pub fn code_errors(mut response: Response) -> Response {
     response
 }
 
-#[async_trait::async_trait]
-impl Extension for ErrorCodes {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        code_errors(next.run(ctx).await)
+/// An error with the given code (kept if it has one).
+pub fn with_code(mut error: ServerError, code: &str) -> ServerError {
+    let ext = error.extensions.get_or_insert_with(Default::default);
+    if ext.get("code").is_none() {
+        ext.set("code", code);
     }
-
-    fn subscribe<'s>(&self, ctx: &ExtensionContext<'_>, stream: BoxStream<'s, Response>, next: NextSubscribe<'_>) -> BoxStream<'s, Response> {
-        next.run(ctx, stream).map(code_errors).boxed()
-    }
+    error
 }

@@ -4,15 +4,14 @@
 //! A request names a document by hash in `extensions.persistedQuery.sha256Hash` (Apollo's
 //! protocol, also over WebSocket) or `documentId: "sha256:<hex>"` (the GraphQL-over-HTTP
 //! persisted documents proposal). [`Documents::resolve`] turns such a request into one with
-//! its text, or refuses it; it runs in the HTTP handler (before the GET/mutation check needs
-//! the text) and in [`DocumentsExtension`] for the WebSocket transports.
+//! its text, or refuses it, in [`crate::graphql::run::admit`] on every transport (over HTTP
+//! before the GET/mutation check needs the text).
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
-use async_graphql::{Request, ServerError, ServerResult, Value};
+use async_graphql::{Request, ServerError, Value};
 use sha2::{Digest, Sha256};
 
 /// How many documents the automatic persisted query cache keeps (least recently used out).
@@ -141,26 +140,6 @@ impl Documents {
             }
         }
         Ok(())
-    }
-}
-
-/// Applies [`Documents::resolve`] to requests that reach the schema without the HTTP handler
-/// (WebSocket subscriptions).
-pub struct DocumentsExtension(pub Arc<Documents>);
-
-impl ExtensionFactory for DocumentsExtension {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentsCheck(self.0.clone()))
-    }
-}
-
-struct DocumentsCheck(Arc<Documents>);
-
-#[async_trait::async_trait]
-impl Extension for DocumentsCheck {
-    async fn prepare_request(&self, ctx: &ExtensionContext<'_>, mut request: Request, next: NextPrepareRequest<'_>) -> ServerResult<Request> {
-        self.0.resolve(&mut request)?;
-        next.run(ctx, request).await
     }
 }
 

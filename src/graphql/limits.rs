@@ -12,15 +12,13 @@
 //! around it; `nodes(ids:)` costs one per id. A query that could return more nodes than the
 //! limit is refused whole instead of being cut off halfway.
 //!
-//! [`LimitsExtension`] runs both on every transport (HTTP, both WebSocket protocols), so no
-//! path skips them.
+//! [`crate::graphql::run::admit`] runs both on every transport (HTTP, both WebSocket
+//! protocols), so no path skips them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet};
-use async_graphql::{Name, Positioned, ServerError, ServerResult, Value, Variables};
+use async_graphql::{Name, Positioned, ServerError, Value, Variables};
 
 use crate::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
@@ -346,40 +344,6 @@ impl<'a> Walk<'a> {
             async_graphql_value::Value::Variable(name) => self.variables.get(name).cloned(),
             other => other.clone().into_const(),
         }
-    }
-}
-
-/// Runs both passes on every document the schema parses, whatever the transport.
-pub struct LimitsExtension(pub Arc<Limits>);
-
-impl ExtensionFactory for LimitsExtension {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitsCheck(self.0.clone()))
-    }
-}
-
-struct LimitsCheck(Arc<Limits>);
-
-/// Request data saying both passes already ran (the HTTP handler runs them before
-/// authenticating), so the extension does not measure the same document twice.
-pub struct AlreadyChecked;
-
-#[async_trait::async_trait]
-impl Extension for LimitsCheck {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        if ctx.data_opt::<AlreadyChecked>().is_some() {
-            return next.run(ctx, query, variables).await;
-        }
-        check_text(query, &self.0).map_err(Refusal::into_server_error)?;
-        let doc = next.run(ctx, query, variables).await?;
-        analyze(&doc, variables, &self.0).map_err(Refusal::into_server_error)?;
-        Ok(doc)
     }
 }
 

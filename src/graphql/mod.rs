@@ -9,6 +9,7 @@ pub mod ids;
 pub mod limits;
 pub mod mutation;
 pub mod query;
+pub mod run;
 pub mod subscription;
 pub mod types;
 
@@ -25,25 +26,18 @@ use crate::repo::loaders::Loaders;
 
 pub type GatewaySchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
-/// The schema with default limits and introspection on (for the SDL and embedding).
-/// Per-request state (caller, loaders) is attached to each request.
+/// The schema with introspection on (for the SDL). It has no extensions: transports run
+/// requests through [`run`], which applies the limits, persisted documents, error codes and
+/// metrics (see there why). Per-request state (caller, loaders) is attached to each request.
 pub fn schema() -> GatewaySchema {
-    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
-        .extension(codes::ErrorCodes)
-        .extension(limits::LimitsExtension(Arc::new(limits::Limits::default())))
-        .finish()
+    Schema::build(query::Query, mutation::Mutation, subscription::Subscription).finish()
 }
 
-/// The schema an app serves: its limits, persisted documents and profile (introspection and
-/// field suggestions are off in production unless enabled).
+/// The schema an app serves, for its profile (introspection and field suggestions are off in
+/// production unless enabled). Run requests on it through [`run`].
 pub fn schema_for(app: &crate::app::App) -> GatewaySchema {
     let config = &app.config;
-    // Outermost first: metrics see the codes that `ErrorCodes` adds.
-    let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
-        .extension(crate::metrics::OperationMetrics(app.metrics.clone()))
-        .extension(codes::ErrorCodes)
-        .extension(documents::DocumentsExtension(app.documents.clone()))
-        .extension(limits::LimitsExtension(Arc::new(config.limits.clone())));
+    let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription);
     if !config.introspection {
         builder = builder.disable_introspection();
     }

@@ -23,7 +23,8 @@ use super::Shared;
 use crate::auth::{Caller, bearer};
 use crate::error::{AppError, AppResult};
 use crate::graphql::RequestCtx;
-use crate::graphql::limits::{AlreadyChecked, analyze, check_text};
+use crate::graphql::codes::with_code;
+use crate::graphql::run;
 use crate::repo::queries::caller_rows;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -199,8 +200,8 @@ impl serde::Serialize for Outcome {
     }
 }
 
-/// A response decided before the schema saw the request (its errors are counted here; the
-/// schema's own are counted by the metrics extension).
+/// A response decided before the schema saw the request (its errors are counted here;
+/// [`run::execute`] counts the schema's own).
 fn early(shared: &Shared, response: async_graphql::Response) -> Outcome {
     shared.app.metrics.errors_of(&response);
     Outcome::Response(response)
@@ -213,30 +214,17 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
         Ok(r) => r,
         Err(e) => return Outcome::Refused(StatusCode::BAD_REQUEST, AppError::BadRequest(e)),
     };
-    if let Err(e) = shared.app.documents.resolve(&mut request) {
-        return early(shared, async_graphql::Response::from_errors(vec![e]));
-    }
-    // The raw text is measured before anything parses it.
-    if let Err(refusal) = check_text(&request.query, limits) {
-        return early(shared, async_graphql::Response::from_errors(vec![refusal.into_server_error()]));
-    }
-    // Parsed once here (the schema reuses it); measured before authentication so that a
-    // refused document costs no database statement at all.
-    let operation_name = request.operation_name.clone();
-    let variables = std::mem::take(&mut request.variables);
-    let (op_type, introspection_only) = match request.parsed_query() {
-        Ok(doc) => {
-            if let Err(refusal) = analyze(doc, &variables, limits) {
-                return early(shared, async_graphql::Response::from_errors(vec![refusal.into_server_error()]));
-            }
-            (operation_type(doc, operation_name.as_deref()), is_introspection_only(doc, operation_name.as_deref()))
-        }
-        Err(e) => return early(shared, async_graphql::Response::from_errors(vec![with_code(e, "GRAPHQL_PARSE_FAILED")])),
+    // Measured before authentication, so that a refused document costs no statement at all;
+    // parsed once here (the schema reuses the parse).
+    let op = match run::admit(&shared.app, &mut request) {
+        Ok(op) => op,
+        Err(e) => return early(shared, async_graphql::Response::from_errors(vec![e])),
     };
-    request.variables = variables;
+    let operation_name = request.operation_name.clone();
+    let introspection_only = request.parsed_query().is_ok_and(|doc| is_introspection_only(doc, operation_name.as_deref()));
     let refused_introspection = !shared.app.config.introspection && selects_introspection(request.parsed_query().ok(), operation_name.as_deref());
     // GET may only read: a mutation over GET could be triggered by a link (CSRF).
-    if get && op_type == Some(OperationType::Mutation) {
+    if get && op.kind == OperationType::Mutation {
         return Outcome::Refused(StatusCode::METHOD_NOT_ALLOWED, AppError::MethodNotAllowed("mutations must be sent with POST".into()));
     }
     let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
@@ -261,7 +249,7 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
                 "INTROSPECTION_DISABLED",
             )]));
         }
-        Outcome::Response(shared.schema.execute(request.data(AlreadyChecked)).await)
+        Outcome::Response(run::execute(&shared.app, &shared.schema, request, &op).await)
     };
     match tokio::time::timeout(limits.execution_timeout, run).await {
         Ok(outcome) => outcome,
@@ -322,7 +310,7 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
     // the process shuts down, and the socket is then closed with 1001 like the other protocol's.
     upgrade.on_upgrade(move |socket| async move {
         let _open = crate::metrics::GaugeGuard::new(&shared.app.metrics.websockets);
-        let schema = shared.schema.clone();
+        let schema = crate::graphql::run::Pipeline { app: shared.app.clone(), schema: shared.schema.clone() };
         let mut shutdown = shared.app.shutdown.subscribe();
         let stopping = async move {
             while !*shutdown.borrow_and_update() {
@@ -364,16 +352,6 @@ impl ErrorExtensions for AppError {
     }
 }
 
-/// The operation a request will run.
-fn operation_type(doc: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
-    match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
-        _ => None,
-    }
-}
-
 /// True when every root field of the request's operation is an introspection field.
 fn is_introspection_only(doc: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> bool {
     let op = match (&doc.operations, name) {
@@ -389,15 +367,6 @@ fn is_introspection_only(doc: &async_graphql::parser::types::ExecutableDocument,
             Selection::Field(f) => f.node.name.node.starts_with("__"),
             _ => false,
         })
-}
-
-/// An error with `extensions.code`, unless it has one already.
-fn with_code(mut error: ServerError, code: &str) -> ServerError {
-    let ext = error.extensions.get_or_insert_with(Default::default);
-    if ext.get("code").is_none() {
-        ext.set("code", code);
-    }
-    error
 }
 
 /// Whether the chosen operation selects `__schema` or `__type` at its root.

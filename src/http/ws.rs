@@ -230,7 +230,7 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
 /// that fails before executing gets a single `error`.
 async fn run_operation(shared: Shared, caller: Caller, id: String, request: async_graphql::Request, outbox: Outbox) {
     let request = request.data(RequestCtx::new(caller, &shared.app));
-    let mut responses = shared.schema.execute_stream(request);
+    let mut responses = crate::graphql::run::stream(&shared.app, &shared.schema, request, None);
     let mut first = true;
     while let Some(response) = responses.next().await {
         // Errors before execution (parse, validation) come as the only response, without data.

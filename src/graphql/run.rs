@@ -1,0 +1,136 @@
+//! How every transport runs a request: persisted documents resolved, the limits checked, the
+//! document parsed once, a tracing span and a duration per operation, and every error coded
+//! and counted.
+//!
+//! This is not a chain of schema extensions on purpose. With any extension in the schema,
+//! async-graphql sends every field through the whole chain (a boxed future per extension per
+//! field, and a registry lookup of the field's type), which was most of the gateway's CPU on
+//! nested pages. Measured with `cargo bench --bench load -- --ops Q1,Q3,Q4` (PostgreSQL, scale
+//! 10,000, 32 connections): see the README's "Performance" section.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::{Data, Executor, Request, Response, ServerError};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use tracing::Instrument;
+
+use super::GatewaySchema;
+use super::codes::{code_errors, with_code};
+use super::limits::{analyze, check_text};
+use crate::app::AppState;
+use crate::metrics::{GaugeGuard, Metrics};
+
+/// What an admitted request will run.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    /// The operation's name as a metrics label (bounded, see [`Metrics`]).
+    pub label: String,
+    pub kind: OperationType,
+}
+
+impl Operation {
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        }
+    }
+}
+
+/// Resolves a persisted document, measures the text and then the parsed document against the
+/// limits; the parsed document stays in the request, so the schema does not parse it again.
+/// Touches no database: refused documents cost no statement.
+pub fn admit(app: &AppState, request: &mut Request) -> Result<Operation, ServerError> {
+    let limits = &app.config.limits;
+    app.documents.resolve(request)?;
+    // The raw text is measured before anything parses it.
+    check_text(&request.query, limits).map_err(|r| r.into_server_error())?;
+    let variables = std::mem::take(&mut request.variables);
+    let name = request.operation_name.take();
+    let measured = match request.parsed_query() {
+        // An operation the document lacks is the schema's error to report; until then, a query.
+        Ok(doc) => analyze(doc, &variables, limits)
+            .map_err(|r| r.into_server_error())
+            .map(|_| chosen(doc, name.as_deref()).map_or((OperationType::Query, None), |(ty, n)| (ty, n.map(str::to_owned)))),
+        Err(e) => Err(with_code(e, "GRAPHQL_PARSE_FAILED")),
+    };
+    request.variables = variables;
+    request.operation_name = name;
+    let (kind, own_name) = measured?;
+    Ok(Operation { label: app.metrics.label(request.operation_name.as_deref().or(own_name.as_deref())), kind })
+}
+
+/// The type and name of the operation a request will run.
+fn chosen<'d>(doc: &'d ExecutableDocument, name: Option<&str>) -> Option<(OperationType, Option<&'d str>)> {
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some((op.node.ty, None)),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get_key_value(name).map(|(n, op)| (op.node.ty, Some(n.as_str()))),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.iter().next().map(|(n, op)| (op.node.ty, Some(n.as_str()))),
+        _ => None,
+    }
+}
+
+/// Codes the errors of a response and counts them.
+fn finish(metrics: &Metrics, response: Response) -> Response {
+    let response = code_errors(response);
+    metrics.errors_of(&response);
+    response
+}
+
+/// Executes an admitted query or mutation.
+pub async fn execute(app: &AppState, schema: &GatewaySchema, request: Request, op: &Operation) -> Response {
+    let span = tracing::info_span!("graphql", operation = %op.label, kind = op.kind_name());
+    let started = Instant::now();
+    let response = schema.execute(request).instrument(span).await;
+    app.metrics.observe(&op.label, op.kind_name(), started.elapsed());
+    finish(&app.metrics, response)
+}
+
+/// Admits and executes a request as one stream of responses (a subscription's events, or a
+/// query's single answer); a refused request is one response with the error.
+pub fn stream(app: &AppState, schema: &GatewaySchema, mut request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
+    let op = match admit(app, &mut request) {
+        Ok(op) => op,
+        Err(e) => return futures_util::stream::once(std::future::ready(finish(&app.metrics, Response::from_errors(vec![e])))).boxed(),
+    };
+    let metrics = app.metrics.clone();
+    let guard = (op.kind == OperationType::Subscription).then(|| GaugeGuard::new(&metrics.subscriptions));
+    let started = Instant::now();
+    let mut first = true;
+    schema
+        .execute_stream_with_session_data(request, session.unwrap_or_default())
+        .map(move |response| {
+            let _running = &guard;
+            if first && op.kind != OperationType::Subscription {
+                metrics.observe(&op.label, op.kind_name(), started.elapsed());
+            }
+            first = false;
+            finish(&metrics, response)
+        })
+        .boxed()
+}
+
+/// The schema behind [`admit`]/[`execute`]/[`stream`], for async-graphql's own transports
+/// (the legacy `graphql-ws` protocol).
+#[derive(Clone)]
+pub struct Pipeline {
+    pub app: AppState,
+    pub schema: GatewaySchema,
+}
+
+impl Executor for Pipeline {
+    async fn execute(&self, mut request: Request) -> Response {
+        match admit(&self.app, &mut request) {
+            Ok(op) => execute(&self.app, &self.schema, request, &op).await,
+            Err(e) => finish(&self.app.metrics, Response::from_errors(vec![e])),
+        }
+    }
+
+    fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
+        stream(&self.app, &self.schema, request, session_data)
+    }
+}
