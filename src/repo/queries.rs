@@ -423,15 +423,16 @@ impl Repo {
                     .into_boxed::<DB>();
                 if let Some(pat) = &pattern {
                     // A partner searches by company name (anywhere in it) or by a domain's start,
-                    // as on Partner Center's customer search.
-                    let by_domain = customer_domains::table
-                        .filter(lower(customer_domains::domain).like(format!("{pat}%")).escape('\\'))
-                        .select(customer_domains::customer_id);
+                    // as on Partner Center's customer search. A union of the two, so that each
+                    // side can use its index on PostgreSQL (trigrams, text_pattern_ops: migration
+                    // 000004); `a OR id IN (…)` scanned every customer.
+                    use diesel::sql_types::{Bool, Text};
                     q = q.filter(
-                        lower(customers::company_name)
-                            .like(format!("%{pat}%"))
-                            .escape('\\')
-                            .or(customers::id.eq_any(by_domain)),
+                        diesel::dsl::sql::<Bool>("customers.id IN (SELECT c.id FROM customers c WHERE lower(c.company_name) LIKE ")
+                            .bind::<Text, _>(format!("%{pat}%"))
+                            .sql(" ESCAPE '\\' UNION SELECT d.customer_id FROM customer_domains d WHERE lower(d.domain) LIKE ")
+                            .bind::<Text, _>(format!("{pat}%"))
+                            .sql(" ESCAPE '\\')"),
                     );
                 }
                 if let Some(rel) = &filter.relationships {
