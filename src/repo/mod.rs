@@ -16,10 +16,20 @@ pub struct Repo {
     pub partner_id: String,
     /// Woken after a write commits, so subscribers hear of it at once.
     pub events: Option<crate::events::EventBus>,
+    /// Whether the partner may be an indirect provider, whose resellers' customers name it
+    /// as their provider. `false` only narrows what listings look at (the partner's own
+    /// customers), so that their ordered index serves them; it never widens a scope.
+    pub provides: bool,
 }
 
 impl Repo {
     pub fn new(db: Db, partner_id: impl Into<String>, events: Option<crate::events::EventBus>) -> Repo {
-        Repo { db, partner_id: partner_id.into(), events }
+        Repo { db, partner_id: partner_id.into(), events, provides: true }
+    }
+
+    /// The same repo for a partner of `kind`: only indirect providers have resellers.
+    pub fn of_kind(mut self, kind: crate::domain::model::PartnerKind) -> Repo {
+        self.provides = kind == crate::domain::model::PartnerKind::IndirectProvider;
+        self
     }
 }

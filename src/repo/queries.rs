@@ -418,9 +418,13 @@ impl Repo {
         let pattern = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_escape);
         Ok(with_conn!(self.db, |conn, DB| {
             let base = || {
-                let mut q = customers::table
-                    .filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p)))
-                    .into_boxed::<DB>();
+                // A partner that provides for nobody lists its own customers: an equality the
+                // index (partner_id, company_name) walks in order, where the OR sorted them all.
+                let mut q = if self.provides {
+                    customers::table.filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p))).into_boxed::<DB>()
+                } else {
+                    customers::table.filter(customers::partner_id.eq(p)).into_boxed::<DB>()
+                };
                 if let Some(pat) = &pattern {
                     // A partner searches by company name (anywhere in it) or by a domain's start,
                     // as on Partner Center's customer search. A union of the two, so that each
