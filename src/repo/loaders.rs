@@ -165,14 +165,6 @@ where
     }
 }
 
-fn loader<K, V>(repo: &Repo, fetch: FetchFn<K, V>) -> BatchLoader<K, V>
-where
-    K: Eq + Hash + Clone + Send + 'static,
-    V: Default + Clone + Send + 'static,
-{
-    BatchLoader::new(repo, fetch)
-}
-
 /// Loads one key through a request's loader.
 pub async fn load<K, V>(loader: &BatchLoader<K, V>, key: K) -> AppResult<V>
 where
@@ -276,49 +268,49 @@ fn lists<K: Hash + Eq, T>(rows: Vec<T>, parent: impl Fn(&T) -> String, key: impl
 impl Loaders {
     pub fn new(repo: &Repo) -> Loaders {
         Loaders {
-            customer: loader(repo, |repo, keys| {
+            customer: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.customers_by_ids(&strings(&keys, |k| &k.0)).await?;
                     Ok(by_id(rows, |r| r.id.clone(), CustomerKey))
                 })
             }),
-            subscription: loader(repo, |repo, keys| {
+            subscription: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.subscriptions_by_ids(&strings(&keys, |k| &k.0)).await?;
                     Ok(by_id(rows, |r| r.id.clone(), SubscriptionKey))
                 })
             }),
-            request: loader(repo, |repo, keys| {
+            request: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.requests_by_ids(&strings(&keys, |k| &k.0)).await?;
                     Ok(by_id(rows, |r| r.id.clone(), RequestKey))
                 })
             }),
-            product: loader(repo, |repo, keys| {
+            product: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.products_by_ids(&strings(&keys, |k| &k.0)).await?;
                     Ok(by_id(rows, |r| r.id.clone(), ProductKey))
                 })
             }),
-            topic: loader(repo, |repo, keys| {
+            topic: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.topics_by_ids(&strings(&keys, |k| &k.0)).await?;
                     Ok(by_id(rows, |r| r.id.clone(), TopicKey))
                 })
             }),
-            agent: loader(repo, |repo, keys| {
+            agent: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.agents_by_ids(&strings(&keys, |k| &k.0)).await?;
                     Ok(by_id(rows, |r| r.id.clone(), AgentKey))
                 })
             }),
-            partner: loader(repo, |repo, keys| {
+            partner: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.partners_by_ids(&strings(&keys, |k| &k.0)).await?;
                     Ok(by_id(rows, |r| r.id.clone(), PartnerKey))
                 })
             }),
-            calendar: loader(repo, |repo, keys| {
+            calendar: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let (cals, hours, holidays) = repo.calendars_by_ids(&strings(&keys, |k| &k.0)).await?;
                     let mut hours = group_by(hours, |h| h.calendar_id.clone());
@@ -331,37 +323,37 @@ impl Loaders {
                         .collect()
                 })
             }),
-            subscriptions_of_customer: loader(repo, |repo, keys| {
+            subscriptions_of_customer: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.subscriptions_of_customers(&strings(&keys, |k| &k.0)).await?;
                     Ok(lists(rows, |r| r.customer_id.clone().unwrap_or_default(), SubscriptionsOfCustomer))
                 })
             }),
-            requests_of_customer: loader(repo, |repo, keys| {
+            requests_of_customer: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.requests_of_customers(&strings(&keys, |k| &k.0)).await?;
                     Ok(lists(rows, |r| r.customer_id.clone().unwrap_or_default(), RequestsOfCustomer))
                 })
             }),
-            requests_of_subscription: loader(repo, |repo, keys| {
+            requests_of_subscription: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.requests_of_subscriptions(&strings(&keys, |k| &k.0)).await?;
                     Ok(lists(rows, |r| r.subscription_id.clone().unwrap_or_default(), RequestsOfSubscription))
                 })
             }),
-            notes_of_request: loader(repo, |repo, keys| {
+            notes_of_request: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.notes_of_requests(&strings(&keys, |k| &k.0)).await?;
                     Ok(lists(rows, |r| r.service_request_id.clone(), NotesOfRequest))
                 })
             }),
-            history_of_request: loader(repo, |repo, keys| {
+            history_of_request: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.history_of_requests(&strings(&keys, |k| &k.0)).await?;
                     Ok(lists(rows, |r| r.service_request_id.clone(), HistoryOfRequest))
                 })
             }),
-            products_of_customer: loader(repo, |repo, keys| {
+            products_of_customer: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.products_of_customers(&strings(&keys, |k| &k.0)).await?;
                     let grouped = group_by(rows, |(c, _)| c.clone());
@@ -371,7 +363,7 @@ impl Loaders {
                         .collect())
                 })
             }),
-            customers_of_product: loader(repo, |repo, keys| {
+            customers_of_product: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.customers_of_products(&strings(&keys, |k| &k.0)).await?;
                     let grouped = group_by(rows, |(p, _)| p.clone());
@@ -381,7 +373,7 @@ impl Loaders {
                         .collect())
                 })
             }),
-            domains_of_customer: loader(repo, |repo, keys| {
+            domains_of_customer: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.domains_of_customers(&strings(&keys, |k| &k.0)).await?;
                     Ok(lists(rows, |r| r.customer_id.clone(), DomainsOfCustomer))
