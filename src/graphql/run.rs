@@ -26,8 +26,8 @@ use crate::metrics::{GaugeGuard, Metrics};
 /// What an admitted request will run.
 #[derive(Debug, Clone)]
 pub struct Operation {
-    /// The operation's name as a metrics label (bounded, see [`Metrics`]).
-    pub label: String,
+    /// The operation's name, from the request or the document's only operation.
+    pub name: Option<String>,
     pub kind: OperationType,
 }
 
@@ -61,7 +61,7 @@ pub fn admit(app: &AppState, request: &mut Request) -> Result<Operation, ServerE
     request.variables = variables;
     request.operation_name = name;
     let (kind, own_name) = measured?;
-    Ok(Operation { label: app.metrics.label(request.operation_name.as_deref().or(own_name.as_deref())), kind })
+    Ok(Operation { name: request.operation_name.clone().or(own_name), kind })
 }
 
 /// The type and name of the operation a request will run.
@@ -83,10 +83,13 @@ fn finish(metrics: &Metrics, response: Response) -> Response {
 
 /// Executes an admitted query or mutation.
 pub async fn execute(app: &AppState, schema: &GatewaySchema, request: Request, op: &Operation) -> Response {
-    let span = tracing::info_span!("graphql", operation = %op.label, kind = op.kind_name());
+    // Labelled only once the request runs: refused and unauthenticated requests do not take
+    // any of the bounded label slots.
+    let label = app.metrics.label(op.name.as_deref());
+    let span = tracing::info_span!("graphql", operation = %label, kind = op.kind_name());
     let started = Instant::now();
     let response = schema.execute(request).instrument(span).await;
-    app.metrics.observe(&op.label, op.kind_name(), started.elapsed());
+    app.metrics.observe(&label, op.kind_name(), started.elapsed());
     finish(&app.metrics, response)
 }
 
@@ -98,6 +101,8 @@ pub fn stream(app: &AppState, schema: &GatewaySchema, mut request: Request, sess
         Err(e) => return futures_util::stream::once(std::future::ready(finish(&app.metrics, Response::from_errors(vec![e])))).boxed(),
     };
     let metrics = app.metrics.clone();
+    // WebSocket callers are authenticated before they subscribe.
+    let label = metrics.label(op.name.as_deref());
     let guard = (op.kind == OperationType::Subscription).then(|| GaugeGuard::new(&metrics.subscriptions));
     let started = Instant::now();
     let mut first = true;
@@ -106,7 +111,7 @@ pub fn stream(app: &AppState, schema: &GatewaySchema, mut request: Request, sess
         .map(move |response| {
             let _running = &guard;
             if first && op.kind != OperationType::Subscription {
-                metrics.observe(&op.label, op.kind_name(), started.elapsed());
+                metrics.observe(&label, op.kind_name(), started.elapsed());
             }
             first = false;
             finish(&metrics, response)
