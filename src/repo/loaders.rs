@@ -144,6 +144,9 @@ where
             s.queued.clear();
             std::mem::take(&mut s.pending)
         };
+        // The batch is closed: from here a dropped leader must not clear the next batch's keys
+        // (its waiters see the batch cancelled instead).
+        guard.armed = false;
         use tracing::Instrument;
         let span = tracing::debug_span!("loader.batch", key = std::any::type_name::<K>().rsplit("::").next().unwrap_or("?"), keys = keys.len());
         let result = (self.fetch)(self.repo.clone(), keys.clone()).instrument(span).await;
@@ -161,7 +164,6 @@ where
                 }
             }
         }
-        guard.armed = false;
     }
 }
 
