@@ -127,8 +127,9 @@ async fn gql(addr: SocketAddr, token: &str, query: &str, variables: Value) -> Va
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_support-gateway")
+/// The gateway binary; `BENCH_GATEWAY` runs another (a wrapper that starts it under a profiler).
+fn bin() -> String {
+    std::env::var("BENCH_GATEWAY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_support-gateway").to_owned())
 }
 
 /// The database URL for the backend and scale, created and seeded when missing.
@@ -424,9 +425,14 @@ async fn run(op: &str, a: &Args, gw: &Gateway, f: &Arc<Fixture>) -> Row {
     }
 }
 
-/// N subscribers on `serviceRequestEvents` while M2 runs on two connections: delivery latency
-/// from the event's commit time (`at`, stamped in the mutation's transaction) to each receipt.
-async fn subscribers(a: &Args, gw: &Gateway, f: &Arc<Fixture>) -> Row {
+/// How many notes the one-event phase of S1 writes, one at a time.
+const SINGLE_EVENTS: usize = 10;
+
+/// N subscribers on `serviceRequestEvents`: first while M2 runs on two connections without
+/// pause (sustained), then for single notes written one at a time (one event's fan-out).
+/// Latency runs from the event's commit time (`at`, stamped in the mutation's transaction) to
+/// each receipt.
+async fn subscribers(a: &Args, gw: &Gateway, f: &Arc<Fixture>) -> Vec<Row> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<f64>();
     let mut sockets = Vec::new();
     let idle_before = rss_mib(gw.pid);
@@ -470,12 +476,31 @@ async fn subscribers(a: &Args, gw: &Gateway, f: &Arc<Fixture>) -> Row {
     let row = run("M2", &writer, gw, f).await;
     // Deliveries still on their way get 3 s; what has not arrived by then counts as an error.
     tokio::time::sleep(Duration::from_millis(3000)).await;
-    for s in &sockets {
-        s.abort();
-    }
     let mut latencies = Vec::new();
     while let Ok(ms) = rx.try_recv() {
         latencies.push(ms);
+    }
+    // Then single events on an idle gateway: each note is written alone and fanned out to
+    // every subscriber before the next one (or after 5 s, what is missing counts as lost).
+    let mut single = Vec::new();
+    for n in 0..SINGLE_EVENTS {
+        let id = &f.requests[n % f.requests.len()];
+        gql(gw.addr, &f.token, M2, json!({ "i": { "id": id, "body": format!("load note single {n}") } })).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut got = 0;
+        while got < a.subscribers {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(ms)) => {
+                    single.push(ms);
+                    got += 1;
+                }
+                _ => break,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for s in &sockets {
+        s.abort();
     }
     latencies.sort_by(f64::total_cmp);
     println!(
@@ -486,7 +511,20 @@ async fn subscribers(a: &Args, gw: &Gateway, f: &Arc<Fixture>) -> Row {
         latencies.len(),
         row.requests
     );
-    Row {
+    single.sort_by(f64::total_cmp);
+    let one_event = Row {
+        op: format!("S1 one event ({} subs)", a.subscribers),
+        requests: single.len(),
+        rps: 0.0,
+        p50_ms: pct(&single, 0.50),
+        p95_ms: pct(&single, 0.95),
+        p99_ms: pct(&single, 0.99),
+        errors: SINGLE_EVENTS * a.subscribers - single.len().min(SINGLE_EVENTS * a.subscribers),
+        statements_per_op: 0.0,
+        cpu_s_per_1000: 0.0,
+        peak_rss_mib: rss_mib(gw.pid),
+    };
+    let sustained = Row {
         op: format!("S1 ({} subs)", a.subscribers),
         requests: latencies.len(),
         rps: latencies.len() as f64 / a.duration.as_secs_f64(),
@@ -497,7 +535,8 @@ async fn subscribers(a: &Args, gw: &Gateway, f: &Arc<Fixture>) -> Row {
         statements_per_op: row.statements_per_op,
         cpu_s_per_1000: row.cpu_s_per_1000,
         peak_rss_mib: row.peak_rss_mib.max(subscribed),
-    }
+    };
+    vec![sustained, one_event]
 }
 
 fn main() {
@@ -511,9 +550,11 @@ fn main() {
         let f = Arc::new(fixture(gw.addr, &url).await);
         let mut rows = Vec::new();
         for op in &a.ops {
-            let row = if op == "S1" { subscribers(&a, &gw, &f).await } else { run(op, &a, &gw, &f).await };
-            println!("{row:?}");
-            rows.push(row);
+            let measured = if op == "S1" { subscribers(&a, &gw, &f).await } else { vec![run(op, &a, &gw, &f).await] };
+            for row in measured {
+                println!("{row:?}");
+                rows.push(row);
+            }
         }
         let machine = format!("{} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), std::env::consts::ARCH);
         println!("\nbackend {} · scale {} · {} connections · {:?} per operation · {machine}", a.backend, a.scale, a.connections, a.duration);

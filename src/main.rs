@@ -8,6 +8,10 @@ use support_gateway::clock::SystemClock;
 use support_gateway::config::{Cli, Command, CommonArgs, Config, SeedArgs, ServeArgs, TokenArgs};
 use support_gateway::{App, AppState, seed};
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let _telemetry = support_gateway::telemetry::init();

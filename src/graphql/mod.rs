@@ -22,7 +22,7 @@ use crate::auth::Caller;
 use crate::clock::Clock;
 use crate::error::{AppError, AppResult};
 use crate::repo::Repo;
-use crate::repo::loaders::Loaders;
+use crate::repo::loaders::LazyLoaders;
 
 pub type GatewaySchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
@@ -58,7 +58,7 @@ pub fn sdl() -> String {
 pub struct RequestCtx {
     pub caller: Caller,
     pub repo: Repo,
-    pub loaders: Loaders,
+    pub loaders: LazyLoaders,
     pub clock: Arc<dyn Clock>,
     pub now: DateTime<Utc>,
     pub events: crate::events::EventBus,
@@ -67,7 +67,7 @@ pub struct RequestCtx {
 impl RequestCtx {
     pub fn new(caller: Caller, app: &crate::app::App) -> RequestCtx {
         let repo = Repo::new(app.db.clone(), caller.partner_id.clone(), Some(app.events.clone())).of_kind(caller.partner_kind);
-        let loaders = Loaders::new(&repo);
+        let loaders = LazyLoaders::new(&repo);
         let now = app.clock.now();
         RequestCtx { caller, repo, loaders, clock: app.clock.clone(), now, events: app.events.clone() }
     }

@@ -300,8 +300,10 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
     let header_token = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer).map(str::to_owned);
     let protocols = ["graphql-transport-ws", "graphql-ws"];
     // Small buffers: most sockets sit idle, and tungstenite's defaults (128 KiB each way) made
-    // an idle subscription cost ~155 KiB of RSS (`cargo bench --bench realtime`).
-    let upgrade = upgrade.protocols(protocols).read_buffer_size(4 * 1024).write_buffer_size(0).max_message_size(shared.app.config.limits.ws_max_message_bytes);
+    // an idle subscription cost ~155 KiB of RSS (`cargo bench --bench realtime`). The read
+    // buffer is allocated up front for every socket and grows to fit a longer frame, and client
+    // messages (`subscribe`, `ping`) are mostly under 1 KiB.
+    let upgrade = upgrade.protocols(protocols).read_buffer_size(1024).write_buffer_size(0).max_message_size(shared.app.config.limits.ws_max_message_bytes);
     let offered = parts.headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if offered.split(',').any(|p| p.trim() == "graphql-transport-ws") {
         return upgrade.on_upgrade(move |socket| super::ws::serve(socket, shared, header_token));

@@ -8,12 +8,13 @@
 //! slow client never delays another: each connection and each operation runs in its own task.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::Shared;
 use super::graphql::caller_of;
@@ -29,13 +30,28 @@ enum Out {
     Text(String),
 }
 
-/// Closes the connection with a code; the first close asked for wins.
-#[derive(Clone)]
-struct Closer(mpsc::UnboundedSender<(u16, String)>);
+/// Closes the connection with a code; the first close asked for wins. (A slot and a wake-up
+/// rather than a channel: a channel allocates a block of slots for every connection.)
+#[derive(Clone, Default)]
+struct Closer(Arc<(Mutex<Option<(u16, String)>>, Notify)>);
 
 impl Closer {
     fn close(&self, code: u16, reason: impl Into<String>) {
-        let _ = self.0.send((code, reason.into()));
+        let mut slot = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some((code, reason.into()));
+            self.0.1.notify_one();
+        }
+    }
+
+    /// Waits for the first close asked for.
+    async fn requested(&self) -> (u16, String) {
+        loop {
+            if let Some(close) = self.0.0.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                return close;
+            }
+            self.0.1.notified().await;
+        }
     }
 }
 
@@ -48,7 +64,11 @@ struct Outbox {
 
 impl Outbox {
     fn send(&self, v: Value) -> bool {
-        match self.tx.try_send(Out::Text(v.to_string())) {
+        self.send_text(v.to_string())
+    }
+
+    fn send_text(&self, text: String) -> bool {
+        match self.tx.try_send(Out::Text(text)) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(ws.outbox = OUTBOX, "websocket client fell too far behind; disconnecting it");
@@ -65,16 +85,16 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
     let _open = crate::metrics::GaugeGuard::new(&shared.app.metrics.websockets);
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Out>(OUTBOX);
-    let (close_tx, mut close_rx) = mpsc::unbounded_channel::<(u16, String)>();
-    let closer = Closer(close_tx);
+    let closer = Closer::default();
     let outbox = Outbox { tx, closer: closer.clone() };
+    let close_requested = closer.clone();
 
     // The writer: delivers queued messages; a close request goes ahead of anything queued.
     let writer = tokio::spawn(async move {
         loop {
             tokio::select! {
                 biased;
-                Some((code, reason)) = close_rx.recv() => {
+                (code, reason) = close_requested.requested() => {
                     let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
                     break;
                 }
@@ -164,7 +184,9 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                         break;
                     }
                 };
-                match caller_of(&shared.app, &claims.sub).await {
+                // Boxed: awaited once per connection, it would otherwise size every
+                // connection's task for the whole lookup.
+                match Box::pin(caller_of(&shared.app, &claims.sub)).await {
                     Ok(c) => caller = Some(c),
                     Err(_) => {
                         closer.close(4403, "forbidden: unknown agent");
@@ -226,6 +248,15 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
 }
 
+/// A `next` message, serialized without building a `serde_json::Value` first.
+#[derive(serde::Serialize)]
+struct Next<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    payload: &'a async_graphql::Response,
+}
+
 /// Runs one operation, sending `next` for each result and `complete` at the end; a request
 /// that fails before executing gets a single `error`.
 async fn run_operation(shared: Shared, caller: Caller, id: String, request: async_graphql::Request, outbox: Outbox) {
@@ -239,8 +270,10 @@ async fn run_operation(shared: Shared, caller: Caller, id: String, request: asyn
             return;
         }
         first = false;
-        let payload = serde_json::to_value(&response).unwrap_or(Value::Null);
-        if !outbox.send(json!({ "type": "next", "id": id, "payload": payload })) {
+        // Serialized straight from the response: no intermediate JSON tree per delivery.
+        let next = Next { id: &id, kind: "next", payload: &response };
+        let Ok(text) = serde_json::to_string(&next) else { return };
+        if !outbox.send_text(text) {
             return;
         }
     }
@@ -255,13 +288,13 @@ mod tests {
     #[test]
     fn a_full_outbox_closes_the_connection_as_a_slow_consumer() {
         let (tx, _rx) = mpsc::channel::<Out>(2);
-        let (close_tx, mut close_rx) = mpsc::unbounded_channel();
-        let outbox = Outbox { tx, closer: Closer(close_tx) };
+        let closer = Closer::default();
+        let outbox = Outbox { tx, closer: closer.clone() };
         assert!(outbox.send(json!({ "n": 1 })));
         assert!(outbox.send(json!({ "n": 2 })));
-        assert!(close_rx.try_recv().is_err(), "not closed while the client keeps up");
+        assert!(closer.0.0.lock().unwrap().is_none(), "not closed while the client keeps up");
         assert!(!outbox.send(json!({ "n": 3 })), "the client stopped reading");
-        let (code, reason) = close_rx.try_recv().expect("closed");
+        let (code, reason) = closer.0.0.lock().unwrap().clone().expect("closed");
         assert_eq!(code, 1008);
         assert!(reason.contains("slow consumer"));
     }

@@ -233,6 +233,28 @@ pub struct CalendarData {
 
 type List<T> = Arc<Vec<T>>;
 
+/// A request's loaders, built on first use: a request that loads nothing through them (a
+/// `node` lookup, a subscription that selects only event fields) does not pay for sixteen
+/// loaders. Boxed, because `Loaders` is ~4 KiB and every live subscription holds a context.
+pub struct LazyLoaders {
+    repo: Repo,
+    cell: std::sync::OnceLock<Box<Loaders>>,
+}
+
+impl LazyLoaders {
+    pub fn new(repo: &Repo) -> LazyLoaders {
+        LazyLoaders { repo: repo.clone(), cell: std::sync::OnceLock::new() }
+    }
+}
+
+impl std::ops::Deref for LazyLoaders {
+    type Target = Loaders;
+
+    fn deref(&self) -> &Loaders {
+        self.cell.get_or_init(|| Box::new(Loaders::new(&self.repo)))
+    }
+}
+
 /// Every loader of one request.
 pub struct Loaders {
     pub customer: BatchLoader<CustomerKey, Option<CustomerRow>>,
