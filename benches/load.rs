@@ -504,10 +504,11 @@ async fn subscribers(a: &Args, gw: &Gateway, f: &Arc<Fixture>) -> Vec<Row> {
     }
     latencies.sort_by(f64::total_cmp);
     println!(
-        "S1: {} subscribers cost {:.1} MiB of RSS ({:.1} KiB each); {} deliveries for {} notes",
+        "S1: {} subscribers cost {:.1} MiB of RSS ({:.1} KiB each; {:.1} MiB in all with them idle); {} deliveries for {} notes",
         a.subscribers,
         subscribed - idle_before,
         (subscribed - idle_before) * 1024.0 / a.subscribers.max(1) as f64,
+        subscribed,
         latencies.len(),
         row.requests
     );
