@@ -8,9 +8,14 @@ use support_gateway::clock::SystemClock;
 use support_gateway::config::{Cli, Command, CommonArgs, Config, SeedArgs, ServeArgs, TokenArgs};
 use support_gateway::{App, AppState, seed};
 
-#[cfg(feature = "mimalloc")]
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc returns freed pages within a second, from a background thread.
+#[cfg(feature = "jemalloc")]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
 #[tokio::main]
 async fn main() -> ExitCode {
