@@ -234,8 +234,9 @@ pub struct CalendarData {
 type List<T> = Arc<Vec<T>>;
 
 /// A request's loaders, built on first use: a request that loads nothing through them (a
-/// `node` lookup, a subscription that selects only event fields) does not pay for sixteen
-/// loaders. Boxed, because `Loaders` is ~4 KiB and every live subscription holds a context.
+/// subscription that selects only event fields, a search or page of scalar fields) does not
+/// pay for sixteen loaders. Boxed, because `Loaders` is ~4 KiB and every live subscription
+/// holds a context.
 pub struct LazyLoaders {
     repo: Repo,
     cell: std::sync::OnceLock<Box<Loaders>>,
