@@ -19,6 +19,23 @@ use futures_util::FutureExt;
 
 use crate::error::{AppError, AppResult};
 
+/// What a query body expanded per backend (`with_conn!(db, |conn, DB| …)`) may ask of its
+/// backend where the two dialects differ.
+pub trait Dialect {
+    /// PostgreSQL (arrays, `= ANY`) rather than SQLite.
+    const POSTGRES: bool;
+}
+
+#[cfg(feature = "postgres")]
+impl Dialect for diesel::pg::Pg {
+    const POSTGRES: bool = true;
+}
+
+#[cfg(feature = "sqlite")]
+impl Dialect for diesel::sqlite::Sqlite {
+    const POSTGRES: bool = false;
+}
+
 #[cfg(feature = "postgres")]
 pub type PgConn = diesel_async::AsyncPgConnection;
 #[cfg(feature = "sqlite")]
@@ -130,6 +147,8 @@ pub struct Db {
     pub backend: Backend,
     /// Serialises write transactions on SQLite (see [`transaction!`](crate::transaction)).
     pub sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// Business calendars read recently, shared by every request of this process.
+    pub calendars: Arc<crate::repo::loaders::CalendarCache>,
 }
 
 /// Pool settings.
@@ -203,7 +222,7 @@ impl Db {
             #[allow(unreachable_patterns)]
             other => return Err(AppError::internal(format!("backend {other:?} is not compiled in"))),
         };
-        Ok(Db { pool, stats, backend, sqlite_writer: Arc::new(tokio::sync::Mutex::new(())) })
+        Ok(Db { pool, stats, backend, sqlite_writer: Arc::new(tokio::sync::Mutex::new(())), calendars: Default::default() })
     }
 
     /// Applies pending migrations; returns the versions applied.

@@ -231,6 +231,35 @@ pub struct CalendarData {
     pub hours: Vec<CalendarHoursRow>,
 }
 
+/// How long a business calendar read from the database is reused. Calendars are reference
+/// data no request changes; the cache saved three of Q4's five statements (a page of open
+/// requests with their SLA: `cargo bench --bench load -- --ops Q4`), and an edit made in the
+/// database directly shows within this time.
+pub const CALENDAR_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Business calendars by id, each kept for [`CALENDAR_CACHE_TTL`]. Calendars are not partner
+/// data (every partner's customers use the same ones), so one cache serves every caller.
+#[derive(Default)]
+pub struct CalendarCache {
+    entries: Mutex<HashMap<String, (Arc<CalendarData>, std::time::Instant)>>,
+}
+
+impl CalendarCache {
+    pub fn get(&self, id: &str) -> Option<Arc<CalendarData>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(id).filter(|(_, read)| read.elapsed() < CALENDAR_CACHE_TTL).map(|(data, _)| data.clone())
+    }
+
+    pub fn put(&self, data: Arc<CalendarData>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        // A handful of calendars exist; the bound only keeps a stream of unknown ids out.
+        if entries.len() >= 1_000 {
+            entries.clear();
+        }
+        entries.insert(data.id.clone(), (data, std::time::Instant::now()));
+    }
+}
+
 type List<T> = Arc<Vec<T>>;
 
 /// A request's loaders, built on first use: a request that loads nothing through them (a
@@ -337,15 +366,29 @@ impl Loaders {
             }),
             calendar: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
-                    let (cals, hours, holidays) = repo.calendars_by_ids(&strings(&keys, |k| &k.0)).await?;
+                    let cache = repo.db.calendars.clone();
+                    let mut out = HashMap::with_capacity(keys.len());
+                    let mut missing = Vec::new();
+                    for key in keys {
+                        match cache.get(&key.0) {
+                            Some(data) => {
+                                out.insert(key, Some(data));
+                            }
+                            None => missing.push(key.0),
+                        }
+                    }
+                    if missing.is_empty() {
+                        return Ok(out);
+                    }
+                    let (cals, hours, holidays) = repo.calendars_by_ids(&missing).await?;
                     let mut hours = group_by(hours, |h| h.calendar_id.clone());
                     let mut holidays = group_by(holidays, |h| h.calendar_id.clone());
-                    cals.into_iter()
-                        .map(|c| {
-                            let data = calendar_data(c.clone(), hours.remove(&c.id).unwrap_or_default(), holidays.remove(&c.id).unwrap_or_default())?;
-                            Ok((CalendarKey(c.id), Some(Arc::new(data))))
-                        })
-                        .collect()
+                    for c in cals {
+                        let data = Arc::new(calendar_data(c.clone(), hours.remove(&c.id).unwrap_or_default(), holidays.remove(&c.id).unwrap_or_default())?);
+                        cache.put(data.clone());
+                        out.insert(CalendarKey(c.id), Some(data));
+                    }
+                    Ok(out)
                 })
             }),
             subscriptions_of_customer: BatchLoader::new(repo, |repo, keys| {
