@@ -14,6 +14,7 @@ on_both_backends!(
     customer_search_is_case_insensitive_by_name_and_domain,
     customer_filters,
     relay_paging_forward_and_backward,
+    nested_pages_cut_in_the_database_match_the_counted_lists,
     page_size_is_bounded,
     service_request_filters_and_ordering,
     sla_state_filter_matches_served_state,
@@ -173,6 +174,67 @@ async fn customer_filters(t: TestApp) {
     let edges = d["customers"]["edges"].as_array().unwrap();
     assert!(!edges.is_empty());
     assert!(edges.iter().all(|e| e["node"]["country"] == "DE"));
+}
+
+/// Nested connections asked for a forward page without `totalCount` are cut per parent by
+/// the database (a window function); with `totalCount` (or backwards) the whole list is read
+/// and cut here. Both must give the same pages, `hasNextPage` included, for every parent of a
+/// batch, and a provider sees its resellers' customers' subscriptions either way.
+async fn nested_pages_cut_in_the_database_match_the_counted_lists(t: TestApp) {
+    fn ids(conn: &Value) -> Vec<String> {
+        let ids: Vec<String> = conn["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect();
+        if let Some(total) = conn["totalCount"].as_u64() {
+            assert_eq!(ids.len() as u64, total, "a whole list fits its page");
+        }
+        ids
+    }
+    // Pages large enough to hold every list of the demo data (checked against `totalCount`).
+    let full = "{ customers(first: 40) { edges { node { id
+        subscriptions(first: 20) { totalCount edges { cursor node { id serviceRequests(first: 30) { totalCount edges { cursor node { id } } } } } }
+        serviceRequests(first: 100) { totalCount edges { cursor node { id } } } } } } }";
+    let page = "query($n: Int!, $after: String) { customers(first: 40) { edges { node { id
+        subscriptions(first: $n, after: $after) { pageInfo { hasNextPage hasPreviousPage } edges { node { id
+          serviceRequests(first: $n, after: $after) { pageInfo { hasNextPage } edges { node { id } } } } } }
+        serviceRequests(first: $n, after: $after) { pageInfo { hasNextPage endCursor } edges { node { id } } } } } } }";
+    for agent in [NORTHWIND_ADMIN, FABRIKAM_ADMIN] {
+        let whole = t.data(agent, full, json!({})).await;
+        let customers = whole["customers"]["edges"].as_array().unwrap();
+        // A cursor is a position, the same under every parent: take them from the longest list.
+        let longest = customers.iter().map(|c| &c["node"]["serviceRequests"]).max_by_key(|c| c["edges"].as_array().unwrap().len()).unwrap();
+        assert!(longest["totalCount"].as_i64().unwrap() >= 5, "{agent}: the data has a customer with several requests");
+        let cursor = |i: usize| longest["edges"][i]["cursor"].as_str().unwrap().to_owned();
+        let mut compared = 0;
+        for (after, start) in [(None, 0), (Some(cursor(1)), 2), (Some(cursor(3)), 4)] {
+            let n = 2;
+            let paged = t.data(agent, page, json!({ "n": n, "after": after })).await;
+            let paged = paged["customers"]["edges"].as_array().unwrap();
+            assert_eq!(paged.len(), customers.len());
+            let window = |all: Vec<String>| all.iter().skip(start).take(n).cloned().collect::<Vec<_>>();
+            for (w, p) in customers.iter().zip(paged) {
+                let (w, p) = (&w["node"], &p["node"]);
+                assert_eq!(w["id"], p["id"]);
+                for field in ["subscriptions", "serviceRequests"] {
+                    let all = ids(&w[field]);
+                    assert_eq!(ids(&p[field]), window(all.clone()), "{agent}: {field} of {} from {start}", w["id"]);
+                    assert_eq!(p[field]["pageInfo"]["hasNextPage"], all.len() > start + n, "{agent}: {field} of {}", w["id"]);
+                    compared += all.len().min(n);
+                }
+                // The requests of each subscription on this page, against that subscription's whole list.
+                for s in p["subscriptions"]["edges"].as_array().unwrap() {
+                    let whole_sub = w["subscriptions"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["id"] == s["node"]["id"]).unwrap();
+                    let all = ids(&whole_sub["node"]["serviceRequests"]);
+                    assert_eq!(ids(&s["node"]["serviceRequests"]), window(all.clone()));
+                    assert_eq!(s["node"]["serviceRequests"]["pageInfo"]["hasNextPage"], all.len() > start + n);
+                }
+            }
+        }
+        assert!(compared > 0, "{agent}: some nested page was not empty");
+        if agent == FABRIKAM_ADMIN {
+            // Litware's customers (Fabrikam is their provider) show their subscriptions.
+            let subs: usize = customers.iter().map(|c| c["node"]["subscriptions"]["totalCount"].as_u64().unwrap() as usize).sum();
+            assert!(subs > 0);
+        }
+    }
 }
 
 async fn relay_paging_forward_and_backward(t: TestApp) {

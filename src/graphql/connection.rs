@@ -44,3 +44,10 @@ pub fn from_list<R: Clone, T: OutputType>(items: &[R], args: &PageArgs, node: im
     let page = Page { rows: items[window.clone()].to_vec(), start: window.start, total: items.len() };
     from_page(page, node)
 }
+
+/// A connection over the first rows of a list (from its beginning), read one past the page's
+/// `window` by a loader that cut the list in the database: a forward page that does not count.
+pub fn from_first<R: Clone, T: OutputType>(items: &[R], window: std::ops::Range<usize>, node: impl Fn(R) -> T) -> Conn<T> {
+    let rows = items.get(window.start..).unwrap_or_default().to_vec();
+    from_page(Page::of(rows, window, None), node)
+}

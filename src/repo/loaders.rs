@@ -23,7 +23,7 @@ use futures_util::FutureExt;
 use futures_util::future::Shared;
 
 use super::Repo;
-use super::queries::group_by;
+use super::queries::{Children, group_by};
 use crate::db::models::*;
 use crate::domain::sla::BusinessCalendar;
 use crate::error::{AppError, AppResult};
@@ -221,6 +221,42 @@ keys! {
     DomainsOfCustomer,
 }
 
+/// The first `n` children of a parent: what a forward page of a nested connection that does
+/// not count its items needs (its window's end, and one more to know whether a next page exists).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FirstOf {
+    pub parent: String,
+    pub n: u32,
+}
+
+impl FirstOf {
+    pub fn new(parent: &str, n: usize) -> FirstOf {
+        FirstOf { parent: parent.to_owned(), n: n.min(u32::MAX as usize) as u32 }
+    }
+}
+
+/// Runs one windowed statement per distinct `n` of a batch (a request with aliases may ask
+/// for several page sizes) and hands each key its parent's rows.
+macro_rules! first_lists {
+    ($keys:ident, |$ids:ident, $limit:ident| $fetch:expr, $parent:expr) => {{
+        let mut by_n: HashMap<u32, Vec<FirstOf>> = HashMap::new();
+        for k in $keys {
+            by_n.entry(k.n).or_default().push(k);
+        }
+        let mut out = HashMap::new();
+        for (n, keys) in by_n {
+            let $ids: Vec<String> = keys.iter().map(|k| k.parent.clone()).collect();
+            let $limit = i64::from(n);
+            let mut grouped = group_by($fetch.await?, $parent);
+            for k in keys {
+                let rows = grouped.remove(&k.parent).unwrap_or_default();
+                out.insert(k, Arc::new(rows));
+            }
+        }
+        Ok(out)
+    }};
+}
+
 /// A business calendar with its name, ready for SLA arithmetic.
 #[derive(Debug, Clone)]
 pub struct CalendarData {
@@ -303,6 +339,12 @@ pub struct Loaders {
     pub products_of_customer: BatchLoader<ProductsOfCustomer, List<MarketplaceProductRow>>,
     pub customers_of_product: BatchLoader<CustomersOfProduct, List<CustomerRow>>,
     pub domains_of_customer: BatchLoader<DomainsOfCustomer, List<CustomerDomainRow>>,
+    /// The first subscriptions of customers (nested pages that do not count).
+    pub first_subscriptions_of_customer: BatchLoader<FirstOf, List<SubscriptionRow>>,
+    /// The first service requests of customers (nested pages that do not count).
+    pub first_requests_of_customer: BatchLoader<FirstOf, List<ServiceRequestRow>>,
+    /// The first service requests about subscriptions (nested pages that do not count).
+    pub first_requests_of_subscription: BatchLoader<FirstOf, List<ServiceRequestRow>>,
 }
 
 fn strings<K>(keys: &[K], f: impl Fn(&K) -> &String) -> Vec<String> {
@@ -445,6 +487,30 @@ impl Loaders {
                 Box::pin(async move {
                     let rows = repo.domains_of_customers(&strings(&keys, |k| &k.0)).await?;
                     Ok(lists(rows, |r| r.customer_id.clone(), DomainsOfCustomer))
+                })
+            }),
+            first_subscriptions_of_customer: BatchLoader::new(repo, |repo, keys| {
+                Box::pin(async move {
+                    first_lists!(keys, |ids, limit| repo.first_subscriptions_of_customers(&ids, limit), |r| r
+                        .customer_id
+                        .clone()
+                        .unwrap_or_default())
+                })
+            }),
+            first_requests_of_customer: BatchLoader::new(repo, |repo, keys| {
+                Box::pin(async move {
+                    first_lists!(keys, |ids, limit| repo.first_requests_of(Children::RequestsOfCustomer, &ids, limit), |r| r
+                        .customer_id
+                        .clone()
+                        .unwrap_or_default())
+                })
+            }),
+            first_requests_of_subscription: BatchLoader::new(repo, |repo, keys| {
+                Box::pin(async move {
+                    first_lists!(keys, |ids, limit| repo.first_requests_of(Children::RequestsOfSubscription, &ids, limit), |r| r
+                        .subscription_id
+                        .clone()
+                        .unwrap_or_default())
                 })
             }),
         }

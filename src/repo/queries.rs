@@ -56,6 +56,69 @@ macro_rules! page_window {
     }};
 }
 
+/// The children a nested connection lists under each of its parents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Children {
+    SubscriptionsOfCustomer,
+    RequestsOfCustomer,
+    RequestsOfSubscription,
+}
+
+impl Children {
+    /// One statement for the first `$3` children of each parent in `$1`, in the order the
+    /// connection lists them, scoped to the partner `$2`: a window function cuts them in the
+    /// database, where the loaders of whole lists read every child of every parent to page
+    /// in memory (a subscription with thousands of requests cost thousands of rows per page).
+    /// PostgreSQL binds the parents as an array, SQLite as a JSON array (`json_each`).
+    fn sql(self, postgres: bool) -> String {
+        let (table, parent, order) = match self {
+            Children::SubscriptionsOfCustomer => ("subscriptions", "customer_id", "created_at, id"),
+            Children::RequestsOfCustomer => ("service_requests", "customer_id", "created_at DESC, id DESC"),
+            Children::RequestsOfSubscription => ("service_requests", "subscription_id", "created_at DESC, id DESC"),
+        };
+        let (keys, partner, limit) =
+            if postgres { ("= ANY($1)", "$2", "$3") } else { ("IN (SELECT value FROM json_each(?1))", "?2", "?3") };
+        // A provider sees its resellers' customers' subscriptions (as `subscriptions_of_customers`).
+        let scope = match self {
+            Children::SubscriptionsOfCustomer => format!("(partner_id = {partner} OR provider_id = {partner})"),
+            _ => format!("partner_id = {partner}"),
+        };
+        format!(
+            "SELECT * FROM (SELECT {table}.*, row_number() OVER (PARTITION BY {parent} ORDER BY {order}) AS sg_rank \
+             FROM {table} WHERE {parent} {keys} AND {scope}) AS cut WHERE sg_rank <= {limit} ORDER BY {parent}, sg_rank"
+        )
+    }
+}
+
+/// Runs [`Children::sql`] on whichever backend the repo uses, loading `$row`s.
+macro_rules! first_children {
+    ($repo:ident, $children:expr, $ids:expr, $limit:expr, $row:ty) => {{
+        use diesel::sql_types::{BigInt, Text};
+        let mut out: Vec<$row> = Vec::new();
+        for keys in chunks($ids) {
+            match &$repo.db.pool {
+                #[cfg(feature = "postgres")]
+                crate::db::Pool::Postgres(pool) => {
+                    let mut conn = pool.get().await?;
+                    let q = diesel::sql_query($children.sql(true))
+                        .bind::<diesel::sql_types::Array<Text>, _>(keys)
+                        .bind::<Text, _>(&$repo.partner_id)
+                        .bind::<BigInt, _>($limit);
+                    out.extend(q.load::<$row>(&mut conn).await?);
+                }
+                #[cfg(feature = "sqlite")]
+                crate::db::Pool::Sqlite(pool) => {
+                    let mut conn = pool.get().await?;
+                    let keys = serde_json::to_string(keys).map_err(crate::error::AppError::internal)?;
+                    let q = diesel::sql_query($children.sql(false)).bind::<Text, _>(keys).bind::<Text, _>(&$repo.partner_id).bind::<BigInt, _>($limit);
+                    out.extend(q.load::<$row>(&mut conn).await?);
+                }
+            }
+        }
+        out
+    }};
+}
+
 impl<T> Page<T> {
     /// A page of `window`. With a counted `total` it is exact; without one the rows were read
     /// one past the window, and `total` only tells whether more follow (`totalCount` was not
@@ -317,6 +380,16 @@ impl Repo {
             }));
         }
         Ok(out)
+    }
+
+    /// The first `limit` subscriptions of each customer, in the connection's order.
+    pub async fn first_subscriptions_of_customers(&self, ids: &[String], limit: i64) -> AppResult<Vec<SubscriptionRow>> {
+        Ok(first_children!(self, Children::SubscriptionsOfCustomer, ids, limit, SubscriptionRow))
+    }
+
+    /// The first `limit` service requests of each customer or subscription, newest first.
+    pub async fn first_requests_of(&self, parent: Children, ids: &[String], limit: i64) -> AppResult<Vec<ServiceRequestRow>> {
+        Ok(first_children!(self, parent, ids, limit, ServiceRequestRow))
     }
 
     pub async fn notes_of_requests(&self, ids: &[String]) -> AppResult<Vec<NoteRow>> {

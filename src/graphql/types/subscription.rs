@@ -4,11 +4,11 @@ use chrono::{DateTime, Utc};
 use super::{Customer, ServiceRequest, parse, utc};
 use crate::db::models::SubscriptionRow;
 use crate::domain::model::{BillingCycle, ProductFamily, SubscriptionOwner, SubscriptionStatus};
-use crate::graphql::connection::{Conn, from_list};
+use crate::graphql::connection::{Conn, from_first, from_list};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
-use crate::repo::loaders::{CustomerKey, RequestsOfSubscription, load};
+use crate::repo::loaders::{CustomerKey, FirstOf, RequestsOfSubscription, load};
 
 /// A subscription of a customer, or of the partner's own tenant.
 #[derive(Clone)]
@@ -74,7 +74,11 @@ impl Subscription {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Conn<ServiceRequest>> {
-        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?.counting_if(ctx.look_ahead().field("totalCount").exists());
+        if let Some(window) = args.uncounted_window() {
+            let rows = load(&rc(ctx)?.loaders.first_requests_of_subscription, FirstOf::new(&self.0.id, window.end + 1)).await?;
+            return Ok(from_first(&rows, window, ServiceRequest));
+        }
         let rows = load(&rc(ctx)?.loaders.requests_of_subscription, RequestsOfSubscription(self.0.id.clone())).await?;
         Ok(from_list(&rows, &args, ServiceRequest))
     }
