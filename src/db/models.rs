@@ -2,7 +2,7 @@
 //! needs no knowledge of the domain's vocabulary. Timestamps are UTC.
 
 use chrono::{NaiveDate, NaiveDateTime};
-use diesel::{Insertable, Queryable, QueryableByName, Selectable};
+use diesel::{Insertable, Queryable, Selectable};
 
 use super::schema::*;
 
@@ -90,7 +90,7 @@ pub struct CustomerDomainRow {
     pub is_primary: bool,
 }
 
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = subscriptions)]
 pub struct SubscriptionRow {
     pub id: String,
@@ -137,7 +137,7 @@ pub struct SupportTopicRow {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = service_requests)]
 pub struct ServiceRequestRow {
     pub id: String,

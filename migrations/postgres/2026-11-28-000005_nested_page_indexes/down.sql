@@ -1,0 +1,6 @@
+DROP INDEX service_requests_subscription_created_idx;
+CREATE INDEX service_requests_subscription_id_idx ON service_requests (subscription_id);
+DROP INDEX service_requests_customer_created_idx;
+CREATE INDEX service_requests_customer_id_idx ON service_requests (customer_id);
+DROP INDEX subscriptions_customer_created_idx;
+CREATE INDEX subscriptions_customer_id_idx ON subscriptions (customer_id);
