@@ -198,8 +198,8 @@ impl Mutation {
         let (request, key) = input.validate()?;
         let outcome = rc.repo.create_request(&rc.caller, &request, key.as_deref(), rc.clock.now()).await?;
         Ok(match outcome {
-            Created::New(row) => CreateServiceRequestPayload { service_request: ServiceRequest(row), replayed: false },
-            Created::Replayed(row) => CreateServiceRequestPayload { service_request: ServiceRequest(row), replayed: true },
+            Created::New(row) => CreateServiceRequestPayload { service_request: ServiceRequest::from(row), replayed: false },
+            Created::Replayed(row) => CreateServiceRequestPayload { service_request: ServiceRequest::from(row), replayed: true },
         })
     }
 
@@ -209,7 +209,7 @@ impl Mutation {
         let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
         let body = text("body", &input.body, MAX_TEXT_CHARS, true)?;
         let row = rc.repo.add_note(&rc.caller, &id, &body, input.expected_version.map(version), rc.clock.now()).await?;
-        Ok(ServiceRequestPayload { service_request: ServiceRequest(row) })
+        Ok(ServiceRequestPayload { service_request: ServiceRequest::from(row) })
     }
 
     /// Moves a request along NEW → OPEN → IN_PROGRESS ⇄ WAITING_ON_PARTNER → RESOLVED → CLOSED
@@ -219,7 +219,7 @@ impl Mutation {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
         let row = rc.repo.change_status(&rc.caller, &id, input.status, version(input.expected_version), rc.clock.now()).await?;
-        Ok(ServiceRequestPayload { service_request: ServiceRequest(row) })
+        Ok(ServiceRequestPayload { service_request: ServiceRequest::from(row) })
     }
 
     /// Changes the severity; while support has not responded, the SLA due time is recomputed.
@@ -227,7 +227,7 @@ impl Mutation {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
         let row = rc.repo.change_severity(&rc.caller, &id, input.severity, version(input.expected_version), rc.clock.now()).await?;
-        Ok(ServiceRequestPayload { service_request: ServiceRequest(row) })
+        Ok(ServiceRequestPayload { service_request: ServiceRequest::from(row) })
     }
 
     /// Records support's first response, which stops the initial-response clock (S4).
@@ -239,7 +239,7 @@ impl Mutation {
             .repo
             .record_response(&rc.caller, &id, input.responded_at, note.as_deref(), input.expected_version.map(version), rc.clock.now())
             .await?;
-        Ok(ServiceRequestPayload { service_request: ServiceRequest(row) })
+        Ok(ServiceRequestPayload { service_request: ServiceRequest::from(row) })
     }
 
     /// An indirect provider grants its reseller access to a customer's Azure account (R4).

@@ -174,7 +174,7 @@ impl Query {
             (ServiceRequestOrderField::DueAt, OrderDirection::Desc) => RequestOrder::DueDesc,
         };
         let page = rc.repo.request_page(&repo_filter, order, rc.now.naive_utc(), &args).await?;
-        Ok(from_page(page, ServiceRequest))
+        Ok(from_page(page, ServiceRequest::from))
     }
 
     /// The commercial-marketplace catalogue, by name; `search` matches name or publisher.

@@ -141,7 +141,7 @@ impl ServiceRequestEvent {
 
     /// The request as it is after the change.
     async fn service_request(&self) -> Option<ServiceRequest> {
-        self.event.request.clone().map(ServiceRequest)
+        self.event.request.clone().map(ServiceRequest::from)
     }
 }
 
@@ -245,7 +245,7 @@ impl Subscription {
                 return None;
             }
             let previous_state = event.payload.get("from").and_then(|v| v.as_str()).and_then(|s| s.parse().ok());
-            Some(Ok(SlaAlert { state, previous_state, at: event.created_at, service_request: ServiceRequest(event.request.clone()?) }))
+            Some(Ok(SlaAlert { state, previous_state, at: event.created_at, service_request: ServiceRequest::from(event.request.clone()?) }))
         }))
     }
 
@@ -284,7 +284,7 @@ impl Subscription {
                 let page = crate::paging::PageArgs { first: Some(MAX_COUNTDOWN_REQUESTS), ..Default::default() };
                 let found = rc.repo.request_page(&repo_filter, crate::repo::queries::RequestOrder::DueAsc, rc.clock.now().naive_utc(), &page).await?;
                 for row in &found.rows {
-                    rc.loaders.request.prime(RequestKey(row.id.clone()), Some(row.clone()));
+                    rc.loaders.request.prime(RequestKey(row.id.clone()), Some(std::sync::Arc::new(row.clone())));
                 }
                 found.rows.into_iter().map(|r| r.id).collect()
             }
@@ -302,7 +302,7 @@ impl Subscription {
                     calendars.insert(row.calendar_id.clone(), c.calendar.clone());
                 }
             }
-            followed.insert(row.id.clone(), row);
+            followed.insert(row.id.clone(), std::sync::Arc::unwrap_or_clone(row));
         }
         let matcher = match (by_filter, filter) {
             (true, f) => Matcher::new(&rc.caller.partner_id, f)?,

@@ -325,15 +325,15 @@ impl std::ops::Deref for LazyLoaders {
 pub struct Loaders {
     pub customer: BatchLoader<CustomerKey, Option<CustomerRow>>,
     pub subscription: BatchLoader<SubscriptionKey, Option<SubscriptionRow>>,
-    pub request: BatchLoader<RequestKey, Option<ServiceRequestRow>>,
+    pub request: BatchLoader<RequestKey, Option<Arc<ServiceRequestRow>>>,
     pub product: BatchLoader<ProductKey, Option<MarketplaceProductRow>>,
     pub topic: BatchLoader<TopicKey, Option<SupportTopicRow>>,
     pub agent: BatchLoader<AgentKey, Option<AgentRow>>,
     pub partner: BatchLoader<PartnerKey, Option<PartnerRow>>,
     pub calendar: BatchLoader<CalendarKey, Option<Arc<CalendarData>>>,
     pub subscriptions_of_customer: BatchLoader<SubscriptionsOfCustomer, List<SubscriptionRow>>,
-    pub requests_of_customer: BatchLoader<RequestsOfCustomer, List<ServiceRequestRow>>,
-    pub requests_of_subscription: BatchLoader<RequestsOfSubscription, List<ServiceRequestRow>>,
+    pub requests_of_customer: BatchLoader<RequestsOfCustomer, List<Arc<ServiceRequestRow>>>,
+    pub requests_of_subscription: BatchLoader<RequestsOfSubscription, List<Arc<ServiceRequestRow>>>,
     pub notes_of_request: BatchLoader<NotesOfRequest, List<NoteRow>>,
     pub history_of_request: BatchLoader<HistoryOfRequest, List<HistoryRow>>,
     pub products_of_customer: BatchLoader<ProductsOfCustomer, List<MarketplaceProductRow>>,
@@ -342,13 +342,19 @@ pub struct Loaders {
     /// The first subscriptions of customers (nested pages that do not count).
     pub first_subscriptions_of_customer: BatchLoader<FirstOf, List<SubscriptionRow>>,
     /// The first service requests of customers (nested pages that do not count).
-    pub first_requests_of_customer: BatchLoader<FirstOf, List<ServiceRequestRow>>,
+    pub first_requests_of_customer: BatchLoader<FirstOf, List<Arc<ServiceRequestRow>>>,
     /// The first service requests about subscriptions (nested pages that do not count).
-    pub first_requests_of_subscription: BatchLoader<FirstOf, List<ServiceRequestRow>>,
+    pub first_requests_of_subscription: BatchLoader<FirstOf, List<Arc<ServiceRequestRow>>>,
 }
 
 fn strings<K>(keys: &[K], f: impl Fn(&K) -> &String) -> Vec<String> {
     keys.iter().map(|k| f(k).clone()).collect()
+}
+
+/// Rows behind `Arc`s: a request's rows are handed to every resolver that loads them (and
+/// service request rows, ~30 strings each, were cloned per load and per page).
+fn shared<T>(rows: Vec<T>) -> Vec<Arc<T>> {
+    rows.into_iter().map(Arc::new).collect()
 }
 
 /// Indexes rows by id under a key type.
@@ -379,7 +385,7 @@ impl Loaders {
             request: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.requests_by_ids(&strings(&keys, |k| &k.0)).await?;
-                    Ok(by_id(rows, |r| r.id.clone(), RequestKey))
+                    Ok(by_id(shared(rows), |r| r.id.clone(), RequestKey))
                 })
             }),
             product: BatchLoader::new(repo, |repo, keys| {
@@ -441,13 +447,13 @@ impl Loaders {
             }),
             requests_of_customer: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
-                    let rows = repo.requests_of_customers(&strings(&keys, |k| &k.0)).await?;
+                    let rows = shared(repo.requests_of_customers(&strings(&keys, |k| &k.0)).await?);
                     Ok(lists(rows, |r| r.customer_id.clone().unwrap_or_default(), RequestsOfCustomer))
                 })
             }),
             requests_of_subscription: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
-                    let rows = repo.requests_of_subscriptions(&strings(&keys, |k| &k.0)).await?;
+                    let rows = shared(repo.requests_of_subscriptions(&strings(&keys, |k| &k.0)).await?);
                     Ok(lists(rows, |r| r.subscription_id.clone().unwrap_or_default(), RequestsOfSubscription))
                 })
             }),
@@ -499,7 +505,7 @@ impl Loaders {
             }),
             first_requests_of_customer: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
-                    first_lists!(keys, |ids, limit| repo.first_requests_of(Children::RequestsOfCustomer, &ids, limit), |r| r
+                    first_lists!(keys, |ids, limit| async { repo.first_requests_of(Children::RequestsOfCustomer, &ids, limit).await.map(shared) }, |r| r
                         .customer_id
                         .clone()
                         .unwrap_or_default())
@@ -507,7 +513,7 @@ impl Loaders {
             }),
             first_requests_of_subscription: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
-                    first_lists!(keys, |ids, limit| repo.first_requests_of(Children::RequestsOfSubscription, &ids, limit), |r| r
+                    first_lists!(keys, |ids, limit| async { repo.first_requests_of(Children::RequestsOfSubscription, &ids, limit).await.map(shared) }, |r| r
                         .subscription_id
                         .clone()
                         .unwrap_or_default())

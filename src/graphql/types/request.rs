@@ -18,7 +18,13 @@ use crate::repo::loaders::{AgentKey, CalendarKey, CustomerKey, HistoryOfRequest,
 /// A service request (support ticket) the partner filed on behalf of a customer, or for its
 /// own tenant. Visible only to the partner that filed it.
 #[derive(Clone)]
-pub struct ServiceRequest(pub ServiceRequestRow);
+pub struct ServiceRequest(pub std::sync::Arc<ServiceRequestRow>);
+
+impl From<ServiceRequestRow> for ServiceRequest {
+    fn from(row: ServiceRequestRow) -> ServiceRequest {
+        ServiceRequest(std::sync::Arc::new(row))
+    }
+}
 
 /// Where a request is worked (R2).
 #[derive(SimpleObject)]
@@ -175,7 +181,7 @@ impl ServiceRequest {
 }
 
 /// The initial-response SLA of a request (S4): its due time, what is left, and its state.
-pub struct Sla(pub ServiceRequestRow);
+pub struct Sla(pub std::sync::Arc<ServiceRequestRow>);
 
 impl Sla {
     fn schedule(&self) -> sla::SlaSchedule {
