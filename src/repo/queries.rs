@@ -162,6 +162,22 @@ impl<T> Page<T> {
     }
 }
 
+/// The range of lower-cased text that starts with `prefix` (lower-cased), `[from, to)`: for
+/// ASCII prefixes only, the ones SQLite's `lower()` folds as Rust does.
+fn prefix_range(prefix: &str) -> Option<(String, String)> {
+    if !prefix.is_ascii() {
+        return None;
+    }
+    let from = prefix.to_ascii_lowercase();
+    let mut to = from.clone().into_bytes();
+    let last = to.pop()?;
+    // 0x7f has no ASCII successor; such a prefix keeps the plain LIKE.
+    (last < 0x7f).then(|| {
+        to.push(last + 1);
+        (from, String::from_utf8(to).unwrap_or_default())
+    })
+}
+
 /// `%…%` / `…%` patterns with LIKE's wildcards escaped (the escape character is `\`).
 fn like_escape(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
@@ -524,7 +540,8 @@ impl Repo {
     /// ordered by company name.
     pub async fn customer_page(&self, filter: &CustomerFilter, page: &PageArgs) -> AppResult<Page<CustomerRow>> {
         let p = &self.partner_id;
-        let pattern = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_escape);
+        let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let pattern = search.map(like_escape);
         Ok(with_conn!(self.db, |conn, DB| {
             let base = || {
                 // A partner that provides for nobody lists its own customers: an equality the
@@ -550,16 +567,27 @@ impl Repo {
                     } else {
                         ("customers.id IN (SELECT c.id FROM customers c WHERE lower(c.company_name) LIKE ", " UNION ", ")")
                     };
-                    q = q.filter(
-                        diesel::dsl::sql::<Bool>(open)
-                            .bind::<Text, _>(format!("%{pat}%"))
-                            .sql(" ESCAPE '\\'")
-                            .sql(union)
-                            .sql("SELECT d.customer_id FROM customer_domains d WHERE lower(d.domain) LIKE ")
-                            .bind::<Text, _>(format!("{pat}%"))
-                            .sql(" ESCAPE '\\'")
-                            .sql(close),
-                    );
+                    let matches = diesel::dsl::sql::<Bool>(open)
+                        .bind::<Text, _>(format!("%{pat}%"))
+                        .sql(" ESCAPE '\\'")
+                        .sql(union)
+                        .sql("SELECT d.customer_id FROM customer_domains d WHERE lower(d.domain) LIKE ")
+                        .bind::<Text, _>(format!("{pat}%"))
+                        .sql(" ESCAPE '\\'");
+                    // SQLite's LIKE never uses an index on lower(domain) (migration 000006
+                    // adds one); the same prefix as a range does (0.9 → 0.05 ms per search at
+                    // `--scale 2000`). PostgreSQL derives that range from the LIKE itself.
+                    q = match search.filter(|_| !<DB as crate::db::Dialect>::POSTGRES).and_then(prefix_range) {
+                        Some((from, to)) => q.filter(
+                            matches
+                                .sql(" AND lower(d.domain) >= ")
+                                .bind::<Text, _>(from)
+                                .sql(" AND lower(d.domain) < ")
+                                .bind::<Text, _>(to)
+                                .sql(close),
+                        ),
+                        None => q.filter(matches.sql(close)),
+                    };
                 }
                 if let Some(rel) = &filter.relationships {
                     q = q.filter(customers::relationship.eq_any(rel.clone()));
@@ -770,4 +798,19 @@ pub async fn terminate_listeners_for_test(db: &Db) -> AppResult<i64> {
                WHERE application_name = 'sg-listener' AND datname = current_database()";
     let rows: Vec<Count> = with_conn!(db, |conn| diesel::sql_query(sql).load(conn).await?);
     Ok(rows.into_iter().map(|c| c.n).sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_range;
+
+    #[test]
+    fn prefix_ranges_cover_exactly_the_prefix() {
+        assert_eq!(prefix_range("AdAt"), Some(("adat".into(), "adau".into())));
+        assert_eq!(prefix_range("contoso.z"), Some(("contoso.z".into(), "contoso.{".into())));
+        // No ASCII successor, or not folded by SQLite's lower(): the plain LIKE only.
+        assert_eq!(prefix_range("a\u{7f}"), None);
+        assert_eq!(prefix_range("münchen"), None);
+        assert_eq!(prefix_range(""), None);
+    }
 }

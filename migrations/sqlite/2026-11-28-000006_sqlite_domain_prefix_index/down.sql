@@ -1,0 +1,1 @@
+DROP INDEX customer_domains_domain_prefix_idx;
