@@ -224,14 +224,18 @@ impl Sla {
     /// Clock seconds left until the due time (working seconds on a business-hours clock);
     /// negative once overdue; frozen at the first response.
     async fn remaining_seconds(&self, ctx: &Context<'_>) -> Result<i32> {
+        static ALWAYS_OPEN: std::sync::LazyLock<sla::BusinessCalendar> = std::sync::LazyLock::new(sla::BusinessCalendar::always_open);
         let rc = rc(ctx)?;
         let clock: SlaClock = parse(&self.0.sla_clock)?;
+        let (due, responded, now) = (utc(self.0.sla_due_at), self.0.first_response_at.map(utc), rc.clock.now());
+        // The calendar counts only the working time still ahead of an unanswered request, and
+        // is borrowed, not copied (it was cloned for every request of a page).
         let calendar = match clock {
-            SlaClock::TwentyFourSeven => None,
-            SlaClock::BusinessHours => load(&rc.loaders.calendar, CalendarKey(self.0.calendar_id.clone())).await?,
+            SlaClock::BusinessHours if responded.unwrap_or(now) < due => load(&rc.loaders.calendar, CalendarKey(self.0.calendar_id.clone())).await?,
+            _ => None,
         };
-        let calendar = calendar.map(|c| c.calendar.clone()).unwrap_or_else(sla::BusinessCalendar::always_open);
-        let left = sla::remaining(clock, &calendar, utc(self.0.sla_due_at), self.0.first_response_at.map(utc), rc.clock.now());
+        let calendar = calendar.as_deref().map_or(&*ALWAYS_OPEN, |c| &c.calendar);
+        let left = sla::remaining(clock, calendar, due, responded, now);
         Ok(left.num_seconds().clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
     }
 }
