@@ -1,5 +1,6 @@
 //! Per-request batched loaders: one newtype key per loader, one statement per batch. Built
-//! fresh for every request, so nothing is cached across callers.
+//! fresh for every request, so nothing a partner owns is cached across callers; only business
+//! calendars, reference data shared by every partner, are kept per process ([`CalendarCache`]).
 //!
 //! The `dataloader` crate was replaced, for CPU: its loads wait for siblings by yielding ten
 //! times each while they queue on an async mutex that passes from waiter to waiter one wake-up
@@ -235,7 +236,7 @@ impl FirstOf {
     }
 }
 
-/// Runs one windowed statement per distinct `n` of a batch (a request with aliases may ask
+/// Runs one statement per distinct `n` of a batch (a request with aliases may ask
 /// for several page sizes) and hands each key its parent's rows.
 macro_rules! first_lists {
     ($keys:ident, |$ids:ident, $limit:ident| $fetch:expr, $parent:expr) => {{
