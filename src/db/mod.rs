@@ -7,6 +7,7 @@
 
 pub mod models;
 pub mod schema;
+pub mod sql;
 
 use std::sync::Arc;
 use std::time::Duration;
