@@ -6,11 +6,11 @@
 //! writes the history entry and the event; the others find the row there and do nothing. A
 //! replica that was down catches up at start, since past deadlines are due at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 use serde_json::json;
@@ -103,6 +103,17 @@ impl SlaWatcher {
             let rows: Vec<ServiceRequestRow> = with_conn!(self.db, |conn| {
                 service_requests::table.filter(service_requests::id.eq_any(ids)).select(ServiceRequestRow::as_select()).load(conn).await?
             });
+            // At start every past deadline is due at once, and most were recorded before (by
+            // this replica before a restart, or by another): one query finds them, where a
+            // transaction each that lost its insert cost thousands of statements per start.
+            let seen: Vec<(String, String, NaiveDateTime)> = with_conn!(self.db, |conn| {
+                sla_transitions::table
+                    .filter(sla_transitions::service_request_id.eq_any(ids))
+                    .select((sla_transitions::service_request_id, sla_transitions::state, sla_transitions::due_at))
+                    .load(conn)
+                    .await?
+            });
+            let seen: HashSet<(String, String, NaiveDateTime)> = seen.into_iter().collect();
             for row in rows {
                 let open = row.status.parse::<RequestStatus>().map(RequestStatus::is_open).unwrap_or(false);
                 if row.first_response_at.is_some() || !open {
@@ -111,7 +122,8 @@ impl SlaWatcher {
                 let state = sla_state_of(&row, now);
                 match state {
                     SlaState::AtRisk | SlaState::Breached => {
-                        if self.record(&row, state, now).await? {
+                        let known = seen.contains(&(row.id.clone(), state.as_str().to_owned(), row.sla_due_at));
+                        if !known && self.record(&row, state, now).await? {
                             recorded += 1;
                             self.transitions.inc();
                         }
