@@ -247,7 +247,7 @@ impl Mutation {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::Customer, &customer_id)?;
         let row = rc.repo.set_azure_access(&rc.caller, &id, true, rc.clock.now()).await?;
-        Ok(CustomerPayload { customer: Customer(row) })
+        Ok(CustomerPayload { customer: Customer::from(row) })
     }
 
     /// An indirect provider revokes its reseller's access to a customer's Azure account (R4).
@@ -255,6 +255,6 @@ impl Mutation {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::Customer, &customer_id)?;
         let row = rc.repo.set_azure_access(&rc.caller, &id, false, rc.clock.now()).await?;
-        Ok(CustomerPayload { customer: Customer(row) })
+        Ok(CustomerPayload { customer: Customer::from(row) })
     }
 }

@@ -138,7 +138,7 @@ impl Query {
             country: country.map(|c| c.to_uppercase()),
         };
         let page = rc.repo.customer_page(&repo_filter, &args).await?;
-        Ok(from_page(page, Customer))
+        Ok(from_page(page, Customer::from))
     }
 
     /// Service requests the partner filed, newest first unless ordered otherwise.

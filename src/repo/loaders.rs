@@ -324,7 +324,7 @@ impl std::ops::Deref for LazyLoaders {
 
 /// Every loader of one request.
 pub struct Loaders {
-    pub customer: BatchLoader<CustomerKey, Option<CustomerRow>>,
+    pub customer: BatchLoader<CustomerKey, Option<Arc<CustomerRow>>>,
     pub subscription: BatchLoader<SubscriptionKey, Option<SubscriptionRow>>,
     pub request: BatchLoader<RequestKey, Option<Arc<ServiceRequestRow>>>,
     pub product: BatchLoader<ProductKey, Option<MarketplaceProductRow>>,
@@ -338,7 +338,7 @@ pub struct Loaders {
     pub notes_of_request: BatchLoader<NotesOfRequest, List<NoteRow>>,
     pub history_of_request: BatchLoader<HistoryOfRequest, List<HistoryRow>>,
     pub products_of_customer: BatchLoader<ProductsOfCustomer, List<MarketplaceProductRow>>,
-    pub customers_of_product: BatchLoader<CustomersOfProduct, List<CustomerRow>>,
+    pub customers_of_product: BatchLoader<CustomersOfProduct, List<Arc<CustomerRow>>>,
     pub domains_of_customer: BatchLoader<DomainsOfCustomer, List<CustomerDomainRow>>,
     /// The first subscriptions of customers (nested pages that do not count).
     pub first_subscriptions_of_customer: BatchLoader<FirstOf, List<SubscriptionRow>>,
@@ -353,7 +353,8 @@ fn strings<K>(keys: &[K], f: impl Fn(&K) -> &String) -> Vec<String> {
 }
 
 /// Rows behind `Arc`s: a request's rows are handed to every resolver that loads them (and
-/// service request rows, ~30 strings each, were cloned per load and per page).
+/// service request rows, ~30 strings each, were cloned per load and per page; customer rows,
+/// ~15, once per request of a page that names its customer).
 fn shared<T>(rows: Vec<T>) -> Vec<Arc<T>> {
     rows.into_iter().map(Arc::new).collect()
 }
@@ -374,7 +375,7 @@ impl Loaders {
             customer: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
                     let rows = repo.customers_by_ids(&strings(&keys, |k| &k.0)).await?;
-                    Ok(by_id(rows, |r| r.id.clone(), CustomerKey))
+                    Ok(by_id(shared(rows), |r| r.id.clone(), CustomerKey))
                 })
             }),
             subscription: BatchLoader::new(repo, |repo, keys| {
@@ -486,7 +487,7 @@ impl Loaders {
                     let grouped = group_by(rows, |(p, _)| p.clone());
                     Ok(grouped
                         .into_iter()
-                        .map(|(p, v)| (CustomersOfProduct(p), Arc::new(v.into_iter().map(|(_, c)| c).collect())))
+                        .map(|(p, v)| (CustomersOfProduct(p), Arc::new(v.into_iter().map(|(_, c)| Arc::new(c)).collect())))
                         .collect())
                 })
             }),

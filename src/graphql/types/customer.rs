@@ -12,7 +12,13 @@ use crate::repo::loaders::{CalendarKey, DomainsOfCustomer, FirstOf, PartnerKey, 
 
 /// A customer the partner serves (or, for an indirect provider, a reseller's customer).
 #[derive(Clone)]
-pub struct Customer(pub CustomerRow);
+pub struct Customer(pub std::sync::Arc<CustomerRow>);
+
+impl From<CustomerRow> for Customer {
+    fn from(row: CustomerRow) -> Customer {
+        Customer(std::sync::Arc::new(row))
+    }
+}
 
 #[Object]
 impl Customer {
