@@ -6,22 +6,36 @@
 //! persisted documents proposal). [`Documents::resolve`] turns such a request into one with
 //! its text, or refuses it, in [`crate::graphql::run::admit`] on every transport (over HTTP
 //! before the GET/mutation check needs the text).
+//!
+//! [`Documents::parse`] also keeps the parsed form of recently run documents: a client sends
+//! the same few documents over and over, and parsing one (async-graphql's pest grammar) was
+//! ~13 % of the gateway's CPU on the benchmark's `node(id:)` lookup.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
+use std::sync::Arc;
+
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, ServerError, Value};
 use sha2::{Digest, Sha256};
 
 /// How many documents the automatic persisted query cache keeps (least recently used out).
 pub const APQ_CACHE_ENTRIES: usize = 2_000;
 
+/// How many parsed documents are kept (least recently used out), and the longest text kept:
+/// together they bound the cache to a few megabytes whatever clients send.
+pub const PARSED_CACHE_ENTRIES: usize = 256;
+pub const PARSED_CACHE_MAX_TEXT: usize = 4_096;
+
 pub struct Documents {
     /// When set, only these documents run (hash → text).
     trusted: Option<HashMap<String, String>>,
     /// Automatic persisted queries; off when trusted documents are on (anyone could register).
     apq: Option<Mutex<lru::LruCache<String, String>>>,
+    /// Parsed documents by text.
+    parsed: Mutex<lru::LruCache<String, Arc<ExecutableDocument>>>,
 }
 
 impl std::fmt::Debug for Documents {
@@ -40,6 +54,10 @@ pub fn sha256_hex(text: &str) -> String {
     out
 }
 
+fn parsed_cache() -> Mutex<lru::LruCache<String, Arc<ExecutableDocument>>> {
+    Mutex::new(lru::LruCache::new(NonZeroUsize::new(PARSED_CACHE_ENTRIES).expect("a non-zero size")))
+}
+
 fn refusal(code: &str, message: &str) -> ServerError {
     let mut error = ServerError::new(message, None);
     let mut ext = async_graphql::ErrorExtensionValues::default();
@@ -52,7 +70,7 @@ impl Documents {
     /// No allow-list; automatic persisted queries on or off.
     pub fn new(apq: bool) -> Documents {
         let cache = NonZeroUsize::new(APQ_CACHE_ENTRIES).map(|n| Mutex::new(lru::LruCache::new(n)));
-        Documents { trusted: None, apq: if apq { cache } else { None } }
+        Documents { trusted: None, apq: if apq { cache } else { None }, parsed: parsed_cache() }
     }
 
     /// Only the documents of a manifest may run. The manifest is either a JSON object of
@@ -84,7 +102,25 @@ impl Documents {
             }
             trusted.insert(hash, body);
         }
-        Ok(Documents { trusted: Some(trusted), apq: None })
+        Ok(Documents { trusted: Some(trusted), apq: None, parsed: parsed_cache() })
+    }
+
+    /// The request's parsed document, from the cache when its text was parsed before; it
+    /// stays in the request, so the schema does not parse it again.
+    pub fn parse<'r>(&self, request: &'r mut Request) -> Result<&'r ExecutableDocument, ServerError> {
+        let cacheable = request.query.len() <= PARSED_CACHE_MAX_TEXT;
+        let cached = if cacheable { self.parsed.lock().unwrap_or_else(|e| e.into_inner()).get(&request.query).cloned() } else { None };
+        match cached {
+            // Cloned outside the lock: the schema takes the document by value.
+            Some(doc) => request.set_parsed_query(ExecutableDocument::clone(&doc)),
+            None if cacheable => {
+                let doc = async_graphql::parser::parse_query(&request.query)?;
+                self.parsed.lock().unwrap_or_else(|e| e.into_inner()).put(request.query.clone(), Arc::new(doc.clone()));
+                request.set_parsed_query(doc);
+            }
+            None => {}
+        }
+        request.parsed_query()
     }
 
     pub fn trusted_only(&self) -> bool {
@@ -171,6 +207,21 @@ mod tests {
         docs.resolve(&mut r).unwrap();
         assert_eq!(r.query, q);
         assert_eq!(code(docs.resolve(&mut with_hash(q, &"0".repeat(64))).unwrap_err()), "\"PERSISTED_QUERY_HASH_MISMATCH\"");
+    }
+
+    #[test]
+    fn a_document_is_parsed_once_and_served_from_the_cache() {
+        let docs = Documents::new(false);
+        let q = "query V { viewer { email } }";
+        let first = docs.parse(&mut Request::new(q)).unwrap().clone();
+        assert_eq!(docs.parsed.lock().unwrap().len(), 1);
+        let again = docs.parse(&mut Request::new(q)).unwrap().clone();
+        assert_eq!(format!("{first:?}"), format!("{again:?}"));
+        assert_eq!(docs.parsed.lock().unwrap().len(), 1, "the second request hit the cache");
+        assert!(docs.parse(&mut Request::new("{ viewer ")).is_err(), "a syntax error is still an error");
+        let long = format!("{{ viewer {{ email }} }} # {}", "x".repeat(PARSED_CACHE_MAX_TEXT));
+        docs.parse(&mut Request::new(long)).unwrap();
+        assert_eq!(docs.parsed.lock().unwrap().len(), 1, "neither failures nor long texts are kept");
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub fn admit(app: &AppState, request: &mut Request) -> Result<Operation, ServerE
     check_text(&request.query, limits).map_err(|r| r.into_server_error())?;
     let variables = std::mem::take(&mut request.variables);
     let name = request.operation_name.take();
-    let measured = match request.parsed_query() {
+    let measured = match app.documents.parse(request) {
         // An operation the document lacks is the schema's error to report; until then, a query.
         Ok(doc) => analyze(doc, &variables, limits)
             .map_err(|r| r.into_server_error())
