@@ -49,8 +49,6 @@ pub fn from_list<R: Clone, T: OutputType>(items: &[R], args: &PageArgs, node: im
 /// `window` by a loader that cut the list in the database: a forward page that does not count.
 pub fn from_first<R: Clone, T: OutputType>(items: &[R], window: std::ops::Range<usize>, node: impl Fn(R) -> T) -> Conn<T> {
     let rows = items.get(window.start..).unwrap_or_default();
-    let more = rows.len() > window.len();
-    let rows = rows[..rows.len().min(window.len())].to_vec();
-    let total = window.start + rows.len() + usize::from(more);
-    from_page(Page { rows, start: window.start, total }, node)
+    let rows = rows[..rows.len().min(window.len() + 1)].to_vec();
+    from_page(Page::of(rows, window, None), node)
 }
