@@ -253,11 +253,30 @@ pub enum CorsOrigins {
     List(Vec<String>),
 }
 
+impl CommonArgs {
+    /// The database URL: the one given, or the embedded default.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())
+    }
+
+    /// The database pool's settings.
+    pub fn pool_options(&self) -> crate::db::PoolOptions {
+        crate::db::PoolOptions {
+            max_size: self.db_pool_size.max(1),
+            timeout: Duration::from_millis(self.db_timeout_ms.max(1)),
+            sqlite_busy_timeout: Duration::from_millis(self.sqlite_busy_timeout_ms),
+        }
+    }
+}
+
 impl Config {
     /// Resolves the settings; refuses to run in production without a real secret or key.
+    /// Commands that sign and verify no token (`migrate`, `seed`) need only
+    /// [`CommonArgs::database_url`] and [`CommonArgs::pool_options`].
     pub fn resolve(common: &CommonArgs, serve: &ServeArgs) -> Result<Config, String> {
         let embedded_default = common.database_url.is_none();
-        let database_url = common.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let database_url = common.database_url();
+        let pool = common.pool_options();
         let profile = common.profile.unwrap_or(if embedded_default { Profile::Development } else { Profile::Production });
         let production = profile == Profile::Production;
         let jwks = match &common.jwks_file {
@@ -304,10 +323,10 @@ impl Config {
             profile,
             auth,
             cors_origins,
-            db_pool_size: common.db_pool_size.max(1),
-            db_timeout: Duration::from_millis(common.db_timeout_ms.max(1)),
+            db_pool_size: pool.max_size,
+            db_timeout: pool.timeout,
             caller_cache_ttl: Duration::from_secs(common.caller_cache_seconds),
-            sqlite_busy_timeout: Duration::from_millis(common.sqlite_busy_timeout_ms),
+            sqlite_busy_timeout: pool.sqlite_busy_timeout,
             data_dir: embedded_default.then(|| PathBuf::from("./data")),
             introspection: serve.introspection.unwrap_or(!production),
             graphiql: serve.graphiql.unwrap_or(!production),

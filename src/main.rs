@@ -4,7 +4,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use support_gateway::clock::SystemClock;
+use support_gateway::clock::{Clock, SystemClock};
+use support_gateway::db::Db;
 use support_gateway::config::{Cli, Command, CommonArgs, Config, SeedArgs, ServeArgs, TokenArgs};
 use support_gateway::{App, AppState, seed};
 
@@ -23,7 +24,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(&cli.common, args).await,
-        Command::Migrate => start(&cli.common, &ServeArgs::default()).await.map(|_| println!("migrations are up to date")),
+        Command::Migrate => database(&cli.common).await.map(|_| println!("migrations are up to date")),
         Command::Seed(args) => seed_command(&cli.common, args).await,
         Command::Token(args) => token(&cli.common, args).await,
         Command::Schema => {
@@ -112,17 +113,28 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Connects to the configured database and migrates it: all that `migrate` and `seed` need.
+/// They sign and verify no token, so they ask for no token secret.
+async fn database(common: &CommonArgs) -> Result<Db, String> {
+    let url = common.database_url();
+    let db = Db::connect(&url, &common.pool_options()).await.map_err(|e| format!("connecting to the database: {}", e.message()))?;
+    let applied = db.migrate().await.map_err(|e| e.message())?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied migrations");
+    }
+    Ok(db)
+}
+
 async fn seed_command(common: &CommonArgs, args: SeedArgs) -> Result<(), String> {
-    let config = Config::resolve(common, &ServeArgs::default())?;
-    let app = App::start(config, Arc::new(SystemClock)).await.map_err(|e| e.message())?;
-    let now = app.clock.now();
+    let db = database(common).await?;
+    let now = SystemClock.now();
     let data = match (args.demo, args.scale) {
         (_, Some(n)) => seed::scale(n, now),
         (true, None) => seed::demo(now),
         (false, None) => return Err("say what to load: --demo or --scale N".into()),
     };
     let started = std::time::Instant::now();
-    seed::load(&app.db, &data).await.map_err(|e| e.message())?;
+    seed::load(&db, &data).await.map_err(|e| e.message())?;
     println!(
         "loaded {} partners, {} agents, {} customers, {} subscriptions, {} service requests, {} notes in {:.1} s",
         data.partners.len(),

@@ -69,6 +69,52 @@ mod migrations {
     }
 }
 
+/// Runs the gateway's command line with `args` on `url`, with no token secret or key in its
+/// environment; returns whether it succeeded, and what it printed.
+fn command_without_secret(url: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_support-gateway"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .env_remove("SG_JWT_SECRET")
+        .env_remove("SG_JWKS_FILE")
+        .env_remove("SG_PROFILE")
+        .output()
+        .expect("run support-gateway");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// `migrate` and `seed` sign and verify no token: on an explicit database URL (the production
+/// profile) they run without a token secret, where `serve` and `token` still refuse to.
+fn migrate_and_seed_need_no_token_secret(url: &str) {
+    let (ok, out) = command_without_secret(url, &["migrate"]);
+    assert!(ok, "migrate: {out}");
+    assert!(out.contains("migrations are up to date"), "{out}");
+    let (ok, out) = command_without_secret(url, &["seed", "--scale", "3"]);
+    assert!(ok, "seed: {out}");
+    assert!(out.contains("3 customers"), "{out}");
+    let (ok, out) = command_without_secret(url, &["token", "--agent", NORTHWIND_ADMIN]);
+    assert!(!ok && out.contains("production profile needs SG_JWT_SECRET"), "token without a secret: {out}");
+}
+
+mod commands_without_secret {
+    #[test]
+    fn sqlite() {
+        // A file nothing has migrated yet.
+        let path = std::env::temp_dir().join(format!("sg-test-{}.db", uuid::Uuid::new_v4().simple()));
+        super::migrate_and_seed_need_no_token_secret(&format!("sqlite://{}", path.display()));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(t) = super::TestApp::postgres_unseeded().await else { return };
+        let url = t.url.clone();
+        tokio::task::spawn_blocking(move || super::migrate_and_seed_need_no_token_secret(&url)).await.unwrap();
+    }
+}
+
 on_both_backends!(
     constraints_keep_bad_rows_out,
     missing_or_bad_tokens_are_unauthenticated,

@@ -6,6 +6,7 @@
 //! type-checked against both.
 
 pub mod models;
+pub mod plans;
 pub mod schema;
 pub mod sql;
 
@@ -168,6 +169,8 @@ pub struct Db {
     pub sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// Business calendars read recently, shared by every request of this process.
     pub calendars: Arc<crate::repo::loaders::CalendarCache>,
+    /// The plans of batched statements, while a test records them ([`plans`]).
+    pub plans: Arc<plans::PlanLog>,
 }
 
 /// Pool settings.
@@ -242,7 +245,7 @@ impl Db {
             #[allow(unreachable_patterns)]
             other => return Err(AppError::internal(format!("backend {other:?} is not compiled in"))),
         };
-        Ok(Db { pool, stats, backend, sqlite_writer: Arc::new(tokio::sync::Mutex::new(())), calendars: Default::default() })
+        Ok(Db { pool, stats, backend, sqlite_writer: Arc::new(tokio::sync::Mutex::new(())), calendars: Default::default(), plans: Default::default() })
     }
 
     /// Applies pending migrations; returns the versions applied.

@@ -3,7 +3,7 @@
 //! Only types that mean the same on PostgreSQL and SQLite appear here: `Text` for ids and
 //! enums, `Timestamp` (always UTC), `Date`, `Bool` and `BigInt`.
 
-diesel::table! {
+crate::table! {
     partners (id) {
         id -> Text,
         name -> Text,
@@ -23,7 +23,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     agents (id) {
         id -> Text,
         partner_id -> Text,
@@ -34,7 +34,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     business_calendars (id) {
         id -> Text,
         name -> Text,
@@ -42,7 +42,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     business_calendar_hours (calendar_id, weekday, start_minute) {
         calendar_id -> Text,
         weekday -> BigInt,
@@ -51,7 +51,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     business_calendar_holidays (calendar_id, day) {
         calendar_id -> Text,
         day -> Date,
@@ -59,7 +59,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     customers (id) {
         id -> Text,
         partner_id -> Text,
@@ -79,7 +79,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     customer_domains (domain) {
         domain -> Text,
         customer_id -> Text,
@@ -87,7 +87,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     subscriptions (id) {
         id -> Text,
         partner_id -> Text,
@@ -105,7 +105,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     marketplace_products (id) {
         id -> Text,
         name -> Text,
@@ -117,7 +117,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     customer_marketplace_products (customer_id, marketplace_product_id) {
         customer_id -> Text,
         marketplace_product_id -> Text,
@@ -125,7 +125,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     support_topics (id) {
         id -> Text,
         product_family -> Text,
@@ -134,7 +134,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     service_requests (id) {
         id -> Text,
         partner_id -> Text,
@@ -171,7 +171,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     idempotency_keys (partner_id, key) {
         partner_id -> Text,
         key -> Text,
@@ -181,7 +181,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     service_request_notes (id) {
         id -> Text,
         service_request_id -> Text,
@@ -192,7 +192,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     service_request_history (id) {
         id -> Text,
         service_request_id -> Text,
@@ -204,7 +204,7 @@ diesel::table! {
     }
 }
 
-diesel::table! {
+crate::table! {
     events (id) {
         id -> BigInt,
         partner_id -> Text,
@@ -246,7 +246,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
 );
 
-diesel::table! {
+crate::table! {
     sla_transitions (service_request_id, state, due_at) {
         service_request_id -> Text,
         state -> Text,

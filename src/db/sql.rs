@@ -91,6 +91,149 @@ impl<ST, T, GB> ValidGrouping<GB> for Sql<ST, T> {
     type IsAggregate = is_aggregate::Never;
 }
 
+/// An expression a statement may filter by but never reach rows through: a partner's scope in
+/// a batched statement, whose rows are reached through its keys (a partner's index would walk
+/// everything the partner owns, whatever the keys). On SQLite `+column`, the documented way to
+/// keep a term from driving an index; without it, SQLite's choice between the keys and the
+/// partner's index followed the statistics (`tests/plans.rs`). PostgreSQL gets the expression
+/// unchanged.
+#[derive(Debug, Clone, Copy)]
+pub struct Unindexed<E>(E);
+
+/// See [`Unindexed`].
+pub fn unindexed<E: Expression>(expression: E) -> Unindexed<E> {
+    Unindexed(expression)
+}
+
+impl<E: Expression> Expression for Unindexed<E> {
+    type SqlType = E::SqlType;
+}
+
+impl<E: QueryId> QueryId for Unindexed<E> {
+    type QueryId = Unindexed<E::QueryId>;
+    const HAS_STATIC_QUERY_ID: bool = E::HAS_STATIC_QUERY_ID;
+}
+
+impl<QS, E: SelectableExpression<QS>> SelectableExpression<QS> for Unindexed<E> where Self: AppearsOnTable<QS> {}
+
+impl<QS, E: AppearsOnTable<QS>> AppearsOnTable<QS> for Unindexed<E> where Self: Expression {}
+
+impl<E: ValidGrouping<GB>, GB> ValidGrouping<GB> for Unindexed<E> {
+    type IsAggregate = E::IsAggregate;
+}
+
+#[cfg(feature = "sqlite")]
+impl<E: QueryFragment<diesel::sqlite::Sqlite>> QueryFragment<diesel::sqlite::Sqlite> for Unindexed<E> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        out.push_sql("+");
+        self.0.walk_ast(out)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl<E: QueryFragment<diesel::pg::Pg>> QueryFragment<diesel::pg::Pg> for Unindexed<E> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        self.0.walk_ast(out)
+    }
+}
+
+/// A table read through a named index: `table INDEXED BY index` on SQLite, which refuses to
+/// prepare the statement rather than plan it any other way; the plain table on PostgreSQL.
+/// The batched statements read their driving table through it, so that a small table or a
+/// batch whose keys cover most of a table (every product of a page's customers) is still read
+/// through its keys (`tests/plans.rs`). Build it with [`indexed_by`]; columns of a table
+/// declared with [`table!`](crate::table) can be selected from it. It reads one table (no
+/// joins): a batched statement that needs another table's rows reads them by id, or scopes
+/// its rows through a subquery.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexedBy<T> {
+    table: T,
+    index: &'static str,
+}
+
+/// A query of `table` read through `index` (see [`IndexedBy`]).
+pub fn indexed_by<T>(table: T, index: &'static str) -> diesel::query_builder::SelectStatement<diesel::query_builder::FromClause<IndexedBy<T>>>
+where
+    T: diesel::Table + Clone,
+    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<IndexedBy<T>>,
+{
+    diesel::query_builder::AsQuery::as_query(IndexedBy { table, index })
+}
+
+/// Keyed by its text: two indexes of one table are two statements.
+impl<T> QueryId for IndexedBy<T> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<T> diesel::QuerySource for IndexedBy<T>
+where
+    T: diesel::Table + Clone,
+    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<IndexedBy<T>>,
+{
+    type FromClause = Self;
+    type DefaultSelection = T::DefaultSelection;
+
+    fn from_clause(&self) -> Self {
+        self.clone()
+    }
+
+    fn default_selection(&self) -> Self::DefaultSelection {
+        self.table.default_selection()
+    }
+}
+
+/// The table appears wherever the table it reads does.
+impl<T, U> diesel::query_source::AppearsInFromClause<U> for IndexedBy<T>
+where
+    T: diesel::query_source::AppearsInFromClause<U>,
+{
+    type Count = T::Count;
+}
+
+#[cfg(feature = "sqlite")]
+impl<T: QueryFragment<diesel::sqlite::Sqlite>> QueryFragment<diesel::sqlite::Sqlite> for IndexedBy<T> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        self.table.walk_ast(out.reborrow())?;
+        out.push_sql(" INDEXED BY ");
+        out.push_identifier(self.index)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl<T: QueryFragment<diesel::pg::Pg>> QueryFragment<diesel::pg::Pg> for IndexedBy<T> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        self.table.walk_ast(out)
+    }
+}
+
+impl<T> diesel::query_builder::AsQuery for IndexedBy<T>
+where
+    T: diesel::Table + Clone,
+    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<IndexedBy<T>>,
+{
+    type SqlType = <T::DefaultSelection as Expression>::SqlType;
+    type Query = diesel::query_builder::SelectStatement<diesel::query_builder::FromClause<Self>>;
+
+    fn as_query(self) -> Self::Query {
+        diesel::query_builder::SelectStatement::simple(self)
+    }
+}
+
+/// `diesel::table!`, for the tables of [`crate::db::schema`], with each column selectable from
+/// the table read through an index ([`IndexedBy`]).
+#[macro_export]
+macro_rules! table {
+    ($name:ident ($($key:ident),+) { $($column:ident -> $type:ty,)* }) => {
+        diesel::table! {
+            $name ($($key),+) {
+                $($column -> $type,)*
+            }
+        }
+        $(impl diesel::SelectableExpression<$crate::db::sql::IndexedBy<$name::table>> for $name::$column {})*
+    };
+}
+
 #[cfg(all(test, feature = "postgres", feature = "sqlite"))]
 mod tests {
     use diesel::query_builder::QueryFragment;

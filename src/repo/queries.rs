@@ -12,6 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use super::Repo;
 use crate::db::Db;
+use crate::db::sql::{indexed_by, unindexed};
 use crate::db::models::*;
 use crate::db::schema::*;
 use crate::domain::model::{RequestStatus, SlaState};
@@ -65,15 +66,20 @@ pub enum Children {
 }
 
 impl Children {
-    /// The table, the parent column, the order the connection lists children in, and the
-    /// column besides `partner_id` that lets a partner see a child: a provider sees its
+    /// The table, the parent column, the index on (parent, created_at, id) that walks a
+    /// parent's children in order (migration 000005), the order the connection lists children
+    /// in, and the column besides `partner_id` that lets a partner see a child: a provider sees its
     /// resellers' customers' subscriptions (as `subscriptions_of_customers`); service requests
     /// only their filer sees.
-    fn parts(self) -> (&'static str, &'static str, &'static str, &'static str) {
+    fn parts(self) -> (&'static str, &'static str, &'static str, &'static str, &'static str) {
         match self {
-            Children::SubscriptionsOfCustomer => ("subscriptions", "customer_id", "x.created_at, x.id", "provider_id"),
-            Children::RequestsOfCustomer => ("service_requests", "customer_id", "x.created_at DESC, x.id DESC", "partner_id"),
-            Children::RequestsOfSubscription => ("service_requests", "subscription_id", "x.created_at DESC, x.id DESC", "partner_id"),
+            Children::SubscriptionsOfCustomer => ("subscriptions", "customer_id", "subscriptions_customer_created_idx", "x.created_at, x.id", "provider_id"),
+            Children::RequestsOfCustomer => {
+                ("service_requests", "customer_id", "service_requests_customer_created_idx", "x.created_at DESC, x.id DESC", "partner_id")
+            }
+            Children::RequestsOfSubscription => {
+                ("service_requests", "subscription_id", "service_requests_subscription_created_idx", "x.created_at DESC, x.id DESC", "partner_id")
+            }
         }
     }
 }
@@ -90,6 +96,14 @@ impl Children {
 /// 4.5 ms against 0.2 ms on SQLite for the benchmark's Q3 level of 60 subscriptions, one of
 /// them with 3,000 requests. PostgreSQL binds the parents as an array, SQLite as a JSON array.
 ///
+/// The parents' key list drives the statement whatever the statistics say: SQLite keeps the
+/// order of a `CROSS JOIN`, and `INDEXED BY` names the index each parent's children are read
+/// through (SQLite refuses to prepare the statement rather than plan it another way). With a
+/// plain `JOIN`, SQLite at `--scale` 100 and 500 drove the join from a scan of the child
+/// table and ran the per-parent subquery for every (row, parent) pair: a lone nested query of
+/// the load benchmark took 260–470 ms there, against a few ms at 2,000. `tests/plans.rs`
+/// fails when a batched statement's plan regresses.
+///
 /// A filter on the table's id rather than a query of its own, so that the rows are still
 /// selected by diesel's DSL: read by position (a `sql_query` reads every column by name, which
 /// cost ~9 % of the gateway's CPU on Q3) and, its text built by [`crate::db::sql`], from a
@@ -97,13 +111,13 @@ impl Children {
 macro_rules! first_children_filter {
     ($children:expr, $postgres:expr, $keys:expr, $keys_type:ty, $partner:expr, $limit:expr) => {{
         use diesel::sql_types::{BigInt, Bool, Text};
-        let (table, parent, order, seen_by) = $children.parts();
+        let (table, parent, index, order, seen_by) = $children.parts();
         let (head, children, end) = if $postgres {
             (format!("{table}.id IN (SELECT l.id FROM unnest("), format!(") AS p(id) CROSS JOIN LATERAL (SELECT x.id FROM {table} x WHERE x.{parent} = p.id"), ") AS l)")
         } else {
             (
                 format!("{table}.id IN (SELECT y.id FROM json_each("),
-                format!(") p JOIN {table} y ON y.id IN (SELECT x.id FROM {table} x WHERE x.{parent} = p.value"),
+                format!(") AS p CROSS JOIN {table} AS y INDEXED BY sqlite_autoindex_{table}_1 WHERE y.id IN (SELECT x.id FROM {table} AS x INDEXED BY {index} WHERE x.{parent} = p.value"),
                 "))",
             )
         };
@@ -120,6 +134,58 @@ macro_rules! first_children_filter {
     }};
 }
 
+/// The scope of a batched statement over children of `$parent` rows (notes of requests,
+/// domains of customers…): only children of parents the partner sees, found through the
+/// batch's keys, never by walking everything the partner owns through its index.
+///
+/// PostgreSQL: [`mine!`], the parents among the keys that the partner sees, an index scan of
+/// the parent's primary key by the key array. SQLite: [`seen_parent!`], one probe of the
+/// parent's primary key per child row, through its index by name: the same subquery as on
+/// PostgreSQL was planned as a scan of an index of every request at `--scale 100`.
+macro_rules! mine {
+    ($parent:ident, $keys:expr, $scope:expr) => {
+        $parent::table.filter($parent::id.eq_any($keys)).filter($scope).select($parent::id)
+    };
+}
+
+/// See [`mine!`]: a child row's `$column` (text: `table.column`) names a row of `$parent`
+/// whose `partner_id` or `$seen_by` is the partner.
+macro_rules! seen_parent {
+    ($parent:literal, $column:literal, $seen_by:literal, $partner:expr) => {{
+        use diesel::sql_types::{Bool, Text};
+        crate::db::sql::sql::<Bool>(concat!(
+            "EXISTS (SELECT 1 FROM ", $parent, " AS s INDEXED BY sqlite_autoindex_", $parent, "_1 WHERE s.id = ", $column, " AND (s.partner_id = "
+        ))
+        .bind::<Text, _>($partner)
+        .sql(concat!(" OR s.", $seen_by, " = "))
+        .bind::<Text, _>($partner)
+        .sql("))")
+    }};
+}
+
+/// Loads a batched statement whose scope differs per backend (see [`mine!`]): `$query`, with
+/// `$scope` bound to the `postgres:` or the `sqlite:` filter.
+macro_rules! scoped_batch {
+    ($db:expr, |$conn:ident, $scope:ident| $query:expr, postgres: $pg:expr, sqlite: $sqlite:expr) => {{
+        match &$db.pool {
+            #[cfg(feature = "postgres")]
+            crate::db::Pool::Postgres(pool) => {
+                let mut guard = pool.get().await?;
+                let $conn: &mut crate::db::PgConn = &mut guard;
+                let $scope = $pg;
+                crate::load_batch!($db, $conn, $query)
+            }
+            #[cfg(feature = "sqlite")]
+            crate::db::Pool::Sqlite(pool) => {
+                let mut guard = pool.get().await?;
+                let $conn: &mut crate::db::SqliteConn = &mut guard;
+                let $scope = $sqlite;
+                crate::load_batch!($db, $conn, $query)
+            }
+        }
+    }};
+}
+
 /// Loads, on whichever backend the repo uses, the rows `$query` (a closure of the filter from
 /// [`first_children_filter!`]) selects.
 macro_rules! first_children {
@@ -131,14 +197,16 @@ macro_rules! first_children {
                 crate::db::Pool::Postgres(pool) => {
                     let mut conn = pool.get().await?;
                     let $cut = first_children_filter!($children, true, keys, diesel::sql_types::Array<diesel::sql_types::Text>, &$repo.partner_id, $limit);
-                    out.extend($query.load(&mut conn).await?);
+                    let conn = &mut *conn;
+                    out.extend(crate::load_batch!($repo.db, conn, $query));
                 }
                 #[cfg(feature = "sqlite")]
                 crate::db::Pool::Sqlite(pool) => {
                     let mut conn = pool.get().await?;
                     let keys = serde_json::to_string(keys).map_err(crate::error::AppError::internal)?;
                     let $cut = first_children_filter!($children, false, keys, diesel::sql_types::Text, &$repo.partner_id, $limit);
-                    out.extend($query.load(&mut conn).await?);
+                    let conn = &mut *conn;
+                    out.extend(crate::load_batch!($repo.db, conn, $query));
                 }
             }
         }
@@ -191,6 +259,12 @@ fn like_escape(input: &str) -> String {
     out
 }
 
+/// The distinct values, in first-seen order.
+fn distinct<'a>(values: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    values.filter(|v| seen.insert(v.as_str())).cloned().collect()
+}
+
 fn chunks(keys: &[String]) -> impl Iterator<Item = &[String]> {
     keys.chunks(MAX_KEYS_PER_STATEMENT)
 }
@@ -240,12 +314,10 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                customers::table
+                crate::load_batch!(self.db, conn, indexed_by(customers::table, "sqlite_autoindex_customers_1")
                     .filter(customers::id.eq_any(keys))
-                    .filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p)))
-                    .select(CustomerRow::as_select())
-                    .load(conn)
-                    .await?
+                    .filter(unindexed(customers::partner_id).eq(p).or(unindexed(customers::provider_id).eq(p)))
+                    .select(CustomerRow::as_select()))
             }));
         }
         Ok(out)
@@ -256,12 +328,10 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                subscriptions::table
+                crate::load_batch!(self.db, conn, indexed_by(subscriptions::table, "sqlite_autoindex_subscriptions_1")
                     .filter(subscriptions::id.eq_any(keys))
-                    .filter(subscriptions::partner_id.eq(p).or(subscriptions::provider_id.eq(p)))
-                    .select(SubscriptionRow::as_select())
-                    .load(conn)
-                    .await?
+                    .filter(unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p)))
+                    .select(SubscriptionRow::as_select()))
             }));
         }
         Ok(out)
@@ -272,12 +342,10 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                service_requests::table
+                crate::load_batch!(self.db, conn, indexed_by(service_requests::table, "sqlite_autoindex_service_requests_1")
                     .filter(service_requests::id.eq_any(keys))
-                    .filter(service_requests::partner_id.eq(p))
-                    .select(ServiceRequestRow::as_select())
-                    .load(conn)
-                    .await?
+                    .filter(unindexed(service_requests::partner_id).eq(p))
+                    .select(ServiceRequestRow::as_select()))
             }));
         }
         Ok(out)
@@ -288,11 +356,9 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                marketplace_products::table
+                crate::load_batch!(self.db, conn, indexed_by(marketplace_products::table, "sqlite_autoindex_marketplace_products_1")
                     .filter(marketplace_products::id.eq_any(keys))
-                    .select(MarketplaceProductRow::as_select())
-                    .load(conn)
-                    .await?
+                    .select(MarketplaceProductRow::as_select()))
             }));
         }
         Ok(out)
@@ -301,7 +367,7 @@ impl Repo {
     /// Support topics are a public catalogue.
     pub async fn topics_by_ids(&self, ids: &[String]) -> AppResult<Vec<SupportTopicRow>> {
         Ok(with_conn!(self.db, |conn| {
-            support_topics::table.filter(support_topics::id.eq_any(ids)).select(SupportTopicRow::as_select()).load(conn).await?
+            crate::load_batch!(self.db, conn, support_topics::table.filter(support_topics::id.eq_any(ids)).select(SupportTopicRow::as_select()))
         }))
     }
 
@@ -309,12 +375,10 @@ impl Repo {
     pub async fn agents_by_ids(&self, ids: &[String]) -> AppResult<Vec<AgentRow>> {
         let p = &self.partner_id;
         Ok(with_conn!(self.db, |conn| {
-            agents::table
+            crate::load_batch!(self.db, conn, indexed_by(agents::table, "sqlite_autoindex_agents_1")
                 .filter(agents::id.eq_any(ids))
-                .filter(agents::partner_id.eq(p))
-                .select(AgentRow::as_select())
-                .load(conn)
-                .await?
+                .filter(unindexed(agents::partner_id).eq(p))
+                .select(AgentRow::as_select()))
         }))
     }
 
@@ -324,35 +388,27 @@ impl Repo {
         Ok(with_conn!(self.db, |conn| {
             let me = diesel::alias!(partners as me);
             let my_provider = me.filter(me.field(partners::id).eq(p)).select(me.field(partners::provider_id).assume_not_null());
-            partners::table
+            crate::load_batch!(self.db, conn, indexed_by(partners::table, "sqlite_autoindex_partners_1")
                 .filter(partners::id.eq_any(ids))
                 .filter(partners::deleted_at.is_null())
-                .filter(partners::id.eq(p).or(partners::provider_id.eq(p)).or(partners::id.eq_any(my_provider)))
-                .select(PartnerRow::as_select())
-                .load(conn)
-                .await?
+                .filter(unindexed(partners::id).eq(p).or(unindexed(partners::provider_id).eq(p)).or(partners::id.eq_any(my_provider)))
+                .select(PartnerRow::as_select()))
         }))
     }
 
     pub async fn calendars_by_ids(&self, ids: &[String]) -> AppResult<(Vec<CalendarRow>, Vec<CalendarHoursRow>, Vec<HolidayRow>)> {
         Ok(with_conn!(self.db, |conn| {
-            let cals = business_calendars::table
+            let cals = crate::load_batch!(self.db, conn, business_calendars::table
                 .filter(business_calendars::id.eq_any(ids))
-                .select(CalendarRow::as_select())
-                .load(conn)
-                .await?;
-            let hours = business_calendar_hours::table
+                .select(CalendarRow::as_select()));
+            let hours = crate::load_batch!(self.db, conn, business_calendar_hours::table
                 .filter(business_calendar_hours::calendar_id.eq_any(ids))
                 .order((business_calendar_hours::weekday, business_calendar_hours::start_minute))
-                .select(CalendarHoursRow::as_select())
-                .load(conn)
-                .await?;
-            let holidays = business_calendar_holidays::table
+                .select(CalendarHoursRow::as_select()));
+            let holidays = crate::load_batch!(self.db, conn, business_calendar_holidays::table
                 .filter(business_calendar_holidays::calendar_id.eq_any(ids))
                 .order(business_calendar_holidays::day)
-                .select(HolidayRow::as_select())
-                .load(conn)
-                .await?;
+                .select(HolidayRow::as_select()));
             (cals, hours, holidays)
         }))
     }
@@ -365,13 +421,11 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                subscriptions::table
+                crate::load_batch!(self.db, conn, indexed_by(subscriptions::table, "subscriptions_customer_created_idx")
                     .filter(subscriptions::customer_id.eq_any(keys))
-                    .filter(subscriptions::partner_id.eq(p).or(subscriptions::provider_id.eq(p)))
+                    .filter(unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p)))
                     .order((subscriptions::created_at, subscriptions::id))
-                    .select(SubscriptionRow::as_select())
-                    .load(conn)
-                    .await?
+                    .select(SubscriptionRow::as_select()))
             }));
         }
         Ok(out)
@@ -381,13 +435,11 @@ impl Repo {
     pub async fn own_subscriptions(&self) -> AppResult<Vec<SubscriptionRow>> {
         let p = &self.partner_id;
         Ok(with_conn!(self.db, |conn| {
-            subscriptions::table
+            crate::load_batch!(self.db, conn, subscriptions::table
                 .filter(subscriptions::partner_id.eq(p))
                 .filter(subscriptions::customer_id.is_null())
                 .order((subscriptions::created_at, subscriptions::id))
-                .select(SubscriptionRow::as_select())
-                .load(conn)
-                .await?
+                .select(SubscriptionRow::as_select()))
         }))
     }
 
@@ -396,13 +448,11 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                service_requests::table
+                crate::load_batch!(self.db, conn, indexed_by(service_requests::table, "service_requests_customer_created_idx")
                     .filter(service_requests::customer_id.eq_any(keys))
-                    .filter(service_requests::partner_id.eq(p))
+                    .filter(unindexed(service_requests::partner_id).eq(p))
                     .order((service_requests::created_at.desc(), service_requests::id.desc()))
-                    .select(ServiceRequestRow::as_select())
-                    .load(conn)
-                    .await?
+                    .select(ServiceRequestRow::as_select()))
             }));
         }
         Ok(out)
@@ -413,13 +463,11 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                service_requests::table
+                crate::load_batch!(self.db, conn, indexed_by(service_requests::table, "service_requests_subscription_created_idx")
                     .filter(service_requests::subscription_id.eq_any(keys))
-                    .filter(service_requests::partner_id.eq(p))
+                    .filter(unindexed(service_requests::partner_id).eq(p))
                     .order((service_requests::created_at.desc(), service_requests::id.desc()))
-                    .select(ServiceRequestRow::as_select())
-                    .load(conn)
-                    .await?
+                    .select(ServiceRequestRow::as_select()))
             }));
         }
         Ok(out)
@@ -428,9 +476,9 @@ impl Repo {
     /// The first `limit` subscriptions of each customer, in the connection's order.
     pub async fn first_subscriptions_of_customers(&self, ids: &[String], limit: i64) -> AppResult<Vec<SubscriptionRow>> {
         let p = &self.partner_id;
-        Ok(first_children!(self, Children::SubscriptionsOfCustomer, ids, limit, |cut| subscriptions::table
+        Ok(first_children!(self, Children::SubscriptionsOfCustomer, ids, limit, |cut| indexed_by(subscriptions::table, "sqlite_autoindex_subscriptions_1")
             .filter(cut)
-            .filter(subscriptions::partner_id.eq(p).or(subscriptions::provider_id.eq(p)))
+            .filter(unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p)))
             .order((subscriptions::created_at, subscriptions::id))
             .select(SubscriptionRow::as_select())))
     }
@@ -438,9 +486,9 @@ impl Repo {
     /// The first `limit` service requests of each customer or subscription, newest first.
     pub async fn first_requests_of(&self, parent: Children, ids: &[String], limit: i64) -> AppResult<Vec<ServiceRequestRow>> {
         let p = &self.partner_id;
-        Ok(first_children!(self, parent, ids, limit, |cut| service_requests::table
+        Ok(first_children!(self, parent, ids, limit, |cut| indexed_by(service_requests::table, "sqlite_autoindex_service_requests_1")
             .filter(cut)
-            .filter(service_requests::partner_id.eq(p))
+            .filter(unindexed(service_requests::partner_id).eq(p))
             .order((service_requests::created_at.desc(), service_requests::id.desc()))
             .select(ServiceRequestRow::as_select())))
     }
@@ -449,16 +497,13 @@ impl Repo {
         let p = &self.partner_id;
         let mut out = Vec::new();
         for keys in chunks(ids) {
-            out.extend(with_conn!(self.db, |conn| {
-                let mine = service_requests::table.filter(service_requests::partner_id.eq(p)).select(service_requests::id);
-                service_request_notes::table
+            out.extend(scoped_batch!(self.db, |conn, scope| indexed_by(service_request_notes::table, "service_request_notes_request_idx")
                     .filter(service_request_notes::service_request_id.eq_any(keys))
-                    .filter(service_request_notes::service_request_id.eq_any(mine))
+                    .filter(scope)
                     .order((service_request_notes::created_at, service_request_notes::id))
-                    .select(NoteRow::as_select())
-                    .load(conn)
-                    .await?
-            }));
+                    .select(NoteRow::as_select()),
+                postgres: service_request_notes::service_request_id.eq_any(mine!(service_requests, keys, service_requests::partner_id.eq(p))),
+                sqlite: seen_parent!("service_requests", "service_request_notes.service_request_id", "partner_id", p)));
         }
         Ok(out)
     }
@@ -467,69 +512,69 @@ impl Repo {
         let p = &self.partner_id;
         let mut out = Vec::new();
         for keys in chunks(ids) {
-            out.extend(with_conn!(self.db, |conn| {
-                let mine = service_requests::table.filter(service_requests::partner_id.eq(p)).select(service_requests::id);
-                service_request_history::table
+            out.extend(scoped_batch!(self.db, |conn, scope| indexed_by(service_request_history::table, "service_request_history_request_idx")
                     .filter(service_request_history::service_request_id.eq_any(keys))
-                    .filter(service_request_history::service_request_id.eq_any(mine))
+                    .filter(scope)
                     .order((service_request_history::created_at, service_request_history::id))
-                    .select(HistoryRow::as_select())
-                    .load(conn)
-                    .await?
-            }));
+                    .select(HistoryRow::as_select()),
+                postgres: service_request_history::service_request_id.eq_any(mine!(service_requests, keys, service_requests::partner_id.eq(p))),
+                sqlite: seen_parent!("service_requests", "service_request_history.service_request_id", "partner_id", p)));
         }
         Ok(out)
     }
 
-    /// `(customer id, product)` pairs for the customers' marketplace products.
+    /// `(customer id, product)` pairs for the customers' marketplace products, by product name.
+    /// The links of the customers the partner sees, then their products by id: two statements
+    /// that each read one table through its keys, where a join let SQLite pick which table
+    /// drove it by the statistics.
     pub async fn products_of_customers(&self, ids: &[String]) -> AppResult<Vec<(String, MarketplaceProductRow)>> {
         let p = &self.partner_id;
-        let mut out = Vec::new();
+        let mut links: Vec<(String, String)> = Vec::new();
         for keys in chunks(ids) {
-            out.extend(with_conn!(self.db, |conn| {
-                customer_marketplace_products::table
-                    .inner_join(marketplace_products::table)
-                    .inner_join(customers::table)
+            links.extend(scoped_batch!(self.db, |conn, scope| indexed_by(customer_marketplace_products::table, "sqlite_autoindex_customer_marketplace_products_1")
                     .filter(customer_marketplace_products::customer_id.eq_any(keys))
-                    .filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p)))
-                    .order((marketplace_products::name, marketplace_products::id))
-                    .select((customer_marketplace_products::customer_id, MarketplaceProductRow::as_select()))
-                    .load(conn)
-                    .await?
-            }));
+                    .filter(scope)
+                    .select((customer_marketplace_products::customer_id, customer_marketplace_products::marketplace_product_id)),
+                postgres: customer_marketplace_products::customer_id.eq_any(mine!(customers, keys, customers::partner_id.eq(p).or(customers::provider_id.eq(p)))),
+                sqlite: seen_parent!("customers", "customer_marketplace_products.customer_id", "provider_id", p)));
         }
+        let products: HashMap<String, MarketplaceProductRow> = self.products_by_ids(&distinct(links.iter().map(|(_, product)| product))).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let mut out: Vec<(String, MarketplaceProductRow)> =
+            links.into_iter().filter_map(|(customer, product)| products.get(&product).map(|row| (customer, row.clone()))).collect();
+        out.sort_by(|(_, a), (_, b)| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
         Ok(out)
     }
 
-    /// `(product id, customer)` pairs: the caller's customers that run each product.
+    /// `(product id, customer)` pairs: the caller's customers that run each product, by company
+    /// name. The products' links (ids only), then the linked customers by id through the
+    /// partner's scope, which drops every customer the partner does not see.
     pub async fn customers_of_products(&self, ids: &[String]) -> AppResult<Vec<(String, CustomerRow)>> {
-        let p = &self.partner_id;
-        Ok(with_conn!(self.db, |conn| {
-            customer_marketplace_products::table
-                .inner_join(customers::table)
-                .filter(customer_marketplace_products::marketplace_product_id.eq_any(ids))
-                .filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p)))
-                .order((customers::company_name, customers::id))
-                .select((customer_marketplace_products::marketplace_product_id, CustomerRow::as_select()))
-                .load(conn)
-                .await?
-        }))
+        let mut links: Vec<(String, String)> = Vec::new();
+        for keys in chunks(ids) {
+            links.extend(with_conn!(self.db, |conn| {
+                crate::load_batch!(self.db, conn, indexed_by(customer_marketplace_products::table, "customer_marketplace_products_product_idx")
+                    .filter(customer_marketplace_products::marketplace_product_id.eq_any(keys))
+                    .select((customer_marketplace_products::marketplace_product_id, customer_marketplace_products::customer_id)))
+            }));
+        }
+        let customers: HashMap<String, CustomerRow> = self.customers_by_ids(&distinct(links.iter().map(|(_, customer)| customer))).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let mut out: Vec<(String, CustomerRow)> =
+            links.into_iter().filter_map(|(product, customer)| customers.get(&customer).map(|row| (product, row.clone()))).collect();
+        out.sort_by(|(_, a), (_, b)| (&a.company_name, &a.id).cmp(&(&b.company_name, &b.id)));
+        Ok(out)
     }
 
     pub async fn domains_of_customers(&self, ids: &[String]) -> AppResult<Vec<CustomerDomainRow>> {
         let p = &self.partner_id;
         let mut out = Vec::new();
         for keys in chunks(ids) {
-            out.extend(with_conn!(self.db, |conn| {
-                customer_domains::table
-                    .inner_join(customers::table)
+            out.extend(scoped_batch!(self.db, |conn, scope| indexed_by(customer_domains::table, "customer_domains_customer_id_idx")
                     .filter(customer_domains::customer_id.eq_any(keys))
-                    .filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p)))
+                    .filter(scope)
                     .order((customer_domains::is_primary.desc(), customer_domains::domain))
-                    .select(CustomerDomainRow::as_select())
-                    .load(conn)
-                    .await?
-            }));
+                    .select(CustomerDomainRow::as_select()),
+                postgres: customer_domains::customer_id.eq_any(mine!(customers, keys, customers::partner_id.eq(p).or(customers::provider_id.eq(p)))),
+                sqlite: seen_parent!("customers", "customer_domains.customer_id", "provider_id", p)));
         }
         Ok(out)
     }

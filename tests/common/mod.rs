@@ -162,6 +162,17 @@ impl TestApp {
         TestApp { url: self.url.clone(), app, router, clock: self.clock.clone(), cleanup: self.cleanup.clone() }
     }
 
+    /// A fresh database on the same backend, seeded as `seed --scale n` seeds (statistics
+    /// included).
+    pub async fn seeded_at_scale(&self, n: usize) -> TestApp {
+        let t = match self.backend() {
+            support_gateway::db::Backend::Sqlite => TestApp::sqlite_unseeded().await,
+            support_gateway::db::Backend::Postgres => TestApp::postgres_unseeded().await.expect("TEST_DATABASE_URL is set"),
+        };
+        seed::load(&t.app.db, &seed::scale(n, test_now())).await.expect("seed at scale");
+        t
+    }
+
     pub fn backend(&self) -> support_gateway::db::Backend {
         self.app.db.backend
     }
