@@ -59,6 +59,10 @@ fn seq_scan_cost(line: &str) -> f64 {
     line.split("cost=").nth(1).and_then(|c| c.split("..").nth(1)).and_then(|c| c.split_whitespace().next()).and_then(|c| c.parse().ok()).unwrap_or(f64::MAX)
 }
 
+/// Fixed reference data of a few rows, which a scan reads fastest. Any other table SQLite
+/// scans, by its name or an alias (`SCAN y`), is a fault.
+const REFERENCE: [&str; 4] = ["business_calendars", "business_calendar_hours", "business_calendar_holidays", "support_topics"];
+
 /// Why a plan is wrong, if it is.
 fn fault(backend: Backend, plan: &Plan, large: bool) -> Option<String> {
     for line in &plan.lines {
@@ -67,7 +71,7 @@ fn fault(backend: Backend, plan: &Plan, large: bool) -> Option<String> {
             // SQLite: `SCAN t` reads the whole table (or a whole index of it); `SEARCH t USING
             // INDEX …(partner_id=?)` reads every row of the partner, whatever the batch's keys.
             Backend::Sqlite => {
-                TABLES.iter().any(|t| line.starts_with(&format!("SCAN {t} ")) || line == format!("SCAN {t}"))
+                line.starts_with("SCAN ") && !line.contains("VIRTUAL TABLE") && !REFERENCE.iter().any(|t| line == format!("SCAN {t}") || line.starts_with(&format!("SCAN {t} ")))
                     || line.contains("(partner_id=?)")
                     || line.contains("(provider_id=?)")
             }
