@@ -7,7 +7,10 @@
 //! ```sh
 //! cargo bench --bench load -- --backend postgres --scale 10000 --connections 32 --duration 10 --subscribers 1000
 //! cargo bench --bench load -- --backend sqlite --scale 2000
+//! cargo bench --bench load -- --backend sqlite --scales 100,500,2000,10000 --ops Q3,MIX
 //! ```
+//! `--scales` runs the whole benchmark at each scale in turn (each its own database and
+//! gateway) and ends with one table of every scale.
 //! PostgreSQL: the server of `BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! the database `sg_load_<scale>` is created and seeded once, then reused. SQLite: the file
 //! `target/load-<scale>.db`, likewise. `--json PATH` (default `target/load-<backend>.json`).
@@ -32,6 +35,8 @@ const AGENT: &str = "admin@northwind-cloud.example";
 struct Args {
     backend: String,
     scale: usize,
+    /// Every scale to run at (`--scales`); `[scale]` without it.
+    scales: Vec<usize>,
     connections: usize,
     duration: Duration,
     subscribers: usize,
@@ -43,6 +48,7 @@ fn args() -> Args {
     let mut a = Args {
         backend: "postgres".into(),
         scale: 10_000,
+        scales: Vec::new(),
         connections: 32,
         duration: Duration::from_secs(10),
         subscribers: 1_000,
@@ -56,6 +62,7 @@ fn args() -> Args {
         match argv[i].as_str() {
             "--backend" => a.backend = value,
             "--scale" => a.scale = value.parse().expect("--scale N"),
+            "--scales" => a.scales = value.split(',').map(|s| s.trim().parse().expect("--scales N,N,…")).collect(),
             "--connections" => a.connections = value.parse().expect("--connections N"),
             "--duration" => a.duration = Duration::from_secs_f64(value.parse().expect("--duration SECONDS")),
             "--subscribers" => a.subscribers = value.parse().expect("--subscribers N"),
@@ -67,6 +74,9 @@ fn args() -> Args {
             }
         }
         i += 2;
+    }
+    if a.scales.is_empty() {
+        a.scales = vec![a.scale];
     }
     a
 }
@@ -541,40 +551,59 @@ async fn subscribers(a: &Args, gw: &Gateway, f: &Arc<Fixture>) -> Vec<Row> {
 }
 
 fn main() {
-    let a = args();
+    let args = args();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let url = database(&a).await;
-        clean(&url).await;
-        let mut gw = start(&url).await;
-        quiesce(gw.addr).await;
-        let f = Arc::new(fixture(gw.addr, &url).await);
-        let mut rows = Vec::new();
-        for op in &a.ops {
-            let measured = if op == "S1" { subscribers(&a, &gw, &f).await } else { vec![run(op, &a, &gw, &f).await] };
-            for row in measured {
-                println!("{row:?}");
-                rows.push(row);
+        let machine = format!("{} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), std::env::consts::ARCH);
+        let mut reports = Vec::new();
+        let mut every_scale = Vec::new();
+        for &scale in &args.scales {
+            let a = Args { scale, ..args.clone() };
+            let url = database(&a).await;
+            clean(&url).await;
+            let mut gw = start(&url).await;
+            quiesce(gw.addr).await;
+            let f = Arc::new(fixture(gw.addr, &url).await);
+            let mut rows = Vec::new();
+            for op in &a.ops {
+                let measured = if op == "S1" { subscribers(&a, &gw, &f).await } else { vec![run(op, &a, &gw, &f).await] };
+                for row in measured {
+                    println!("{row:?}");
+                    rows.push(row);
+                }
+            }
+            println!("\nbackend {} · scale {} · {} connections · {:?} per operation · {machine}", a.backend, a.scale, a.connections, a.duration);
+            println!("| op | requests | req/s | p50 ms | p95 ms | p99 ms | errors | SQL/op | CPU s/1k | peak RSS MiB |");
+            println!("|---|---|---|---|---|---|---|---|---|---|");
+            for r in &rows {
+                println!(
+                    "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.3} | {:.1} |",
+                    r.op, r.requests, r.rps, r.p50_ms, r.p95_ms, r.p99_ms, r.errors, r.statements_per_op, r.cpu_s_per_1000, r.peak_rss_mib
+                );
+            }
+            reports.push(json!({
+                "backend": a.backend, "scale": a.scale, "connections": a.connections, "duration_s": a.duration.as_secs_f64(),
+                "subscribers": a.subscribers, "machine": machine,
+                "rows": rows.iter().map(|r| (r.op.clone(), serde_json::to_value(r).unwrap())).collect::<BTreeMap<_, _>>(),
+            }));
+            let _ = gw.child.kill().await;
+            every_scale.extend(rows.into_iter().map(|r| (scale, r)));
+        }
+        if args.scales.len() > 1 {
+            println!("\nbackend {} · {} connections · {:?} per operation · {machine}", args.backend, args.connections, args.duration);
+            println!("| scale | op | req/s | p50 ms | p99 ms | errors | SQL/op | CPU s/1k |");
+            println!("|---|---|---|---|---|---|---|---|");
+            for (scale, r) in &every_scale {
+                println!(
+                    "| {scale} | {} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {:.3} |",
+                    r.op, r.rps, r.p50_ms, r.p99_ms, r.errors, r.statements_per_op, r.cpu_s_per_1000
+                );
             }
         }
-        let machine = format!("{} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), std::env::consts::ARCH);
-        println!("\nbackend {} · scale {} · {} connections · {:?} per operation · {machine}", a.backend, a.scale, a.connections, a.duration);
-        println!("| op | requests | req/s | p50 ms | p95 ms | p99 ms | errors | SQL/op | CPU s/1k | peak RSS MiB |");
-        println!("|---|---|---|---|---|---|---|---|---|---|");
-        for r in &rows {
-            println!(
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.3} | {:.1} |",
-                r.op, r.requests, r.rps, r.p50_ms, r.p95_ms, r.p99_ms, r.errors, r.statements_per_op, r.cpu_s_per_1000, r.peak_rss_mib
-            );
-        }
-        let report = json!({
-            "backend": a.backend, "scale": a.scale, "connections": a.connections, "duration_s": a.duration.as_secs_f64(),
-            "subscribers": a.subscribers, "machine": machine,
-            "rows": rows.iter().map(|r| (r.op.clone(), serde_json::to_value(r).unwrap())).collect::<BTreeMap<_, _>>(),
-        });
-        let path = a.json.clone().unwrap_or_else(|| format!("{}/target/load-{}.json", env!("CARGO_MANIFEST_DIR"), a.backend));
+        // One scale: its report, as before `--scales`; several: the list of them.
+        let report = if reports.len() == 1 { reports.remove(0) } else { Value::Array(reports) };
+        let path = args.json.clone().unwrap_or_else(|| format!("{}/target/load-{}.json", env!("CARGO_MANIFEST_DIR"), args.backend));
         std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).expect("write the JSON report");
         println!("JSON: {path}");
-        let _ = gw.child.kill().await;
     });
 }
