@@ -438,11 +438,13 @@ impl Repo {
     pub async fn own_subscriptions(&self) -> AppResult<Vec<SubscriptionRow>> {
         let p = &self.partner_id;
         Ok(with_conn!(self.db, |conn| {
-            crate::load_batch!(self.db, conn, subscriptions::table
+            subscriptions::table
                 .filter(subscriptions::partner_id.eq(p))
                 .filter(subscriptions::customer_id.is_null())
                 .order((subscriptions::created_at, subscriptions::id))
-                .select(SubscriptionRow::as_select()))
+                .select(SubscriptionRow::as_select())
+                .load(conn)
+                .await?
         }))
     }
 
