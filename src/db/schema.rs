@@ -256,3 +256,39 @@ crate::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(sla_transitions, service_requests);
+
+/// The indexes batched statements name on SQLite (`crate::db::sql::indexed_by`). A table's
+/// primary key is SQLite's `sqlite_autoindex_<table>_1`; the others are the migrations'.
+pub mod indexes {
+    macro_rules! indexes {
+        ($($(#[$doc:meta])* $marker:ident = $name:literal,)*) => {$(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $marker;
+            impl crate::db::sql::IndexName for $marker {
+                const NAME: &'static str = $name;
+            }
+        )*};
+    }
+
+    indexes! {
+        AgentsPk = "sqlite_autoindex_agents_1",
+        PartnersPk = "sqlite_autoindex_partners_1",
+        CustomersPk = "sqlite_autoindex_customers_1",
+        CustomerDomainsByCustomer = "customer_domains_customer_id_idx",
+        /// (customer_id, marketplace_product_id).
+        CustomerProductsPk = "sqlite_autoindex_customer_marketplace_products_1",
+        CustomerProductsByProduct = "customer_marketplace_products_product_idx",
+        MarketplaceProductsPk = "sqlite_autoindex_marketplace_products_1",
+        SubscriptionsPk = "sqlite_autoindex_subscriptions_1",
+        /// (customer_id, created_at, id): migration 000005.
+        SubscriptionsByCustomer = "subscriptions_customer_created_idx",
+        ServiceRequestsPk = "sqlite_autoindex_service_requests_1",
+        /// (customer_id, created_at, id): migration 000005.
+        ServiceRequestsByCustomer = "service_requests_customer_created_idx",
+        /// (subscription_id, created_at, id): migration 000005.
+        ServiceRequestsBySubscription = "service_requests_subscription_created_idx",
+        NotesByRequest = "service_request_notes_request_idx",
+        HistoryByRequest = "service_request_history_request_idx",
+    }
+}

@@ -145,35 +145,44 @@ impl<E: QueryFragment<diesel::pg::Pg>> QueryFragment<diesel::pg::Pg> for Unindex
 /// prepare the statement rather than plan it any other way; the plain table on PostgreSQL.
 /// The batched statements read their driving table through it, so that a small table or a
 /// batch whose keys cover most of a table (every product of a page's customers) is still read
-/// through its keys (`tests/plans.rs`). Build it with [`indexed_by`]; columns of a table
-/// declared with [`table!`](crate::table) can be selected from it. It reads one table (no
-/// joins): a batched statement that needs another table's rows reads them by id, or scopes
-/// its rows through a subquery.
+/// through its keys (`tests/plans.rs`). Build it with [`indexed_by`] and an index of
+/// [`crate::db::schema::indexes`]; columns of a table declared with [`table!`](crate::table)
+/// can be selected from it. It reads one table (no joins): a batched statement that needs
+/// another table's rows reads them by id, or scopes its rows through a subquery.
+///
+/// The index is a type, so the statement keeps a static query id: diesel finds its prepared
+/// statement by type instead of building the statement's text to look it up.
 #[derive(Debug, Clone, Copy)]
-pub struct IndexedBy<T> {
+pub struct IndexedBy<T, I> {
     table: T,
-    index: &'static str,
+    index: PhantomData<I>,
+}
+
+/// An index, by name (see [`crate::db::schema::indexes`]).
+pub trait IndexName: Copy + Send + Sync + 'static {
+    const NAME: &'static str;
 }
 
 /// A query of `table` read through `index` (see [`IndexedBy`]).
-pub fn indexed_by<T>(table: T, index: &'static str) -> diesel::query_builder::SelectStatement<diesel::query_builder::FromClause<IndexedBy<T>>>
+pub fn indexed_by<T, I>(table: T, _index: I) -> diesel::query_builder::SelectStatement<diesel::query_builder::FromClause<IndexedBy<T, I>>>
 where
     T: diesel::Table + Clone,
-    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<IndexedBy<T>>,
+    I: IndexName,
+    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<IndexedBy<T, I>>,
 {
-    diesel::query_builder::AsQuery::as_query(IndexedBy { table, index })
+    diesel::query_builder::AsQuery::as_query(IndexedBy { table, index: PhantomData })
 }
 
-/// Keyed by its text: two indexes of one table are two statements.
-impl<T> QueryId for IndexedBy<T> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
+impl<T: QueryId, I: IndexName> QueryId for IndexedBy<T, I> {
+    type QueryId = IndexedBy<T::QueryId, I>;
+    const HAS_STATIC_QUERY_ID: bool = T::HAS_STATIC_QUERY_ID;
 }
 
-impl<T> diesel::QuerySource for IndexedBy<T>
+impl<T, I> diesel::QuerySource for IndexedBy<T, I>
 where
     T: diesel::Table + Clone,
-    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<IndexedBy<T>>,
+    I: IndexName,
+    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<IndexedBy<T, I>>,
 {
     type FromClause = Self;
     type DefaultSelection = T::DefaultSelection;
@@ -188,7 +197,7 @@ where
 }
 
 /// The table appears wherever the table it reads does.
-impl<T, U> diesel::query_source::AppearsInFromClause<U> for IndexedBy<T>
+impl<T, I, U> diesel::query_source::AppearsInFromClause<U> for IndexedBy<T, I>
 where
     T: diesel::query_source::AppearsInFromClause<U>,
 {
@@ -196,25 +205,26 @@ where
 }
 
 #[cfg(feature = "sqlite")]
-impl<T: QueryFragment<diesel::sqlite::Sqlite>> QueryFragment<diesel::sqlite::Sqlite> for IndexedBy<T> {
+impl<T: QueryFragment<diesel::sqlite::Sqlite>, I: IndexName> QueryFragment<diesel::sqlite::Sqlite> for IndexedBy<T, I> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
         self.table.walk_ast(out.reborrow())?;
         out.push_sql(" INDEXED BY ");
-        out.push_identifier(self.index)
+        out.push_identifier(I::NAME)
     }
 }
 
 #[cfg(feature = "postgres")]
-impl<T: QueryFragment<diesel::pg::Pg>> QueryFragment<diesel::pg::Pg> for IndexedBy<T> {
+impl<T: QueryFragment<diesel::pg::Pg>, I> QueryFragment<diesel::pg::Pg> for IndexedBy<T, I> {
     fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
         self.table.walk_ast(out)
     }
 }
 
-impl<T> diesel::query_builder::AsQuery for IndexedBy<T>
+impl<T, I> diesel::query_builder::AsQuery for IndexedBy<T, I>
 where
     T: diesel::Table + Clone,
-    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<IndexedBy<T>>,
+    I: IndexName,
+    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<IndexedBy<T, I>>,
 {
     type SqlType = <T::DefaultSelection as Expression>::SqlType;
     type Query = diesel::query_builder::SelectStatement<diesel::query_builder::FromClause<Self>>;
@@ -234,7 +244,7 @@ macro_rules! table {
                 $($column -> $type,)*
             }
         }
-        $(impl diesel::SelectableExpression<$crate::db::sql::IndexedBy<$name::table>> for $name::$column {})*
+        $(impl<I> diesel::SelectableExpression<$crate::db::sql::IndexedBy<$name::table, I>> for $name::$column {})*
     };
 }
 

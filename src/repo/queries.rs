@@ -14,6 +14,7 @@ use super::Repo;
 use crate::db::Db;
 use crate::db::sql::{indexed_by, unindexed};
 use crate::db::models::*;
+use crate::db::schema::indexes;
 use crate::db::schema::*;
 use crate::domain::model::{RequestStatus, SlaState};
 use crate::error::AppResult;
@@ -317,7 +318,7 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                crate::load_batch!(self.db, conn, indexed_by(customers::table, "sqlite_autoindex_customers_1")
+                crate::load_batch!(self.db, conn, indexed_by(customers::table, indexes::CustomersPk)
                     .filter(customers::id.eq_any(keys))
                     .filter(unindexed(customers::partner_id).eq(p).or(unindexed(customers::provider_id).eq(p)))
                     .select(CustomerRow::as_select()))
@@ -331,7 +332,7 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                crate::load_batch!(self.db, conn, indexed_by(subscriptions::table, "sqlite_autoindex_subscriptions_1")
+                crate::load_batch!(self.db, conn, indexed_by(subscriptions::table, indexes::SubscriptionsPk)
                     .filter(subscriptions::id.eq_any(keys))
                     .filter(unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p)))
                     .select(SubscriptionRow::as_select()))
@@ -345,7 +346,7 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                crate::load_batch!(self.db, conn, indexed_by(service_requests::table, "sqlite_autoindex_service_requests_1")
+                crate::load_batch!(self.db, conn, indexed_by(service_requests::table, indexes::ServiceRequestsPk)
                     .filter(service_requests::id.eq_any(keys))
                     .filter(unindexed(service_requests::partner_id).eq(p))
                     .select(ServiceRequestRow::as_select()))
@@ -359,7 +360,7 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                crate::load_batch!(self.db, conn, indexed_by(marketplace_products::table, "sqlite_autoindex_marketplace_products_1")
+                crate::load_batch!(self.db, conn, indexed_by(marketplace_products::table, indexes::MarketplaceProductsPk)
                     .filter(marketplace_products::id.eq_any(keys))
                     .select(MarketplaceProductRow::as_select()))
             }));
@@ -378,7 +379,7 @@ impl Repo {
     pub async fn agents_by_ids(&self, ids: &[String]) -> AppResult<Vec<AgentRow>> {
         let p = &self.partner_id;
         Ok(with_conn!(self.db, |conn| {
-            crate::load_batch!(self.db, conn, indexed_by(agents::table, "sqlite_autoindex_agents_1")
+            crate::load_batch!(self.db, conn, indexed_by(agents::table, indexes::AgentsPk)
                 .filter(agents::id.eq_any(ids))
                 .filter(unindexed(agents::partner_id).eq(p))
                 .select(AgentRow::as_select()))
@@ -391,7 +392,7 @@ impl Repo {
         Ok(with_conn!(self.db, |conn| {
             let me = diesel::alias!(partners as me);
             let my_provider = me.filter(me.field(partners::id).eq(p)).select(me.field(partners::provider_id).assume_not_null());
-            crate::load_batch!(self.db, conn, indexed_by(partners::table, "sqlite_autoindex_partners_1")
+            crate::load_batch!(self.db, conn, indexed_by(partners::table, indexes::PartnersPk)
                 .filter(partners::id.eq_any(ids))
                 .filter(partners::deleted_at.is_null())
                 .filter(unindexed(partners::id).eq(p).or(unindexed(partners::provider_id).eq(p)).or(partners::id.eq_any(my_provider)))
@@ -424,7 +425,7 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                crate::load_batch!(self.db, conn, indexed_by(subscriptions::table, "subscriptions_customer_created_idx")
+                crate::load_batch!(self.db, conn, indexed_by(subscriptions::table, indexes::SubscriptionsByCustomer)
                     .filter(subscriptions::customer_id.eq_any(keys))
                     .filter(unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p)))
                     .order((subscriptions::created_at, subscriptions::id))
@@ -453,7 +454,7 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                crate::load_batch!(self.db, conn, indexed_by(service_requests::table, "service_requests_customer_created_idx")
+                crate::load_batch!(self.db, conn, indexed_by(service_requests::table, indexes::ServiceRequestsByCustomer)
                     .filter(service_requests::customer_id.eq_any(keys))
                     .filter(unindexed(service_requests::partner_id).eq(p))
                     .order((service_requests::created_at.desc(), service_requests::id.desc()))
@@ -468,7 +469,7 @@ impl Repo {
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
-                crate::load_batch!(self.db, conn, indexed_by(service_requests::table, "service_requests_subscription_created_idx")
+                crate::load_batch!(self.db, conn, indexed_by(service_requests::table, indexes::ServiceRequestsBySubscription)
                     .filter(service_requests::subscription_id.eq_any(keys))
                     .filter(unindexed(service_requests::partner_id).eq(p))
                     .order((service_requests::created_at.desc(), service_requests::id.desc()))
@@ -481,7 +482,7 @@ impl Repo {
     /// The first `limit` subscriptions of each customer, in the connection's order.
     pub async fn first_subscriptions_of_customers(&self, ids: &[String], limit: i64) -> AppResult<Vec<SubscriptionRow>> {
         let p = &self.partner_id;
-        Ok(first_children!(self, Children::SubscriptionsOfCustomer, ids, limit, |cut| indexed_by(subscriptions::table, "sqlite_autoindex_subscriptions_1")
+        Ok(first_children!(self, Children::SubscriptionsOfCustomer, ids, limit, |cut| indexed_by(subscriptions::table, indexes::SubscriptionsPk)
             .filter(cut)
             .filter(unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p)))
             .order((subscriptions::created_at, subscriptions::id))
@@ -491,7 +492,7 @@ impl Repo {
     /// The first `limit` service requests of each customer or subscription, newest first.
     pub async fn first_requests_of(&self, parent: Children, ids: &[String], limit: i64) -> AppResult<Vec<ServiceRequestRow>> {
         let p = &self.partner_id;
-        Ok(first_children!(self, parent, ids, limit, |cut| indexed_by(service_requests::table, "sqlite_autoindex_service_requests_1")
+        Ok(first_children!(self, parent, ids, limit, |cut| indexed_by(service_requests::table, indexes::ServiceRequestsPk)
             .filter(cut)
             .filter(unindexed(service_requests::partner_id).eq(p))
             .order((service_requests::created_at.desc(), service_requests::id.desc()))
@@ -502,7 +503,7 @@ impl Repo {
         let p = &self.partner_id;
         let mut out = Vec::new();
         for keys in chunks(ids) {
-            out.extend(scoped_batch!(self.db, |conn, scope| indexed_by(service_request_notes::table, "service_request_notes_request_idx")
+            out.extend(scoped_batch!(self.db, |conn, scope| indexed_by(service_request_notes::table, indexes::NotesByRequest)
                     .filter(service_request_notes::service_request_id.eq_any(keys))
                     .filter(scope)
                     .order((service_request_notes::created_at, service_request_notes::id))
@@ -517,7 +518,7 @@ impl Repo {
         let p = &self.partner_id;
         let mut out = Vec::new();
         for keys in chunks(ids) {
-            out.extend(scoped_batch!(self.db, |conn, scope| indexed_by(service_request_history::table, "service_request_history_request_idx")
+            out.extend(scoped_batch!(self.db, |conn, scope| indexed_by(service_request_history::table, indexes::HistoryByRequest)
                     .filter(service_request_history::service_request_id.eq_any(keys))
                     .filter(scope)
                     .order((service_request_history::created_at, service_request_history::id))
@@ -536,7 +537,7 @@ impl Repo {
         let p = &self.partner_id;
         let mut links: Vec<(String, String)> = Vec::new();
         for keys in chunks(ids) {
-            links.extend(scoped_batch!(self.db, |conn, scope| indexed_by(customer_marketplace_products::table, "sqlite_autoindex_customer_marketplace_products_1")
+            links.extend(scoped_batch!(self.db, |conn, scope| indexed_by(customer_marketplace_products::table, indexes::CustomerProductsPk)
                     .filter(customer_marketplace_products::customer_id.eq_any(keys))
                     .filter(scope)
                     .select((customer_marketplace_products::customer_id, customer_marketplace_products::marketplace_product_id)),
@@ -557,7 +558,7 @@ impl Repo {
         let mut links: Vec<(String, String)> = Vec::new();
         for keys in chunks(ids) {
             links.extend(with_conn!(self.db, |conn| {
-                crate::load_batch!(self.db, conn, indexed_by(customer_marketplace_products::table, "customer_marketplace_products_product_idx")
+                crate::load_batch!(self.db, conn, indexed_by(customer_marketplace_products::table, indexes::CustomerProductsByProduct)
                     .filter(customer_marketplace_products::marketplace_product_id.eq_any(keys))
                     .select((customer_marketplace_products::marketplace_product_id, customer_marketplace_products::customer_id)))
             }));
@@ -573,7 +574,7 @@ impl Repo {
         let p = &self.partner_id;
         let mut out = Vec::new();
         for keys in chunks(ids) {
-            out.extend(scoped_batch!(self.db, |conn, scope| indexed_by(customer_domains::table, "customer_domains_customer_id_idx")
+            out.extend(scoped_batch!(self.db, |conn, scope| indexed_by(customer_domains::table, indexes::CustomerDomainsByCustomer)
                     .filter(customer_domains::customer_id.eq_any(keys))
                     .filter(scope)
                     .order((customer_domains::is_primary.desc(), customer_domains::domain))
