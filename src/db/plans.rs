@@ -50,13 +50,6 @@ pub struct Plan {
     pub lines: Vec<String>,
 }
 
-impl Plan {
-    /// Whether some plan line mentions `needle` (e.g. `SCAN service_requests`).
-    pub fn mentions(&self, needle: &str) -> bool {
-        self.lines.iter().any(|l| l.contains(needle))
-    }
-}
-
 impl std::fmt::Display for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "{}", self.sql)?;
