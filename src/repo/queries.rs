@@ -12,7 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use super::Repo;
 use crate::db::Db;
-use crate::db::sql::{indexed_by, unindexed};
+use crate::db::sql::{IndexName, indexed_by, unindexed};
 use crate::db::models::*;
 use crate::db::schema::indexes;
 use crate::db::schema::*;
@@ -74,12 +74,12 @@ impl Children {
     /// only their filer sees.
     fn parts(self) -> (&'static str, &'static str, &'static str, &'static str, &'static str) {
         match self {
-            Children::SubscriptionsOfCustomer => ("subscriptions", "customer_id", "subscriptions_customer_created_idx", "x.created_at, x.id", "provider_id"),
+            Children::SubscriptionsOfCustomer => ("subscriptions", "customer_id", indexes::SubscriptionsByCustomer::NAME, "x.created_at, x.id", "provider_id"),
             Children::RequestsOfCustomer => {
-                ("service_requests", "customer_id", "service_requests_customer_created_idx", "x.created_at DESC, x.id DESC", "partner_id")
+                ("service_requests", "customer_id", indexes::ServiceRequestsByCustomer::NAME, "x.created_at DESC, x.id DESC", "partner_id")
             }
             Children::RequestsOfSubscription => {
-                ("service_requests", "subscription_id", "service_requests_subscription_created_idx", "x.created_at DESC, x.id DESC", "partner_id")
+                ("service_requests", "subscription_id", indexes::ServiceRequestsBySubscription::NAME, "x.created_at DESC, x.id DESC", "partner_id")
             }
         }
     }
