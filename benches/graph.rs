@@ -30,7 +30,9 @@ async fn main() {
             (format!("sqlite://{}", path.display()), Some(path))
         }
     };
-    let app = App::start(Config::for_url(&url, "bench-secret-bench-secret-bench-secret"), Arc::new(SystemClock)).await.expect("start");
+    let app = App::start(Config::for_url(&url, "bench-secret-bench-secret-bench-secret"), Arc::new(SystemClock))
+        .await
+        .expect("start");
     let now = app.clock.now();
     let data = match std::env::var("BENCH_SCALE").ok().and_then(|s| s.parse().ok()) {
         Some(n) => seed::scale(n, now),
@@ -39,7 +41,12 @@ async fn main() {
     if seed::is_empty(&app.db).await.expect("count") {
         let t = Instant::now();
         seed::load(&app.db, &data).await.expect("seed");
-        println!("seeded {} customers, {} requests in {:.2} s", data.customers.len(), data.requests.len(), t.elapsed().as_secs_f64());
+        println!(
+            "seeded {} customers, {} requests in {:.2} s",
+            data.customers.len(),
+            data.requests.len(),
+            t.elapsed().as_secs_f64()
+        );
     }
     let token = app.keys.issue("agent-northwind-admin", now, chrono::Duration::hours(1)).unwrap();
     let router = support_gateway::app(app.clone());
@@ -69,7 +76,12 @@ async fn main() {
         }
         times.sort_by(|a, b| a.total_cmp(b));
         let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
-        println!("{n:>8} {runs:>8} {:>10.2} {:>10.2} {:>10.2} {statements:>12}", pct(0.5), pct(0.95), times[times.len() - 1]);
+        println!(
+            "{n:>8} {runs:>8} {:>10.2} {:>10.2} {:>10.2} {statements:>12}",
+            pct(0.5),
+            pct(0.95),
+            times[times.len() - 1]
+        );
     }
     if let Some(path) = file {
         for suffix in ["", "-wal", "-shm"] {

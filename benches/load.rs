@@ -96,7 +96,13 @@ impl Conn {
         Conn { reader: BufReader::new(r), writer: w, addr }
     }
 
-    async fn request(&mut self, method: &str, path: &str, token: Option<&str>, body: &str) -> std::io::Result<(u16, String)> {
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> std::io::Result<(u16, String)> {
         let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -145,19 +151,32 @@ fn bin() -> String {
 /// The database URL for the backend and scale, created and seeded when missing.
 async fn database(a: &Args) -> String {
     let run = |url: &str, args: &[&str]| {
-        let out = std::process::Command::new(bin()).args(args).env("DATABASE_URL", url).env("SG_JWT_SECRET", SECRET).env("RUST_LOG", "warn").output().expect("run");
+        let out = std::process::Command::new(bin())
+            .args(args)
+            .env("DATABASE_URL", url)
+            .env("SG_JWT_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run");
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     match a.backend.as_str() {
         "postgres" => {
-            let server = std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let server = std::env::var("BENCH_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
             let name = format!("sg_load_{}", a.scale);
             let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b).to_owned();
             let url = format!("{base}/{name}");
-            let exists = std::process::Command::new("psql").args([&server, "-Atc", &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'")]).output().expect("psql");
+            let exists = std::process::Command::new("psql")
+                .args([&server, "-Atc", &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'")])
+                .output()
+                .expect("psql");
             if String::from_utf8_lossy(&exists.stdout).trim() != "1" {
-                let created = std::process::Command::new("psql").args([&server, "-qc", &format!("CREATE DATABASE {name}")]).status().expect("psql");
+                let created = std::process::Command::new("psql")
+                    .args([&server, "-qc", &format!("CREATE DATABASE {name}")])
+                    .status()
+                    .expect("psql");
                 assert!(created.success());
                 eprintln!("seeding {name} with --scale {} …", a.scale);
                 eprint!("{}", run(&url, &["seed", "--scale", &a.scale.to_string()]));
@@ -197,8 +216,13 @@ async fn clean(url: &str) {
          DELETE FROM idempotency_keys WHERE service_request_id IN ({filed});
          DELETE FROM service_requests WHERE title = 'Load benchmark filing';"
     );
-    let done: Result<(), support_gateway::error::AppError> =
-        async { Ok(support_gateway::with_conn!(db, |conn| conn.batch_execute(&sql).await.map_err(support_gateway::error::AppError::from)?)) }.await;
+    let done: Result<(), support_gateway::error::AppError> = async {
+        Ok(support_gateway::with_conn!(db, |conn| conn
+            .batch_execute(&sql)
+            .await
+            .map_err(support_gateway::error::AppError::from)?))
+    }
+    .await;
     done.map_err(|e| e.message()).expect("clean up earlier runs");
 }
 
@@ -242,7 +266,8 @@ fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     ticks / hz
@@ -250,12 +275,21 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 async fn metric(addr: SocketAddr, name: &str) -> f64 {
     let text = get(addr, "/metrics").await;
-    text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 async fn statements(addr: SocketAddr) -> f64 {
@@ -287,25 +321,50 @@ struct Fixture {
 
 const Q1: &str = "query Q1($id: ID!) { node(id: $id) { ... on ServiceRequest { id title status severity productFamily incidentKind createdAt updatedAt } } }";
 const Q2: &str = "query Q2($s: String!) { customers(search: $s, first: 20) { edges { node { id companyName primaryDomain country language } } } }";
-const Q3: &str = "query Q3 { customers(first: 20) { edges { node { id companyName primaryDomain country language relationship
+const Q3: &str =
+    "query Q3 { customers(first: 20) { edges { node { id companyName primaryDomain country language relationship
   subscriptions(first: 10) { edges { node { id offerName productFamily quantity isTrial status
     serviceRequests(first: 5) { edges { node { id title status severity createdAt version } } } } } } } } } }";
 const Q4: &str = "query Q4 { serviceRequests(first: 50, filter: { severity: [A], status: [NEW, OPEN, IN_PROGRESS, WAITING_ON_PARTNER] }, orderBy: { field: DUE_AT, direction: ASC }) {
   edges { node { id title status customer { companyName } sla { state dueAt remainingSeconds } } } } }";
-const M1: &str = "mutation M1($i: CreateServiceRequestInput!) { createServiceRequest(input: $i) { serviceRequest { id } } }";
-const M2: &str = "mutation M2($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) { serviceRequest { id } } }";
+const M1: &str =
+    "mutation M1($i: CreateServiceRequestInput!) { createServiceRequest(input: $i) { serviceRequest { id } } }";
+const M2: &str =
+    "mutation M2($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) { serviceRequest { id } } }";
 
 async fn fixture(addr: SocketAddr, url: &str) -> Fixture {
-    let out = std::process::Command::new(bin()).args(["token", "--agent", AGENT]).env("DATABASE_URL", url).env("SG_JWT_SECRET", SECRET).env("RUST_LOG", "error").output().unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["token", "--agent", AGENT])
+        .env("DATABASE_URL", url)
+        .env("SG_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
     let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let d = gql(addr, &token, "{ serviceRequests(first: 100, filter: { status: [OPEN, IN_PROGRESS] }) { edges { node { id } } } customers(first: 100) { edges { node { id primaryDomain subscriptions(first: 10) { edges { node { id productFamily } } } } } } }", json!({})).await;
-    let requests = d["data"]["serviceRequests"]["edges"].as_array().expect("requests").iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect();
+    let requests = d["data"]["serviceRequests"]["edges"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect();
     let customers = d["data"]["customers"]["edges"].as_array().expect("customers");
-    let prefixes = customers.iter().filter_map(|c| c["node"]["primaryDomain"].as_str()).map(|d| d.chars().take(4).collect()).collect();
+    let prefixes = customers
+        .iter()
+        .filter_map(|c| c["node"]["primaryDomain"].as_str())
+        .map(|d| d.chars().take(4).collect())
+        .collect();
     // A filing the policy accepts: an Azure break-fix for a customer with an Azure subscription.
     let mut filing = Value::Null;
     for c in customers {
-        let Some(sub) = c["node"]["subscriptions"]["edges"].as_array().unwrap().iter().find(|s| s["node"]["productFamily"] == "AZURE") else { continue };
+        let Some(sub) = c["node"]["subscriptions"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["node"]["productFamily"] == "AZURE")
+        else {
+            continue;
+        };
         let input = json!({ "customerId": c["node"]["id"], "subscriptionId": sub["node"]["id"], "productFamily": "AZURE",
             "incidentKind": "TECHNICAL_BREAK_FIX", "businessImpact": "MODERATE", "title": "Load benchmark filing",
             "description": "Filed by benches/load.rs", "contact": { "name": "Bench Desk", "email": "bench@partner-support.example" } });
@@ -450,7 +509,13 @@ async fn subscribers(a: &Args, gw: &Gateway, f: &Arc<Fixture>) -> Vec<Row> {
         let mut req = format!("ws://{}/graphql", gw.addr).into_client_request().unwrap();
         req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
         let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("connect a subscriber");
-        ws.send(Message::Text(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", f.token) } }).to_string().into())).await.unwrap();
+        ws.send(Message::Text(
+            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", f.token) } })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
         ws.next().await.unwrap().unwrap();
         ws.send(Message::Text(json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { serviceRequestEvents { at kind } }" } }).to_string().into()))
             .await
@@ -468,7 +533,9 @@ async fn subscribers(a: &Args, gw: &Gateway, f: &Arc<Fixture>) -> Vec<Row> {
                     if let Some(at) = event["at"].as_str()
                         && let Ok(at) = chrono::DateTime::parse_from_rfc3339(at)
                     {
-                        let ms = (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+                        let ms = (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_microseconds().unwrap_or(0)
+                            as f64
+                            / 1000.0;
                         let _ = tx.send(ms);
                     }
                 }

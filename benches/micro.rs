@@ -7,7 +7,9 @@ use std::hint::black_box;
 use chrono::{Duration, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use support_gateway::domain::model::*;
-use support_gateway::domain::policy::{Agreements, CallerFacts, CustomerFacts, FilingChannel, FilingRequest, SubscriptionFacts, Tenant, evaluate};
+use support_gateway::domain::policy::{
+    Agreements, CallerFacts, CustomerFacts, FilingChannel, FilingRequest, SubscriptionFacts, Tenant, evaluate,
+};
 use support_gateway::domain::sla::{self, BusinessCalendar};
 use support_gateway::graphql::ids::{NodeKind, decode, encode};
 
@@ -24,10 +26,26 @@ fn sla(c: &mut Criterion) {
     });
     let due = sla::add_clock_time(SlaClock::BusinessHours, &business, start, Duration::hours(8));
     c.bench_function("sla/remaining business hours", |b| {
-        b.iter(|| sla::remaining(SlaClock::BusinessHours, &business, black_box(due), None, black_box(start + Duration::hours(1))))
+        b.iter(|| {
+            sla::remaining(
+                SlaClock::BusinessHours,
+                &business,
+                black_box(due),
+                None,
+                black_box(start + Duration::hours(1)),
+            )
+        })
     });
     c.bench_function("sla/remaining 24x7", |b| {
-        b.iter(|| sla::remaining(SlaClock::TwentyFourSeven, &always, black_box(due), None, black_box(start + Duration::hours(1))))
+        b.iter(|| {
+            sla::remaining(
+                SlaClock::TwentyFourSeven,
+                &always,
+                black_box(due),
+                None,
+                black_box(start + Duration::hours(1)),
+            )
+        })
     });
     let plan = sla::plan(IncidentKind::TechnicalBreakFix, Severity::B, "de", &business);
     c.bench_function("sla/plan + schedule + state", |b| {
@@ -65,11 +83,15 @@ fn policy(c: &mut Criterion) {
         channel: FilingChannel::Web,
         entitlement: None,
     };
-    c.bench_function("policy/evaluate (accepted Azure filing)", |b| b.iter(|| evaluate(&caller, black_box(&tenant), black_box(&request), false)));
+    c.bench_function("policy/evaluate (accepted Azure filing)", |b| {
+        b.iter(|| evaluate(&caller, black_box(&tenant), black_box(&request), false))
+    });
     let mut refused = request.clone();
     refused.contact_email = Some("it@contoso.com".into());
     refused.subscription = None;
-    c.bench_function("policy/evaluate (refused, several rules)", |b| b.iter(|| evaluate(&caller, black_box(&tenant), black_box(&refused), false)));
+    c.bench_function("policy/evaluate (refused, several rules)", |b| {
+        b.iter(|| evaluate(&caller, black_box(&tenant), black_box(&refused), false))
+    });
 }
 
 fn ids(c: &mut Criterion) {
@@ -104,7 +126,9 @@ fn serialize(c: &mut Criterion) {
     let mut data = async_graphql::indexmap::IndexMap::new();
     data.insert(Name::new("serviceRequests"), Value::Object(conn));
     let response = async_graphql::Response::new(Value::Object(data));
-    c.bench_function("serialize/page of 100 requests", |b| b.iter(|| serde_json::to_vec(black_box(&response)).unwrap()));
+    c.bench_function("serialize/page of 100 requests", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&response)).unwrap())
+    });
 }
 
 criterion_group!(benches, sla, policy, ids, serialize);

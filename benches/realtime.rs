@@ -28,7 +28,10 @@ struct Replica {
 async fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
@@ -39,7 +42,12 @@ async fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, b
 async fn start(url: Option<&str>, dir: &std::path::Path) -> Replica {
     let addr = { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap() };
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_support-gateway"));
-    cmd.args(["serve", "--bind", &addr.to_string()]).current_dir(dir).env("RUST_LOG", "error").stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true);
+    cmd.args(["serve", "--bind", &addr.to_string()])
+        .current_dir(dir)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
     if let Some(url) = url {
         cmd.env("DATABASE_URL", url).env("SG_JWT_SECRET", SECRET);
     } else {
@@ -62,21 +70,41 @@ async fn http_ready(addr: SocketAddr) -> Option<()> {
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 /// Opens `n` subscribers on `addr` to events of `request`; each reports receipt instants.
-async fn subscribers(addr: SocketAddr, token: &str, request: &str, n: usize, tx: tokio::sync::mpsc::UnboundedSender<Instant>) {
+async fn subscribers(
+    addr: SocketAddr,
+    token: &str,
+    request: &str,
+    n: usize,
+    tx: tokio::sync::mpsc::UnboundedSender<Instant>,
+) {
     let mut ready = Vec::new();
     for _ in 0..n {
         let mut req = format!("ws://{addr}/graphql").into_client_request().unwrap();
         req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
         let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("connect");
-        ws.send(Message::Text(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }).to_string().into())).await.unwrap();
+        ws.send(Message::Text(
+            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
         let _ack = ws.next().await;
         let q = "subscription($ids: [ID!]) { serviceRequestEvents(filter: { ids: $ids }) { kind } }";
-        ws.send(Message::Text(json!({ "id": "1", "type": "subscribe", "payload": { "query": q, "variables": { "ids": [request] } } }).to_string().into())).await.unwrap();
+        ws.send(Message::Text(
+            json!({ "id": "1", "type": "subscribe", "payload": { "query": q, "variables": { "ids": [request] } } })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
         let tx = tx.clone();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         ready.push(done_rx);
@@ -129,12 +157,21 @@ async fn main() {
     if let Some(url) = &url {
         // Seed the database unless it already has data.
         let _ = tokio::process::Command::new(env!("CARGO_BIN_EXE_support-gateway"))
-            .args(["seed", "--demo"]).env("DATABASE_URL", url).env("SG_JWT_SECRET", SECRET).stdout(Stdio::null()).stderr(Stdio::null()).status().await;
+            .args(["seed", "--demo"])
+            .env("DATABASE_URL", url)
+            .env("SG_JWT_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await;
     }
     let a = start(url.as_deref(), &dir).await;
     let secret = if url.is_some() { SECRET } else { support_gateway::config::DEVELOPMENT_JWT_SECRET };
-    let token = support_gateway::auth::TokenKeys::new(secret).issue("agent-northwind-admin", chrono::Utc::now(), chrono::Duration::hours(2)).unwrap();
-    let q = json!({ "query": "{ serviceRequests(first: 1, filter: { status: [OPEN] }) { edges { node { id } } } }" }).to_string();
+    let token = support_gateway::auth::TokenKeys::new(secret)
+        .issue("agent-northwind-admin", chrono::Utc::now(), chrono::Duration::hours(2))
+        .unwrap();
+    let q = json!({ "query": "{ serviceRequests(first: 1, filter: { status: [OPEN] }) { edges { node { id } } } }" })
+        .to_string();
     let (_, answer) = http(a.addr, "POST", "/graphql", Some(&token), &q).await;
     let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
     let request = v["data"]["serviceRequests"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
@@ -158,6 +195,9 @@ async fn main() {
     subscribers(c.addr, &token, &request, 1000, tx).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(pid);
-    println!("idle subscriptions: 1000; replica RSS {before} KiB -> {after} KiB: {:.1} KiB per subscription", (after.saturating_sub(before)) as f64 / 1000.0);
+    println!(
+        "idle subscriptions: 1000; replica RSS {before} KiB -> {after} KiB: {:.1} KiB per subscription",
+        (after.saturating_sub(before)) as f64 / 1000.0
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

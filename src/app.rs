@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use crate::auth::TokenKeys;
-use crate::graphql::documents::Documents;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{Db, PoolOptions};
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
 use crate::events::sla_watcher::SlaWatcher;
+use crate::graphql::documents::Documents;
 
 pub struct App {
     pub db: Db,

@@ -47,7 +47,13 @@ impl std::fmt::Debug for AuthSettings {
 impl AuthSettings {
     /// The gateway's own HS256 tokens only, with the default issuer and audience.
     pub fn hs256(secret: String) -> AuthSettings {
-        AuthSettings { secret: Some(secret), jwks: None, issuer: ISSUER.into(), audience: AUDIENCE.into(), leeway_seconds: 30 }
+        AuthSettings {
+            secret: Some(secret),
+            jwks: None,
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            leeway_seconds: 30,
+        }
     }
 }
 
@@ -107,14 +113,19 @@ impl TokenKeys {
 
     /// Keys from settings; a JWKS that does not parse, or holds a key of another kind, is an error.
     pub fn from_settings(settings: &AuthSettings) -> Result<TokenKeys, String> {
-        let hs256 = settings.secret.as_ref().map(|s| (EncodingKey::from_secret(s.as_bytes()), DecodingKey::from_secret(s.as_bytes())));
+        let hs256 = settings
+            .secret
+            .as_ref()
+            .map(|s| (EncodingKey::from_secret(s.as_bytes()), DecodingKey::from_secret(s.as_bytes())));
         let mut public = Vec::new();
         if let Some(text) = &settings.jwks {
             let set: JwkSet = serde_json::from_str(text).map_err(|e| format!("the JWKS does not parse: {e}"))?;
             for jwk in &set.keys {
                 let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
                     (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
-                    (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256)) if ec.curve == EllipticCurve::P256 => {
+                    (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256))
+                        if ec.curve == EllipticCurve::P256 =>
+                    {
                         Algorithm::ES256
                     }
                     (_, alg) => {
@@ -145,7 +156,8 @@ impl TokenKeys {
 
     /// An HS256 token for an agent (the `token` command, tests).
     pub fn issue(&self, agent_id: &str, now: DateTime<Utc>, ttl: Duration) -> AppResult<String> {
-        let (encoding, _) = self.hs256.as_ref().ok_or_else(|| AppError::internal("no HS256 secret is configured to sign tokens"))?;
+        let (encoding, _) =
+            self.hs256.as_ref().ok_or_else(|| AppError::internal("no HS256 secret is configured to sign tokens"))?;
         let claims = Claims {
             sub: agent_id.to_owned(),
             iss: self.issuer.clone(),
@@ -179,7 +191,11 @@ impl TokenKeys {
                         if candidates.next().is_some() { None } else { first }
                     }
                 };
-                &found.ok_or_else(|| unauthenticated(format!("no configured {:?} key matches the token's kid", header.alg)))?.key
+                &found
+                    .ok_or_else(|| {
+                        unauthenticated(format!("no configured {:?} key matches the token's kid", header.alg))
+                    })?
+                    .key
             }
             other => return Err(unauthenticated(format!("algorithm {other:?} is not accepted"))),
         };

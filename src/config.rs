@@ -167,17 +167,39 @@ pub struct LimitArgs {
 impl LimitArgs {
     pub fn apply(&self, mut limits: Limits) -> Limits {
         let d = &mut limits;
-        if let Some(v) = self.limit_depth { d.max_depth = v }
-        if let Some(v) = self.limit_cost { d.max_cost = v }
-        if let Some(v) = self.limit_aliases { d.max_aliases = v }
-        if let Some(v) = self.limit_root_fields { d.max_root_fields = v }
-        if let Some(v) = self.limit_directives { d.max_directives_per_field = v }
-        if let Some(v) = self.limit_tokens { d.max_tokens = v }
-        if let Some(v) = self.limit_body_bytes { d.max_body_bytes = v }
-        if let Some(v) = self.limit_timeout_ms { d.execution_timeout = Duration::from_millis(v) }
-        if let Some(v) = self.limit_batch { d.max_batch = v }
-        if let Some(v) = self.limit_ws_subscriptions { d.ws_max_subscriptions = v }
-        if let Some(v) = self.limit_ws_message_bytes { d.ws_max_message_bytes = v }
+        if let Some(v) = self.limit_depth {
+            d.max_depth = v
+        }
+        if let Some(v) = self.limit_cost {
+            d.max_cost = v
+        }
+        if let Some(v) = self.limit_aliases {
+            d.max_aliases = v
+        }
+        if let Some(v) = self.limit_root_fields {
+            d.max_root_fields = v
+        }
+        if let Some(v) = self.limit_directives {
+            d.max_directives_per_field = v
+        }
+        if let Some(v) = self.limit_tokens {
+            d.max_tokens = v
+        }
+        if let Some(v) = self.limit_body_bytes {
+            d.max_body_bytes = v
+        }
+        if let Some(v) = self.limit_timeout_ms {
+            d.execution_timeout = Duration::from_millis(v)
+        }
+        if let Some(v) = self.limit_batch {
+            d.max_batch = v
+        }
+        if let Some(v) = self.limit_ws_subscriptions {
+            d.ws_max_subscriptions = v
+        }
+        if let Some(v) = self.limit_ws_message_bytes {
+            d.ws_max_message_bytes = v
+        }
         limits
     }
 }
@@ -277,10 +299,13 @@ impl Config {
         let embedded_default = common.database_url.is_none();
         let database_url = common.database_url();
         let pool = common.pool_options();
-        let profile = common.profile.unwrap_or(if embedded_default { Profile::Development } else { Profile::Production });
+        let profile =
+            common.profile.unwrap_or(if embedded_default { Profile::Development } else { Profile::Production });
         let production = profile == Profile::Production;
         let jwks = match &common.jwks_file {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("reading SG_JWKS_FILE {}: {e}", path.display()))?),
+            Some(path) => Some(
+                std::fs::read_to_string(path).map_err(|e| format!("reading SG_JWKS_FILE {}: {e}", path.display()))?,
+            ),
             None => None,
         };
         let secret = match &common.jwt_secret {
@@ -309,12 +334,17 @@ impl Config {
             leeway_seconds: common.jwt_leeway_seconds,
         };
         let cors_origins = match &serve.cors_origins {
-            Some(list) => CorsOrigins::List(list.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()),
+            Some(list) => {
+                CorsOrigins::List(list.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+            }
             None if !production => CorsOrigins::Localhost,
             None => CorsOrigins::List(Vec::new()),
         };
         let trusted_documents = match &serve.trusted_documents {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("reading SG_TRUSTED_DOCUMENTS {}: {e}", path.display()))?),
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("reading SG_TRUSTED_DOCUMENTS {}: {e}", path.display()))?,
+            ),
             None => None,
         };
         Ok(Config {
@@ -382,7 +412,10 @@ mod tests {
     #[test]
     fn the_embedded_default_is_development() {
         // clap reads the environment: this check needs it free of the gateway's settings.
-        if ["DATABASE_URL", "SG_PROFILE", "SG_JWT_SECRET", "SG_JWKS_FILE", "SG_CORS_ORIGINS"].iter().any(|v| std::env::var_os(v).is_some()) {
+        if ["DATABASE_URL", "SG_PROFILE", "SG_JWT_SECRET", "SG_JWKS_FILE", "SG_CORS_ORIGINS"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some())
+        {
             eprintln!("skipped: the environment sets gateway settings");
             return;
         }
@@ -415,7 +448,16 @@ mod tests {
     fn production_features_can_be_turned_on_and_development_chosen_explicitly() {
         let pg = "--database-url=postgres://x@127.0.0.1/db";
         let secret = format!("--jwt-secret={SECRET}");
-        let c = resolve(&[pg, &secret, "serve", "--introspection=true", "--graphiql=true", "--limit-depth=8", "--limit-batch=5"]).unwrap();
+        let c = resolve(&[
+            pg,
+            &secret,
+            "serve",
+            "--introspection=true",
+            "--graphiql=true",
+            "--limit-depth=8",
+            "--limit-batch=5",
+        ])
+        .unwrap();
         assert!(c.introspection && c.graphiql);
         assert_eq!((c.limits.max_depth, c.limits.max_batch), (8, 5));
         let c = resolve(&[pg, "--profile=development"]).unwrap();

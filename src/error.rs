@@ -51,7 +51,11 @@ impl AppError {
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::BadUserInput(_) => "BAD_USER_INPUT",
-            AppError::PolicyRefused(refusals) if refusals.iter().all(|r| r.rule == crate::domain::policy::Rule::Access) => "FORBIDDEN",
+            AppError::PolicyRefused(refusals)
+                if refusals.iter().all(|r| r.rule == crate::domain::policy::Rule::Access) =>
+            {
+                "FORBIDDEN"
+            }
             AppError::PolicyRefused(_) => "POLICY_REFUSED",
             AppError::Conflict { .. } => "CONFLICT",
             AppError::InvalidTransition { .. } => "INVALID_TRANSITION",
@@ -66,15 +70,21 @@ impl AppError {
     /// The message sent to the client: internal details are never part of it.
     pub fn message(&self) -> String {
         match self {
-            AppError::Unauthenticated(m) | AppError::Forbidden(m) | AppError::NotFound(m) | AppError::BadUserInput(m) => m.clone(),
+            AppError::Unauthenticated(m)
+            | AppError::Forbidden(m)
+            | AppError::NotFound(m)
+            | AppError::BadUserInput(m) => m.clone(),
             AppError::PolicyRefused(refusals) => {
-                let mut message = refusals.iter().map(|r| format!("{}: {}", r.rule.id(), r.message)).collect::<Vec<_>>().join("; ");
+                let mut message =
+                    refusals.iter().map(|r| format!("{}: {}", r.rule.id(), r.message)).collect::<Vec<_>>().join("; ");
                 message.insert_str(0, "refused by the partner-support policy: ");
                 message
             }
             AppError::Conflict { message, .. } | AppError::InvalidTransition { message, .. } => message.clone(),
             AppError::BadRequest(m) | AppError::MethodNotAllowed(m) => m.clone(),
-            AppError::Timeout(limit) => format!("the request took longer than {} ms and was stopped", limit.as_millis()),
+            AppError::Timeout(limit) => {
+                format!("the request took longer than {} ms and was stopped", limit.as_millis())
+            }
             AppError::Unavailable(_) => "the service is temporarily unavailable".to_owned(),
             AppError::Internal(_) => "internal error".to_owned(),
         }
@@ -98,7 +108,9 @@ impl From<diesel::result::Error> for AppError {
         match &e {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
             | Error::BrokenTransactionManager => AppError::Unavailable(format!("database connection: {e}")),
-            Error::DatabaseError(_, info) if is_transient_message(info.message()) => AppError::Unavailable(format!("database: {e}")),
+            Error::DatabaseError(_, info) if is_transient_message(info.message()) => {
+                AppError::Unavailable(format!("database: {e}"))
+            }
             _ => AppError::Internal(format!("database: {e}")),
         }
     }
@@ -107,9 +119,15 @@ impl From<diesel::result::Error> for AppError {
 /// Messages of failures that retrying can cure: SQLite's lock (after its busy timeout) and
 /// PostgreSQL shutting down or refusing connections.
 fn is_transient_message(message: &str) -> bool {
-    ["database is locked", "database is busy", "database table is locked", "terminating connection", "the database system is"]
-        .iter()
-        .any(|m| message.contains(m))
+    [
+        "database is locked",
+        "database is busy",
+        "database table is locked",
+        "terminating connection",
+        "the database system is",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
@@ -148,9 +166,12 @@ impl From<AppError> for async_graphql::Error {
                     ext.set("violations", async_graphql::Value::List(list));
                 }
                 AppError::Conflict { current_version: Some(v), .. } => ext.set("currentVersion", *v),
-                AppError::InvalidTransition { allowed, .. } => {
-                    ext.set("allowed", async_graphql::Value::List(allowed.iter().map(|s| async_graphql::Value::from(s.as_str())).collect()))
-                }
+                AppError::InvalidTransition { allowed, .. } => ext.set(
+                    "allowed",
+                    async_graphql::Value::List(
+                        allowed.iter().map(|s| async_graphql::Value::from(s.as_str())).collect(),
+                    ),
+                ),
                 _ => {}
             }
         })

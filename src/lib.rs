@@ -24,18 +24,18 @@ pub mod events;
 pub mod graphql;
 /// The axum router: GraphQL over HTTP and WebSocket, GraphiQL, health.
 pub mod http;
-/// Prometheus metrics and the per-operation timing extension.
-pub mod metrics;
 /// Giving freed memory back to the operating system.
 pub mod memory;
-/// Logging, and span export over OTLP with the `otel` feature.
-pub mod telemetry;
+/// Prometheus metrics and the per-operation timing extension.
+pub mod metrics;
 /// Relay cursor paging.
 pub mod paging;
 /// Partner-scoped queries and per-request loaders.
 pub mod repo;
 /// Demo and benchmark data.
 pub mod seed;
+/// Logging, and span export over OTLP with the `otel` feature.
+pub mod telemetry;
 
 pub use app::{App, AppState};
 pub use graphql::{GatewaySchema, schema};

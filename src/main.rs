@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use clap::Parser;
 use support_gateway::clock::{Clock, SystemClock};
-use support_gateway::db::Db;
 use support_gateway::config::{Cli, Command, CommonArgs, Config, SeedArgs, ServeArgs, TokenArgs};
+use support_gateway::db::Db;
 use support_gateway::{App, AppState, seed};
 
 #[cfg(feature = "jemalloc")]
@@ -117,7 +117,9 @@ async fn shutdown_signal() {
 /// They sign and verify no token, so they ask for no token secret.
 async fn database(common: &CommonArgs) -> Result<Db, String> {
     let url = common.database_url();
-    let db = Db::connect(&url, &common.pool_options()).await.map_err(|e| format!("connecting to the database: {}", e.message()))?;
+    let db = Db::connect(&url, &common.pool_options())
+        .await
+        .map_err(|e| format!("connecting to the database: {}", e.message()))?;
     let applied = db.migrate().await.map_err(|e| e.message())?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied migrations");
@@ -150,12 +152,15 @@ async fn seed_command(common: &CommonArgs, args: SeedArgs) -> Result<(), String>
 
 async fn token(common: &CommonArgs, args: TokenArgs) -> Result<(), String> {
     let app = start(common, &ServeArgs::default()).await?;
-    let Some(agent) = support_gateway::repo::queries::agent_by_email(&app.db, &args.agent).await.map_err(|e| e.message())? else {
+    let Some(agent) =
+        support_gateway::repo::queries::agent_by_email(&app.db, &args.agent).await.map_err(|e| e.message())?
+    else {
         let known = support_gateway::repo::queries::all_agents(&app.db).await.map_err(|e| e.message())?;
         let list: Vec<String> = known.iter().map(|(a, p)| format!("  {} ({}, {})", a.email, a.role, p)).collect();
         return Err(format!("no agent with e-mail {}; known agents:\n{}", args.agent, list.join("\n")));
     };
-    let token = app.keys.issue(&agent.id, app.clock.now(), chrono::Duration::hours(args.ttl_hours)).map_err(|e| e.message())?;
+    let token =
+        app.keys.issue(&agent.id, app.clock.now(), chrono::Duration::hours(args.ttl_hours)).map_err(|e| e.message())?;
     println!("{token}");
     Ok(())
 }

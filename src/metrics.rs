@@ -58,12 +58,18 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     pub fn new(db: &Db, bus: &EventBus, sla: &SlaWatcher) -> Metrics {
         let mut registry = Registry::with_prefix("sg");
-        let requests = Family::<OperationLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_25, 2.0, 16)));
+        let requests = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+        });
         registry.register("graphql_request_duration_seconds", "Time to execute a query or mutation", requests.clone());
         let errors = Family::<CodeLabels, Counter>::default();
         registry.register("graphql_errors", "Errors sent, by extensions.code", errors.clone());
         registry.register("sql_statements", "SQL statements started", db.stats.statements.clone());
-        registry.register("sql_statement_duration_seconds", "Time from a statement's start to its end", db.stats.statement_seconds.clone());
+        registry.register(
+            "sql_statement_duration_seconds",
+            "Time from a statement's start to its end",
+            db.stats.statement_seconds.clone(),
+        );
         let (pool_size, pool_available, pool_waiting) = (Gauge::default(), Gauge::default(), Gauge::default());
         registry.register("db_pool_connections", "Connections the pool holds", pool_size.clone());
         registry.register("db_pool_idle_connections", "Connections not checked out", pool_available.clone());
@@ -72,10 +78,18 @@ impl Metrics {
         registry.register("websocket_connections", "Open WebSocket connections", websockets.clone());
         registry.register("subscriptions", "Running subscriptions", subscriptions.clone());
         let stats = bus.stats();
-        registry.register("events_published", "Events broadcast to this process's subscribers", stats.dispatched.clone());
+        registry.register(
+            "events_published",
+            "Events broadcast to this process's subscribers",
+            stats.dispatched.clone(),
+        );
         registry.register("events_delivered", "Events handed to a subscriber", stats.delivered.clone());
         registry.register("events_dropped", "Events missed by subscribers that fell behind", stats.dropped.clone());
-        registry.register("event_listener_reconnects", "Reconnections of the LISTEN connection", stats.listener_reconnects.clone());
+        registry.register(
+            "event_listener_reconnects",
+            "Reconnections of the LISTEN connection",
+            stats.listener_reconnects.clone(),
+        );
         registry.register("sla_transitions", "SLA transitions recorded by this process", sla.transitions.clone());
         Metrics {
             registry,
@@ -136,7 +150,11 @@ impl Metrics {
         let Some(name) = name else { return "anonymous".into() };
         let clean: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect();
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        if names.contains(&clean) || (names.len() < MAX_OPERATION_NAMES && names.insert(clean.clone())) { clean } else { "other".into() }
+        if names.contains(&clean) || (names.len() < MAX_OPERATION_NAMES && names.insert(clean.clone())) {
+            clean
+        } else {
+            "other".into()
+        }
     }
 }
 

@@ -25,7 +25,12 @@ pub struct PageArgs {
 }
 
 impl PageArgs {
-    pub fn parse(first: Option<i32>, after: Option<&str>, last: Option<i32>, before: Option<&str>) -> AppResult<PageArgs> {
+    pub fn parse(
+        first: Option<i32>,
+        after: Option<&str>,
+        last: Option<i32>,
+        before: Option<&str>,
+    ) -> AppResult<PageArgs> {
         fn size(name: &str, v: Option<i32>) -> AppResult<Option<usize>> {
             match v {
                 None => Ok(None),
@@ -39,9 +44,13 @@ impl PageArgs {
         Ok(PageArgs {
             skip_count: false,
             first: size("first", first)?,
-            after: after.map(|c| decode_cursor(c).ok_or_else(|| AppError::bad_input("`after` is not a valid cursor"))).transpose()?,
+            after: after
+                .map(|c| decode_cursor(c).ok_or_else(|| AppError::bad_input("`after` is not a valid cursor")))
+                .transpose()?,
             last: size("last", last)?,
-            before: before.map(|c| decode_cursor(c).ok_or_else(|| AppError::bad_input("`before` is not a valid cursor"))).transpose()?,
+            before: before
+                .map(|c| decode_cursor(c).ok_or_else(|| AppError::bad_input("`before` is not a valid cursor")))
+                .transpose()?,
         })
     }
 

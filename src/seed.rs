@@ -73,36 +73,142 @@ struct CalendarSpec {
 }
 
 const CALENDARS: &[CalendarSpec] = &[
-    CalendarSpec { id: "cal-us-east", name: "United States (Eastern)", tz: "America/New_York", country: "US", language: "en",
+    CalendarSpec {
+        id: "cal-us-east",
+        name: "United States (Eastern)",
+        tz: "America/New_York",
+        country: "US",
+        language: "en",
         hours: &[(9 * 60, 17 * 60)],
-        holidays: &[("2026-11-26", "Thanksgiving Day"), ("2026-12-25", "Christmas Day"), ("2027-01-01", "New Year's Day"), ("2027-01-18", "Martin Luther King Jr. Day"), ("2027-05-31", "Memorial Day")] },
-    CalendarSpec { id: "cal-us-pacific", name: "United States (Pacific)", tz: "America/Los_Angeles", country: "US", language: "en",
+        holidays: &[
+            ("2026-11-26", "Thanksgiving Day"),
+            ("2026-12-25", "Christmas Day"),
+            ("2027-01-01", "New Year's Day"),
+            ("2027-01-18", "Martin Luther King Jr. Day"),
+            ("2027-05-31", "Memorial Day"),
+        ],
+    },
+    CalendarSpec {
+        id: "cal-us-pacific",
+        name: "United States (Pacific)",
+        tz: "America/Los_Angeles",
+        country: "US",
+        language: "en",
         hours: &[(9 * 60, 17 * 60)],
-        holidays: &[("2026-11-26", "Thanksgiving Day"), ("2026-12-25", "Christmas Day"), ("2027-01-01", "New Year's Day")] },
-    CalendarSpec { id: "cal-uk", name: "United Kingdom", tz: "Europe/London", country: "GB", language: "en-GB",
+        holidays: &[
+            ("2026-11-26", "Thanksgiving Day"),
+            ("2026-12-25", "Christmas Day"),
+            ("2027-01-01", "New Year's Day"),
+        ],
+    },
+    CalendarSpec {
+        id: "cal-uk",
+        name: "United Kingdom",
+        tz: "Europe/London",
+        country: "GB",
+        language: "en-GB",
         hours: &[(9 * 60, 17 * 60 + 30)],
-        holidays: &[("2026-12-25", "Christmas Day"), ("2026-12-28", "Boxing Day (substitute)"), ("2027-01-01", "New Year's Day"), ("2027-03-26", "Good Friday")] },
-    CalendarSpec { id: "cal-de", name: "Germany", tz: "Europe/Berlin", country: "DE", language: "de",
+        holidays: &[
+            ("2026-12-25", "Christmas Day"),
+            ("2026-12-28", "Boxing Day (substitute)"),
+            ("2027-01-01", "New Year's Day"),
+            ("2027-03-26", "Good Friday"),
+        ],
+    },
+    CalendarSpec {
+        id: "cal-de",
+        name: "Germany",
+        tz: "Europe/Berlin",
+        country: "DE",
+        language: "de",
         hours: &[(8 * 60, 12 * 60), (13 * 60, 17 * 60)],
-        holidays: &[("2026-12-25", "1. Weihnachtstag"), ("2026-12-26", "2. Weihnachtstag"), ("2027-01-01", "Neujahr"), ("2027-03-26", "Karfreitag"), ("2027-03-29", "Ostermontag")] },
-    CalendarSpec { id: "cal-fr", name: "France", tz: "Europe/Paris", country: "FR", language: "fr",
+        holidays: &[
+            ("2026-12-25", "1. Weihnachtstag"),
+            ("2026-12-26", "2. Weihnachtstag"),
+            ("2027-01-01", "Neujahr"),
+            ("2027-03-26", "Karfreitag"),
+            ("2027-03-29", "Ostermontag"),
+        ],
+    },
+    CalendarSpec {
+        id: "cal-fr",
+        name: "France",
+        tz: "Europe/Paris",
+        country: "FR",
+        language: "fr",
         hours: &[(9 * 60, 12 * 60 + 30), (14 * 60, 18 * 60)],
-        holidays: &[("2026-12-25", "Noël"), ("2027-01-01", "Jour de l'an"), ("2027-03-29", "Lundi de Pâques"), ("2027-05-01", "Fête du Travail")] },
-    CalendarSpec { id: "cal-es", name: "Spain", tz: "Europe/Madrid", country: "ES", language: "es",
+        holidays: &[
+            ("2026-12-25", "Noël"),
+            ("2027-01-01", "Jour de l'an"),
+            ("2027-03-29", "Lundi de Pâques"),
+            ("2027-05-01", "Fête du Travail"),
+        ],
+    },
+    CalendarSpec {
+        id: "cal-es",
+        name: "Spain",
+        tz: "Europe/Madrid",
+        country: "ES",
+        language: "es",
         hours: &[(9 * 60, 14 * 60), (16 * 60, 19 * 60)],
-        holidays: &[("2026-12-08", "Inmaculada Concepción"), ("2026-12-25", "Navidad"), ("2027-01-01", "Año Nuevo"), ("2027-01-06", "Epifanía")] },
-    CalendarSpec { id: "cal-jp", name: "Japan", tz: "Asia/Tokyo", country: "JP", language: "ja",
+        holidays: &[
+            ("2026-12-08", "Inmaculada Concepción"),
+            ("2026-12-25", "Navidad"),
+            ("2027-01-01", "Año Nuevo"),
+            ("2027-01-06", "Epifanía"),
+        ],
+    },
+    CalendarSpec {
+        id: "cal-jp",
+        name: "Japan",
+        tz: "Asia/Tokyo",
+        country: "JP",
+        language: "ja",
         hours: &[(9 * 60, 12 * 60), (13 * 60, 18 * 60)],
-        holidays: &[("2026-11-23", "勤労感謝の日"), ("2027-01-01", "元日"), ("2027-01-11", "成人の日"), ("2027-02-11", "建国記念の日")] },
-    CalendarSpec { id: "cal-br", name: "Brazil", tz: "America/Sao_Paulo", country: "BR", language: "pt-BR",
+        holidays: &[
+            ("2026-11-23", "勤労感謝の日"),
+            ("2027-01-01", "元日"),
+            ("2027-01-11", "成人の日"),
+            ("2027-02-11", "建国記念の日"),
+        ],
+    },
+    CalendarSpec {
+        id: "cal-br",
+        name: "Brazil",
+        tz: "America/Sao_Paulo",
+        country: "BR",
+        language: "pt-BR",
         hours: &[(9 * 60, 18 * 60)],
-        holidays: &[("2026-12-25", "Natal"), ("2027-01-01", "Confraternização Universal"), ("2027-02-08", "Carnaval"), ("2027-02-09", "Carnaval")] },
-    CalendarSpec { id: "cal-au", name: "Australia (Sydney)", tz: "Australia/Sydney", country: "AU", language: "en-AU",
+        holidays: &[
+            ("2026-12-25", "Natal"),
+            ("2027-01-01", "Confraternização Universal"),
+            ("2027-02-08", "Carnaval"),
+            ("2027-02-09", "Carnaval"),
+        ],
+    },
+    CalendarSpec {
+        id: "cal-au",
+        name: "Australia (Sydney)",
+        tz: "Australia/Sydney",
+        country: "AU",
+        language: "en-AU",
         hours: &[(9 * 60, 17 * 60)],
-        holidays: &[("2026-12-25", "Christmas Day"), ("2026-12-28", "Boxing Day (substitute)"), ("2027-01-01", "New Year's Day"), ("2027-01-26", "Australia Day")] },
-    CalendarSpec { id: "cal-in", name: "India", tz: "Asia/Kolkata", country: "IN", language: "hi",
+        holidays: &[
+            ("2026-12-25", "Christmas Day"),
+            ("2026-12-28", "Boxing Day (substitute)"),
+            ("2027-01-01", "New Year's Day"),
+            ("2027-01-26", "Australia Day"),
+        ],
+    },
+    CalendarSpec {
+        id: "cal-in",
+        name: "India",
+        tz: "Asia/Kolkata",
+        country: "IN",
+        language: "hi",
         hours: &[(9 * 60 + 30, 18 * 60)],
-        holidays: &[("2027-01-26", "Republic Day"), ("2027-03-22", "Holi")] },
+        holidays: &[("2027-01-26", "Republic Day"), ("2027-03-22", "Holi")],
+    },
 ];
 
 struct PartnerSpec {
@@ -121,43 +227,170 @@ struct PartnerSpec {
 
 /// The demo partners. Their agents are `<role>@<domain>`; the README lists them.
 const PARTNERS: &[PartnerSpec] = &[
-    PartnerSpec { key: "northwind", name: "Northwind Cloud Services", domain: "northwind-cloud.example", kind: PartnerKind::Direct,
-        provider: None, cloud: Cloud::Commercial, asfp: true, premier: false, azure_plan: false, signature: true, mpn: Some("MPN-4410-2231") },
-    PartnerSpec { key: "fabrikam", name: "Fabrikam Distribution", domain: "fabrikam-distribution.example", kind: PartnerKind::IndirectProvider,
-        provider: None, cloud: Cloud::Commercial, asfp: true, premier: true, azure_plan: true, signature: false, mpn: Some("MPN-7781-0042") },
-    PartnerSpec { key: "litware", name: "Litware Solutions", domain: "litware-solutions.example", kind: PartnerKind::IndirectReseller,
-        provider: Some("fabrikam"), cloud: Cloud::Commercial, asfp: false, premier: false, azure_plan: false, signature: false, mpn: None },
-    PartnerSpec { key: "adatum", name: "Adatum Federal", domain: "adatum-federal.example", kind: PartnerKind::Direct,
-        provider: None, cloud: Cloud::UsGovernment, asfp: false, premier: false, azure_plan: true, signature: false, mpn: None },
-    PartnerSpec { key: "tailspin", name: "Tailspin Partners", domain: "tailspin-partners.example", kind: PartnerKind::Direct,
-        provider: None, cloud: Cloud::Commercial, asfp: false, premier: false, azure_plan: false, signature: false, mpn: None },
+    PartnerSpec {
+        key: "northwind",
+        name: "Northwind Cloud Services",
+        domain: "northwind-cloud.example",
+        kind: PartnerKind::Direct,
+        provider: None,
+        cloud: Cloud::Commercial,
+        asfp: true,
+        premier: false,
+        azure_plan: false,
+        signature: true,
+        mpn: Some("MPN-4410-2231"),
+    },
+    PartnerSpec {
+        key: "fabrikam",
+        name: "Fabrikam Distribution",
+        domain: "fabrikam-distribution.example",
+        kind: PartnerKind::IndirectProvider,
+        provider: None,
+        cloud: Cloud::Commercial,
+        asfp: true,
+        premier: true,
+        azure_plan: true,
+        signature: false,
+        mpn: Some("MPN-7781-0042"),
+    },
+    PartnerSpec {
+        key: "litware",
+        name: "Litware Solutions",
+        domain: "litware-solutions.example",
+        kind: PartnerKind::IndirectReseller,
+        provider: Some("fabrikam"),
+        cloud: Cloud::Commercial,
+        asfp: false,
+        premier: false,
+        azure_plan: false,
+        signature: false,
+        mpn: None,
+    },
+    PartnerSpec {
+        key: "adatum",
+        name: "Adatum Federal",
+        domain: "adatum-federal.example",
+        kind: PartnerKind::Direct,
+        provider: None,
+        cloud: Cloud::UsGovernment,
+        asfp: false,
+        premier: false,
+        azure_plan: true,
+        signature: false,
+        mpn: None,
+    },
+    PartnerSpec {
+        key: "tailspin",
+        name: "Tailspin Partners",
+        domain: "tailspin-partners.example",
+        kind: PartnerKind::Direct,
+        provider: None,
+        cloud: Cloud::Commercial,
+        asfp: false,
+        premier: false,
+        azure_plan: false,
+        signature: false,
+        mpn: None,
+    },
 ];
 
 const CUSTOMER_NAMES: &[&str] = &[
-    "Contoso", "Wingtip Toys", "Woodgrove Bank", "Alpine Ski House", "Blue Yonder Airlines", "Coho Winery",
-    "Consolidated Messenger", "Fourth Coffee", "Graphic Design Institute", "Humongous Insurance", "Lamna Healthcare",
-    "Lucerne Publishing", "Margie's Travel", "Munson's Pickles and Preserves", "Nod Publishers", "Proseware",
-    "Relecloud", "School of Fine Art", "Southridge Video", "Trey Research", "VanArsdel", "Wide World Importers",
-    "A. Datum Corporation", "Bellows College", "Best For You Organics", "City Power & Light", "First Up Consultants",
-    "Tailwind Traders", "Adventure Works Cycles", "Fincher Architects", "Liberty's Delightful Bakery", "Litware Labs",
-    "Northridge Clinic", "Olympia Outfitters", "Parnell Aerospace", "Quantum Freight", "Riverbend Logistics",
+    "Contoso",
+    "Wingtip Toys",
+    "Woodgrove Bank",
+    "Alpine Ski House",
+    "Blue Yonder Airlines",
+    "Coho Winery",
+    "Consolidated Messenger",
+    "Fourth Coffee",
+    "Graphic Design Institute",
+    "Humongous Insurance",
+    "Lamna Healthcare",
+    "Lucerne Publishing",
+    "Margie's Travel",
+    "Munson's Pickles and Preserves",
+    "Nod Publishers",
+    "Proseware",
+    "Relecloud",
+    "School of Fine Art",
+    "Southridge Video",
+    "Trey Research",
+    "VanArsdel",
+    "Wide World Importers",
+    "A. Datum Corporation",
+    "Bellows College",
+    "Best For You Organics",
+    "City Power & Light",
+    "First Up Consultants",
+    "Tailwind Traders",
+    "Adventure Works Cycles",
+    "Fincher Architects",
+    "Liberty's Delightful Bakery",
+    "Litware Labs",
+    "Northridge Clinic",
+    "Olympia Outfitters",
+    "Parnell Aerospace",
+    "Quantum Freight",
+    "Riverbend Logistics",
 ];
 
 const PRODUCTS: &[(&str, &str, &str, Option<&str>, Option<&str>, Option<&str>)] = &[
-    ("Relecloud Analytics Suite", "Relecloud Software", "Dashboards over Azure Monitor data",
-        Some("https://support.relecloud.example/analytics"), Some("support@relecloud.example"), Some("+1 425 555 0100")),
-    ("Trey Threat Shield", "Trey Research ISV", "Managed threat detection for Azure workloads",
-        Some("https://help.treyresearch.example"), None, None),
-    ("Proseware SIEM Connector", "Proseware Inc.", "Streams Entra ID sign-ins to third-party SIEMs",
-        None, Some("siem-help@proseware.example"), None),
-    ("Lamna Secure Gateway", "Lamna Networks", "Zero-trust gateway appliance",
-        None, Some("care@lamna.example"), Some("+44 20 7946 0321")),
-    ("Wide World Data Lake Accelerator", "Wide World Software", "Prebuilt lakehouse pipelines",
-        Some("https://wideworld.example/support"), Some("datalake@wideworld.example"), None),
-    ("Tailwind Kubernetes Ops", "Tailwind Cloud Tools", "AKS fleet upgrades and policy",
-        Some("https://tailwind.example/k8s/support"), None, Some("+1 206 555 0199")),
-    ("VanArsdel Document Automation", "VanArsdel Ltd.", "Contract generation for Dynamics 365",
-        None, Some("docs-support@vanarsdel.example"), None),
+    (
+        "Relecloud Analytics Suite",
+        "Relecloud Software",
+        "Dashboards over Azure Monitor data",
+        Some("https://support.relecloud.example/analytics"),
+        Some("support@relecloud.example"),
+        Some("+1 425 555 0100"),
+    ),
+    (
+        "Trey Threat Shield",
+        "Trey Research ISV",
+        "Managed threat detection for Azure workloads",
+        Some("https://help.treyresearch.example"),
+        None,
+        None,
+    ),
+    (
+        "Proseware SIEM Connector",
+        "Proseware Inc.",
+        "Streams Entra ID sign-ins to third-party SIEMs",
+        None,
+        Some("siem-help@proseware.example"),
+        None,
+    ),
+    (
+        "Lamna Secure Gateway",
+        "Lamna Networks",
+        "Zero-trust gateway appliance",
+        None,
+        Some("care@lamna.example"),
+        Some("+44 20 7946 0321"),
+    ),
+    (
+        "Wide World Data Lake Accelerator",
+        "Wide World Software",
+        "Prebuilt lakehouse pipelines",
+        Some("https://wideworld.example/support"),
+        Some("datalake@wideworld.example"),
+        None,
+    ),
+    (
+        "Tailwind Kubernetes Ops",
+        "Tailwind Cloud Tools",
+        "AKS fleet upgrades and policy",
+        Some("https://tailwind.example/k8s/support"),
+        None,
+        Some("+1 206 555 0199"),
+    ),
+    (
+        "VanArsdel Document Automation",
+        "VanArsdel Ltd.",
+        "Contract generation for Dynamics 365",
+        None,
+        Some("docs-support@vanarsdel.example"),
+        None,
+    ),
     ("Nod ERP Connector", "Nod Publishers ISV", "Legacy ERP bridge (no published support contact)", None, None, None),
 ];
 
@@ -188,11 +421,21 @@ const OFFERS: &[(ProductFamily, &str)] = &[
 ];
 
 const TITLES: &[&str] = &[
-    "Users cannot sign in", "Mail delayed for external recipients", "VM stuck in updating state", "Unexpected charge on invoice",
-    "Licences not applied after purchase", "Teams meetings drop after 10 minutes", "Storage account returns 403",
-    "Dispute of overage charges", "Suspicious sign-ins from unknown country", "Cannot move subscription to new tenant",
-    "Conditional access blocks admins", "Dynamics posting fails with timeout", "Device enrolment fails for iOS",
-    "SharePoint site inaccessible", "Azure Firewall drops allowed traffic",
+    "Users cannot sign in",
+    "Mail delayed for external recipients",
+    "VM stuck in updating state",
+    "Unexpected charge on invoice",
+    "Licences not applied after purchase",
+    "Teams meetings drop after 10 minutes",
+    "Storage account returns 403",
+    "Dispute of overage charges",
+    "Suspicious sign-ins from unknown country",
+    "Cannot move subscription to new tenant",
+    "Conditional access blocks admins",
+    "Dynamics posting fails with timeout",
+    "Device enrolment fails for iOS",
+    "SharePoint site inaccessible",
+    "Azure Firewall drops allowed traffic",
 ];
 
 fn slug(name: &str) -> String {
@@ -235,7 +478,12 @@ impl Generator {
             self.data.calendars.push(CalendarRow { id: c.id.into(), name: c.name.into(), time_zone: c.tz.into() });
             for weekday in 0..5 {
                 for &(s, e) in c.hours {
-                    self.data.hours.push(CalendarHoursRow { calendar_id: c.id.into(), weekday, start_minute: s.into(), end_minute: e.into() });
+                    self.data.hours.push(CalendarHoursRow {
+                        calendar_id: c.id.into(),
+                        weekday,
+                        start_minute: s.into(),
+                        end_minute: e.into(),
+                    });
                 }
             }
             for (d, n) in c.holidays {
@@ -336,9 +584,11 @@ impl Generator {
         let tld = if cloud == Cloud::UsGovernment { "onmicrosoft.us" } else { "onmicrosoft.com" };
         let primary = format!("{base}{suffix}.{tld}");
         let (relationship, provider_id, azure_access) = match partner.kind {
-            PartnerKind::IndirectReseller => {
-                (CustomerRelationship::IndirectReseller, partner.provider.map(|k| self.partner_id(k)), self.rng.chance(60))
-            }
+            PartnerKind::IndirectReseller => (
+                CustomerRelationship::IndirectReseller,
+                partner.provider.map(|k| self.partner_id(k)),
+                self.rng.chance(60),
+            ),
             _ if self.rng.chance(10) => (CustomerRelationship::Advisor, None, true),
             _ => (CustomerRelationship::Reseller, None, true),
         };
@@ -363,7 +613,11 @@ impl Generator {
         });
         self.data.domains.push(CustomerDomainRow { domain: primary, customer_id: id.clone(), is_primary: true });
         if self.rng.chance(50) {
-            self.data.domains.push(CustomerDomainRow { domain: format!("{base}{suffix}.example"), customer_id: id.clone(), is_primary: false });
+            self.data.domains.push(CustomerDomainRow {
+                domain: format!("{base}{suffix}.example"),
+                customer_id: id.clone(),
+                is_primary: false,
+            });
         }
         let statuses = [
             SubscriptionStatus::Active,
@@ -387,9 +641,15 @@ impl Generator {
                 product_family: family.as_str().into(),
                 offer_name: offer.into(),
                 status: status.as_str().into(),
-                billing_cycle: if trial { BillingCycle::None } else if self.rng.chance(50) { BillingCycle::Annual } else { BillingCycle::Monthly }
-                    .as_str()
-                    .into(),
+                billing_cycle: if trial {
+                    BillingCycle::None
+                } else if self.rng.chance(50) {
+                    BillingCycle::Annual
+                } else {
+                    BillingCycle::Monthly
+                }
+                .as_str()
+                .into(),
                 quantity: 1 + self.rng.below(500) as i64,
                 is_trial: trial,
                 azure_subscription_id: (family == ProductFamily::Azure).then(|| self.rng.uuid()),
@@ -410,28 +670,55 @@ impl Generator {
 
     /// Adds a request for customer `c` (index into customers) or, with `None`, the partner's
     /// own tenant; its history follows a legal path to `status`.
-    fn request(&mut self, n: usize, partner_key: &str, customer: Option<usize>, status: RequestStatus, kind: IncidentKind) {
-        let partner = self.data.partners.iter().find(|p| p.id == self.partner_id(partner_key)).expect("partner").clone();
+    fn request(
+        &mut self,
+        n: usize,
+        partner_key: &str,
+        customer: Option<usize>,
+        status: RequestStatus,
+        kind: IncidentKind,
+    ) {
+        let partner =
+            self.data.partners.iter().find(|p| p.id == self.partner_id(partner_key)).expect("partner").clone();
         let (customer_row, subs): (Option<CustomerRow>, Vec<SubscriptionRow>) = match customer {
             Some(c) => {
                 let row = self.data.customers[c].clone();
-                let subs = self.data.subscriptions.iter().filter(|s| s.customer_id.as_deref() == Some(&row.id)).cloned().collect();
+                let subs = self
+                    .data
+                    .subscriptions
+                    .iter()
+                    .filter(|s| s.customer_id.as_deref() == Some(&row.id))
+                    .cloned()
+                    .collect();
                 (Some(row), subs)
             }
-            None => (None, self.data.subscriptions.iter().filter(|s| s.partner_id == partner.id && s.customer_id.is_none()).cloned().collect()),
+            None => (
+                None,
+                self.data
+                    .subscriptions
+                    .iter()
+                    .filter(|s| s.partner_id == partner.id && s.customer_id.is_none())
+                    .cloned()
+                    .collect(),
+            ),
         };
         let Some(sub) = subs.get(self.rng.below(subs.len())).cloned() else { return };
         let family: ProductFamily = sub.product_family.parse().expect("seeded family");
         let impact = *self.rng.pick(BusinessImpact::ALL);
         let severity = impact.severity();
         let calendar_id = customer_row.as_ref().map_or("cal-us-east".to_owned(), |c| c.calendar_id.clone());
-        let calendar = self.calendars.iter().find(|(id, _)| *id == calendar_id).map(|(_, c)| c.clone()).expect("calendar");
+        let calendar =
+            self.calendars.iter().find(|(id, _)| *id == calendar_id).map(|(_, c)| c.clone()).expect("calendar");
         let language = match &customer_row {
             Some(c) if self.rng.chance(40) => c.language.clone(),
             _ => "en".to_owned(),
         };
         // Open requests are recent, so their clocks are still running; closed ones older.
-        let age_minutes = if status.is_open() { self.rng.below(60 * 30) as i64 } else { 60 * 24 + self.rng.below(60 * 24 * 60) as i64 };
+        let age_minutes = if status.is_open() {
+            self.rng.below(60 * 30) as i64
+        } else {
+            60 * 24 + self.rng.below(60 * 24 * 60) as i64
+        };
         let created = self.now - Duration::minutes(age_minutes);
         let plan = sla::plan(kind, severity, &language, &calendar);
         let schedule = sla::schedule(plan, &calendar, created);
@@ -443,7 +730,8 @@ impl Generator {
         } else {
             None
         };
-        let cloud: Cloud = customer_row.as_ref().map_or(partner.cloud.clone(), |c| c.cloud.clone()).parse().expect("cloud");
+        let cloud: Cloud =
+            customer_row.as_ref().map_or(partner.cloud.clone(), |c| c.cloud.clone()).parse().expect("cloud");
         let (route, portal_url) = route_for(family, cloud, customer_row.as_ref().map(|c| c.primary_domain.as_str()));
         let (plan_kind, entitlement, fee) = match (&customer_row, family) {
             (Some(_), ProductFamily::Azure) => (SupportPlan::CloudSolutionProvider, None, FeeCoverage::CspBenefit),
@@ -451,7 +739,14 @@ impl Generator {
             (None, fam) => {
                 let (plan, fee) = if let Some(mpn) = &partner.mpn_contract_id {
                     let _ = mpn;
-                    (SupportPlan::MpnContract, if partner.has_signature_cloud_support { FeeCoverage::SignatureCloudSupport } else { FeeCoverage::MpnBenefit })
+                    (
+                        SupportPlan::MpnContract,
+                        if partner.has_signature_cloud_support {
+                            FeeCoverage::SignatureCloudSupport
+                        } else {
+                            FeeCoverage::MpnBenefit
+                        },
+                    )
                 } else if partner.has_premier {
                     (SupportPlan::Premier, FeeCoverage::Premier)
                 } else {
@@ -461,7 +756,8 @@ impl Generator {
                 (plan, partner.mpn_contract_id.clone(), fee)
             }
         };
-        let topic = self.data.topics.iter().filter(|t| t.product_family == family.as_str()).nth(n % 3).map(|t| t.id.clone());
+        let topic =
+            self.data.topics.iter().filter(|t| t.product_family == family.as_str()).nth(n % 3).map(|t| t.id.clone());
         let id = self.rng.uuid();
         let agents: Vec<AgentRow> = self.data.agents.iter().filter(|a| a.partner_id == partner.id).cloned().collect();
         let agent = agents[n % agents.len()].clone();
@@ -471,21 +767,41 @@ impl Generator {
             RequestStatus::New => &[],
             RequestStatus::Open => &[RequestStatus::Open],
             RequestStatus::InProgress => &[RequestStatus::Open, RequestStatus::InProgress],
-            RequestStatus::WaitingOnPartner => &[RequestStatus::Open, RequestStatus::InProgress, RequestStatus::WaitingOnPartner],
+            RequestStatus::WaitingOnPartner => {
+                &[RequestStatus::Open, RequestStatus::InProgress, RequestStatus::WaitingOnPartner]
+            }
             RequestStatus::Resolved => &[RequestStatus::Open, RequestStatus::InProgress, RequestStatus::Resolved],
-            RequestStatus::Closed => &[RequestStatus::Open, RequestStatus::InProgress, RequestStatus::Resolved, RequestStatus::Closed],
+            RequestStatus::Closed => {
+                &[RequestStatus::Open, RequestStatus::InProgress, RequestStatus::Resolved, RequestStatus::Closed]
+            }
         };
         let elapsed = (self.now - created).num_seconds().max(1);
         let mut t = created;
-        let mut history = vec![(HistoryKind::Created, None, Some(RequestStatus::New.as_str().to_owned()), Some(agent.id.clone()), created)];
+        let mut history = vec![(
+            HistoryKind::Created,
+            None,
+            Some(RequestStatus::New.as_str().to_owned()),
+            Some(agent.id.clone()),
+            created,
+        )];
         if let Some(r) = first_response {
             history.push((HistoryKind::SupportResponded, None, None, None, r));
         }
         let mut previous = RequestStatus::New;
         for (i, next) in path.iter().enumerate() {
             t = (created + Duration::seconds(elapsed * (i as i64 + 1) / (path.len() as i64 + 1))).max(t);
-            let actor = if *next == RequestStatus::Open || *next == RequestStatus::InProgress { None } else { Some(agent.id.clone()) };
-            history.push((HistoryKind::StatusChanged, Some(previous.as_str().to_owned()), Some(next.as_str().to_owned()), actor, t));
+            let actor = if *next == RequestStatus::Open || *next == RequestStatus::InProgress {
+                None
+            } else {
+                Some(agent.id.clone())
+            };
+            history.push((
+                HistoryKind::StatusChanged,
+                Some(previous.as_str().to_owned()),
+                Some(next.as_str().to_owned()),
+                actor,
+                t,
+            ));
             previous = *next;
         }
         history.sort_by_key(|h| h.4);
@@ -507,7 +823,11 @@ impl Generator {
                 service_request_id: id.clone(),
                 author_kind: if support { NoteAuthorKind::Support } else { NoteAuthorKind::Partner }.as_str().into(),
                 agent_id: (!support).then(|| agent.id.clone()),
-                body: if support { format!("Support: we are looking into \"{title}\".") } else { format!("Partner: more detail on \"{title}\" (update {k}).") },
+                body: if support {
+                    format!("Support: we are looking into \"{title}\".")
+                } else {
+                    format!("Partner: more detail on \"{title}\" (update {k}).")
+                },
                 created_at: (created + Duration::seconds(elapsed * (k as i64 + 1) / 5)).naive_utc(),
             });
         }
@@ -634,7 +954,8 @@ macro_rules! insert_tables {
         $insert!($conn, schema::business_calendar_hours::table, $data.hours);
         $insert!($conn, schema::business_calendar_holidays::table, $data.holidays);
         // Providers before their resellers (the foreign key points at the provider).
-        let (providers, resellers): (Vec<_>, Vec<_>) = $data.partners.iter().cloned().partition(|p| p.provider_id.is_none());
+        let (providers, resellers): (Vec<_>, Vec<_>) =
+            $data.partners.iter().cloned().partition(|p| p.provider_id.is_none());
         $insert!($conn, schema::partners::table, providers);
         $insert!($conn, schema::partners::table, resellers);
         $insert!($conn, schema::agents::table, $data.agents);

@@ -45,13 +45,19 @@ pub fn init() -> Telemetry {
 
 /// The OTLP/HTTP span exporter and the tracing layer that feeds it.
 #[cfg(feature = "otel")]
-pub fn otlp<S>(endpoint: &str) -> Result<(impl tracing_subscriber::Layer<S>, opentelemetry_sdk::trace::SdkTracerProvider), String>
+pub fn otlp<S>(
+    endpoint: &str,
+) -> Result<(impl tracing_subscriber::Layer<S>, opentelemetry_sdk::trace::SdkTracerProvider), String>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
     use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_otlp::WithExportConfig;
-    let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().with_endpoint(endpoint).build().map_err(|e| e.to_string())?;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(endpoint)
+        .build()
+        .map_err(|e| e.to_string())?;
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(opentelemetry_sdk::Resource::builder().with_service_name("support-gateway").build())
@@ -74,7 +80,8 @@ mod tests {
     #[test]
     fn the_exporter_builds_and_records_spans() {
         use tracing_subscriber::layer::SubscriberExt;
-        let (layer, provider) = super::otlp::<tracing_subscriber::Registry>("http://127.0.0.1:9/v1/traces").expect("builds");
+        let (layer, provider) =
+            super::otlp::<tracing_subscriber::Registry>("http://127.0.0.1:9/v1/traces").expect("builds");
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("graphql", operation = "Test", kind = "query");

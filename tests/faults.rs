@@ -72,10 +72,17 @@ fn host_port(url: &str) -> String {
     if hp.contains(':') { hp.to_owned() } else { format!("{hp}:5432") }
 }
 
-const NOTE: &str = "mutation($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) { serviceRequest { id } } }";
+const NOTE: &str =
+    "mutation($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) { serviceRequest { id } } }";
 
 async fn open_request(t: &TestApp) -> String {
-    let d = t.data(NORTHWIND_ADMIN, "{ serviceRequests(first: 1, filter: { status: [OPEN] }) { edges { node { id } } } }", json!({})).await;
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "{ serviceRequests(first: 1, filter: { status: [OPEN] }) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
     d["serviceRequests"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned()
 }
 
@@ -83,7 +90,9 @@ async fn open_request(t: &TestApp) -> String {
 async fn write_note(t: &TestApp, request: &str, body: &str) -> Result<(), String> {
     let (status, v) = t.gql_as(Some(NORTHWIND_ADMIN), NOTE, json!({ "i": { "id": request, "body": body } })).await;
     match v["errors"][0]["extensions"]["code"].as_str() {
-        None if status == StatusCode::OK && v["data"]["addServiceRequestNote"]["serviceRequest"]["id"] == request => Ok(()),
+        None if status == StatusCode::OK && v["data"]["addServiceRequestNote"]["serviceRequest"]["id"] == request => {
+            Ok(())
+        }
         Some(code) => Err(format!("{} {code}", status.as_u16())),
         None => Err(format!("{} {v}", status.as_u16())),
     }
@@ -139,7 +148,8 @@ async fn postgres_outage_fails_fast_and_recovers() {
                 let r = write_note(&gw, &request, &body).await;
                 assert!(started.elapsed() < Duration::from_secs(5), "a write hung for {:?}: {r:?}", started.elapsed());
                 outcomes.lock().unwrap().push((body, r));
-                let (status, v) = gw.gql_as(Some(NORTHWIND_ADMIN), "{ customers(first: 2) { totalCount } }", json!({})).await;
+                let (status, v) =
+                    gw.gql_as(Some(NORTHWIND_ADMIN), "{ customers(first: 2) { totalCount } }", json!({})).await;
                 let code = v["errors"][0]["extensions"]["code"].as_str();
                 assert!(
                     (status == StatusCode::OK && code.is_none()) || code == Some("SERVICE_UNAVAILABLE"),
@@ -150,7 +160,8 @@ async fn postgres_outage_fails_fast_and_recovers() {
             }
         }));
     }
-    let acknowledged = |o: &Arc<Mutex<Vec<(String, Result<(), String>)>>>| o.lock().unwrap().iter().filter(|(_, r)| r.is_ok()).count();
+    let acknowledged =
+        |o: &Arc<Mutex<Vec<(String, Result<(), String>)>>>| o.lock().unwrap().iter().filter(|(_, r)| r.is_ok()).count();
     wait_until("writes succeed before the outage", || acknowledged(&outcomes) >= 4).await;
 
     proxy.cut();
@@ -163,7 +174,14 @@ async fn postgres_outage_fails_fast_and_recovers() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(saw_not_ready, "/readyz must report the outage");
-    let refused_during = || outcomes.lock().unwrap().iter().filter(|(_, r)| r.as_ref().is_err_and(|e| e.contains("SERVICE_UNAVAILABLE"))).count();
+    let refused_during = || {
+        outcomes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| r.as_ref().is_err_and(|e| e.contains("SERVICE_UNAVAILABLE")))
+            .count()
+    };
     wait_until("writes are refused during the outage", || refused_during() >= 3).await;
 
     proxy.restore();
@@ -217,7 +235,8 @@ struct WriteLock(diesel::SqliteConnection);
 
 impl WriteLock {
     fn take(url: &str) -> WriteLock {
-        let mut conn = diesel::SqliteConnection::establish(&support_gateway::db::sqlite_path(url)).expect("open the file");
+        let mut conn =
+            diesel::SqliteConnection::establish(&support_gateway::db::sqlite_path(url)).expect("open the file");
         conn.batch_execute("PRAGMA busy_timeout = 5000; BEGIN IMMEDIATE").expect("take the write lock");
         WriteLock(conn)
     }
@@ -276,7 +295,9 @@ impl Blocker {
             support_gateway::db::Backend::Postgres => {
                 let mut conn = diesel_async::AsyncPgConnection::establish(&t.url).await.unwrap();
                 let raw = raw_id(request_id);
-                conn.batch_execute(&format!("BEGIN; SELECT 1 FROM service_requests WHERE id = '{raw}' FOR UPDATE")).await.unwrap();
+                conn.batch_execute(&format!("BEGIN; SELECT 1 FROM service_requests WHERE id = '{raw}' FOR UPDATE"))
+                    .await
+                    .unwrap();
                 Blocker::Postgres(conn)
             }
         }
@@ -300,7 +321,9 @@ fn raw_id(global: &str) -> String {
 /// finishes and is answered, and the process exits within its grace period.
 async fn sigterm_drains_requests_and_closes_websockets(t: TestApp) {
     let request = open_request(&t).await;
-    let gw = Replica::start_with(&t.url, &[("SG_SHUTDOWN_GRACE_SECONDS", "20"), ("SG_SQLITE_BUSY_TIMEOUT_MS", "15000")]).await;
+    let gw =
+        Replica::start_with(&t.url, &[("SG_SHUTDOWN_GRACE_SECONDS", "20"), ("SG_SQLITE_BUSY_TIMEOUT_MS", "15000")])
+            .await;
     let token = t.token(NORTHWIND_ADMIN);
 
     // One subscriber on each protocol: graphql-transport-ws and the legacy graphql-ws.
@@ -309,9 +332,13 @@ async fn sigterm_drains_requests_and_closes_websockets(t: TestApp) {
         let mut ws_req = format!("ws://{}/graphql", gw.addr).into_client_request().unwrap();
         ws_req.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
         let (mut ws, _) = tokio_tungstenite::connect_async(ws_req).await.unwrap();
-        ws.send(Message::Text(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }).to_string().into()))
-            .await
-            .unwrap();
+        ws.send(Message::Text(
+            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
         assert!(ws.next().await.unwrap().unwrap().to_text().unwrap().contains("connection_ack"), "{protocol}");
         let sub = json!({ "id": "1", "type": start, "payload": { "query": "subscription { serviceRequestEvents { kind } }" } });
         ws.send(Message::Text(sub.to_string().into())).await.unwrap();
@@ -320,7 +347,8 @@ async fn sigterm_drains_requests_and_closes_websockets(t: TestApp) {
 
     // A write in flight: it waits on SQLite's lock while the signal arrives.
     let blocker = Blocker::hold(&t, &request).await;
-    let body = json!({ "query": NOTE, "variables": { "i": { "id": request, "body": "in-flight at SIGTERM" } } }).to_string();
+    let body =
+        json!({ "query": NOTE, "variables": { "i": { "id": request, "body": "in-flight at SIGTERM" } } }).to_string();
     let (addr, tok) = (gw.addr, token.clone());
     let in_flight = tokio::spawn(async move { http(addr, "POST", "/graphql", Some(&tok), &body).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -358,7 +386,10 @@ async fn sigterm_drains_requests_and_closes_websockets(t: TestApp) {
     let answer: Value = serde_json::from_str(&answer).unwrap();
     assert!(answer.get("errors").is_none(), "the in-flight write finished: {answer}");
     let mut gw = gw;
-    let exit = tokio::time::timeout(Duration::from_secs(15), gw.child.wait()).await.expect("exits within its grace period").unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(15), gw.child.wait())
+        .await
+        .expect("exits within its grace period")
+        .unwrap();
     assert!(exit.success(), "{exit:?}");
     assert_eq!(notes_with_prefix(&t, "in-flight").await.len(), 1);
 }

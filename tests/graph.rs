@@ -85,7 +85,8 @@ async fn tenant_isolation_across_every_path(t: TestApp) {
         )
         .await;
     let customer = d["customers"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
-    let subscription = d["customers"]["edges"][0]["node"]["subscriptions"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
+    let subscription =
+        d["customers"]["edges"][0]["node"]["subscriptions"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
     let request = d["serviceRequests"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
     let agent = d["viewer"]["agent"]["id"].as_str().unwrap().to_owned();
     let partner = d["viewer"]["partner"]["id"].as_str().unwrap().to_owned();
@@ -136,7 +137,8 @@ async fn provider_sees_reseller_customers_read_only(t: TestApp) {
         assert_eq!(e["node"]["serviceRequests"]["totalCount"], 0);
     }
     // The reseller sees its own customers, none of the provider's.
-    let d = t.data(LITWARE_ADMIN, "{ customers(first: 100) { totalCount edges { node { readOnly } } } }", json!({})).await;
+    let d =
+        t.data(LITWARE_ADMIN, "{ customers(first: 100) { totalCount edges { node { readOnly } } } }", json!({})).await;
     assert_eq!(d["customers"]["totalCount"], 8);
     assert!(d["customers"]["edges"].as_array().unwrap().iter().all(|e| e["node"]["readOnly"] == false));
 }
@@ -170,7 +172,8 @@ async fn customer_filters(t: TestApp) {
         assert!(!edges.is_empty(), "demo data has customers with and without DAP");
         assert!(edges.iter().all(|e| e["node"]["delegatedAdminPrivileges"] == dap));
     }
-    let d = t.data(NORTHWIND_ADMIN, q, json!({ "f": { "relationship": ["ADVISOR", "RESELLER"], "country": "de" } })).await;
+    let d =
+        t.data(NORTHWIND_ADMIN, q, json!({ "f": { "relationship": ["ADVISOR", "RESELLER"], "country": "de" } })).await;
     let edges = d["customers"]["edges"].as_array().unwrap();
     assert!(!edges.is_empty());
     assert!(edges.iter().all(|e| e["node"]["country"] == "DE"));
@@ -182,7 +185,8 @@ async fn customer_filters(t: TestApp) {
 /// batch, and a provider sees its resellers' customers' subscriptions either way.
 async fn nested_pages_cut_in_the_database_match_the_counted_lists(t: TestApp) {
     fn ids(conn: &Value) -> Vec<String> {
-        let ids: Vec<String> = conn["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect();
+        let ids: Vec<String> =
+            conn["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect();
         if let Some(total) = conn["totalCount"].as_u64() {
             assert_eq!(ids.len() as u64, total, "a whole list fits its page");
         }
@@ -200,7 +204,11 @@ async fn nested_pages_cut_in_the_database_match_the_counted_lists(t: TestApp) {
         let whole = t.data(agent, full, json!({})).await;
         let customers = whole["customers"]["edges"].as_array().unwrap();
         // A cursor is a position, the same under every parent: take them from the longest list.
-        let longest = customers.iter().map(|c| &c["node"]["serviceRequests"]).max_by_key(|c| c["edges"].as_array().unwrap().len()).unwrap();
+        let longest = customers
+            .iter()
+            .map(|c| &c["node"]["serviceRequests"])
+            .max_by_key(|c| c["edges"].as_array().unwrap().len())
+            .unwrap();
         assert!(longest["totalCount"].as_i64().unwrap() >= 5, "{agent}: the data has a customer with several requests");
         let cursor = |i: usize| longest["edges"][i]["cursor"].as_str().unwrap().to_owned();
         let mut compared = 0;
@@ -216,12 +224,22 @@ async fn nested_pages_cut_in_the_database_match_the_counted_lists(t: TestApp) {
                 for field in ["subscriptions", "serviceRequests"] {
                     let all = ids(&w[field]);
                     assert_eq!(ids(&p[field]), window(all.clone()), "{agent}: {field} of {} from {start}", w["id"]);
-                    assert_eq!(p[field]["pageInfo"]["hasNextPage"], all.len() > start + n, "{agent}: {field} of {}", w["id"]);
+                    assert_eq!(
+                        p[field]["pageInfo"]["hasNextPage"],
+                        all.len() > start + n,
+                        "{agent}: {field} of {}",
+                        w["id"]
+                    );
                     compared += all.len().min(n);
                 }
                 // The requests of each subscription on this page, against that subscription's whole list.
                 for s in p["subscriptions"]["edges"].as_array().unwrap() {
-                    let whole_sub = w["subscriptions"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["id"] == s["node"]["id"]).unwrap();
+                    let whole_sub = w["subscriptions"]["edges"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|e| e["node"]["id"] == s["node"]["id"])
+                        .unwrap();
                     let all = ids(&whole_sub["node"]["serviceRequests"]);
                     assert_eq!(ids(&s["node"]["serviceRequests"]), window(all.clone()));
                     assert_eq!(s["node"]["serviceRequests"]["pageInfo"]["hasNextPage"], all.len() > start + n);
@@ -231,7 +249,8 @@ async fn nested_pages_cut_in_the_database_match_the_counted_lists(t: TestApp) {
         assert!(compared > 0, "{agent}: some nested page was not empty");
         if agent == FABRIKAM_ADMIN {
             // Litware's customers (Fabrikam is their provider) show their subscriptions.
-            let subs: usize = customers.iter().map(|c| c["node"]["subscriptions"]["totalCount"].as_u64().unwrap() as usize).sum();
+            let subs: usize =
+                customers.iter().map(|c| c["node"]["subscriptions"]["totalCount"].as_u64().unwrap() as usize).sum();
             assert!(subs > 0);
         }
     }
@@ -247,7 +266,9 @@ async fn relay_paging_forward_and_backward(t: TestApp) {
     loop {
         let d = t.data(NORTHWIND_ADMIN, q, json!({ "first": 5, "after": after })).await;
         let c = &d["customers"];
-        names.extend(c["edges"].as_array().unwrap().iter().map(|e| e["node"]["companyName"].as_str().unwrap().to_owned()));
+        names.extend(
+            c["edges"].as_array().unwrap().iter().map(|e| e["node"]["companyName"].as_str().unwrap().to_owned()),
+        );
         if c["pageInfo"]["hasNextPage"] == false {
             break;
         }
@@ -259,12 +280,22 @@ async fn relay_paging_forward_and_backward(t: TestApp) {
     assert_eq!(names, sorted, "ordered by company name");
     // Backward from the end.
     let d = t.data(NORTHWIND_ADMIN, q, json!({ "last": 3 })).await;
-    let last3: Vec<_> = d["customers"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["companyName"].as_str().unwrap().to_owned()).collect();
+    let last3: Vec<_> = d["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["companyName"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(last3, names[13..].to_vec());
     assert_eq!(d["customers"]["pageInfo"]["hasPreviousPage"], true);
     let before = d["customers"]["pageInfo"]["startCursor"].as_str().unwrap().to_owned();
     let d = t.data(NORTHWIND_ADMIN, q, json!({ "last": 2, "before": before })).await;
-    let prev: Vec<_> = d["customers"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["companyName"].as_str().unwrap().to_owned()).collect();
+    let prev: Vec<_> = d["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["companyName"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(prev, names[11..13].to_vec());
 
     // Without `totalCount` no count runs, and `hasNextPage` is still exact.
@@ -274,7 +305,13 @@ async fn relay_paging_forward_and_backward(t: TestApp) {
         let before = t.statements();
         let d = t.data(NORTHWIND_ADMIN, q, json!({ "after": after })).await;
         assert_eq!(t.statements() - before, 1, "the page alone: no count (and the caller is cached)");
-        seen.extend(d["customers"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["companyName"].as_str().unwrap().to_owned()));
+        seen.extend(
+            d["customers"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["companyName"].as_str().unwrap().to_owned()),
+        );
         if d["customers"]["pageInfo"]["hasNextPage"] == false {
             break;
         }
@@ -284,11 +321,17 @@ async fn relay_paging_forward_and_backward(t: TestApp) {
 }
 
 async fn page_size_is_bounded(t: TestApp) {
-    for q in ["{ customers(first: 101) { totalCount } }", "{ serviceRequests(last: 500) { totalCount } }", "{ customers(first: 1) { edges { node { subscriptions(first: 1000) { totalCount } } } } }"] {
+    for q in [
+        "{ customers(first: 101) { totalCount } }",
+        "{ serviceRequests(last: 500) { totalCount } }",
+        "{ customers(first: 1) { edges { node { subscriptions(first: 1000) { totalCount } } } } }",
+    ] {
         let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), q, json!({})).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{q}: {body}");
     }
-    let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), "{ customers(first: 2, after: \"not-a-cursor\") { totalCount } }", json!({})).await;
+    let (_, body) = t
+        .gql_as(Some(NORTHWIND_ADMIN), "{ customers(first: 2, after: \"not-a-cursor\") { totalCount } }", json!({}))
+        .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
 }
 
@@ -301,9 +344,21 @@ async fn service_request_filters_and_ordering(t: TestApp) {
     let d = t.data(NORTHWIND_ADMIN, q, json!({ "f": { "status": ["NEW", "OPEN"], "severity": ["A"] } })).await;
     let edges = d["serviceRequests"]["edges"].as_array().unwrap();
     assert!(!edges.is_empty());
-    assert!(edges.iter().all(|e| ["NEW", "OPEN"].contains(&e["node"]["status"].as_str().unwrap()) && e["node"]["severity"] == "A"));
-    let d = t.data(NORTHWIND_ADMIN, q, json!({ "f": { "incidentKind": ["BILLING_DISPUTE"], "productFamily": ["AZURE"] } })).await;
-    assert!(d["serviceRequests"]["edges"].as_array().unwrap().iter().all(|e| e["node"]["incidentKind"] == "BILLING_DISPUTE" && e["node"]["productFamily"] == "AZURE"));
+    assert!(
+        edges
+            .iter()
+            .all(|e| ["NEW", "OPEN"].contains(&e["node"]["status"].as_str().unwrap()) && e["node"]["severity"] == "A")
+    );
+    let d = t
+        .data(NORTHWIND_ADMIN, q, json!({ "f": { "incidentKind": ["BILLING_DISPUTE"], "productFamily": ["AZURE"] } }))
+        .await;
+    assert!(
+        d["serviceRequests"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["node"]["incidentKind"] == "BILLING_DISPUTE" && e["node"]["productFamily"] == "AZURE")
+    );
     // Created range.
     let since = (test_now() - chrono::Duration::hours(6)).to_rfc3339();
     let d = t.data(NORTHWIND_ADMIN, q, json!({ "f": { "createdAfter": since } })).await;
@@ -312,10 +367,20 @@ async fn service_request_filters_and_ordering(t: TestApp) {
     }
     // Ordering by due time, ascending.
     let d = t.data(NORTHWIND_ADMIN, q, json!({ "o": { "field": "DUE_AT", "direction": "ASC" } })).await;
-    let due: Vec<_> = d["serviceRequests"]["edges"].as_array().unwrap().iter().map(|e| chrono::DateTime::parse_from_rfc3339(e["node"]["sla"]["dueAt"].as_str().unwrap()).unwrap()).collect();
+    let due: Vec<_> = d["serviceRequests"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| chrono::DateTime::parse_from_rfc3339(e["node"]["sla"]["dueAt"].as_str().unwrap()).unwrap())
+        .collect();
     assert!(due.windows(2).all(|w| w[0] <= w[1]));
     // Default: newest first.
-    let created: Vec<_> = all["serviceRequests"]["edges"].as_array().unwrap().iter().map(|e| chrono::DateTime::parse_from_rfc3339(e["node"]["createdAt"].as_str().unwrap()).unwrap()).collect();
+    let created: Vec<_> = all["serviceRequests"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| chrono::DateTime::parse_from_rfc3339(e["node"]["createdAt"].as_str().unwrap()).unwrap())
+        .collect();
     assert!(created.windows(2).all(|w| w[0] >= w[1]));
 }
 
@@ -367,15 +432,18 @@ async fn node_and_nodes_resolve_every_type(t: TestApp) {
     ];
     for (id, type_name) in ids {
         assert!(id.is_string(), "{type_name}: {d}");
-        let n = t.data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { __typename id } }", json!({ "id": id })).await;
+        let n =
+            t.data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { __typename id } }", json!({ "id": id })).await;
         assert_eq!(n["node"]["__typename"], type_name);
         assert_eq!(&n["node"]["id"], id);
     }
     let all: Vec<_> = ids.iter().map(|(id, _)| (*id).clone()).collect();
     let before = t.statements();
-    let n = t.data(NORTHWIND_ADMIN, "query($ids: [ID!]!) { nodes(ids: $ids) { __typename } }", json!({ "ids": all })).await;
+    let n =
+        t.data(NORTHWIND_ADMIN, "query($ids: [ID!]!) { nodes(ids: $ids) { __typename } }", json!({ "ids": all })).await;
     let spent = t.statements() - before;
-    let types: Vec<_> = n["nodes"].as_array().unwrap().iter().map(|v| v["__typename"].as_str().unwrap().to_owned()).collect();
+    let types: Vec<_> =
+        n["nodes"].as_array().unwrap().iter().map(|v| v["__typename"].as_str().unwrap().to_owned()).collect();
     assert_eq!(types, ids.iter().map(|(_, t)| t.to_string()).collect::<Vec<_>>());
     // One caller lookup, then at most one statement per kind (calendars take three).
     assert!(spent <= 1 + 10, "nodes() ran {spent} statements");
@@ -393,7 +461,13 @@ async fn malformed_ids_are_bad_user_input(t: TestApp) {
     // An id of the wrong type where a customer id is expected.
     let d = t.data(NORTHWIND_ADMIN, "{ serviceRequests(first: 1) { edges { node { id } } } }", json!({})).await;
     let request_id = d["serviceRequests"]["edges"][0]["node"]["id"].clone();
-    let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), "query($c: ID!) { serviceRequests(filter: { customer: [$c] }) { totalCount } }", json!({ "c": request_id })).await;
+    let (_, body) = t
+        .gql_as(
+            Some(NORTHWIND_ADMIN),
+            "query($c: ID!) { serviceRequests(filter: { customer: [$c] }) { totalCount } }",
+            json!({ "c": request_id }),
+        )
+        .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
     // A well-formed id that names nothing is simply null.
     let ghost = base64_id("Customer:does-not-exist");
@@ -427,10 +501,17 @@ async fn marketplace_products_carry_isv_contacts(t: TestApp) {
     // A product's customers are only the caller's.
     let customers: Vec<String> = edges
         .iter()
-        .flat_map(|e| e["node"]["customers"].as_array().unwrap().iter().map(|c| c["companyName"].as_str().unwrap().to_owned()))
+        .flat_map(|e| {
+            e["node"]["customers"].as_array().unwrap().iter().map(|c| c["companyName"].as_str().unwrap().to_owned())
+        })
         .collect();
     let mine = t.data(NORTHWIND_ADMIN, "{ customers(first: 100) { edges { node { companyName } } } }", json!({})).await;
-    let mine: Vec<&str> = mine["customers"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["companyName"].as_str().unwrap()).collect();
+    let mine: Vec<&str> = mine["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["companyName"].as_str().unwrap())
+        .collect();
     assert!(!customers.is_empty());
     assert!(customers.iter().all(|c| mine.contains(&c.as_str())), "{customers:?}");
 }
@@ -483,7 +564,9 @@ async fn request_details_navigate_both_ways(t: TestApp) {
         assert_eq!(r["subscription"]["customer"]["id"], r["customer"]["id"]);
         let id = &r["id"];
         assert!(r["customer"]["serviceRequests"]["edges"].as_array().unwrap().iter().any(|x| &x["node"]["id"] == id));
-        assert!(r["subscription"]["serviceRequests"]["edges"].as_array().unwrap().iter().any(|x| &x["node"]["id"] == id));
+        assert!(
+            r["subscription"]["serviceRequests"]["edges"].as_array().unwrap().iter().any(|x| &x["node"]["id"] == id)
+        );
         let history = r["history"]["edges"].as_array().unwrap();
         assert_eq!(history[0]["node"]["kind"], "CREATED");
         assert_eq!(history.last().unwrap()["node"]["toValue"], "CLOSED");

@@ -35,7 +35,13 @@ on_both_backends!(
 
 const VIEWER: &str = "{ viewer { agent { email } } }";
 
-async fn send(t: &TestApp, method: Method, uri: &str, headers: &[(&str, &str)], body: impl Into<Body>) -> (StatusCode, HeaderMap, Value) {
+async fn send(
+    t: &TestApp,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> (StatusCode, HeaderMap, Value) {
     let mut req = Request::builder().method(method).uri(uri);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -95,7 +101,8 @@ async fn get_follows_the_spec(t: TestApp) {
     let h = [("authorization", auth.as_str())];
     let enc = |s: &str| url_encode(s);
     // A query with variables and an operation name picked among several.
-    let doc = "query A { viewer { agent { email } } } query B($n: Int) { customers(first: $n) { edges { node { id } } } }";
+    let doc =
+        "query A { viewer { agent { email } } } query B($n: Int) { customers(first: $n) { edges { node { id } } } }";
     let uri = format!("/graphql?query={}&operationName=B&variables={}", enc(doc), enc(r#"{"n":2}"#));
     let (status, _, body) = send(&t, Method::GET, &uri, &h, Body::empty()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -115,7 +122,8 @@ async fn get_follows_the_spec(t: TestApp) {
     assert_eq!(code(&body), "METHOD_NOT_ALLOWED");
     // Choosing the mutation of a mixed document by name is refused the same way.
     let mixed = format!("query Q {{ __typename }} {m}").replace("mutation {", "mutation M {");
-    let (status, _, _) = send(&t, Method::GET, &format!("/graphql?query={}&operationName=M", enc(&mixed)), &h, Body::empty()).await;
+    let (status, _, _) =
+        send(&t, Method::GET, &format!("/graphql?query={}&operationName=M", enc(&mixed)), &h, Body::empty()).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(write_counts(&t).await, before);
 }
@@ -124,7 +132,13 @@ async fn post_follows_the_spec(t: TestApp) {
     let auth = bearer(&t);
     // Only application/json: a form or text/plain POST (which browsers send cross-site
     // without a preflight) never runs; neither does a POST without a content type.
-    for ct in ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x", "application/graphql", ""] {
+    for ct in [
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "multipart/form-data; boundary=x",
+        "application/graphql",
+        "",
+    ] {
         let mut headers = vec![("authorization", auth.as_str())];
         if !ct.is_empty() {
             headers.push(("content-type", ct));
@@ -200,7 +214,8 @@ async fn batching_is_off_by_default_and_bounded_when_on(t: TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body[0]["data"]["viewer"]["agent"]["email"], NORTHWIND_ADMIN);
     assert_eq!(body[1]["data"]["__typename"], "Query");
-    let (status, _, body) = post_json(&on, None, json!([{ "query": VIEWER }, { "query": VIEWER }, { "query": VIEWER }])).await;
+    let (status, _, body) =
+        post_json(&on, None, json!([{ "query": VIEWER }, { "query": VIEWER }, { "query": VIEWER }])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(code(&body), "BATCH_TOO_LARGE");
     let (status, _, body) = post_json(&on, None, json!([])).await;
@@ -238,7 +253,8 @@ async fn limits_refuse_before_any_statement(t: TestApp) {
     ];
     for (expected, query) in cases {
         let before = t.statements();
-        let (status, _, body) = post_json(&t, Some("application/graphql-response+json"), json!({ "query": query })).await;
+        let (status, _, body) =
+            post_json(&t, Some("application/graphql-response+json"), json!({ "query": query })).await;
         assert_eq!(code(&body), expected, "{body}");
         assert!(body["errors"][0]["extensions"]["limit"].is_number(), "{body}");
         assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -292,16 +308,24 @@ async fn hold_connection(db: &support_gateway::db::Db) -> Box<dyn std::any::Any 
 async fn websocket_subscriptions_obey_the_limits(t: TestApp) {
     // Every transport admits requests through `graphql::run`, so a subscription document is measured too.
     use futures_util::StreamExt;
-    let deep = format!("subscription {{ serviceRequestEvents {{ {} id {} }} }}", "request { customer { ".repeat(8), "} } ".repeat(8));
+    let deep = format!(
+        "subscription {{ serviceRequestEvents {{ {} id {} }} }}",
+        "request { customer { ".repeat(8),
+        "} } ".repeat(8)
+    );
     let mut request = async_graphql::Request::new(deep);
     request = request.data(support_gateway::graphql::RequestCtx::new(
         support_gateway::http::caller_of_agent(&t.app, "agent-northwind-admin").await.unwrap(),
         &t.app,
     ));
     let schema = support_gateway::graphql::schema_for(&t.app);
-    let first = support_gateway::graphql::run::stream(&t.app, &schema, request, None).next().await.expect("one response");
+    let first =
+        support_gateway::graphql::run::stream(&t.app, &schema, request, None).next().await.expect("one response");
     let err = &first.errors[0];
-    assert_eq!(err.extensions.as_ref().and_then(|e| e.get("code")).map(|v| v.to_string()).as_deref(), Some("\"QUERY_TOO_DEEP\""));
+    assert_eq!(
+        err.extensions.as_ref().and_then(|e| e.get("code")).map(|v| v.to_string()).as_deref(),
+        Some("\"QUERY_TOO_DEEP\"")
+    );
 }
 
 async fn websocket_connections_are_bounded(t: TestApp) {
@@ -322,7 +346,8 @@ async fn websocket_connections_are_bounded(t: TestApp) {
     assert_eq!(refused["payload"][0]["extensions"]["code"], "TOO_MANY_OPERATIONS");
     // A message over the size limit closes the connection (4400, or 1009 when the WebSocket
     // layer refuses the frame itself).
-    ws.subscribe("4", &format!("subscription {{ serviceRequestEvents {{ kind }} }} # {}", "x".repeat(4096)), json!({})).await;
+    ws.subscribe("4", &format!("subscription {{ serviceRequestEvents {{ kind }} }} # {}", "x".repeat(4096)), json!({}))
+        .await;
     let closed = ws.recv().await.expect("a close");
     assert!(matches!(closed["closed"].as_u64(), Some(4400 | 1009)), "{closed}");
 }
@@ -337,7 +362,14 @@ async fn production_profile_hides_the_schema(t: TestApp) {
         .await;
     // No anonymous introspection, and none with a token either.
     let headers = [("content-type", "application/json")];
-    let (status, _, _) = send(&prod, Method::POST, "/graphql", &headers, json!({ "query": "{ __schema { queryType { name } } }" }).to_string()).await;
+    let (status, _, _) = send(
+        &prod,
+        Method::POST,
+        "/graphql",
+        &headers,
+        json!({ "query": "{ __schema { queryType { name } } }" }).to_string(),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (_, _, body) = post_json(&prod, None, json!({ "query": "{ __schema { queryType { name } } }" })).await;
     assert!(body["errors"].as_array().is_some_and(|e| !e.is_empty()), "{body}");
@@ -377,7 +409,14 @@ async fn automatic_persisted_queries(t: TestApp) {
     // Over GET too (cacheable URLs).
     let auth = bearer(&t);
     let ext = url_encode(&apq(None, &hash)["extensions"].to_string());
-    let (status, _, body) = send(&t, Method::GET, &format!("/graphql?extensions={ext}"), &[("authorization", auth.as_str())], Body::empty()).await;
+    let (status, _, body) = send(
+        &t,
+        Method::GET,
+        &format!("/graphql?extensions={ext}"),
+        &[("authorization", auth.as_str())],
+        Body::empty(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["viewer"]["agent"]["email"], NORTHWIND_ADMIN);
     // A hash that does not match its text is refused.
@@ -387,7 +426,14 @@ async fn automatic_persisted_queries(t: TestApp) {
     let m = r#"mutation { addServiceRequestNote(input: { serviceRequestId: "x", body: "hi" }) { note { id } } }"#;
     let _ = post_json(&t, None, apq(Some(m), &sha256_hex(m))).await;
     let ext = url_encode(&apq(None, &sha256_hex(m))["extensions"].to_string());
-    let (status, _, _) = send(&t, Method::GET, &format!("/graphql?extensions={ext}"), &[("authorization", auth.as_str())], Body::empty()).await;
+    let (status, _, _) = send(
+        &t,
+        Method::GET,
+        &format!("/graphql?extensions={ext}"),
+        &[("authorization", auth.as_str())],
+        Body::empty(),
+    )
+    .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -402,12 +448,23 @@ async fn trusted_documents_refuse_anything_else(t: TestApp) {
         assert_eq!(body["data"]["viewer"]["agent"]["email"], NORTHWIND_ADMIN, "{req}: {body}");
     }
     let auth = bearer(&t);
-    let (_, _, body) =
-        send(&trusted, Method::GET, &format!("/graphql?documentId=sha256:{hash}"), &[("authorization", auth.as_str())], Body::empty()).await;
+    let (_, _, body) = send(
+        &trusted,
+        Method::GET,
+        &format!("/graphql?documentId=sha256:{hash}"),
+        &[("authorization", auth.as_str())],
+        Body::empty(),
+    )
+    .await;
     assert_eq!(body["data"]["viewer"]["agent"]["email"], NORTHWIND_ADMIN);
     // Any other document, an unknown hash, and APQ registration are refused.
     let before = t.statements();
-    let (status, _, body) = post_json(&trusted, Some("application/graphql-response+json"), json!({ "query": "{ customers { totalCount } }" })).await;
+    let (status, _, body) = post_json(
+        &trusted,
+        Some("application/graphql-response+json"),
+        json!({ "query": "{ customers { totalCount } }" }),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(code(&body), "PERSISTED_QUERY_NOT_ALLOWED");
     assert_eq!(t.statements(), before);
@@ -480,7 +537,11 @@ async fn rs256_and_es256_tokens_from_a_jwks(t: TestApp) {
         assert_eq!(body["data"]["viewer"]["agent"]["email"], NORTHWIND_ADMIN);
     }
     // Clock skew within the leeway (30 s) is tolerated.
-    let (status, _) = as_token(&app, &sign(Algorithm::ES256, Some("test-ec-1"), &ec, &claims("agent-northwind-admin", ISS, AUD, -10, None))).await;
+    let (status, _) = as_token(
+        &app,
+        &sign(Algorithm::ES256, Some("test-ec-1"), &ec, &claims("agent-northwind-admin", ISS, AUD, -10, None)),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -496,22 +557,45 @@ async fn bad_tokens_are_refused(t: TestApp) {
     let (head, _) = good.rsplit_once('.').unwrap();
     let payload = b64(&claims("agent-fabrikam-admin", ISS, AUD, 600, None));
     tampered = format!("{}.{}.{}", head.split('.').next().unwrap(), payload, tampered.rsplit('.').next().unwrap());
-    let none = format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT" })), b64(&claims(agent, ISS, AUD, 600, None)));
+    let none =
+        format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT" })), b64(&claims(agent, ISS, AUD, 600, None)));
     // HS/RS confusion: an HS256 token whose "secret" is the RSA public key.
-    let confused = sign(Algorithm::HS256, Some("test-rsa-1"), &EncodingKey::from_secret(&fixture("rsa-public.pem")), &claims(agent, ISS, AUD, 600, None));
+    let confused = sign(
+        Algorithm::HS256,
+        Some("test-rsa-1"),
+        &EncodingKey::from_secret(&fixture("rsa-public.pem")),
+        &claims(agent, ISS, AUD, 600, None),
+    );
     let cases = [
         ("expired", sign(Algorithm::RS256, Some("test-rsa-1"), &rsa, &claims(agent, ISS, AUD, -120, None))),
         ("not yet valid", sign(Algorithm::RS256, Some("test-rsa-1"), &rsa, &claims(agent, ISS, AUD, 600, Some(300)))),
-        ("wrong audience", sign(Algorithm::RS256, Some("test-rsa-1"), &rsa, &claims(agent, ISS, "api://other", 600, None))),
-        ("wrong issuer", sign(Algorithm::RS256, Some("test-rsa-1"), &rsa, &claims(agent, "https://evil.example/", AUD, 600, None))),
+        (
+            "wrong audience",
+            sign(Algorithm::RS256, Some("test-rsa-1"), &rsa, &claims(agent, ISS, "api://other", 600, None)),
+        ),
+        (
+            "wrong issuer",
+            sign(Algorithm::RS256, Some("test-rsa-1"), &rsa, &claims(agent, "https://evil.example/", AUD, 600, None)),
+        ),
         ("alg none", none),
         ("HS256 with the public key", confused),
         ("RS384", sign(Algorithm::RS384, Some("test-rsa-1"), &rsa, &claims(agent, ISS, AUD, 600, None))),
         ("tampered payload", tampered),
         ("unknown key", sign(Algorithm::RS256, Some("test-rsa-1"), &other, &claims(agent, ISS, AUD, 600, None))),
         ("unknown kid", sign(Algorithm::RS256, Some("nope"), &rsa, &claims(agent, ISS, AUD, 600, None))),
-        ("unknown agent", sign(Algorithm::RS256, Some("test-rsa-1"), &rsa, &claims("agent-nobody", ISS, AUD, 600, None))),
-        ("no audience", sign(Algorithm::RS256, Some("test-rsa-1"), &rsa, &json!({ "sub": agent, "iss": ISS, "exp": chrono::Utc::now().timestamp() + 600 }))),
+        (
+            "unknown agent",
+            sign(Algorithm::RS256, Some("test-rsa-1"), &rsa, &claims("agent-nobody", ISS, AUD, 600, None)),
+        ),
+        (
+            "no audience",
+            sign(
+                Algorithm::RS256,
+                Some("test-rsa-1"),
+                &rsa,
+                &json!({ "sub": agent, "iss": ISS, "exp": chrono::Utc::now().timestamp() + 600 }),
+            ),
+        ),
         ("not a JWT", "abc.def".to_owned()),
         // The gateway's own HS256 tokens are not accepted when no secret is configured.
         ("HS256 without a secret", t.token(NORTHWIND_ADMIN)),
@@ -534,7 +618,10 @@ async fn agents_of_deleted_partners_are_refused(t: TestApp) {
     let db = &t.app.db;
     let updated: Result<usize, support_gateway::error::AppError> = async {
         Ok(support_gateway::with_conn!(db, |conn| {
-            diesel::update(partners::table.filter(partners::id.eq("partner-litware"))).set(partners::deleted_at.eq(Some(now))).execute(conn).await?
+            diesel::update(partners::table.filter(partners::id.eq("partner-litware")))
+                .set(partners::deleted_at.eq(Some(now)))
+                .execute(conn)
+                .await?
         }))
     }
     .await;

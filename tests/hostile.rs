@@ -16,7 +16,12 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::{Value, json};
 
-on_both_backends!(malformed_bodies_are_4xx, hostile_variables_and_strings_are_refused_cleanly, hostile_text_is_stored_verbatim, generated_documents_never_fail_the_server);
+on_both_backends!(
+    malformed_bodies_are_4xx,
+    hostile_variables_and_strings_are_refused_cleanly,
+    hostile_text_is_stored_verbatim,
+    generated_documents_never_fail_the_server
+);
 
 /// Strings that have broken parsers, databases and terminals.
 const NASTY: &[&str] = &[
@@ -60,7 +65,8 @@ async fn raw_post(t: &TestApp, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
 /// The answer is not a server failure, and every error in it says what kind it is.
 fn assert_clean(what: &str, status: StatusCode, bytes: &[u8]) -> Value {
     assert!(!status.is_server_error(), "{what}: {status} {}", String::from_utf8_lossy(bytes));
-    let body: Value = serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", String::from_utf8_lossy(bytes)));
+    let body: Value = serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", String::from_utf8_lossy(bytes)));
     if let Some(errors) = body["errors"].as_array() {
         for e in errors {
             assert!(e["extensions"]["code"].is_string(), "{what}: an error without a code: {body}");
@@ -82,14 +88,23 @@ async fn malformed_bodies_are_4xx(t: TestApp) {
         ("string", br#""{ viewer { agent { email } } }""#.to_vec()),
         ("invalid UTF-8", b"{\"query\": \"\xff\xfe\"}".to_vec()),
         ("lone surrogate", br#"{"query": "\ud800"}"#.to_vec()),
-        ("huge number", br#"{"query": "{ customers(first: $n) { totalCount } }", "variables": {"n": 1e999999}}"#.to_vec()),
+        (
+            "huge number",
+            br#"{"query": "{ customers(first: $n) { totalCount } }", "variables": {"n": 1e999999}}"#.to_vec(),
+        ),
         ("duplicate keys", br#"{"query": "{ __typename }", "query": "{ __typename }"}"#.to_vec()),
         ("trailing garbage", br#"{"query": "{ __typename }"} xyz"#.to_vec()),
         ("NUL in JSON", b"{\"query\": \"{ __typename }\"}\0".to_vec()),
         ("comment", br#"{"query": /* hi */ "{ __typename }"}"#.to_vec()),
     ];
-    bodies.push(("deep JSON arrays", format!("{{\"query\": \"{{ __typename }}\", \"variables\": {{\"a\": {}}}}}", "[".repeat(100_000)).into_bytes()));
-    bodies.push(("deep JSON objects", format!("{{\"query\": \"{{ __typename }}\", \"variables\": {}}}", "{\"a\":".repeat(50_000)).into_bytes()));
+    bodies.push((
+        "deep JSON arrays",
+        format!("{{\"query\": \"{{ __typename }}\", \"variables\": {{\"a\": {}}}}}", "[".repeat(100_000)).into_bytes(),
+    ));
+    bodies.push((
+        "deep JSON objects",
+        format!("{{\"query\": \"{{ __typename }}\", \"variables\": {}}}", "{\"a\":".repeat(50_000)).into_bytes(),
+    ));
     bodies.push(("batch of garbage", b"[1, 2, 3]".to_vec()));
     for (what, body) in bodies {
         let (status, bytes) = raw_post(&t, body).await;
@@ -128,7 +143,11 @@ async fn hostile_variables_and_strings_are_refused_cleanly(t: TestApp) {
         ("lowercase enum".into(), topics, json!({ "f": "azure" })),
         ("enum as a number".into(), topics, json!({ "f": 1 })),
         ("interval overflow".into(), countdown, json!({ "i": 4_294_967_296_i64 })),
-        ("expectedVersion overflow".into(), note, json!({ "id": bad_request, "b": "x", "v": 9_223_372_036_854_775_807_i64 })),
+        (
+            "expectedVersion overflow".into(),
+            note,
+            json!({ "id": bad_request, "b": "x", "v": 9_223_372_036_854_775_807_i64 }),
+        ),
         ("status invalid".into(), status_change, json!({ "id": bad_request, "s": "DELETED", "v": 1 })),
         ("missing variable".into(), note, json!({})),
         ("unknown variable only".into(), page, json!({ "zzz": 1 })),
@@ -152,7 +171,13 @@ async fn hostile_variables_and_strings_are_refused_cleanly(t: TestApp) {
 
 /// Text full of metacharacters and odd Unicode is data: stored and returned exactly.
 async fn hostile_text_is_stored_verbatim(t: TestApp) {
-    let d = t.data(NORTHWIND_ADMIN, "{ serviceRequests(first: 1, filter: { status: [OPEN] }) { edges { node { id } } } }", json!({})).await;
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "{ serviceRequests(first: 1, filter: { status: [OPEN] }) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
     let request = d["serviceRequests"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
     let note = "mutation($id: ID!, $b: String!) { addServiceRequestNote(input: { id: $id, body: $b }) { serviceRequest { id } } }";
     let kept: Vec<&str> = NASTY.iter().copied().filter(|s| !s.trim().is_empty() && !s.contains('\u{0}')).collect();
@@ -160,7 +185,8 @@ async fn hostile_text_is_stored_verbatim(t: TestApp) {
         t.data(NORTHWIND_ADMIN, note, json!({ "id": request, "b": s })).await;
     }
     let d = t.data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { ... on ServiceRequest { notes(first: 100) { edges { node { body } } } } } }", json!({ "id": request })).await;
-    let bodies: Vec<&str> = d["node"]["notes"]["edges"].as_array().unwrap().iter().filter_map(|e| e["node"]["body"].as_str()).collect();
+    let bodies: Vec<&str> =
+        d["node"]["notes"]["edges"].as_array().unwrap().iter().filter_map(|e| e["node"]["body"].as_str()).collect();
     for s in kept {
         assert!(bodies.contains(&s), "{s:?} did not come back verbatim: {bodies:?}");
     }
@@ -172,12 +198,72 @@ async fn hostile_text_is_stored_verbatim(t: TestApp) {
 /// fragments, variables, literals of every kind.
 fn token() -> impl Strategy<Value = String> {
     let words = prop::sample::select(vec![
-        "{", "}", "(", ")", "[", "]", ":", "...", "$n", "$s", "$id", "@include(if: true)", "@skip(if: $b)", "query", "mutation",
-        "subscription", "fragment F on Query", "on", "...F", "... on Customer", "viewer", "agent", "email", "customers", "serviceRequests",
-        "edges", "node", "nodes", "id", "title", "first:", "last:", "after:", "search:", "ids:", "filter:", "status:", "__typename",
-        "__schema", "__type(name: \"Query\")", "types", "name", "subscriptions", "notes", "sla", "a:", "b:", "1", "-1", "2147483648",
-        "1e400", "0.5", "true", "null", "\"x\"", "\"'; DROP TABLE x; --\"", "\"\\u0000\"", "\"\"\"block\"\"\"", "OPEN", "AZURE",
-        "addServiceRequestNote(input: { id: \"x\", body: \"y\" })", "# comment\n", ",", "\u{feff}", "é", "🦀",
+        "{",
+        "}",
+        "(",
+        ")",
+        "[",
+        "]",
+        ":",
+        "...",
+        "$n",
+        "$s",
+        "$id",
+        "@include(if: true)",
+        "@skip(if: $b)",
+        "query",
+        "mutation",
+        "subscription",
+        "fragment F on Query",
+        "on",
+        "...F",
+        "... on Customer",
+        "viewer",
+        "agent",
+        "email",
+        "customers",
+        "serviceRequests",
+        "edges",
+        "node",
+        "nodes",
+        "id",
+        "title",
+        "first:",
+        "last:",
+        "after:",
+        "search:",
+        "ids:",
+        "filter:",
+        "status:",
+        "__typename",
+        "__schema",
+        "__type(name: \"Query\")",
+        "types",
+        "name",
+        "subscriptions",
+        "notes",
+        "sla",
+        "a:",
+        "b:",
+        "1",
+        "-1",
+        "2147483648",
+        "1e400",
+        "0.5",
+        "true",
+        "null",
+        "\"x\"",
+        "\"'; DROP TABLE x; --\"",
+        "\"\\u0000\"",
+        "\"\"\"block\"\"\"",
+        "OPEN",
+        "AZURE",
+        "addServiceRequestNote(input: { id: \"x\", body: \"y\" })",
+        "# comment\n",
+        ",",
+        "\u{feff}",
+        "é",
+        "🦀",
     ]);
     prop_oneof![8 => words.prop_map(str::to_owned), 1 => "[^\u{0}]{0,8}".prop_map(|s| s)]
 }
@@ -216,7 +302,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z$]{1,3}", inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-z$]{1,3}", inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

@@ -27,7 +27,8 @@ const NESTED_PAGES: &str = "{ customers(first: 20) { edges { node { id domains r
 /// The customers of a page's products. In the seeded data every customer runs some of the
 /// catalogue's products, so these are the whole link table and every customer: PostgreSQL
 /// reads them whole, rightly, and only SQLite's plans are checked for this query.
-const PRODUCT_CUSTOMERS: &str = "{ customers(first: 20) { edges { node { id marketplaceProducts { id customers { id } } } } } }";
+const PRODUCT_CUSTOMERS: &str =
+    "{ customers(first: 20) { edges { node { id marketplaceProducts { id customers { id } } } } } }";
 
 /// The same levels counted: the loaders of whole child lists.
 const COUNTED_LISTS: &str = "{ customers(first: 20) { edges { node { id
@@ -56,12 +57,18 @@ const SEQ_SCAN_COST_ALLOWED: f64 = 50.0;
 
 /// The total cost PostgreSQL estimated for a plan node (`(cost=0.00..12.65 …`).
 fn seq_scan_cost(line: &str) -> f64 {
-    line.split("cost=").nth(1).and_then(|c| c.split("..").nth(1)).and_then(|c| c.split_whitespace().next()).and_then(|c| c.parse().ok()).unwrap_or(f64::MAX)
+    line.split("cost=")
+        .nth(1)
+        .and_then(|c| c.split("..").nth(1))
+        .and_then(|c| c.split_whitespace().next())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(f64::MAX)
 }
 
 /// Fixed reference data of a few rows, which a scan reads fastest. Any other table SQLite
 /// scans, by its name or an alias (`SCAN y`), is a fault.
-const REFERENCE: [&str; 4] = ["business_calendars", "business_calendar_hours", "business_calendar_holidays", "support_topics"];
+const REFERENCE: [&str; 4] =
+    ["business_calendars", "business_calendar_hours", "business_calendar_holidays", "support_topics"];
 
 /// Why a plan is wrong, if it is.
 fn fault(backend: Backend, plan: &Plan, large: bool) -> Option<String> {
@@ -71,7 +78,9 @@ fn fault(backend: Backend, plan: &Plan, large: bool) -> Option<String> {
             // SQLite: `SCAN t` reads the whole table (or a whole index of it); `SEARCH t USING
             // INDEX …(partner_id=?)` reads every row of the partner, whatever the batch's keys.
             Backend::Sqlite => {
-                line.starts_with("SCAN ") && !line.contains("VIRTUAL TABLE") && !REFERENCE.iter().any(|t| line == format!("SCAN {t}") || line.starts_with(&format!("SCAN {t} ")))
+                line.starts_with("SCAN ")
+                    && !line.contains("VIRTUAL TABLE")
+                    && !REFERENCE.iter().any(|t| line == format!("SCAN {t}") || line.starts_with(&format!("SCAN {t} ")))
                     || line.contains("(partner_id=?)")
                     || line.contains("(provider_id=?)")
             }
@@ -82,8 +91,9 @@ fn fault(backend: Backend, plan: &Plan, large: bool) -> Option<String> {
             // requests' notes there reads 500 requests whole), so only the partner rule holds
             // at every scale.
             Backend::Postgres => {
-                TABLES.iter().any(|t| line.contains(&format!("Seq Scan on {t} ")) && large && seq_scan_cost(line) > SEQ_SCAN_COST_ALLOWED)
-                    || line.contains("Index Cond: (partner_id =")
+                TABLES.iter().any(|t| {
+                    line.contains(&format!("Seq Scan on {t} ")) && large && seq_scan_cost(line) > SEQ_SCAN_COST_ALLOWED
+                }) || line.contains("Index Cond: (partner_id =")
                     || line.contains("Index Cond: (provider_id =")
             }
         };
@@ -114,7 +124,13 @@ async fn batched_statements_search_children_through_their_parent_index(demo: Tes
             plans.extend(plans_of(&t, NORTHWIND_ADMIN, &[PRODUCT_CUSTOMERS]).await);
         }
         // Loads by id: what `node(id:)` and the parents of a request resolve through.
-        let ids = t.data(NORTHWIND_ADMIN, "{ serviceRequests(first: 5) { edges { node { id subscription { id } customer { id } } } } }", json!({})).await;
+        let ids = t
+            .data(
+                NORTHWIND_ADMIN,
+                "{ serviceRequests(first: 5) { edges { node { id subscription { id } customer { id } } } } }",
+                json!({}),
+            )
+            .await;
         let mut gids = Vec::new();
         for e in ids["serviceRequests"]["edges"].as_array().unwrap() {
             for v in [&e["node"]["id"], &e["node"]["subscription"]["id"], &e["node"]["customer"]["id"]] {
@@ -135,7 +151,8 @@ async fn batched_statements_search_children_through_their_parent_index(demo: Tes
 /// every loader the queries reach.
 fn assert_sound(t: &TestApp, data: &str, plans: &[Plan], large: bool) {
     // A statement's text without its binds, and with SQLite's `IN (?, ?, …)` as `IN (?)`.
-    let kinds: std::collections::BTreeSet<String> = plans.iter().map(|p| p.sql.split(" -- binds").next().unwrap_or("").replace(", ?", "")).collect();
+    let kinds: std::collections::BTreeSet<String> =
+        plans.iter().map(|p| p.sql.split(" -- binds").next().unwrap_or("").replace(", ?", "")).collect();
     assert!(kinds.len() >= 15, "{data}: only {} kinds of batched statement ran:\n{kinds:#?}", kinds.len());
     for plan in plans {
         if let Some(why) = fault(t.backend(), plan, large) {

@@ -12,7 +12,8 @@ use support_gateway::db::Db;
 #[test]
 fn migration_folders_hold_the_same_names() {
     let list = |dir: &str| {
-        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         names
     };
@@ -137,11 +138,24 @@ fn sample(text: &str, prefix: &str) -> Option<f64> {
 async fn metrics_are_exported(t: TestApp) {
     let named = "query Dashboard { viewer { agent { email } } customers(first: 3) { totalCount } }";
     t.data(NORTHWIND_ADMIN, named, json!({})).await;
-    let note = "mutation($id: ID!) { addServiceRequestNote(input: { id: $id, body: \"metrics\" }) { serviceRequest { id } } }";
-    let d = t.data(NORTHWIND_ADMIN, "{ serviceRequests(first: 1, filter: { status: [OPEN] }) { edges { node { id } } } }", json!({})).await;
+    let note =
+        "mutation($id: ID!) { addServiceRequestNote(input: { id: $id, body: \"metrics\" }) { serviceRequest { id } } }";
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "{ serviceRequests(first: 1, filter: { status: [OPEN] }) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
     let id = d["serviceRequests"]["edges"][0]["node"]["id"].clone();
     t.data(NORTHWIND_ADMIN, note, json!({ "id": id })).await;
-    let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), &format!("{{ {} __typename {} }}", "viewer { agent { ".repeat(9), "} } ".repeat(9)), json!({})).await;
+    let (_, body) = t
+        .gql_as(
+            Some(NORTHWIND_ADMIN),
+            &format!("{{ {} __typename {} }}", "viewer { agent { ".repeat(9), "} } ".repeat(9)),
+            json!({}),
+        )
+        .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "QUERY_TOO_DEEP");
     let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), "{ node(id: \"bm9wZQ\") { id } }", json!({})).await;
     assert!(body["errors"].is_array());
@@ -152,16 +166,31 @@ async fn metrics_are_exported(t: TestApp) {
     assert_eq!(status, StatusCode::OK);
     assert!(headers["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     let text = String::from_utf8(bytes).unwrap();
-    assert!(sample(&text, "sg_graphql_request_duration_seconds_count{operation=\"Dashboard\",kind=\"query\"}") >= Some(1.0), "{text}");
-    assert!(sample(&text, "sg_graphql_request_duration_seconds_count{operation=\"anonymous\",kind=\"mutation\"}") >= Some(1.0), "{text}");
+    assert!(
+        sample(&text, "sg_graphql_request_duration_seconds_count{operation=\"Dashboard\",kind=\"query\"}") >= Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "sg_graphql_request_duration_seconds_count{operation=\"anonymous\",kind=\"mutation\"}")
+            >= Some(1.0),
+        "{text}"
+    );
     assert_eq!(sample(&text, "sg_graphql_errors_total{code=\"QUERY_TOO_DEEP\"}"), Some(1.0), "{text}");
     assert!(sample(&text, "sg_graphql_errors_total{code=\"BAD_USER_INPUT\"}") >= Some(1.0), "{text}");
     assert_eq!(sample(&text, "sg_graphql_errors_total{code=\"UNAUTHENTICATED\"}"), Some(1.0), "{text}");
     assert!(sample(&text, "sg_sql_statements_total") > Some(3.0), "{text}");
     assert!(sample(&text, "sg_sql_statement_duration_seconds_count") > Some(3.0), "{text}");
     assert!(sample(&text, "sg_db_pool_connections") >= Some(1.0), "{text}");
-    for name in ["sg_db_pool_idle_connections", "sg_db_pool_waiting", "sg_websocket_connections", "sg_subscriptions", "sg_events_published_total",
-                 "sg_events_delivered_total", "sg_events_dropped_total", "sg_sla_transitions_total"] {
+    for name in [
+        "sg_db_pool_idle_connections",
+        "sg_db_pool_waiting",
+        "sg_websocket_connections",
+        "sg_subscriptions",
+        "sg_events_published_total",
+        "sg_events_delivered_total",
+        "sg_events_dropped_total",
+        "sg_sla_transitions_total",
+    ] {
         assert!(sample(&text, name).is_some(), "{name} missing: {text}");
     }
 }
@@ -197,9 +226,24 @@ async fn missing_or_bad_tokens_are_unauthenticated(t: TestApp) {
         "Bearer not-a-jwt".to_owned(),
         "Basic dXNlcjpwYXNz".to_owned(),
         // Signed with another secret.
-        format!("Bearer {}", support_gateway::auth::TokenKeys::new("another-secret-another-secret-000000").issue("agent-northwind-admin", chrono::Utc::now(), chrono::Duration::hours(1)).unwrap()),
+        format!(
+            "Bearer {}",
+            support_gateway::auth::TokenKeys::new("another-secret-another-secret-000000")
+                .issue("agent-northwind-admin", chrono::Utc::now(), chrono::Duration::hours(1))
+                .unwrap()
+        ),
         // Expired.
-        format!("Bearer {}", t.app.keys.issue("agent-northwind-admin", chrono::Utc::now() - chrono::Duration::hours(2), chrono::Duration::hours(1)).unwrap()),
+        format!(
+            "Bearer {}",
+            t.app
+                .keys
+                .issue(
+                    "agent-northwind-admin",
+                    chrono::Utc::now() - chrono::Duration::hours(2),
+                    chrono::Duration::hours(1)
+                )
+                .unwrap()
+        ),
         // An agent that does not exist.
         format!("Bearer {}", t.app.keys.issue("agent-nobody", chrono::Utc::now(), chrono::Duration::hours(1)).unwrap()),
     ] {
@@ -314,7 +358,10 @@ async fn responses_are_compressed_when_accepted(t: TestApp) {
             .header("content-type", "application/json")
             .header("accept-encoding", encoding)
             .header("authorization", format!("Bearer {}", t.token(NORTHWIND_ADMIN)))
-            .body(Body::from(json!({ "query": "{ customers(first: 50) { edges { node { companyName primaryDomain } } } }" }).to_string()))
+            .body(Body::from(
+                json!({ "query": "{ customers(first: 50) { edges { node { companyName primaryDomain } } } }" })
+                    .to_string(),
+            ))
             .unwrap();
         let (status, headers, body) = t.send(req).await;
         assert_eq!(status, StatusCode::OK);
@@ -327,7 +374,8 @@ async fn request_id_is_echoed(t: TestApp) {
     let (_, headers, _) = t.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;
     let generated = headers["x-request-id"].to_str().unwrap();
     assert_eq!(generated.len(), 36, "a UUID: {generated}");
-    let (_, headers, _) = t.send(Request::get("/healthz").header("x-request-id", "trace-me-123").body(Body::empty()).unwrap()).await;
+    let (_, headers, _) =
+        t.send(Request::get("/healthz").header("x-request-id", "trace-me-123").body(Body::empty()).unwrap()).await;
     assert_eq!(headers["x-request-id"], "trace-me-123");
 }
 
@@ -346,7 +394,10 @@ fn demo_data_is_deterministic_and_complete() {
     use support_gateway::domain::model::*;
     let a = support_gateway::seed::demo(test_now());
     let b = support_gateway::seed::demo(test_now());
-    assert_eq!(a.requests.iter().map(|r| &r.id).collect::<Vec<_>>(), b.requests.iter().map(|r| &r.id).collect::<Vec<_>>());
+    assert_eq!(
+        a.requests.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        b.requests.iter().map(|r| &r.id).collect::<Vec<_>>()
+    );
     assert!(a.customers.len() >= 24 && a.requests.len() >= 200);
     for s in RequestStatus::ALL {
         assert!(a.requests.iter().any(|r| r.status == s.as_str()), "status {s}");

@@ -28,7 +28,13 @@ async fn file(t: &TestApp, agent: &str, impact: &str) -> Value {
     let d = t
         .data(agent, "{ customers(first: 100) { edges { node { id subscriptions(productFamily: MICROSOFT_365) { edges { node { id } } } } } } supportTopics(productFamily: MICROSOFT_365) { id } }", json!({}))
         .await;
-    let customer = d["customers"]["edges"].as_array().unwrap().iter().find(|e| !e["node"]["subscriptions"]["edges"].as_array().unwrap().is_empty()).unwrap()["node"].clone();
+    let customer = d["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| !e["node"]["subscriptions"]["edges"].as_array().unwrap().is_empty())
+        .unwrap()["node"]
+        .clone();
     let input = json!({
         "customerId": customer["id"], "productFamily": "MICROSOFT_365",
         "subscriptionId": customer["subscriptions"]["edges"][0]["node"]["id"], "supportTopicId": d["supportTopics"][0]["id"],
@@ -62,7 +68,8 @@ async fn old_events_are_pruned(t: TestApp) {
     let pruned = support_gateway::events::prune(&t.app.db, test_now() - chrono::Duration::seconds(1)).await.unwrap();
     assert_eq!(pruned, 0, "nothing is older than the cut-off");
     t.clock.advance(support_gateway::events::RETENTION + chrono::Duration::days(1));
-    let pruned = support_gateway::events::prune(&t.app.db, t.clock.now() - support_gateway::events::RETENTION).await.unwrap();
+    let pruned =
+        support_gateway::events::prune(&t.app.db, t.clock.now() - support_gateway::events::RETENTION).await.unwrap();
     assert_eq!(pruned as i64, before + 1);
     assert_eq!(write_counts(&t).await[3], 0);
 }
@@ -83,7 +90,13 @@ async fn service_request_events_deliver_own_partner_changes_only(t: TestApp) {
     change_status(&t, NORTHWIND_ADMIN, &r, "OPEN", 1).await;
     let e = northwind.next("n").await;
     assert_eq!(e["data"]["serviceRequestEvents"]["kind"], "STATUS_CHANGED");
-    assert_eq!((e["data"]["serviceRequestEvents"]["fromValue"].as_str(), e["data"]["serviceRequestEvents"]["toValue"].as_str()), (Some("NEW"), Some("OPEN")));
+    assert_eq!(
+        (
+            e["data"]["serviceRequestEvents"]["fromValue"].as_str(),
+            e["data"]["serviceRequestEvents"]["toValue"].as_str()
+        ),
+        (Some("NEW"), Some("OPEN"))
+    );
     assert_eq!(e["data"]["serviceRequestEvents"]["serviceRequest"]["status"], "OPEN");
     // Adatum's first event is its own: Northwind's two never reached it.
     let own = file(&t, ADATUM_ADMIN, "MINIMAL").await;
@@ -100,7 +113,10 @@ async fn event_filters_select_requests(t: TestApp) {
     file(&t, NORTHWIND_ADMIN, "CRITICAL").await;
     let minimal = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
     let e = ws.next("sev").await;
-    assert_eq!(e["data"]["serviceRequestEvents"]["serviceRequest"]["id"], minimal["id"], "the severity A request was filtered out");
+    assert_eq!(
+        e["data"]["serviceRequestEvents"]["serviceRequest"]["id"], minimal["id"],
+        "the severity A request was filtered out"
+    );
     assert_eq!(e["data"]["serviceRequestEvents"]["serviceRequest"]["severity"], "C");
 }
 
@@ -108,7 +124,13 @@ const ALERTS: &str = "subscription($f: ServiceRequestEventFilter) { slaAlerts(fi
 
 async fn sla_history(t: &TestApp, id: &Value) -> Vec<String> {
     let d = t.data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { ... on ServiceRequest { history { edges { node { kind toValue } } } } } }", json!({ "id": id })).await;
-    d["node"]["history"]["edges"].as_array().unwrap().iter().filter(|h| h["node"]["kind"] == "SLA_STATE_CHANGED").map(|h| h["node"]["toValue"].as_str().unwrap().to_owned()).collect()
+    d["node"]["history"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["node"]["kind"] == "SLA_STATE_CHANGED")
+        .map(|h| h["node"]["toValue"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn sla_alerts_fire_at_their_instant_once(t: TestApp) {
@@ -120,7 +142,11 @@ async fn sla_alerts_fire_at_their_instant_once(t: TestApp) {
     wait_subscribers(&t, before, 1).await;
     // A second watcher stands in for another replica watching the same database; both catch
     // up on the demo data's overdue clocks first.
-    let replica = support_gateway::events::sla_watcher::SlaWatcher::new(t.app.db.clone(), t.app.sla_clock(), t.app.events.clone());
+    let replica = support_gateway::events::sla_watcher::SlaWatcher::new(
+        t.app.db.clone(),
+        t.app.sla_clock(),
+        t.app.events.clone(),
+    );
     t.app.sla.load_running_clocks().await.unwrap();
     replica.load_running_clocks().await.unwrap();
     let (a, b) = tokio::join!(t.app.sla.tick(), replica.tick());
@@ -130,12 +156,19 @@ async fn sla_alerts_fire_at_their_instant_once(t: TestApp) {
     assert_eq!(a.unwrap() + b.unwrap(), 0, "and only once");
     // A restarted replica catches up on the same clocks: it finds their transitions recorded
     // with a query per 500 requests, not a transaction each.
-    let restarted = support_gateway::events::sla_watcher::SlaWatcher::new(t.app.db.clone(), t.app.sla_clock(), t.app.events.clone());
+    let restarted = support_gateway::events::sla_watcher::SlaWatcher::new(
+        t.app.db.clone(),
+        t.app.sla_clock(),
+        t.app.events.clone(),
+    );
     let running = restarted.load_running_clocks().await.unwrap();
     let before = t.statements();
     assert_eq!(restarted.tick().await.unwrap(), 0, "nothing is recorded twice");
     let spent = t.statements() - before;
-    assert!(spent <= 2 * running.div_ceil(500) as u64 + 2, "{spent} statements to catch up on {caught_up} recorded transitions");
+    assert!(
+        spent <= 2 * running.div_ceil(500) as u64 + 2,
+        "{spent} statements to catch up on {caught_up} recorded transitions"
+    );
     t.clock.advance(chrono::Duration::minutes(89));
     t.app.sla.tick().await.unwrap();
     replica.tick().await.unwrap();
@@ -191,7 +224,13 @@ async fn sla_countdown_ticks_from_the_clock_and_pushes_changes(t: TestApp) {
     // Followed by filter: new matching requests join the countdown as they are filed.
     let mut by_filter = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
     let before = t.app.events.receiver_count();
-    by_filter.subscribe("f", "subscription { slaCountdown(filter: { severity: [C] }) { items { serviceRequestId remainingSeconds } } }", json!({})).await;
+    by_filter
+        .subscribe(
+            "f",
+            "subscription { slaCountdown(filter: { severity: [C] }) { items { serviceRequestId remainingSeconds } } }",
+            json!({}),
+        )
+        .await;
     let initial = by_filter.next("f").await["data"]["slaCountdown"]["items"].as_array().unwrap().len();
     wait_subscribers(&t, before, 1).await;
     let new = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
@@ -208,7 +247,11 @@ async fn sla_countdown_ticks_from_the_clock_and_pushes_changes(t: TestApp) {
 
 async fn websocket_needs_a_valid_token(t: TestApp) {
     let addr = serve(t.router.clone()).await;
-    for payload in [json!({ "Authorization": "Bearer nope" }), json!({}), json!({ "authorization": format!("Bearer {}", t.app.keys.issue("agent-nobody", chrono::Utc::now(), chrono::Duration::hours(1)).unwrap()) })] {
+    for payload in [
+        json!({ "Authorization": "Bearer nope" }),
+        json!({}),
+        json!({ "authorization": format!("Bearer {}", t.app.keys.issue("agent-nobody", chrono::Utc::now(), chrono::Duration::hours(1)).unwrap()) }),
+    ] {
         let mut ws = Ws::connect(addr, "graphql-transport-ws").await;
         ws.send(json!({ "type": "connection_init", "payload": payload })).await;
         assert_eq!(ws.recv().await, Some(json!({ "closed": 4403 })), "{payload}");
@@ -280,7 +323,15 @@ async fn expired_token_closes_the_socket(t: TestApp) {
     let addr = serve(t.router.clone()).await;
     let mut ws = Ws::connect(addr, "graphql-transport-ws").await;
     // Valid for one more second (expiry is checked with the real clock: tokens are real).
-    let token = t.app.keys.issue("agent-northwind-admin", chrono::Utc::now() - chrono::Duration::seconds(59), chrono::Duration::seconds(60)).unwrap();
+    let token = t
+        .app
+        .keys
+        .issue(
+            "agent-northwind-admin",
+            chrono::Utc::now() - chrono::Duration::seconds(59),
+            chrono::Duration::seconds(60),
+        )
+        .unwrap();
     ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
     assert_eq!(ws.recv().await.unwrap()["type"], "connection_ack");
     assert_eq!(ws.recv().await, Some(json!({ "closed": 4403 })));

@@ -14,11 +14,21 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-async fn subscribe(addr: SocketAddr, token: &str, request: &str) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+async fn subscribe(
+    addr: SocketAddr,
+    token: &str,
+    request: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     let mut req = format!("ws://{addr}/graphql").into_client_request().unwrap();
     req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    ws.send(Message::Text(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }).to_string().into())).await.unwrap();
+    ws.send(Message::Text(
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
     let ack = ws.next().await.unwrap().unwrap();
     assert!(ack.to_text().unwrap().contains("connection_ack"));
     let q = "subscription($ids: [ID!]) { serviceRequestEvents(filter: { ids: $ids }) { kind serviceRequest { id title } } }";
@@ -27,9 +37,12 @@ async fn subscribe(addr: SocketAddr, token: &str, request: &str) -> tokio_tungst
     ws
 }
 
-async fn next_event(ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>) -> Value {
+async fn next_event(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) -> Value {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("an event in time").unwrap().unwrap();
+        let msg =
+            tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("an event in time").unwrap().unwrap();
         if let Message::Text(text) = msg {
             let v: Value = serde_json::from_str(&text).unwrap();
             // The replicas' SLA watchers (on the system clock) may also report on the request.
@@ -54,7 +67,13 @@ async fn postgres_events_cross_replicas_and_survive_a_dropped_listen() {
     let Some(t) = TestApp::postgres().await else { return };
     let (a, b) = tokio::join!(Replica::start(&t.url), Replica::start(&t.url));
     let token = t.token(NORTHWIND_ADMIN);
-    let d = t.data(NORTHWIND_ADMIN, "{ serviceRequests(first: 1, filter: { status: [OPEN] }) { edges { node { id } } } }", json!({})).await;
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "{ serviceRequests(first: 1, filter: { status: [OPEN] }) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
     let request = d["serviceRequests"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
 
     let mut on_b = subscribe(b.addr, &token, &request).await;

@@ -35,7 +35,11 @@ mod soak {
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[derive(Default)]
@@ -61,7 +65,12 @@ async fn soak(t: TestApp) {
             json!({}),
         )
         .await;
-    let requests: Vec<String> = d["serviceRequests"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect();
+    let requests: Vec<String> = d["serviceRequests"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect();
     let domain = d["customers"]["edges"][0]["node"]["primaryDomain"].as_str().unwrap()[..3].to_owned();
     let counters = Arc::new(Counters::default());
 
@@ -78,7 +87,13 @@ async fn soak(t: TestApp) {
         let mut req = format!("ws://{}/graphql", gw.addr).into_client_request().unwrap();
         req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
         let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("connect a subscriber");
-        ws.send(Message::Text(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }).to_string().into())).await.unwrap();
+        ws.send(Message::Text(
+            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
         let ack = ws.next().await.unwrap().unwrap();
         assert!(ack.to_text().unwrap().contains("connection_ack"));
         let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { serviceRequestEvents { kind serviceRequest { id status } } }" } });
@@ -153,11 +168,19 @@ async fn soak(t: TestApp) {
 
 /// The mix for `duration` on `CLIENTS` connections: node lookups, searches, nested pages,
 /// lists by due time, and notes (each fanned out to every subscriber).
-async fn run_mix(addr: std::net::SocketAddr, token: &str, requests: &[String], domain: &str, duration: Duration, counters: &Arc<Counters>) {
+async fn run_mix(
+    addr: std::net::SocketAddr,
+    token: &str,
+    requests: &[String],
+    domain: &str,
+    duration: Duration,
+    counters: &Arc<Counters>,
+) {
     let deadline = Instant::now() + duration;
     let mut clients = Vec::new();
     for c in 0..CLIENTS {
-        let (counters, token, requests, domain) = (counters.clone(), token.to_owned(), requests.to_vec(), domain.to_owned());
+        let (counters, token, requests, domain) =
+            (counters.clone(), token.to_owned(), requests.to_vec(), domain.to_owned());
         clients.push(tokio::spawn(async move {
             let mut i = c;
             while Instant::now() < deadline {

@@ -53,7 +53,12 @@ async fn victim(t: &TestApp) -> Victim {
         )
         .await;
     let c = &d["customers"]["edges"][0]["node"];
-    let with_note = d["serviceRequests"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["notes"]["totalCount"].as_i64() > Some(0)).expect("a request with a note");
+    let with_note = d["serviceRequests"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["notes"]["totalCount"].as_i64() > Some(0))
+        .expect("a request with a note");
     let s = |v: &Value| v.as_str().unwrap().to_owned();
     Victim {
         customer: s(&c["id"]),
@@ -69,7 +74,8 @@ async fn victim(t: &TestApp) -> Victim {
 /// and malformed ids.
 fn hostile_ids(v: &Victim) -> Vec<String> {
     let mut ids: Vec<String> = v.ids().iter().map(|s| s.to_string()).collect();
-    let types = ["Customer", "Subscription", "ServiceRequest", "Agent", "Partner", "MarketplaceProduct", "BusinessCalendar"];
+    let types =
+        ["Customer", "Subscription", "ServiceRequest", "Agent", "Partner", "MarketplaceProduct", "BusinessCalendar"];
     for id in v.ids() {
         let (_, raw_id) = raw(id);
         for ty in types {
@@ -77,12 +83,24 @@ fn hostile_ids(v: &Victim) -> Vec<String> {
         }
         ids.push(raw_id.clone());
     }
-    for guess in ["cust-00001", "cust-00001-alpine-ski-house", "partner-northwind", "agent-northwind-admin", "1", "%", "' OR '1'='1", "*"] {
+    for guess in [
+        "cust-00001",
+        "cust-00001-alpine-ski-house",
+        "partner-northwind",
+        "agent-northwind-admin",
+        "1",
+        "%",
+        "' OR '1'='1",
+        "*",
+    ] {
         for ty in types {
             ids.push(gid(ty, guess));
         }
     }
-    ids.extend(["", " ", "!!!", "Q3VzdG9tZXI6", "Og", "Q3VzdG9tZXI", "=====", "Customer:cust-00001", "\u{0}", "\u{202e}evil"].map(String::from));
+    ids.extend(
+        ["", " ", "!!!", "Q3VzdG9tZXI6", "Og", "Q3VzdG9tZXI", "=====", "Customer:cust-00001", "\u{0}", "\u{202e}evil"]
+            .map(String::from),
+    );
     ids.push("A".repeat(10_000));
     ids
 }
@@ -97,10 +115,15 @@ async fn reads_reach_nothing_of_another_partner(t: TestApp) {
     for attacker in ATTACKERS {
         let mut leaks = Vec::new();
         for id in &ids {
-            let (_, body) = t.gql_as(Some(attacker), "query($id: ID!) { node(id: $id) { __typename id } }", json!({ "id": id })).await;
+            let (_, body) = t
+                .gql_as(Some(attacker), "query($id: ID!) { node(id: $id) { __typename id } }", json!({ "id": id }))
+                .await;
             if !body["data"]["node"].is_null() {
                 // Only the attacker's own objects may come back (guessed ids may hit them).
-                let owner = t.gql_as(Some(NORTHWIND_ADMIN), "query($id: ID!) { node(id: $id) { id } }", json!({ "id": id })).await.1;
+                let owner = t
+                    .gql_as(Some(NORTHWIND_ADMIN), "query($id: ID!) { node(id: $id) { id } }", json!({ "id": id }))
+                    .await
+                    .1;
                 if !owner["data"]["node"].is_null() {
                     leaks.push(format!("node({id})"));
                 }
@@ -111,8 +134,13 @@ async fn reads_reach_nothing_of_another_partner(t: TestApp) {
         }
         assert!(leaks.is_empty(), "{attacker} reached Northwind's objects: {leaks:?}");
         for chunk in v.ids().chunks(3) {
-            let (_, body) = t.gql_as(Some(attacker), "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": chunk })).await;
-            assert!(body["data"]["nodes"].as_array().is_none_or(|n| n.iter().all(Value::is_null)), "{attacker}: {body}");
+            let (_, body) = t
+                .gql_as(Some(attacker), "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": chunk }))
+                .await;
+            assert!(
+                body["data"]["nodes"].as_array().is_none_or(|n| n.iter().all(Value::is_null)),
+                "{attacker}: {body}"
+            );
         }
         let (_, body) = t
             .gql_as(
@@ -144,9 +172,16 @@ async fn writes_change_nothing_of_another_partner(t: TestApp) {
     let v = victim(&t).await;
     let before = write_counts(&t).await;
     let (_, req_raw) = raw(&v.request);
-    let request_ids = [v.request.clone(), gid("Customer", &req_raw), gid("ServiceRequest", "sr-guess"), req_raw.clone(), "!!!".into()];
+    let request_ids = [
+        v.request.clone(),
+        gid("Customer", &req_raw),
+        gid("ServiceRequest", "sr-guess"),
+        req_raw.clone(),
+        "!!!".into(),
+    ];
     let (_, cust_raw) = raw(&v.customer);
-    let customer_ids = [v.customer.clone(), gid("ServiceRequest", &cust_raw), cust_raw.clone(), gid("Customer", "cust-00001")];
+    let customer_ids =
+        [v.customer.clone(), gid("ServiceRequest", &cust_raw), cust_raw.clone(), gid("Customer", "cust-00001")];
     let mut attempts: Vec<(String, Value)> = Vec::new();
     for id in &request_ids {
         attempts.push((
@@ -161,11 +196,21 @@ async fn writes_change_nothing_of_another_partner(t: TestApp) {
             "mutation($id: ID!) { changeServiceRequestSeverity(input: { id: $id, severity: A, expectedVersion: 1 }) { serviceRequest { id } } }".into(),
             json!({ "id": id }),
         ));
-        attempts.push(("mutation($id: ID!) { recordSupportResponse(input: { id: $id, note: \"x\" }) { serviceRequest { id } } }".into(), json!({ "id": id })));
+        attempts.push((
+            "mutation($id: ID!) { recordSupportResponse(input: { id: $id, note: \"x\" }) { serviceRequest { id } } }"
+                .into(),
+            json!({ "id": id }),
+        ));
     }
     for id in &customer_ids {
-        attempts.push(("mutation($id: ID!) { grantAzureAccess(customerId: $id) { customer { id companyName } } }".into(), json!({ "id": id })));
-        attempts.push(("mutation($id: ID!) { revokeAzureAccess(customerId: $id) { customer { id } } }".into(), json!({ "id": id })));
+        attempts.push((
+            "mutation($id: ID!) { grantAzureAccess(customerId: $id) { customer { id companyName } } }".into(),
+            json!({ "id": id }),
+        ));
+        attempts.push((
+            "mutation($id: ID!) { revokeAzureAccess(customerId: $id) { customer { id } } }".into(),
+            json!({ "id": id }),
+        ));
         attempts.push((
             "mutation($i: CreateServiceRequestInput!) { createServiceRequest(input: $i) { serviceRequest { id } } }".into(),
             json!({ "i": {
@@ -182,7 +227,10 @@ async fn writes_change_nothing_of_another_partner(t: TestApp) {
                 matches!(code, Some("NOT_FOUND" | "FORBIDDEN" | "BAD_USER_INPUT" | "POLICY_REFUSED")),
                 "{attacker}: {query} {vars}: {body}"
             );
-            assert!(body["data"].is_null() || body["data"].as_object().is_some_and(|m| m.values().all(Value::is_null)), "{body}");
+            assert!(
+                body["data"].is_null() || body["data"].as_object().is_some_and(|m| m.values().all(Value::is_null)),
+                "{body}"
+            );
             assert!(!text(&body).contains(&v.company), "{attacker} learned the company name: {body}");
         }
     }
@@ -209,7 +257,11 @@ async fn idempotency_keys_are_per_partner(t: TestApp) {
             .unwrap()
             .iter()
             .find_map(|c| {
-                let sub = c["node"]["subscriptions"]["edges"].as_array().unwrap().iter().find(|s| s["node"]["productFamily"] == "AZURE")?;
+                let sub = c["node"]["subscriptions"]["edges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["node"]["productFamily"] == "AZURE")?;
                 Some((c["node"]["id"].as_str()?.to_owned(), sub["node"]["id"].as_str()?.to_owned()))
             })
             .expect("a customer with Azure")
@@ -218,7 +270,8 @@ async fn idempotency_keys_are_per_partner(t: TestApp) {
     let (nc, ns) = first_azure(NORTHWIND_ADMIN).await;
     let (fc, fs) = first_azure(FABRIKAM_ADMIN).await;
     let (_, a) = t.gql_as(Some(NORTHWIND_ADMIN), CREATE, filing(&nc, &ns)).await;
-    let a_id = a["data"]["createServiceRequest"]["serviceRequest"]["id"].as_str().unwrap_or_else(|| panic!("{a}")).to_owned();
+    let a_id =
+        a["data"]["createServiceRequest"]["serviceRequest"]["id"].as_str().unwrap_or_else(|| panic!("{a}")).to_owned();
     let (_, b) = t.gql_as(Some(FABRIKAM_ADMIN), CREATE, filing(&fc, &fs)).await;
     assert!(!text(&b).contains(&a_id), "Fabrikam replayed Northwind's request: {b}");
     if let Some(created) = b["data"]["createServiceRequest"]["serviceRequest"].as_object() {
@@ -240,7 +293,12 @@ async fn subscriptions_deliver_nothing_of_another_partner(t: TestApp) {
         }
     };
     // Following Northwind's request by id is refused or empty.
-    ws.subscribe("countdown", "subscription($ids: [ID!]) { slaCountdown(ids: $ids) { items { serviceRequestId title } } }", json!({ "ids": [v.request] })).await;
+    ws.subscribe(
+        "countdown",
+        "subscription($ids: [ID!]) { slaCountdown(ids: $ids) { items { serviceRequestId title } } }",
+        json!({ "ids": [v.request] }),
+    )
+    .await;
     let first = ws.recv().await.expect("an answer");
     if first["type"] == "next" {
         assert_eq!(first["payload"]["data"]["slaCountdown"]["items"], json!([]), "{first}");
@@ -249,17 +307,31 @@ async fn subscriptions_deliver_nothing_of_another_partner(t: TestApp) {
         assert_eq!(first["type"], "error", "{first}");
     }
     wait_for(baseline).await;
-    ws.subscribe("by-id", "subscription($ids: [ID!]) { serviceRequestEvents(filter: { ids: $ids }) { kind serviceRequest { id } } }", json!({ "ids": [v.request] })).await;
+    ws.subscribe(
+        "by-id",
+        "subscription($ids: [ID!]) { serviceRequestEvents(filter: { ids: $ids }) { kind serviceRequest { id } } }",
+        json!({ "ids": [v.request] }),
+    )
+    .await;
     ws.subscribe("all", "subscription { serviceRequestEvents { kind serviceRequest { id title } } }", json!({})).await;
     wait_for(baseline + 2).await;
     // Northwind writes first, then Fabrikam: events go out in order, so if Northwind's
     // reached Fabrikam it would arrive before Fabrikam's own.
     let note = "mutation($id: ID!, $b: String!) { addServiceRequestNote(input: { id: $id, body: $b }) { serviceRequest { id } } }";
     t.data(NORTHWIND_ADMIN, note, json!({ "id": v.request, "b": "northwind only" })).await;
-    let own = t.data(FABRIKAM_ADMIN, "{ serviceRequests(first: 1, filter: { status: [OPEN, IN_PROGRESS] }) { edges { node { id } } } }", json!({})).await;
+    let own = t
+        .data(
+            FABRIKAM_ADMIN,
+            "{ serviceRequests(first: 1, filter: { status: [OPEN, IN_PROGRESS] }) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
     let own_request = own["serviceRequests"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
     t.data(FABRIKAM_ADMIN, note, json!({ "id": own_request, "b": "fabrikam's own" })).await;
     let got = ws.next("all").await;
-    assert_eq!(got["data"]["serviceRequestEvents"]["serviceRequest"]["id"], own_request, "Fabrikam saw another partner's event first: {got}");
+    assert_eq!(
+        got["data"]["serviceRequestEvents"]["serviceRequest"]["id"], own_request,
+        "Fabrikam saw another partner's event first: {got}"
+    );
     assert!(!text(&got).contains(&v.request));
 }

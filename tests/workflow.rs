@@ -24,11 +24,22 @@ async fn customer(t: &TestApp, agent: &str, pick: impl Fn(&Value) -> bool) -> Va
             json!({}),
         )
         .await;
-    d["customers"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).find(|c| pick(c)).expect("a matching demo customer")
+    d["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .find(|c| pick(c))
+        .expect("a matching demo customer")
 }
 
 fn subscription_of(customer: &Value, family: &str) -> Option<String> {
-    customer["subscriptions"]["edges"].as_array().unwrap().iter().find(|s| s["node"]["productFamily"] == family).map(|s| s["node"]["id"].as_str().unwrap().to_owned())
+    customer["subscriptions"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["node"]["productFamily"] == family)
+        .map(|s| s["node"]["id"].as_str().unwrap().to_owned())
 }
 
 fn has_family(family: &'static str) -> impl Fn(&Value) -> bool {
@@ -146,7 +157,12 @@ async fn r3_dynamics_needs_asfp_or_higher(t: TestApp) {
     let mut i = input(&t, &c, "DYNAMICS_365").await;
     i["subscriptionId"] = Value::Null;
     let e = refused(&t, TAILSPIN_ADMIN, &i, "R3").await;
-    assert!(e["extensions"]["violations"][0]["alternatives"].as_array().unwrap().contains(&json!("ADVANCED_SUPPORT_FOR_PARTNERS")));
+    assert!(
+        e["extensions"]["violations"][0]["alternatives"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ADVANCED_SUPPORT_FOR_PARTNERS"))
+    );
     let c = customer(&t, NORTHWIND_ADMIN, |_| true).await;
     let mut i = input(&t, &c, "DYNAMICS_365").await;
     i["subscriptionId"] = Value::Null;
@@ -154,12 +170,19 @@ async fn r3_dynamics_needs_asfp_or_higher(t: TestApp) {
 }
 
 async fn r4_reseller_azure_needs_provider_granted_access(t: TestApp) {
-    let c = customer(&t, LITWARE_ADMIN, |c| c["azureAccessGranted"] == false && c["delegatedAdminPrivileges"] == true).await;
+    let c = customer(&t, LITWARE_ADMIN, |c| c["azureAccessGranted"] == false && c["delegatedAdminPrivileges"] == true)
+        .await;
     let i = input(&t, &c, "AZURE").await;
     let e = refused(&t, LITWARE_ADMIN, &i, "R4").await;
     assert!(e["extensions"]["help"].as_str().unwrap().contains("indirect provider"));
     // The provider grants access; the same filing is then accepted.
-    let (_, body) = t.gql_as(Some(FABRIKAM_ADMIN), "mutation($c: ID!) { grantAzureAccess(customerId: $c) { customer { azureAccessGranted } } }", json!({ "c": c["id"] })).await;
+    let (_, body) = t
+        .gql_as(
+            Some(FABRIKAM_ADMIN),
+            "mutation($c: ID!) { grantAzureAccess(customerId: $c) { customer { azureAccessGranted } } }",
+            json!({ "c": c["id"] }),
+        )
+        .await;
     assert_eq!(body["data"]["grantAzureAccess"]["customer"]["azureAccessGranted"], true, "{body}");
     accepted(&t, LITWARE_ADMIN, &i).await;
 }
@@ -231,8 +254,17 @@ async fn r11_csp_benefit_covers_trials_billing_and_subscription_management(t: Te
         assert_eq!(r["supportPlan"], "CLOUD_SOLUTION_PROVIDER");
     }
     // A trial subscription is covered too.
-    let trial = customer(&t, NORTHWIND_ADMIN, |c| c["subscriptions"]["edges"].as_array().unwrap().iter().any(|s| s["node"]["isTrial"] == true)).await;
-    let sub = trial["subscriptions"]["edges"].as_array().unwrap().iter().find(|s| s["node"]["isTrial"] == true).unwrap()["node"].clone();
+    let trial = customer(&t, NORTHWIND_ADMIN, |c| {
+        c["subscriptions"]["edges"].as_array().unwrap().iter().any(|s| s["node"]["isTrial"] == true)
+    })
+    .await;
+    let sub = trial["subscriptions"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["node"]["isTrial"] == true)
+        .unwrap()["node"]
+        .clone();
     let family = sub["productFamily"].as_str().unwrap();
     let mut i = input(&t, &trial, family).await;
     i["subscriptionId"] = sub["id"].clone();
@@ -243,7 +275,13 @@ async fn r11_csp_benefit_covers_trials_billing_and_subscription_management(t: Te
 
 async fn own_tenant_input(t: &TestApp, agent: &str, family: &str) -> Value {
     let d = t.data(agent, "{ viewer { partner { ownSubscriptions { id productFamily } } } }", json!({})).await;
-    let sub = d["viewer"]["partner"]["ownSubscriptions"].as_array().unwrap().iter().find(|s| s["productFamily"] == family).unwrap()["id"].clone();
+    let sub = d["viewer"]["partner"]["ownSubscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["productFamily"] == family)
+        .unwrap()["id"]
+        .clone();
     let mut i = json!({
         "productFamily": family, "subscriptionId": sub, "incidentKind": "TECHNICAL_BREAK_FIX", "businessImpact": "MODERATE",
         "title": "Our own tenant", "description": "Partner's own subscription", "contact": { "name": "Desk", "email": "desk@partner-support.example" },
@@ -268,7 +306,10 @@ async fn r12_own_tenant_needs_a_valid_entitlement(t: TestApp) {
     // Tailspin holds nothing that would do.
     let i = own_tenant_input(&t, TAILSPIN_ADMIN, "AZURE").await;
     let e = refused(&t, TAILSPIN_ADMIN, &i, "R12").await;
-    assert_eq!(e["extensions"]["violations"][0]["alternatives"], json!(["MPN_CONTRACT", "PREMIER", "AZURE_SUPPORT_PLAN"]));
+    assert_eq!(
+        e["extensions"]["violations"][0]["alternatives"],
+        json!(["MPN_CONTRACT", "PREMIER", "AZURE_SUPPORT_PLAN"])
+    );
 }
 
 async fn r13_fee_coverage_is_recorded(t: TestApp) {
@@ -327,7 +368,10 @@ async fn s1_break_fix_targets_in_english_run_around_the_clock(t: TestApp) {
 async fn s2_other_languages_run_in_business_hours(t: TestApp) {
     // A German customer, filed in German at 15:00 UTC (16:00 Berlin) on a Wednesday: the
     // calendar works 08–12 and 13–17, so 2 business hours end at 09:00 Thursday Berlin time.
-    let c = customer(&t, NORTHWIND_ADMIN, |c| c["businessCalendar"]["timeZone"] == "Europe/Berlin" && subscription_of(c, "MICROSOFT_365").is_some()).await;
+    let c = customer(&t, NORTHWIND_ADMIN, |c| {
+        c["businessCalendar"]["timeZone"] == "Europe/Berlin" && subscription_of(c, "MICROSOFT_365").is_some()
+    })
+    .await;
     let mut i = input(&t, &c, "MICROSOFT_365").await;
     i["supportLanguage"] = json!("de");
     let r = accepted(&t, NORTHWIND_ADMIN, &i).await;
@@ -337,7 +381,10 @@ async fn s2_other_languages_run_in_business_hours(t: TestApp) {
 }
 
 async fn s3_non_break_fix_is_one_business_day(t: TestApp) {
-    let c = customer(&t, NORTHWIND_ADMIN, |c| c["businessCalendar"]["timeZone"] == "America/New_York" && subscription_of(c, "MICROSOFT_365").is_some()).await;
+    let c = customer(&t, NORTHWIND_ADMIN, |c| {
+        c["businessCalendar"]["timeZone"] == "America/New_York" && subscription_of(c, "MICROSOFT_365").is_some()
+    })
+    .await;
     let mut i = input(&t, &c, "MICROSOFT_365").await;
     i["incidentKind"] = json!("NON_BREAK_FIX");
     let r = accepted(&t, NORTHWIND_ADMIN, &i).await;
@@ -359,11 +406,25 @@ async fn s4_first_response_stops_the_clock_met_or_breached(t: TestApp) {
     assert_eq!(s["sla"]["state"], "MET");
     assert_eq!(s["sla"]["remainingSeconds"], 30 * 60, "frozen at the response");
     assert_eq!(s["notes"]["edges"][0]["node"]["authorKind"], "SUPPORT");
-    let kinds: Vec<_> = s["history"]["edges"].as_array().unwrap().iter().map(|h| h["node"]["kind"].as_str().unwrap().to_owned()).collect();
-    assert!(kinds.contains(&"SUPPORT_RESPONDED".to_owned()) && kinds.contains(&"SLA_STATE_CHANGED".to_owned()), "{kinds:?}");
+    let kinds: Vec<_> = s["history"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["node"]["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        kinds.contains(&"SUPPORT_RESPONDED".to_owned()) && kinds.contains(&"SLA_STATE_CHANGED".to_owned()),
+        "{kinds:?}"
+    );
     // Later the clock does not move it.
     t.clock.advance(chrono::Duration::days(2));
-    let d = t.data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { ... on ServiceRequest { sla { state remainingSeconds } } } }", json!({ "id": r["id"] })).await;
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "query($id: ID!) { node(id: $id) { ... on ServiceRequest { sla { state remainingSeconds } } } }",
+            json!({ "id": r["id"] }),
+        )
+        .await;
     assert_eq!(d["node"]["sla"]["state"], "MET");
     // A second response is refused.
     let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), q, json!({ "i": { "id": r["id"] } })).await;
@@ -386,13 +447,20 @@ async fn s4_severity_change_recomputes_the_due_time(t: TestApp) {
     assert_eq!(r["sla"]["targetMinutes"], 480);
     t.clock.advance(chrono::Duration::minutes(150));
     let q = "mutation($i: ChangeSeverityInput!) { changeServiceRequestSeverity(input: $i) { serviceRequest { severity version sla { targetMinutes dueAt state } history { edges { node { kind fromValue toValue } } } } } }";
-    let d = t.data(NORTHWIND_ADMIN, q, json!({ "i": { "id": r["id"], "severity": "A", "expectedVersion": r["version"] } })).await;
+    let d = t
+        .data(NORTHWIND_ADMIN, q, json!({ "i": { "id": r["id"], "severity": "A", "expectedVersion": r["version"] } }))
+        .await;
     let s = &d["changeServiceRequestSeverity"]["serviceRequest"];
     assert_eq!(s["severity"], "A");
     assert_eq!(s["sla"]["targetMinutes"], 120);
     assert_eq!(minutes_between(&r["createdAt"], &s["sla"]["dueAt"]), 120, "due from the filing instant");
     assert_eq!(s["sla"]["state"], "BREACHED", "150 minutes in, a 2-hour target is already missed");
-    let history: Vec<_> = s["history"]["edges"].as_array().unwrap().iter().map(|h| (h["node"]["kind"].as_str().unwrap().to_owned(), h["node"]["toValue"].clone())).collect();
+    let history: Vec<_> = s["history"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["node"]["kind"].as_str().unwrap().to_owned(), h["node"]["toValue"].clone()))
+        .collect();
     assert!(history.contains(&("SEVERITY_CHANGED".to_owned(), json!("A"))));
     assert!(history.contains(&("SLA_STATE_CHANGED".to_owned(), json!("BREACHED"))), "{history:?}");
 }
@@ -401,7 +469,10 @@ async fn s5_calendar_follows_the_customer_with_holidays(t: TestApp) {
     // Thanksgiving (26 November) is a holiday of the US calendar: a billing request filed
     // Wednesday 16:30 New York time gets 30 minutes Wednesday and 7.5 hours on Friday.
     t.clock.set(chrono::DateTime::parse_from_rfc3339("2026-11-25T21:30:00Z").unwrap().into());
-    let c = customer(&t, NORTHWIND_ADMIN, |c| c["businessCalendar"]["timeZone"] == "America/New_York" && subscription_of(c, "MICROSOFT_365").is_some()).await;
+    let c = customer(&t, NORTHWIND_ADMIN, |c| {
+        c["businessCalendar"]["timeZone"] == "America/New_York" && subscription_of(c, "MICROSOFT_365").is_some()
+    })
+    .await;
     let mut i = input(&t, &c, "MICROSOFT_365").await;
     i["incidentKind"] = json!("BILLING");
     let r = accepted(&t, NORTHWIND_ADMIN, &i).await;
@@ -457,11 +528,23 @@ async fn optimistic_concurrency_refuses_stale_versions(t: TestApp) {
     assert_eq!(d["changeServiceRequestStatus"]["serviceRequest"]["version"], 2);
     // A second agent still holding version 1.
     let before = write_counts(&t).await;
-    let (_, body) = t.gql_as(Some(NORTHWIND_HELPDESK), q, json!({ "i": { "id": r["id"], "status": "IN_PROGRESS", "expectedVersion": 1 } })).await;
+    let (_, body) = t
+        .gql_as(
+            Some(NORTHWIND_HELPDESK),
+            q,
+            json!({ "i": { "id": r["id"], "status": "IN_PROGRESS", "expectedVersion": 1 } }),
+        )
+        .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}");
     assert_eq!(body["errors"][0]["extensions"]["currentVersion"], 2);
     assert_eq!(write_counts(&t).await, before);
-    let d = t.data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { ... on ServiceRequest { status version } } }", json!({ "id": r["id"] })).await;
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "query($id: ID!) { node(id: $id) { ... on ServiceRequest { status version } } }",
+            json!({ "id": r["id"] }),
+        )
+        .await;
     assert_eq!(d["node"]["status"], "OPEN", "nothing overwritten");
     let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), "mutation($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) { serviceRequest { version } } }", json!({ "i": { "id": r["id"], "body": "x", "expectedVersion": 1 } })).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT");
@@ -472,8 +555,11 @@ async fn status_state_machine_lists_allowed_transitions(t: TestApp) {
     let r = accepted(&t, NORTHWIND_ADMIN, &input(&t, &c, "MICROSOFT_365").await).await;
     let q = "mutation($i: ChangeServiceRequestStatusInput!) { changeServiceRequestStatus(input: $i) { serviceRequest { status version closedAt history { edges { node { kind fromValue toValue actor { email } } } } } } }";
     let mut version = 1;
-    for status in ["OPEN", "IN_PROGRESS", "WAITING_ON_PARTNER", "IN_PROGRESS", "RESOLVED", "OPEN", "RESOLVED", "CLOSED"] {
-        let d = t.data(NORTHWIND_ADMIN, q, json!({ "i": { "id": r["id"], "status": status, "expectedVersion": version } })).await;
+    for status in ["OPEN", "IN_PROGRESS", "WAITING_ON_PARTNER", "IN_PROGRESS", "RESOLVED", "OPEN", "RESOLVED", "CLOSED"]
+    {
+        let d = t
+            .data(NORTHWIND_ADMIN, q, json!({ "i": { "id": r["id"], "status": status, "expectedVersion": version } }))
+            .await;
         let s = &d["changeServiceRequestStatus"]["serviceRequest"];
         assert_eq!(s["status"], status);
         version = s["version"].as_i64().unwrap();
@@ -484,12 +570,24 @@ async fn status_state_machine_lists_allowed_transitions(t: TestApp) {
     }
     // Closed is final.
     let before = write_counts(&t).await;
-    let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), q, json!({ "i": { "id": r["id"], "status": "OPEN", "expectedVersion": version } })).await;
+    let (_, body) = t
+        .gql_as(
+            Some(NORTHWIND_ADMIN),
+            q,
+            json!({ "i": { "id": r["id"], "status": "OPEN", "expectedVersion": version } }),
+        )
+        .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_TRANSITION");
     assert_eq!(body["errors"][0]["extensions"]["allowed"], json!([]));
     // NEW cannot jump to RESOLVED; the allowed moves are listed.
     let r2 = accepted(&t, NORTHWIND_ADMIN, &input(&t, &c, "MICROSOFT_365").await).await;
-    let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), q, json!({ "i": { "id": r2["id"], "status": "RESOLVED", "expectedVersion": 1 } })).await;
+    let (_, body) = t
+        .gql_as(
+            Some(NORTHWIND_ADMIN),
+            q,
+            json!({ "i": { "id": r2["id"], "status": "RESOLVED", "expectedVersion": 1 } }),
+        )
+        .await;
     assert_eq!(body["errors"][0]["extensions"]["allowed"], json!(["OPEN", "CLOSED"]));
     let after = write_counts(&t).await;
     let delta: Vec<i64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
@@ -510,7 +608,11 @@ async fn notes_are_appended_with_history_and_events(t: TestApp) {
         assert_eq!(s["version"], n + 2);
     }
     let after = write_counts(&t).await;
-    assert_eq!([after[1] - before[1], after[2] - before[2], after[3] - before[3]], [2, 2, 2], "a history entry, a note and an event each");
+    assert_eq!(
+        [after[1] - before[1], after[2] - before[2], after[3] - before[3]],
+        [2, 2, 2],
+        "a history entry, a note and an event each"
+    );
 }
 
 async fn bad_input_is_refused_and_changes_nothing(t: TestApp) {
@@ -524,16 +626,28 @@ async fn bad_input_is_refused_and_changes_nothing(t: TestApp) {
         ("oversize description", json!({ "description": "x".repeat(20_001) }), "BAD_USER_INPUT"),
         ("NUL byte", json!({ "title": "bad\u{0}title" }), "BAD_USER_INPUT"),
         ("bad e-mail", json!({ "contact": { "name": "D", "email": "not-an-email" } }), "BAD_USER_INPUT"),
-        ("bad phone", json!({ "contact": { "name": "D", "email": "d@p.example", "phone": "call me" } }), "BAD_USER_INPUT"),
+        (
+            "bad phone",
+            json!({ "contact": { "name": "D", "email": "d@p.example", "phone": "call me" } }),
+            "BAD_USER_INPUT",
+        ),
         ("bad language", json!({ "supportLanguage": "english please" }), "BAD_USER_INPUT"),
         ("malformed id", json!({ "customerId": "garbage" }), "BAD_USER_INPUT"),
         ("id of another type", json!({ "customerId": base["subscriptionId"] }), "BAD_USER_INPUT"),
         ("unknown customer", json!({ "customerId": gid("Customer", "nope") }), "NOT_FOUND"),
         ("another partner's customer", json!({ "customerId": adatum["id"] }), "NOT_FOUND"),
-        ("subscription of another customer", json!({ "subscriptionId": subscription_of(&other_customer, "MICROSOFT_365") }), "BAD_USER_INPUT"),
+        (
+            "subscription of another customer",
+            json!({ "subscriptionId": subscription_of(&other_customer, "MICROSOFT_365") }),
+            "BAD_USER_INPUT",
+        ),
         ("subscription of another family", json!({ "subscriptionId": subscription_of(&c, "AZURE") }), "BAD_USER_INPUT"),
         ("unknown topic", json!({ "supportTopicId": gid("SupportTopic", "nope") }), "NOT_FOUND"),
-        ("SQL in text is only text", json!({ "title": "'; DROP TABLE service_requests; --", "idempotencyKey": "k1" }), "OK"),
+        (
+            "SQL in text is only text",
+            json!({ "title": "'; DROP TABLE service_requests; --", "idempotencyKey": "k1" }),
+            "OK",
+        ),
     ];
     for (name, patch, code) in cases {
         let mut i = base.clone();
@@ -565,10 +679,17 @@ async fn eligibility_lists_every_blocker_before_filing(t: TestApp) {
       eligible blockers { rule message help alternatives isvName isvSupport { websiteUrl email phone } } route { kind portalUrl }
       supportPlan feeCoverage requiresSupportTopic requiresAzureSubscription requiresEntitlement } }";
     let c = customer(&t, NORTHWIND_ADMIN, |c| c["delegatedAdminPrivileges"] == false).await;
-    let d = t.data(NORTHWIND_HELPDESK, q, json!({ "c": c["id"], "f": "AZURE", "m": gid("MarketplaceProduct", "product-lamnasecuregateway") })).await;
+    let d = t
+        .data(
+            NORTHWIND_HELPDESK,
+            q,
+            json!({ "c": c["id"], "f": "AZURE", "m": gid("MarketplaceProduct", "product-lamnasecuregateway") }),
+        )
+        .await;
     let e = &d["supportEligibility"];
     assert_eq!(e["eligible"], false);
-    let rules: Vec<_> = e["blockers"].as_array().unwrap().iter().map(|b| b["rule"].as_str().unwrap().to_owned()).collect();
+    let rules: Vec<_> =
+        e["blockers"].as_array().unwrap().iter().map(|b| b["rule"].as_str().unwrap().to_owned()).collect();
     assert_eq!(rules, vec!["R10", "R5"], "every blocker, not just the first");
     assert_eq!(e["blockers"][0]["isvSupport"]["phone"], "+44 20 7946 0321");
     assert_eq!(e["requiresAzureSubscription"], true);
@@ -576,7 +697,10 @@ async fn eligibility_lists_every_blocker_before_filing(t: TestApp) {
     let m = customer(&t, NORTHWIND_ADMIN, has_family("MICROSOFT_365")).await;
     let d = t.data(NORTHWIND_ADMIN, q, json!({ "c": m["id"], "f": "MICROSOFT_365" })).await;
     let e = &d["supportEligibility"];
-    assert_eq!((e["eligible"].clone(), e["requiresSupportTopic"].clone(), e["feeCoverage"].clone()), (json!(true), json!(true), json!("NO_FEE")));
+    assert_eq!(
+        (e["eligible"].clone(), e["requiresSupportTopic"].clone(), e["feeCoverage"].clone()),
+        (json!(true), json!(true), json!("NO_FEE"))
+    );
     let d = t.data(NORTHWIND_ADMIN, q, json!({ "f": "AZURE" })).await;
     assert_eq!(d["supportEligibility"]["requiresEntitlement"], true);
     let d = t.data(TAILSPIN_ADMIN, q, json!({ "f": "AZURE" })).await;
@@ -588,7 +712,11 @@ async fn provider_grants_and_revokes_azure_access(t: TestApp) {
     let grant = "mutation($c: ID!) { grantAzureAccess(customerId: $c) { customer { azureAccessGranted } } }";
     let revoke = "mutation($c: ID!) { revokeAzureAccess(customerId: $c) { customer { azureAccessGranted } } }";
     // Not the reseller, not a helpdesk agent, not another partner.
-    for (agent, code) in [(LITWARE_ADMIN, "FORBIDDEN"), ("helpdesk@fabrikam-distribution.example", "FORBIDDEN"), (NORTHWIND_ADMIN, "NOT_FOUND")] {
+    for (agent, code) in [
+        (LITWARE_ADMIN, "FORBIDDEN"),
+        ("helpdesk@fabrikam-distribution.example", "FORBIDDEN"),
+        (NORTHWIND_ADMIN, "NOT_FOUND"),
+    ] {
         let before = write_counts(&t).await;
         let (_, body) = t.gql_as(Some(agent), grant, json!({ "c": c["id"] })).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], code, "{agent}: {body}");
@@ -599,7 +727,13 @@ async fn provider_grants_and_revokes_azure_access(t: TestApp) {
     assert_eq!(d["grantAzureAccess"]["customer"]["azureAccessGranted"], true);
     let after = write_counts(&t).await;
     assert_eq!((after[3] - before[3], after[5] - before[5]), (2, 1), "an event for provider and reseller");
-    let d = t.data(LITWARE_ADMIN, "query($c: ID!) { node(id: $c) { ... on Customer { azureAccessGranted } } }", json!({ "c": c["id"] })).await;
+    let d = t
+        .data(
+            LITWARE_ADMIN,
+            "query($c: ID!) { node(id: $c) { ... on Customer { azureAccessGranted } } }",
+            json!({ "c": c["id"] }),
+        )
+        .await;
     assert_eq!(d["node"]["azureAccessGranted"], true, "the reseller sees it");
     let d = t.data(FABRIKAM_ADMIN, revoke, json!({ "c": c["id"] })).await;
     assert_eq!(d["revokeAzureAccess"]["customer"]["azureAccessGranted"], false);

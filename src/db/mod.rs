@@ -70,7 +70,8 @@ fn sqlite_without_memory_statistics() {
         // SAFETY: `sqlite3_config` must run before SQLite initialises, with no other SQLite call
         // in flight; every connection of this process is opened after this `Once`. Were SQLite
         // already initialised it would refuse (SQLITE_MISUSE) and change nothing.
-        let rc = unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int) };
+        let rc =
+            unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int) };
         if rc != libsqlite3_sys::SQLITE_OK {
             tracing::debug!(rc, "SQLite kept its memory statistics");
         }
@@ -220,7 +221,8 @@ impl Db {
                 sqlite_without_memory_statistics();
                 let path = sqlite_path(url);
                 if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| AppError::internal(format!("creating {}: {e}", dir.display())))?;
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| AppError::internal(format!("creating {}: {e}", dir.display())))?;
                 }
                 let counter = stats.clone();
                 let pragmas = sqlite_pragmas(options.sqlite_busy_timeout);
@@ -245,7 +247,14 @@ impl Db {
             #[allow(unreachable_patterns)]
             other => return Err(AppError::internal(format!("backend {other:?} is not compiled in"))),
         };
-        Ok(Db { pool, stats, backend, sqlite_writer: Arc::new(tokio::sync::Mutex::new(())), calendars: Default::default(), plans: Default::default() })
+        Ok(Db {
+            pool,
+            stats,
+            backend,
+            sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
+            calendars: Default::default(),
+            plans: Default::default(),
+        })
     }
 
     /// Applies pending migrations; returns the versions applied.
@@ -266,7 +275,8 @@ impl Db {
             C: AsyncConnection,
         {
             let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
-            let done = harness.revert_all_migrations(migrations).map_err(|e| AppError::internal(format!("revert: {e}")))?;
+            let done =
+                harness.revert_all_migrations(migrations).map_err(|e| AppError::internal(format!("revert: {e}")))?;
             Ok(done.into_iter().map(|v| v.to_string()).collect())
         }
         match &self.pool {
@@ -306,7 +316,8 @@ fn build_pool<C>(
 ) -> AppResult<diesel_async::pooled_connection::deadpool::Pool<C>>
 where
     C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
-    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C, Error = diesel_async::pooled_connection::PoolError>,
+    AsyncDieselConnectionManager<C>:
+        deadpool::managed::Manager<Type = C, Error = diesel_async::pooled_connection::PoolError>,
 {
     diesel_async::pooled_connection::deadpool::Pool::builder(manager)
         .max_size(options.max_size)
@@ -324,7 +335,8 @@ where
     C: AsyncConnection,
 {
     let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
-    let done = harness.run_pending_migrations(migrations).map_err(|e| AppError::internal(format!("migrations: {e}")))?;
+    let done =
+        harness.run_pending_migrations(migrations).map_err(|e| AppError::internal(format!("migrations: {e}")))?;
     Ok(done.into_iter().map(|v| v.to_string()).collect())
 }
 
@@ -376,7 +388,8 @@ macro_rules! transaction {
             $crate::db::Pool::Postgres(pool) => {
                 let mut guard = pool.get().await?;
                 let c: &mut $crate::db::PgConn = &mut guard;
-                diesel_async::AsyncConnection::transaction::<_, $crate::error::AppError, _>(c, async |$conn| $body).await
+                diesel_async::AsyncConnection::transaction::<_, $crate::error::AppError, _>(c, async |$conn| $body)
+                    .await
             }
             #[cfg(feature = "sqlite")]
             $crate::db::Pool::Sqlite(pool) => {
@@ -399,7 +412,11 @@ mod tests {
         use diesel::Connection;
         super::sqlite_without_memory_statistics();
         let mut conn = diesel::SqliteConnection::establish(":memory:").unwrap();
-        diesel::connection::SimpleConnection::batch_execute(&mut conn, "CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('a');").unwrap();
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('a');",
+        )
+        .unwrap();
         // SAFETY: a read of SQLite's process-wide counter.
         assert_eq!(unsafe { libsqlite3_sys::sqlite3_memory_used() }, 0, "SQLite still counts its allocations");
     }

@@ -137,7 +137,8 @@ impl Explaining for super::SqliteConn {
             detail: String,
         }
         let sql = diesel::debug_query::<diesel::sqlite::Sqlite, _>(query).to_string();
-        let nodes: Vec<Node> = diesel_async::RunQueryDsl::load(Explain { query, prefix: "EXPLAIN QUERY PLAN " }, self).await?;
+        let nodes: Vec<Node> =
+            diesel_async::RunQueryDsl::load(Explain { query, prefix: "EXPLAIN QUERY PLAN " }, self).await?;
         // Nodes come parent first; a node's depth is its parent's plus one.
         let mut depth = std::collections::HashMap::new();
         let lines = nodes

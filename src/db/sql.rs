@@ -12,7 +12,9 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use diesel::backend::Backend;
-use diesel::expression::{AppearsOnTable, AsExpression, Expression, SelectableExpression, TypedExpressionType, ValidGrouping, is_aggregate};
+use diesel::expression::{
+    AppearsOnTable, AsExpression, Expression, SelectableExpression, TypedExpressionType, ValidGrouping, is_aggregate,
+};
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::result::QueryResult;
 use diesel::sql_types::SqlType;
@@ -164,7 +166,10 @@ pub trait IndexName: Copy + Send + Sync + 'static {
 }
 
 /// A query of `table` read through `index` (see [`IndexedBy`]).
-pub fn indexed_by<T, I>(table: T, _index: I) -> diesel::query_builder::SelectStatement<diesel::query_builder::FromClause<IndexedBy<T, I>>>
+pub fn indexed_by<T, I>(
+    table: T,
+    _index: I,
+) -> diesel::query_builder::SelectStatement<diesel::query_builder::FromClause<IndexedBy<T, I>>>
 where
     T: diesel::Table + Clone,
     I: IndexName,
@@ -262,7 +267,9 @@ mod tests {
 
     #[test]
     fn a_query_with_fixed_text_stays_cacheable_on_both_backends() {
-        let q = customers::table.filter(customers::partner_id.eq("p")).filter(super::sql::<Bool>("customers.id IN (SELECT 1 WHERE ").bind::<Text, _>("x").sql(" = 'x')"));
+        let q = customers::table
+            .filter(customers::partner_id.eq("p"))
+            .filter(super::sql::<Bool>("customers.id IN (SELECT 1 WHERE ").bind::<Text, _>("x").sql(" = 'x')"));
         assert!(cacheable(&q, &diesel::pg::Pg));
         assert!(cacheable(&q, &diesel::sqlite::Sqlite));
         let with_literal = customers::table.filter(diesel::dsl::sql::<Bool>("true"));
@@ -271,7 +278,9 @@ mod tests {
 
     #[test]
     fn binds_and_text_come_out_in_order() {
-        let q = customers::table.select(customers::id).filter(super::sql::<Bool>("a = ").bind::<Text, _>("x").sql(" AND b = ").bind::<Text, _>("y"));
+        let q = customers::table
+            .select(customers::id)
+            .filter(super::sql::<Bool>("a = ").bind::<Text, _>("x").sql(" AND b = ").bind::<Text, _>("y"));
         let text = diesel::debug_query::<diesel::pg::Pg, _>(&q).to_string();
         assert!(text.contains(r#"WHERE a = $1 AND b = $2 -- binds: ["x", "y"]"#), "{text}");
     }

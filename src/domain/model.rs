@@ -342,7 +342,8 @@ mod route_tests {
         assert_eq!(url, "https://portal.azure.com/contoso.onmicrosoft.com");
         let (_, url) = route_for(ProductFamily::Azure, Cloud::UsGovernment, Some("contoso.onmicrosoft.us"));
         assert_eq!(url, "https://portal.azure.us/contoso.onmicrosoft.us");
-        for family in [ProductFamily::Microsoft365, ProductFamily::Dynamics365, ProductFamily::EnterpriseMobilitySuite] {
+        for family in [ProductFamily::Microsoft365, ProductFamily::Dynamics365, ProductFamily::EnterpriseMobilitySuite]
+        {
             assert_eq!(route_for(family, Cloud::Commercial, None).0, RouteKind::Microsoft365AdminCenter);
         }
     }

@@ -288,7 +288,10 @@ pub fn evaluate(caller: &CallerFacts, tenant: &Tenant, request: &FilingRequest, 
             }
             // R4: Azure needs access to the customer's Azure account; for an indirect
             // reseller the provider grants it (not the same as admin-on-behalf-of).
-            if azure && customer.relationship == CustomerRelationship::IndirectReseller && !customer.azure_access_granted {
+            if azure
+                && customer.relationship == CustomerRelationship::IndirectReseller
+                && !customer.azure_access_granted
+            {
                 refusals.push(Refusal::new(
                     Rule::R4,
                     "your indirect provider has not granted you access to this customer's Azure account",
@@ -314,7 +317,9 @@ pub fn evaluate(caller: &CallerFacts, tenant: &Tenant, request: &FilingRequest, 
             {
                 refusals.push(Refusal::new(
                     Rule::R7,
-                    format!("the contact's domain {domain} is the customer's: the contact on a request is the partner's"),
+                    format!(
+                        "the contact's domain {domain} is the customer's: the contact on a request is the partner's"
+                    ),
                     "enter your own (the partner's) contact information, not the customer's",
                 ));
             }
@@ -333,10 +338,13 @@ pub fn evaluate(caller: &CallerFacts, tenant: &Tenant, request: &FilingRequest, 
             }
             let valid = match &request.entitlement {
                 Some(EntitlementClaim { plan: SupportPlan::MpnContract, reference }) => {
-                    reference.is_some() && reference.as_deref().map(str::trim) == caller.agreements.mpn_contract_id.as_deref()
+                    reference.is_some()
+                        && reference.as_deref().map(str::trim) == caller.agreements.mpn_contract_id.as_deref()
                 }
                 Some(EntitlementClaim { plan: SupportPlan::Premier, .. }) => caller.agreements.premier,
-                Some(EntitlementClaim { plan: SupportPlan::AzureSupportPlan, .. }) => caller.agreements.azure_support_plan,
+                Some(EntitlementClaim { plan: SupportPlan::AzureSupportPlan, .. }) => {
+                    caller.agreements.azure_support_plan
+                }
                 Some(EntitlementClaim { plan: SupportPlan::CloudSolutionProvider, .. }) | None => false,
             };
             if request.entitlement.is_none() && preflight {
@@ -385,7 +393,10 @@ fn r12(available: &[SupportPlan]) -> Refusal {
         },
     );
     r.alternatives = if available.is_empty() {
-        [SupportPlan::MpnContract, SupportPlan::Premier, SupportPlan::AzureSupportPlan].iter().map(|p| p.as_str().to_owned()).collect()
+        [SupportPlan::MpnContract, SupportPlan::Premier, SupportPlan::AzureSupportPlan]
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect()
     } else {
         available.iter().map(|p| p.as_str().to_owned()).collect()
     };
@@ -498,11 +509,18 @@ mod tests {
     fn r2_route_follows_family_and_cloud() {
         let mut c = customer();
         let d = eval(&caller(AgentRole::AdminAgent), &Tenant::Customer(c.clone()), &request(ProductFamily::Azure));
-        assert_eq!((d.filing.route, d.filing.portal_url.as_str()), (RouteKind::AzurePortal, "https://portal.azure.com/contoso.onmicrosoft.com"));
+        assert_eq!(
+            (d.filing.route, d.filing.portal_url.as_str()),
+            (RouteKind::AzurePortal, "https://portal.azure.com/contoso.onmicrosoft.com")
+        );
         c.cloud = Cloud::UsGovernment;
         let d = eval(&caller(AgentRole::AdminAgent), &Tenant::Customer(c.clone()), &request(ProductFamily::Azure));
         assert_eq!(d.filing.portal_url, "https://portal.azure.us/contoso.onmicrosoft.com");
-        let d = eval(&caller(AgentRole::AdminAgent), &Tenant::Customer(c), &request(ProductFamily::EnterpriseMobilitySuite));
+        let d = eval(
+            &caller(AgentRole::AdminAgent),
+            &Tenant::Customer(c),
+            &request(ProductFamily::EnterpriseMobilitySuite),
+        );
         assert_eq!(d.filing.route, RouteKind::Microsoft365AdminCenter);
     }
 
@@ -528,7 +546,10 @@ mod tests {
         cu.azure_access_granted = false;
         let c = caller(AgentRole::AdminAgent);
         assert_eq!(rules(&eval(&c, &Tenant::Customer(cu.clone()), &request(ProductFamily::Azure))), vec![Rule::R4]);
-        assert!(eval(&c, &Tenant::Customer(cu.clone()), &request(ProductFamily::Microsoft365)).accepted(), "not about M365 admin-on-behalf-of");
+        assert!(
+            eval(&c, &Tenant::Customer(cu.clone()), &request(ProductFamily::Microsoft365)).accepted(),
+            "not about M365 admin-on-behalf-of"
+        );
         cu.azure_access_granted = true;
         assert!(eval(&c, &Tenant::Customer(cu), &request(ProductFamily::Azure)).accepted());
     }
@@ -584,7 +605,8 @@ mod tests {
     fn r9_office_dynamics_ems_pick_a_topic() {
         let c = caller(AgentRole::AdminAgent);
         let t = Tenant::Customer(customer());
-        for family in [ProductFamily::Microsoft365, ProductFamily::Dynamics365, ProductFamily::EnterpriseMobilitySuite] {
+        for family in [ProductFamily::Microsoft365, ProductFamily::Dynamics365, ProductFamily::EnterpriseMobilitySuite]
+        {
             let mut r = request(family);
             r.support_topic_family = None;
             assert_eq!(rules(&eval(&c, &t, &r)), vec![Rule::R9], "{family}");
@@ -609,7 +631,10 @@ mod tests {
         let d = eval(&caller(AgentRole::AdminAgent), &Tenant::Customer(customer()), &r);
         assert_eq!(rules(&d), vec![Rule::R10]);
         let isv = d.refusals[0].isv.as_ref().unwrap();
-        assert_eq!((isv.website_url.as_deref(), isv.email.as_deref(), isv.phone.as_deref()), (Some("https://trey.example"), None, Some("+1 555")));
+        assert_eq!(
+            (isv.website_url.as_deref(), isv.email.as_deref(), isv.phone.as_deref()),
+            (Some("https://trey.example"), None, Some("+1 555"))
+        );
     }
 
     #[test]
@@ -636,7 +661,10 @@ mod tests {
         r.entitlement = Some(EntitlementClaim { plan: SupportPlan::MpnContract, reference: Some("MPN-1".into()) });
         let d = eval(&c, &Tenant::PartnerOwn, &r);
         assert!(d.accepted());
-        assert_eq!((d.filing.support_plan, d.filing.entitlement_ref.as_deref()), (SupportPlan::MpnContract, Some("MPN-1")));
+        assert_eq!(
+            (d.filing.support_plan, d.filing.entitlement_ref.as_deref()),
+            (SupportPlan::MpnContract, Some("MPN-1"))
+        );
     }
 
     #[test]
@@ -661,7 +689,11 @@ mod tests {
 
     #[test]
     fn r15_severity_from_impact() {
-        for (impact, sev) in [(BusinessImpact::Critical, Severity::A), (BusinessImpact::Moderate, Severity::B), (BusinessImpact::Minimal, Severity::C)] {
+        for (impact, sev) in [
+            (BusinessImpact::Critical, Severity::A),
+            (BusinessImpact::Moderate, Severity::B),
+            (BusinessImpact::Minimal, Severity::C),
+        ] {
             let mut r = request(ProductFamily::Microsoft365);
             r.business_impact = impact;
             assert_eq!(eval(&caller(AgentRole::AdminAgent), &Tenant::Customer(customer()), &r).filing.severity, sev);
@@ -671,11 +703,17 @@ mod tests {
     #[test]
     fn access_read_roles_and_read_only_customers() {
         for role in [AgentRole::SalesAgent, AgentRole::BillingAdmin] {
-            assert_eq!(rules(&eval(&caller(role), &Tenant::Customer(customer()), &request(ProductFamily::Microsoft365))), vec![Rule::Access]);
+            assert_eq!(
+                rules(&eval(&caller(role), &Tenant::Customer(customer()), &request(ProductFamily::Microsoft365))),
+                vec![Rule::Access]
+            );
         }
         let mut cu = customer();
         cu.read_only = true;
-        assert_eq!(rules(&eval(&caller(AgentRole::GlobalAdmin), &Tenant::Customer(cu), &request(ProductFamily::Microsoft365))), vec![Rule::Access]);
+        assert_eq!(
+            rules(&eval(&caller(AgentRole::GlobalAdmin), &Tenant::Customer(cu), &request(ProductFamily::Microsoft365))),
+            vec![Rule::Access]
+        );
     }
 
     /// Every combination of the facts the rules read: each rule refuses exactly when its own
@@ -726,7 +764,10 @@ mod tests {
                                                 if *family == ProductFamily::Dynamics365 && !asfp {
                                                     want.push(Rule::R3);
                                                 }
-                                                if azure && relationship == CustomerRelationship::IndirectReseller && !granted {
+                                                if azure
+                                                    && relationship == CustomerRelationship::IndirectReseller
+                                                    && !granted
+                                                {
                                                     want.push(Rule::R4);
                                                 }
                                                 if azure && !dap && !with_sub {
@@ -738,7 +779,10 @@ mod tests {
                                                 if !azure && !with_topic {
                                                     want.push(Rule::R9);
                                                 }
-                                                assert_eq!(got, want, "{role} {family} asfp={asfp} {relationship} granted={granted} dap={dap} sub={with_sub} topic={with_topic} contact={customer_contact} product={product}");
+                                                assert_eq!(
+                                                    got, want,
+                                                    "{role} {family} asfp={asfp} {relationship} granted={granted} dap={dap} sub={with_sub} topic={with_topic} contact={customer_contact} product={product}"
+                                                );
                                                 checked += 1;
                                             }
                                         }

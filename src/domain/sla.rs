@@ -185,7 +185,12 @@ pub struct SlaSchedule {
 
 /// Adds clock time: plain time on a 24×7 clock, working time on a business-hours clock. A
 /// calendar with no working time at all falls back to plain time rather than never falling due.
-pub fn add_clock_time(plan_clock: SlaClock, calendar: &BusinessCalendar, start: DateTime<Utc>, amount: Duration) -> DateTime<Utc> {
+pub fn add_clock_time(
+    plan_clock: SlaClock,
+    calendar: &BusinessCalendar,
+    start: DateTime<Utc>,
+    amount: Duration,
+) -> DateTime<Utc> {
     match plan_clock {
         SlaClock::TwentyFourSeven => start + amount,
         SlaClock::BusinessHours => calendar.add_business_time(start, amount).unwrap_or(start + amount),
@@ -232,7 +237,11 @@ pub fn remaining(
 }
 
 /// The next instant after `now` at which the state of an unanswered request changes.
-pub fn next_transition(schedule: SlaSchedule, first_response_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub fn next_transition(
+    schedule: SlaSchedule,
+    first_response_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     if first_response_at.is_some() {
         return None;
     }
@@ -324,9 +333,21 @@ mod properties {
 
     /// Calendars with one or two working intervals a weekday, some weekends, some holidays.
     fn calendar() -> impl Strategy<Value = BusinessCalendar> {
-        (0..ZONES.len(), 6u32..11, 1u32..4, 13u32..19, any::<bool>(), any::<bool>(), prop::collection::vec(0i64..400, 0..6)).prop_map(
-            |(zone, start, lunch, end, split, saturday, holidays)| {
-                let day = if split { vec![(start * 60, 12 * 60), ((12 + lunch) * 60, end * 60.max(1))] } else { vec![(start * 60, end * 60)] };
+        (
+            0..ZONES.len(),
+            6u32..11,
+            1u32..4,
+            13u32..19,
+            any::<bool>(),
+            any::<bool>(),
+            prop::collection::vec(0i64..400, 0..6),
+        )
+            .prop_map(|(zone, start, lunch, end, split, saturday, holidays)| {
+                let day = if split {
+                    vec![(start * 60, 12 * 60), ((12 + lunch) * 60, end * 60.max(1))]
+                } else {
+                    vec![(start * 60, end * 60)]
+                };
                 let mut cal = BusinessCalendar::weekdays(ZONES[zone], 0, 0);
                 for d in cal.weekly_hours.iter_mut().take(5) {
                     *d = day.clone();
@@ -337,13 +358,13 @@ mod properties {
                 let base = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
                 cal.holidays = holidays.into_iter().map(|d| base + Duration::days(d)).collect();
                 cal
-            },
-        )
+            })
     }
 
     /// Instants over two years, so every zone's DST changes are crossed.
     fn instant() -> impl Strategy<Value = DateTime<Utc>> {
-        (0i64..(2 * 365 * 24 * 60)).prop_map(|m| Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::minutes(m))
+        (0i64..(2 * 365 * 24 * 60))
+            .prop_map(|m| Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::minutes(m))
     }
 
     proptest! {

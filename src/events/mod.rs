@@ -286,7 +286,9 @@ impl Cursor {
 
 /// Deletes events created before `before`; returns how many.
 pub async fn prune(db: &Db, before: DateTime<Utc>) -> AppResult<usize> {
-    Ok(with_conn!(db, |conn| diesel::delete(events::table.filter(events::created_at.lt(before.naive_utc()))).execute(conn).await?))
+    Ok(with_conn!(db, |conn| diesel::delete(events::table.filter(events::created_at.lt(before.naive_utc())))
+        .execute(conn)
+        .await?))
 }
 
 /// Prunes events older than [`RETENTION`] every hour for the life of the process. Replicas
@@ -305,21 +307,32 @@ pub fn spawn_pruning(db: Db, clock: Arc<dyn crate::clock::Clock>) {
 }
 
 async fn last_event_id(db: &Db) -> AppResult<i64> {
-    let max: Option<i64> = with_conn!(db, |conn| events::table.select(diesel::dsl::max(events::id)).first(conn).await?);
+    let max: Option<i64> =
+        with_conn!(db, |conn| events::table.select(diesel::dsl::max(events::id)).first(conn).await?);
     Ok(max.unwrap_or(0))
 }
 
 /// Events after `floor`, in id order, each with its request.
 async fn fetch_after(db: &Db, floor: i64) -> AppResult<Vec<Event>> {
     let rows: Vec<EventRow> = with_conn!(db, |conn| {
-        events::table.filter(events::id.gt(floor)).order(events::id).limit(BATCH).select(EventRow::as_select()).load(conn).await?
+        events::table
+            .filter(events::id.gt(floor))
+            .order(events::id)
+            .limit(BATCH)
+            .select(EventRow::as_select())
+            .load(conn)
+            .await?
     });
     let ids: Vec<String> = rows.iter().filter_map(|e| e.service_request_id.clone()).collect();
     let requests: HashMap<String, ServiceRequestRow> = if ids.is_empty() {
         HashMap::new()
     } else {
         with_conn!(db, |conn| {
-            service_requests::table.filter(service_requests::id.eq_any(&ids)).select(ServiceRequestRow::as_select()).load(conn).await?
+            service_requests::table
+                .filter(service_requests::id.eq_any(&ids))
+                .select(ServiceRequestRow::as_select())
+                .load(conn)
+                .await?
         })
         .into_iter()
         .map(|r: ServiceRequestRow| (r.id.clone(), r))

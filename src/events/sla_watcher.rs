@@ -101,7 +101,11 @@ impl SlaWatcher {
         let mut recorded = 0;
         for ids in due.chunks(500) {
             let rows: Vec<ServiceRequestRow> = with_conn!(self.db, |conn| {
-                service_requests::table.filter(service_requests::id.eq_any(ids)).select(ServiceRequestRow::as_select()).load(conn).await?
+                service_requests::table
+                    .filter(service_requests::id.eq_any(ids))
+                    .select(ServiceRequestRow::as_select())
+                    .load(conn)
+                    .await?
             });
             // At start every past deadline is due at once, and most were recorded before (by
             // this replica before a restart, or by another): one query finds them, where a
@@ -128,7 +132,12 @@ impl SlaWatcher {
                             self.transitions.inc();
                         }
                         if state == SlaState::AtRisk {
-                            self.deadlines.lock().await.entry(row.sla_due_at.and_utc()).or_default().insert(row.id.clone());
+                            self.deadlines
+                                .lock()
+                                .await
+                                .entry(row.sla_due_at.and_utc())
+                                .or_default()
+                                .insert(row.id.clone());
                         }
                     }
                     // The deadline moved (a severity change): schedule the new one.
@@ -177,7 +186,8 @@ impl SlaWatcher {
                 partner_id: row.partner_id.clone(),
                 service_request_id: Some(row.id.clone()),
                 kind: "SLA_STATE_CHANGED".into(),
-                payload: json!({ "from": from.as_str(), "to": state.as_str(), "slaDueAt": row.sla_due_at.and_utc() }).to_string(),
+                payload: json!({ "from": from.as_str(), "to": state.as_str(), "slaDueAt": row.sla_due_at.and_utc() })
+                    .to_string(),
                 created_at: now.naive_utc(),
             };
             emit!(conn, postgres, &event);

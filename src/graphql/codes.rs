@@ -9,7 +9,10 @@ use async_graphql::{Response, ServerError};
 fn code_for(message: &str, before_execution: bool) -> &'static str {
     if before_execution {
         "GRAPHQL_VALIDATION_FAILED"
-    } else if ["Failed to parse", "Invalid value", "Variable ", "Expected input type"].iter().any(|p| message.starts_with(p)) {
+    } else if ["Failed to parse", "Invalid value", "Variable ", "Expected input type"]
+        .iter()
+        .any(|p| message.starts_with(p))
+    {
         "BAD_USER_INPUT"
     } else {
         "INTERNAL"
@@ -18,7 +21,8 @@ fn code_for(message: &str, before_execution: bool) -> &'static str {
 
 /// Adds a code to every error of a response that lacks one.
 pub fn code_errors(mut response: Response) -> Response {
-    let before_execution = response.data == async_graphql::Value::Null && response.errors.iter().all(|e| e.path.is_empty());
+    let before_execution =
+        response.data == async_graphql::Value::Null && response.errors.iter().all(|e| e.path.is_empty());
     for error in &mut response.errors {
         let code = code_for(&error.message, before_execution);
         let ext = error.extensions.get_or_insert_with(Default::default);

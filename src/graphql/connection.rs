@@ -33,7 +33,11 @@ pub type Conn<T> = Connection<Cursor, T, ConnectionTotals, EmptyFields>;
 /// A connection over a page the database cut.
 pub fn from_page<R, T: OutputType>(page: Page<R>, node: impl Fn(R) -> T) -> Conn<T> {
     let end = page.start + page.rows.len();
-    let mut conn = Connection::with_additional_fields(page.start > 0, end < page.total, ConnectionTotals { total_count: page.total as i32 });
+    let mut conn = Connection::with_additional_fields(
+        page.start > 0,
+        end < page.total,
+        ConnectionTotals { total_count: page.total as i32 },
+    );
     conn.edges.extend(page.rows.into_iter().enumerate().map(|(i, r)| Edge::new(Cursor(page.start + i), node(r))));
     conn
 }
@@ -47,7 +51,11 @@ pub fn from_list<R: Clone, T: OutputType>(items: &[R], args: &PageArgs, node: im
 
 /// A connection over the first rows of a list (from its beginning), read one past the page's
 /// `window` by a loader that cut the list in the database: a forward page that does not count.
-pub fn from_first<R: Clone, T: OutputType>(items: &[R], window: std::ops::Range<usize>, node: impl Fn(R) -> T) -> Conn<T> {
+pub fn from_first<R: Clone, T: OutputType>(
+    items: &[R],
+    window: std::ops::Range<usize>,
+    node: impl Fn(R) -> T,
+) -> Conn<T> {
     let rows = items.get(window.start..).unwrap_or_default();
     let rows = rows[..rows.len().min(window.len() + 1)].to_vec();
     from_page(Page::of(rows, window, None), node)

@@ -38,7 +38,10 @@ pub struct Documents {
 
 impl std::fmt::Debug for Documents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Documents").field("trusted", &self.trusted.as_ref().map(HashMap::len)).field("apq", &self.apq.is_some()).finish()
+        f.debug_struct("Documents")
+            .field("trusted", &self.trusted.as_ref().map(HashMap::len))
+            .field("apq", &self.apq.is_some())
+            .finish()
     }
 }
 
@@ -75,7 +78,8 @@ impl Documents {
     /// `hash → document`, or Apollo's `{"operations": [{"id", "body"}]}`; every hash is
     /// checked against its document.
     pub fn trusted(manifest: &str) -> Result<Documents, String> {
-        let json: serde_json::Value = serde_json::from_str(manifest).map_err(|e| format!("the trusted documents manifest is not JSON: {e}"))?;
+        let json: serde_json::Value =
+            serde_json::from_str(manifest).map_err(|e| format!("the trusted documents manifest is not JSON: {e}"))?;
         let pairs: Vec<(String, String)> = match &json {
             serde_json::Value::Object(map) if map.contains_key("operations") => map["operations"]
                 .as_array()
@@ -88,7 +92,9 @@ impl Documents {
                 .collect::<Result<_, _>>()?,
             serde_json::Value::Object(map) => map
                 .iter()
-                .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())).ok_or_else(|| format!("document {k} is not a string")))
+                .map(|(k, v)| {
+                    v.as_str().map(|s| (k.clone(), s.to_owned())).ok_or_else(|| format!("document {k} is not a string"))
+                })
                 .collect::<Result<_, _>>()?,
             _ => return Err("the trusted documents manifest must be a JSON object".into()),
         };
@@ -107,7 +113,11 @@ impl Documents {
     /// stays in the request, so the schema does not parse it again.
     pub fn parse<'r>(&self, request: &'r mut Request) -> Result<&'r ExecutableDocument, ServerError> {
         let cacheable = request.query.len() <= PARSED_CACHE_MAX_TEXT;
-        let cached = if cacheable { self.parsed.lock().unwrap_or_else(|e| e.into_inner()).get(&request.query).cloned() } else { None };
+        let cached = if cacheable {
+            self.parsed.lock().unwrap_or_else(|e| e.into_inner()).get(&request.query).cloned()
+        } else {
+            None
+        };
         match cached {
             // Cloned outside the lock: the schema takes the document by value.
             Some(doc) => request.set_parsed_query(ExecutableDocument::clone(&doc)),
@@ -146,10 +156,16 @@ impl Documents {
                 (true, hash) => {
                     let actual = sha256_hex(&request.query);
                     if hash.is_some_and(|h| h != actual) {
-                        return Err(refusal("PERSISTED_QUERY_HASH_MISMATCH", "the document does not match its sha256Hash"));
+                        return Err(refusal(
+                            "PERSISTED_QUERY_HASH_MISMATCH",
+                            "the document does not match its sha256Hash",
+                        ));
                     }
                     if !trusted.contains_key(&actual) {
-                        return Err(refusal("PERSISTED_QUERY_NOT_ALLOWED", "only trusted documents may run on this gateway; send a known document id"));
+                        return Err(refusal(
+                            "PERSISTED_QUERY_NOT_ALLOWED",
+                            "only trusted documents may run on this gateway; send a known document id",
+                        ));
                     }
                 }
                 (false, None) => {}
@@ -158,7 +174,11 @@ impl Documents {
         }
         let Some(hash) = hash else { return Ok(()) };
         let Some(cache) = &self.apq else {
-            return if has_text { Ok(()) } else { Err(refusal("PERSISTED_QUERY_NOT_SUPPORTED", "persisted queries are not enabled")) };
+            return if has_text {
+                Ok(())
+            } else {
+                Err(refusal("PERSISTED_QUERY_NOT_SUPPORTED", "persisted queries are not enabled"))
+            };
         };
         let mut cache = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if has_text {
@@ -204,7 +224,10 @@ mod tests {
         let mut r = with_hash("", &h);
         docs.resolve(&mut r).unwrap();
         assert_eq!(r.query, q);
-        assert_eq!(code(docs.resolve(&mut with_hash(q, &"0".repeat(64))).unwrap_err()), "\"PERSISTED_QUERY_HASH_MISMATCH\"");
+        assert_eq!(
+            code(docs.resolve(&mut with_hash(q, &"0".repeat(64))).unwrap_err()),
+            "\"PERSISTED_QUERY_HASH_MISMATCH\""
+        );
     }
 
     #[test]
@@ -231,8 +254,14 @@ mod tests {
         docs.resolve(&mut r).unwrap();
         assert_eq!(r.query, q);
         docs.resolve(&mut Request::new(q)).unwrap();
-        assert_eq!(code(docs.resolve(&mut Request::new("{ __typename }")).unwrap_err()), "\"PERSISTED_QUERY_NOT_ALLOWED\"");
-        assert_eq!(code(docs.resolve(&mut with_hash("", &"1".repeat(64))).unwrap_err()), "\"PERSISTED_QUERY_NOT_FOUND\"");
+        assert_eq!(
+            code(docs.resolve(&mut Request::new("{ __typename }")).unwrap_err()),
+            "\"PERSISTED_QUERY_NOT_ALLOWED\""
+        );
+        assert_eq!(
+            code(docs.resolve(&mut with_hash("", &"1".repeat(64))).unwrap_err()),
+            "\"PERSISTED_QUERY_NOT_FOUND\""
+        );
         let apollo = serde_json::json!({ "format": "apollo-persisted-query-manifest", "version": 1,
             "operations": [{ "id": sha256_hex(q), "body": q, "name": "V", "type": "query" }] });
         assert!(Documents::trusted(&apollo.to_string()).is_ok());

@@ -7,7 +7,9 @@ use super::ids::{NodeKind, decode_as};
 use super::rc;
 use super::types::{IsvSupportContacts, Route};
 use crate::domain::model::{FeeCoverage, ProductFamily, SupportPlan};
-use crate::domain::policy::{self, FilingChannel, FilingRequest, MarketplaceProductFacts, Refusal, SubscriptionFacts, Tenant};
+use crate::domain::policy::{
+    self, FilingChannel, FilingRequest, MarketplaceProductFacts, Refusal, SubscriptionFacts, Tenant,
+};
 use crate::error::AppError;
 use crate::repo::loaders::{CustomerKey, DomainsOfCustomer, PartnerKey, ProductKey, SubscriptionKey, load};
 use crate::repo::mutations::{caller_facts, customer_facts};
@@ -35,7 +37,11 @@ impl From<Refusal> for PolicyRefusal {
             help: r.help,
             alternatives: r.alternatives,
             isv_name: r.isv.as_ref().map(|i| i.publisher.clone()),
-            isv_support: r.isv.map(|i| IsvSupportContacts { website_url: i.website_url, email: i.email, phone: i.phone }),
+            isv_support: r.isv.map(|i| IsvSupportContacts {
+                website_url: i.website_url,
+                email: i.email,
+                phone: i.phone,
+            }),
         }
     }
 }
@@ -77,8 +83,14 @@ pub async fn support_eligibility(
     let customer_raw = customer_id.as_ref().map(|id| decode_as(NodeKind::Customer, id)).transpose()?;
     let tenant = match &customer_raw {
         Some(id) => {
-            let c = load(&l.customer, CustomerKey(id.clone())).await?.ok_or_else(|| AppError::NotFound("no such customer".into()))?;
-            let domains = load(&l.domains_of_customer, DomainsOfCustomer(id.clone())).await?.iter().map(|d| d.domain.clone()).collect();
+            let c = load(&l.customer, CustomerKey(id.clone()))
+                .await?
+                .ok_or_else(|| AppError::NotFound("no such customer".into()))?;
+            let domains = load(&l.domains_of_customer, DomainsOfCustomer(id.clone()))
+                .await?
+                .iter()
+                .map(|d| d.domain.clone())
+                .collect();
             Tenant::Customer(customer_facts(&c, domains, &rc.caller.partner_id)?)
         }
         None => Tenant::PartnerOwn,
@@ -86,18 +98,25 @@ pub async fn support_eligibility(
     let subscription = match &subscription_id {
         Some(id) => {
             let raw = decode_as(NodeKind::Subscription, id)?;
-            let s = load(&l.subscription, SubscriptionKey(raw)).await?.ok_or_else(|| AppError::NotFound("no such subscription".into()))?;
+            let s = load(&l.subscription, SubscriptionKey(raw))
+                .await?
+                .ok_or_else(|| AppError::NotFound("no such subscription".into()))?;
             if s.customer_id != customer_raw {
                 return Err(AppError::bad_input("the subscription does not belong to that tenant").into());
             }
-            Some(SubscriptionFacts { product_family: s.product_family.parse().map_err(AppError::from)?, is_trial: s.is_trial })
+            Some(SubscriptionFacts {
+                product_family: s.product_family.parse().map_err(AppError::from)?,
+                is_trial: s.is_trial,
+            })
         }
         None => None,
     };
     let marketplace_product = match &marketplace_product_id {
         Some(id) => {
             let raw = decode_as(NodeKind::MarketplaceProduct, id)?;
-            let m = load(&l.product, ProductKey(raw)).await?.ok_or_else(|| AppError::NotFound("no such marketplace product".into()))?;
+            let m = load(&l.product, ProductKey(raw))
+                .await?
+                .ok_or_else(|| AppError::NotFound("no such marketplace product".into()))?;
             Some(MarketplaceProductFacts {
                 name: m.name,
                 publisher: m.publisher_name,

@@ -66,7 +66,9 @@ pub fn decode(id: &str) -> Option<(NodeKind, String)> {
 pub fn decode_as(kind: NodeKind, id: &ID) -> AppResult<String> {
     match decode(id) {
         Some((k, raw)) if k == kind => Ok(raw),
-        Some((k, _)) => Err(AppError::bad_input(format!("expected a {} id, got a {} id", kind.type_name(), k.type_name()))),
+        Some((k, _)) => {
+            Err(AppError::bad_input(format!("expected a {} id, got a {} id", kind.type_name(), k.type_name())))
+        }
         None => Err(AppError::bad_input(format!("`{}` is not a valid {} id", truncate(id, 64), kind.type_name()))),
     }
 }

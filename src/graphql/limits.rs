@@ -121,7 +121,11 @@ pub struct Measure {
 /// Counts tokens and bracket nesting of a raw document without parsing it.
 pub fn check_text(query: &str, limits: &Limits) -> Result<(), Refusal> {
     let too_many = || {
-        Refusal::new("TOO_MANY_TOKENS", limits.max_tokens as u64, format!("the document has more than {} tokens", limits.max_tokens))
+        Refusal::new(
+            "TOO_MANY_TOKENS",
+            limits.max_tokens as u64,
+            format!("the document has more than {} tokens", limits.max_tokens),
+        )
     };
     // Brackets of selections and of input values nest; a legal query at the depth limit
     // nests only a little more than its depth.
@@ -177,7 +181,9 @@ pub fn check_text(query: &str, limits: &Limits) -> Result<(), Refusal> {
             }
             _ if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' => {
                 tokens += 1;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'-' | b'.' | b'+')) {
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'-' | b'.' | b'+'))
+                {
                     i += 1;
                 }
             }
@@ -217,7 +223,13 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    fn selection_set(&mut self, set: &'a SelectionSet, depth: usize, multiplier: u64, root: bool) -> Result<(), Refusal> {
+    fn selection_set(
+        &mut self,
+        set: &'a SelectionSet,
+        depth: usize,
+        multiplier: u64,
+        root: bool,
+    ) -> Result<(), Refusal> {
         for selection in &set.items {
             self.steps += 1;
             if self.steps > MAX_WALK_STEPS {
@@ -324,10 +336,11 @@ impl<'a> Walk<'a> {
                 return Some(list.len() as u64);
             }
         }
-        let size = ["first", "last"].iter().find_map(|arg| field.get_argument(arg)).map(|v| match self.resolve(&v.node) {
-            Some(Value::Number(n)) => n.as_u64().unwrap_or(0).min(MAX_PAGE_SIZE as u64),
-            _ => DEFAULT_PAGE_SIZE as u64,
-        });
+        let size =
+            ["first", "last"].iter().find_map(|arg| field.get_argument(arg)).map(|v| match self.resolve(&v.node) {
+                Some(Value::Number(n)) => n.as_u64().unwrap_or(0).min(MAX_PAGE_SIZE as u64),
+                _ => DEFAULT_PAGE_SIZE as u64,
+            });
         if size.is_some() {
             return size;
         }
@@ -360,7 +373,10 @@ mod tests {
 
     #[test]
     fn cost_multiplies_nested_connections() {
-        let m = measure("{ customers(first: 10) { edges { node { subscriptions(first: 5) { edges { node { id } } } } } } }").unwrap();
+        let m = measure(
+            "{ customers(first: 10) { edges { node { subscriptions(first: 5) { edges { node { id } } } } } } }",
+        )
+        .unwrap();
         assert_eq!(m.cost, 10 + 50);
         let m = measure("{ customers { nodes { id } } }").unwrap();
         assert_eq!(m.cost, DEFAULT_PAGE_SIZE as u64);
@@ -370,7 +386,9 @@ mod tests {
 
     #[test]
     fn variables_set_page_sizes() {
-        let doc = async_graphql::parser::parse_query("query($n: Int) { customers(first: $n) { edges { node { id } } } }").unwrap();
+        let doc =
+            async_graphql::parser::parse_query("query($n: Int) { customers(first: $n) { edges { node { id } } } }")
+                .unwrap();
         let vars = Variables::from_json(serde_json::json!({ "n": 7 }));
         assert_eq!(analyze(&doc, &vars, &Limits::default()).unwrap().cost, 7);
     }

@@ -66,7 +66,8 @@ pub struct RequestCtx {
 
 impl RequestCtx {
     pub fn new(caller: Caller, app: &crate::app::App) -> RequestCtx {
-        let repo = Repo::new(app.db.clone(), caller.partner_id.clone(), Some(app.events.clone())).of_kind(caller.partner_kind);
+        let repo =
+            Repo::new(app.db.clone(), caller.partner_id.clone(), Some(app.events.clone())).of_kind(caller.partner_kind);
         let loaders = LazyLoaders::new(&repo);
         let now = app.clock.now();
         RequestCtx { caller, repo, loaders, clock: app.clock.clone(), now, events: app.events.clone() }
@@ -75,5 +76,6 @@ impl RequestCtx {
 
 /// The request's context, or `UNAUTHENTICATED` when the request carried no valid token.
 pub fn rc<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestCtx> {
-    ctx.data::<RequestCtx>().map_err(|_| AppError::Unauthenticated("authentication required: send `Authorization: Bearer <token>`".into()))
+    ctx.data::<RequestCtx>()
+        .map_err(|_| AppError::Unauthenticated("authentication required: send `Authorization: Bearer <token>`".into()))
 }

@@ -136,23 +136,36 @@ pub fn text(field: &str, value: &str, max: usize, multiline: bool) -> Result<Str
 fn email(value: &str) -> Result<String, AppError> {
     let v = text("contact.email", value, 254, false)?;
     let valid = v.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && !domain.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !v.contains(char::is_whitespace) && v.matches('@').count() == 1
+        !local.is_empty()
+            && !domain.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !v.contains(char::is_whitespace)
+            && v.matches('@').count() == 1
     });
     if valid { Ok(v) } else { Err(AppError::bad_input("`contact.email` is not an e-mail address")) }
 }
 
 fn phone(value: Option<&str>) -> Result<Option<String>, AppError> {
     let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
-    let valid = v.len() <= 40 && v.chars().any(|c| c.is_ascii_digit()) && v.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    let valid = v.len() <= 40
+        && v.chars().any(|c| c.is_ascii_digit())
+        && v.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
     if valid { Ok(Some(v.to_owned())) } else { Err(AppError::bad_input("`contact.phone` is not a phone number")) }
 }
 
 fn language(value: &str) -> Result<String, AppError> {
     let v = value.trim();
     let mut parts = v.split('-');
-    let primary_ok = parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
+    let primary_ok =
+        parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
     let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
-    if primary_ok && rest_ok && v.len() <= 35 { Ok(v.to_owned()) } else { Err(AppError::bad_input("`supportLanguage` is not a language tag such as `en` or `de-CH`")) }
+    if primary_ok && rest_ok && v.len() <= 35 {
+        Ok(v.to_owned())
+    } else {
+        Err(AppError::bad_input("`supportLanguage` is not a language tag such as `en` or `de-CH`"))
+    }
 }
 
 fn version(v: i32) -> i64 {
@@ -165,17 +178,32 @@ impl CreateServiceRequestInput {
             Some(k) => Some(text("idempotencyKey", k, MAX_IDEMPOTENCY_KEY_CHARS, false)?),
             None => None,
         };
-        let entitlement = self.entitlement.as_ref().map(|e| EntitlementClaim { plan: e.plan, reference: e.reference.as_deref().map(|r| r.trim().to_owned()) });
+        let entitlement = self
+            .entitlement
+            .as_ref()
+            .map(|e| EntitlementClaim { plan: e.plan, reference: e.reference.as_deref().map(|r| r.trim().to_owned()) });
         let request = NewRequest {
             customer_id: self.customer_id.as_ref().map(|id| decode_as(NodeKind::Customer, id)).transpose()?,
             product_family: self.product_family,
-            subscription_id: self.subscription_id.as_ref().map(|id| decode_as(NodeKind::Subscription, id)).transpose()?,
-            marketplace_product_id: self.marketplace_product_id.as_ref().map(|id| decode_as(NodeKind::MarketplaceProduct, id)).transpose()?,
+            subscription_id: self
+                .subscription_id
+                .as_ref()
+                .map(|id| decode_as(NodeKind::Subscription, id))
+                .transpose()?,
+            marketplace_product_id: self
+                .marketplace_product_id
+                .as_ref()
+                .map(|id| decode_as(NodeKind::MarketplaceProduct, id))
+                .transpose()?,
             incident_kind: self.incident_kind,
             business_impact: self.business_impact,
             title: text("title", &self.title, MAX_TITLE_CHARS, false)?,
             description: text("description", &self.description, MAX_TEXT_CHARS, true)?,
-            support_topic_id: self.support_topic_id.as_ref().map(|id| decode_as(NodeKind::SupportTopic, id)).transpose()?,
+            support_topic_id: self
+                .support_topic_id
+                .as_ref()
+                .map(|id| decode_as(NodeKind::SupportTopic, id))
+                .transpose()?,
             contact_name: text("contact.name", &self.contact.name, 200, false)?,
             contact_email: email(&self.contact.email)?,
             contact_phone: phone(self.contact.phone.as_deref())?,
@@ -193,18 +221,30 @@ impl Mutation {
     /// Files a service request on behalf of a customer (or for the partner's own tenant).
     /// Refusals come back as errors with `extensions.code` `POLICY_REFUSED`, the `rule`, its
     /// `help`, every `violations` entry and, for R10, the ISV's support contacts.
-    async fn create_service_request(&self, ctx: &Context<'_>, input: CreateServiceRequestInput) -> Result<CreateServiceRequestPayload> {
+    async fn create_service_request(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateServiceRequestInput,
+    ) -> Result<CreateServiceRequestPayload> {
         let rc = rc(ctx)?;
         let (request, key) = input.validate()?;
         let outcome = rc.repo.create_request(&rc.caller, &request, key.as_deref(), rc.clock.now()).await?;
         Ok(match outcome {
-            Created::New(row) => CreateServiceRequestPayload { service_request: ServiceRequest::from(row), replayed: false },
-            Created::Replayed(row) => CreateServiceRequestPayload { service_request: ServiceRequest::from(row), replayed: true },
+            Created::New(row) => {
+                CreateServiceRequestPayload { service_request: ServiceRequest::from(row), replayed: false }
+            }
+            Created::Replayed(row) => {
+                CreateServiceRequestPayload { service_request: ServiceRequest::from(row), replayed: true }
+            }
         })
     }
 
     /// Appends a note to a request (notes are never edited or removed).
-    async fn add_service_request_note(&self, ctx: &Context<'_>, input: AddServiceRequestNoteInput) -> Result<ServiceRequestPayload> {
+    async fn add_service_request_note(
+        &self,
+        ctx: &Context<'_>,
+        input: AddServiceRequestNoteInput,
+    ) -> Result<ServiceRequestPayload> {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
         let body = text("body", &input.body, MAX_TEXT_CHARS, true)?;
@@ -215,29 +255,54 @@ impl Mutation {
     /// Moves a request along NEW → OPEN → IN_PROGRESS ⇄ WAITING_ON_PARTNER → RESOLVED → CLOSED
     /// (a resolved request may be reopened; a new or open one closed). Anything else is
     /// refused with `INVALID_TRANSITION` and the allowed statuses.
-    async fn change_service_request_status(&self, ctx: &Context<'_>, input: ChangeServiceRequestStatusInput) -> Result<ServiceRequestPayload> {
+    async fn change_service_request_status(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangeServiceRequestStatusInput,
+    ) -> Result<ServiceRequestPayload> {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
-        let row = rc.repo.change_status(&rc.caller, &id, input.status, version(input.expected_version), rc.clock.now()).await?;
+        let row = rc
+            .repo
+            .change_status(&rc.caller, &id, input.status, version(input.expected_version), rc.clock.now())
+            .await?;
         Ok(ServiceRequestPayload { service_request: ServiceRequest::from(row) })
     }
 
     /// Changes the severity; while support has not responded, the SLA due time is recomputed.
-    async fn change_service_request_severity(&self, ctx: &Context<'_>, input: ChangeSeverityInput) -> Result<ServiceRequestPayload> {
+    async fn change_service_request_severity(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangeSeverityInput,
+    ) -> Result<ServiceRequestPayload> {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
-        let row = rc.repo.change_severity(&rc.caller, &id, input.severity, version(input.expected_version), rc.clock.now()).await?;
+        let row = rc
+            .repo
+            .change_severity(&rc.caller, &id, input.severity, version(input.expected_version), rc.clock.now())
+            .await?;
         Ok(ServiceRequestPayload { service_request: ServiceRequest::from(row) })
     }
 
     /// Records support's first response, which stops the initial-response clock (S4).
-    async fn record_support_response(&self, ctx: &Context<'_>, input: RecordSupportResponseInput) -> Result<ServiceRequestPayload> {
+    async fn record_support_response(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordSupportResponseInput,
+    ) -> Result<ServiceRequestPayload> {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
         let note = input.note.as_deref().map(|n| text("note", n, MAX_TEXT_CHARS, true)).transpose()?;
         let row = rc
             .repo
-            .record_response(&rc.caller, &id, input.responded_at, note.as_deref(), input.expected_version.map(version), rc.clock.now())
+            .record_response(
+                &rc.caller,
+                &id,
+                input.responded_at,
+                note.as_deref(),
+                input.expected_version.map(version),
+                rc.clock.now(),
+            )
             .await?;
         Ok(ServiceRequestPayload { service_request: ServiceRequest::from(row) })
     }

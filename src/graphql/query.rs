@@ -7,7 +7,9 @@ use super::connection::{Conn, from_page};
 use super::ids::{NodeKind, decode, decode_as};
 use super::rc;
 use super::types::*;
-use crate::domain::model::{Cloud, CustomerRelationship, IncidentKind, ProductFamily, RequestStatus, Severity, SlaState};
+use crate::domain::model::{
+    Cloud, CustomerRelationship, IncidentKind, ProductFamily, RequestStatus, Severity, SlaState,
+};
 use crate::error::AppError;
 use crate::paging::PageArgs;
 use crate::repo::loaders::*;
@@ -107,7 +109,9 @@ impl Query {
         }
         let decoded = ids
             .iter()
-            .map(|id| decode(id).ok_or_else(|| AppError::bad_input(format!("`{}` is not a valid global id", id.as_str()))))
+            .map(|id| {
+                decode(id).ok_or_else(|| AppError::bad_input(format!("`{}` is not a valid global id", id.as_str())))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let fetches = decoded.into_iter().map(|(kind, raw)| fetch_node(ctx, kind, raw));
         futures_util::future::try_join_all(fetches).await
@@ -126,7 +130,8 @@ impl Query {
         filter: Option<CustomerFilter>,
     ) -> Result<Conn<Customer>> {
         let rc = rc(ctx)?;
-        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?.counting_if(ctx.look_ahead().field("totalCount").exists());
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
+            .counting_if(ctx.look_ahead().field("totalCount").exists());
         let search = search_text("search", search)?;
         let f = filter.unwrap_or_default();
         let country = search_text("filter.country", f.country.clone())?;
@@ -153,7 +158,8 @@ impl Query {
         order_by: Option<ServiceRequestOrder>,
     ) -> Result<Conn<ServiceRequest>> {
         let rc = rc(ctx)?;
-        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?.counting_if(ctx.look_ahead().field("totalCount").exists());
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
+            .counting_if(ctx.look_ahead().field("totalCount").exists());
         let f = filter.unwrap_or_default();
         let repo_filter = RequestFilter {
             ids: f.ids.as_deref().map(|ids| raw_ids(NodeKind::ServiceRequest, ids)).transpose()?,
@@ -188,7 +194,8 @@ impl Query {
         search: Option<String>,
     ) -> Result<Conn<MarketplaceProduct>> {
         let rc = rc(ctx)?;
-        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?.counting_if(ctx.look_ahead().field("totalCount").exists());
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
+            .counting_if(ctx.look_ahead().field("totalCount").exists());
         let search = search_text("search", search)?;
         let page = rc.repo.product_page(search.as_deref(), &args).await?;
         Ok(from_page(page, MarketplaceProduct))
@@ -210,7 +217,14 @@ impl Query {
         subscription_id: Option<ID>,
         marketplace_product_id: Option<ID>,
     ) -> Result<super::eligibility::SupportEligibility> {
-        super::eligibility::support_eligibility(ctx, customer_id, product_family, subscription_id, marketplace_product_id).await
+        super::eligibility::support_eligibility(
+            ctx,
+            customer_id,
+            product_family,
+            subscription_id,
+            marketplace_product_id,
+        )
+        .await
     }
 
     /// Every business calendar (S5), by name.
@@ -228,13 +242,21 @@ async fn fetch_node(ctx: &Context<'_>, kind: NodeKind, raw: String) -> Result<Op
     let l = &rc(ctx)?.loaders;
     Ok(match kind {
         NodeKind::Customer => load(&l.customer, CustomerKey(raw)).await?.map(|r| Node::Customer(Customer(r))),
-        NodeKind::Subscription => load(&l.subscription, SubscriptionKey(raw)).await?.map(|r| Node::Subscription(Subscription(r))),
-        NodeKind::ServiceRequest => load(&l.request, RequestKey(raw)).await?.map(|r| Node::ServiceRequest(ServiceRequest(r))),
-        NodeKind::MarketplaceProduct => load(&l.product, ProductKey(raw)).await?.map(|r| Node::MarketplaceProduct(MarketplaceProduct(r))),
+        NodeKind::Subscription => {
+            load(&l.subscription, SubscriptionKey(raw)).await?.map(|r| Node::Subscription(Subscription(r)))
+        }
+        NodeKind::ServiceRequest => {
+            load(&l.request, RequestKey(raw)).await?.map(|r| Node::ServiceRequest(ServiceRequest(r)))
+        }
+        NodeKind::MarketplaceProduct => {
+            load(&l.product, ProductKey(raw)).await?.map(|r| Node::MarketplaceProduct(MarketplaceProduct(r)))
+        }
         NodeKind::SupportTopic => load(&l.topic, TopicKey(raw)).await?.map(|r| Node::SupportTopic(SupportTopic(r))),
         NodeKind::Agent => load(&l.agent, AgentKey(raw)).await?.map(|r| Node::Agent(Agent(r))),
         NodeKind::Partner => load(&l.partner, PartnerKey(raw)).await?.map(|r| Node::Partner(Partner(r))),
-        NodeKind::BusinessCalendar => load(&l.calendar, CalendarKey(raw)).await?.map(|r| Node::BusinessCalendar(BusinessCalendar(r))),
+        NodeKind::BusinessCalendar => {
+            load(&l.calendar, CalendarKey(raw)).await?.map(|r| Node::BusinessCalendar(BusinessCalendar(r)))
+        }
     })
 }
 
@@ -243,7 +265,9 @@ async fn fetch_node(ctx: &Context<'_>, kind: NodeKind, raw: String) -> Result<Op
 fn search_text(field: &str, value: Option<String>) -> Result<Option<String>, AppError> {
     match value {
         Some(v) if v.chars().count() > 200 => Err(AppError::bad_input(format!("`{field}` is at most 200 characters"))),
-        Some(v) if v.chars().any(char::is_control) => Err(AppError::bad_input(format!("`{field}` contains control characters"))),
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(AppError::bad_input(format!("`{field}` contains control characters")))
+        }
         other => Ok(other),
     }
 }

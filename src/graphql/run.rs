@@ -53,9 +53,9 @@ pub fn admit(app: &AppState, request: &mut Request) -> Result<Operation, ServerE
     let name = request.operation_name.take();
     let measured = match app.documents.parse(request) {
         // An operation the document lacks is the schema's error to report; until then, a query.
-        Ok(doc) => analyze(doc, &variables, limits)
-            .map_err(|r| r.into_server_error())
-            .map(|_| chosen(doc, name.as_deref()).map_or((OperationType::Query, None), |(ty, n)| (ty, n.map(str::to_owned)))),
+        Ok(doc) => analyze(doc, &variables, limits).map_err(|r| r.into_server_error()).map(|_| {
+            chosen(doc, name.as_deref()).map_or((OperationType::Query, None), |(ty, n)| (ty, n.map(str::to_owned)))
+        }),
         Err(e) => Err(with_code(e, "GRAPHQL_PARSE_FAILED")),
     };
     request.variables = variables;
@@ -68,8 +68,12 @@ pub fn admit(app: &AppState, request: &mut Request) -> Result<Operation, ServerE
 fn chosen<'d>(doc: &'d ExecutableDocument, name: Option<&str>) -> Option<(OperationType, Option<&'d str>)> {
     match (&doc.operations, name) {
         (DocumentOperations::Single(op), _) => Some((op.node.ty, None)),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get_key_value(name).map(|(n, op)| (op.node.ty, Some(n.as_str()))),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.iter().next().map(|(n, op)| (op.node.ty, Some(n.as_str()))),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get_key_value(name).map(|(n, op)| (op.node.ty, Some(n.as_str())))
+        }
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.iter().next().map(|(n, op)| (op.node.ty, Some(n.as_str())))
+        }
         _ => None,
     }
 }
@@ -95,10 +99,18 @@ pub async fn execute(app: &AppState, schema: &GatewaySchema, request: Request, o
 
 /// Admits and executes a request as one stream of responses (a subscription's events, or a
 /// query's single answer); a refused request is one response with the error.
-pub fn stream(app: &AppState, schema: &GatewaySchema, mut request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
+pub fn stream(
+    app: &AppState,
+    schema: &GatewaySchema,
+    mut request: Request,
+    session: Option<Arc<Data>>,
+) -> BoxStream<'static, Response> {
     let op = match admit(app, &mut request) {
         Ok(op) => op,
-        Err(e) => return futures_util::stream::once(std::future::ready(finish(&app.metrics, Response::from_errors(vec![e])))).boxed(),
+        Err(e) => {
+            return futures_util::stream::once(std::future::ready(finish(&app.metrics, Response::from_errors(vec![e]))))
+                .boxed();
+        }
     };
     let metrics = app.metrics.clone();
     // WebSocket callers are authenticated before they subscribe.

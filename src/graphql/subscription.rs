@@ -180,28 +180,28 @@ fn matching_events(ctx: &Context<'_>, matcher: Matcher) -> Result<impl Stream<It
     Ok(futures_util::stream::unfold((rx, matcher, false), move |(mut rx, matcher, done)| {
         let bus = bus.clone();
         async move {
-        if done {
-            return None;
-        }
-        loop {
-            match rx.recv().await {
-                Ok(event) => {
-                    if event.request.as_ref().is_some_and(|r| matcher.matches(r)) {
-                        bus.stats().delivered.inc();
-                        return Some((Ok(event), (rx, matcher, false)));
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    bus.stats().dropped.inc_by(missed);
-                    tracing::warn!(events.missed = missed, "subscriber fell behind; ending its subscription");
-                    let e: async_graphql::Error =
-                        AppError::Unavailable(format!("subscriber fell {missed} events behind")).into();
-                    let e = e.extend_with(|_, ext| ext.set("code", "SLOW_CONSUMER"));
-                    return Some((Err(e), (rx, matcher, true)));
-                }
-                Err(RecvError::Closed) => return None,
+            if done {
+                return None;
             }
-        }
+            loop {
+                match rx.recv().await {
+                    Ok(event) => {
+                        if event.request.as_ref().is_some_and(|r| matcher.matches(r)) {
+                            bus.stats().delivered.inc();
+                            return Some((Ok(event), (rx, matcher, false)));
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        bus.stats().dropped.inc_by(missed);
+                        tracing::warn!(events.missed = missed, "subscriber fell behind; ending its subscription");
+                        let e: async_graphql::Error =
+                            AppError::Unavailable(format!("subscriber fell {missed} events behind")).into();
+                        let e = e.extend_with(|_, ext| ext.set("code", "SLOW_CONSUMER"));
+                        return Some((Err(e), (rx, matcher, true)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
         }
     }))
 }
@@ -222,14 +222,20 @@ impl Subscription {
         let stream = matching_events(ctx, matcher)?;
         Ok(futures_util::StreamExt::filter_map(stream, |item| async move {
             match item {
-                Ok(event) => ServiceRequestEventKind::of(&event.kind).map(|kind| Ok(ServiceRequestEvent { event, kind })),
+                Ok(event) => {
+                    ServiceRequestEventKind::of(&event.kind).map(|kind| Ok(ServiceRequestEvent { event, kind }))
+                }
                 Err(e) => Some(Err(e)),
             }
         }))
     }
 
     /// Pushed when a matching request becomes `AT_RISK`, `BREACHED` or `MET`.
-    async fn sla_alerts(&self, ctx: &Context<'_>, filter: Option<ServiceRequestEventFilter>) -> Result<impl Stream<Item = Result<SlaAlert>> + use<>> {
+    async fn sla_alerts(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ServiceRequestEventFilter>,
+    ) -> Result<impl Stream<Item = Result<SlaAlert>> + use<>> {
         let matcher = Matcher::new(&rc(ctx)?.caller.partner_id, filter)?;
         let stream = matching_events(ctx, matcher)?;
         Ok(futures_util::StreamExt::filter_map(stream, |item| async move {
@@ -245,7 +251,12 @@ impl Subscription {
                 return None;
             }
             let previous_state = event.payload.get("from").and_then(|v| v.as_str()).and_then(|s| s.parse().ok());
-            Some(Ok(SlaAlert { state, previous_state, at: event.created_at, service_request: ServiceRequest::from(event.request.clone()?) }))
+            Some(Ok(SlaAlert {
+                state,
+                previous_state,
+                at: event.created_at,
+                service_request: ServiceRequest::from(event.request.clone()?),
+            }))
         }))
     }
 
@@ -262,7 +273,10 @@ impl Subscription {
     ) -> Result<impl Stream<Item = SlaCountdown> + use<>> {
         let rc = rc(ctx)?;
         if !(MIN_INTERVAL_SECONDS..=MAX_INTERVAL_SECONDS).contains(&interval_seconds) {
-            return Err(AppError::bad_input(format!("`intervalSeconds` must be between {MIN_INTERVAL_SECONDS} and {MAX_INTERVAL_SECONDS}")).into());
+            return Err(AppError::bad_input(format!(
+                "`intervalSeconds` must be between {MIN_INTERVAL_SECONDS} and {MAX_INTERVAL_SECONDS}"
+            ))
+            .into());
         }
         let by_filter = ids.is_none();
         let raw: Vec<String> = match (ids, &filter) {
@@ -271,8 +285,20 @@ impl Subscription {
             }
             (None, Some(f)) => {
                 let m = Matcher::new(&rc.caller.partner_id, Some(f.clone()))?;
-                let open = [RequestStatus::New, RequestStatus::Open, RequestStatus::InProgress, RequestStatus::WaitingOnPartner];
-                let statuses = m.statuses.clone().unwrap_or_else(|| open.to_vec()).into_iter().filter(|s| s.is_open()).map(|s| s.as_str().to_owned()).collect();
+                let open = [
+                    RequestStatus::New,
+                    RequestStatus::Open,
+                    RequestStatus::InProgress,
+                    RequestStatus::WaitingOnPartner,
+                ];
+                let statuses = m
+                    .statuses
+                    .clone()
+                    .unwrap_or_else(|| open.to_vec())
+                    .into_iter()
+                    .filter(|s| s.is_open())
+                    .map(|s| s.as_str().to_owned())
+                    .collect();
                 let repo_filter = crate::repo::queries::RequestFilter {
                     ids: m.ids.clone(),
                     statuses: Some(statuses),
@@ -282,18 +308,31 @@ impl Subscription {
                     ..Default::default()
                 };
                 let page = crate::paging::PageArgs { first: Some(MAX_COUNTDOWN_REQUESTS), ..Default::default() };
-                let found = rc.repo.request_page(&repo_filter, crate::repo::queries::RequestOrder::DueAsc, rc.clock.now().naive_utc(), &page).await?;
+                let found = rc
+                    .repo
+                    .request_page(
+                        &repo_filter,
+                        crate::repo::queries::RequestOrder::DueAsc,
+                        rc.clock.now().naive_utc(),
+                        &page,
+                    )
+                    .await?;
                 for row in &found.rows {
                     rc.loaders.request.prime(RequestKey(row.id.clone()), Some(std::sync::Arc::new(row.clone())));
                 }
                 found.rows.into_iter().map(|r| r.id).collect()
             }
             _ => {
-                return Err(AppError::bad_input(format!("give either `ids` (1 to {MAX_COUNTDOWN_REQUESTS}) or `filter`")).into());
+                return Err(AppError::bad_input(format!(
+                    "give either `ids` (1 to {MAX_COUNTDOWN_REQUESTS}) or `filter`"
+                ))
+                .into());
             }
         };
         // One batched load of the requests (scoped) and their calendars.
-        let rows = futures_util::future::try_join_all(raw.iter().map(|id| load(&rc.loaders.request, RequestKey(id.clone())))).await?;
+        let rows =
+            futures_util::future::try_join_all(raw.iter().map(|id| load(&rc.loaders.request, RequestKey(id.clone()))))
+                .await?;
         let mut followed: HashMap<String, ServiceRequestRow> = HashMap::new();
         let mut calendars: HashMap<String, sla::BusinessCalendar> = HashMap::new();
         for row in rows.into_iter().flatten() {
@@ -306,7 +345,11 @@ impl Subscription {
         }
         let matcher = match (by_filter, filter) {
             (true, f) => Matcher::new(&rc.caller.partner_id, f)?,
-            (false, _) => Matcher { partner_id: rc.caller.partner_id.clone(), ids: Some(followed.keys().cloned().collect()), ..Matcher::default() },
+            (false, _) => Matcher {
+                partner_id: rc.caller.partner_id.clone(),
+                ids: Some(followed.keys().cloned().collect()),
+                ..Matcher::default()
+            },
         };
         let order: Vec<String> = raw.into_iter().filter(|id| followed.contains_key(id)).collect();
         let state = Countdown {
@@ -377,7 +420,13 @@ impl Countdown {
             .map(|r| {
                 let clock: SlaClock = r.sla_clock.parse().unwrap_or(SlaClock::TwentyFourSeven);
                 let calendar = self.calendars.get(&r.calendar_id).unwrap_or(&always);
-                let left = sla::remaining(clock, calendar, r.sla_due_at.and_utc(), r.first_response_at.map(|t| t.and_utc()), now);
+                let left = sla::remaining(
+                    clock,
+                    calendar,
+                    r.sla_due_at.and_utc(),
+                    r.first_response_at.map(|t| t.and_utc()),
+                    now,
+                );
                 SlaCountdownItem {
                     service_request_id: encode(NodeKind::ServiceRequest, &r.id),
                     title: r.title.clone(),

@@ -57,7 +57,9 @@ impl WireRequest {
         };
         let mut extensions = self.extensions.unwrap_or_default();
         if let Some(id) = self.document_id {
-            let Some(hash) = id.strip_prefix("sha256:") else { return Err("`documentId` must look like `sha256:<hex>`".into()) };
+            let Some(hash) = id.strip_prefix("sha256:") else {
+                return Err("`documentId` must look like `sha256:<hex>`".into());
+            };
             extensions.insert("persistedQuery".into(), serde_json::json!({ "version": 1, "sha256Hash": hash }));
         }
         let query = self.query.unwrap_or_default();
@@ -77,14 +79,25 @@ impl WireRequest {
 /// `GET /graphql`: a WebSocket upgrade, or a query in the query string.
 pub async fn get(State(shared): State<Shared>, req: Request) -> Response {
     let (mut parts, _body) = req.into_parts();
-    let is_upgrade = parts.headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let is_upgrade = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if is_upgrade {
         return websocket(shared, &mut parts).await;
     }
     let Some(accept) = accepted_type(&parts.headers) else { return not_acceptable() };
     let wire = match parse_query_string(parts.uri.query().unwrap_or_default()) {
         Ok(w) => w,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, accept, "BAD_REQUEST", &format!("invalid GraphQL GET request: {e}")),
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                accept,
+                "BAD_REQUEST",
+                &format!("invalid GraphQL GET request: {e}"),
+            );
+        }
     };
     execute_http(&shared, &parts.headers, wire, accept, true).await
 }
@@ -99,10 +112,12 @@ fn parse_query_string(qs: &str) -> Result<WireRequest, String> {
             "query" => wire.query = Some(value),
             "operationName" => wire.operation_name = Some(value).filter(|v| !v.is_empty()),
             "variables" if !value.is_empty() => {
-                wire.variables = Some(serde_json::from_str(&value).map_err(|e| format!("`variables` is not JSON: {e}"))?)
+                wire.variables =
+                    Some(serde_json::from_str(&value).map_err(|e| format!("`variables` is not JSON: {e}"))?)
             }
             "extensions" if !value.is_empty() => {
-                wire.extensions = Some(serde_json::from_str(&value).map_err(|e| format!("`extensions` is not a JSON object: {e}"))?)
+                wire.extensions =
+                    Some(serde_json::from_str(&value).map_err(|e| format!("`extensions` is not a JSON object: {e}"))?)
             }
             "documentId" => wire.document_id = Some(value),
             _ => {}
@@ -119,7 +134,12 @@ pub async fn post(State(shared): State<Shared>, req: Request) -> Response {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if essence != APPLICATION_JSON {
-        return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, accept, "UNSUPPORTED_MEDIA_TYPE", "send the request as `application/json`");
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            accept,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the request as `application/json`",
+        );
     }
     let limit = shared.app.config.limits.max_body_bytes;
     let body = match axum::body::to_bytes(Body::new(body), limit).await {
@@ -139,7 +159,14 @@ pub async fn post(State(shared): State<Shared>, req: Request) -> Response {
     }
     let wire: WireRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, accept, "BAD_REQUEST", &format!("the body is not a GraphQL request: {e}")),
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                accept,
+                "BAD_REQUEST",
+                &format!("the body is not a GraphQL request: {e}"),
+            );
+        }
     };
     execute_http(&shared, &headers, wire, accept, false).await
 }
@@ -148,14 +175,31 @@ pub async fn post(State(shared): State<Shared>, req: Request) -> Response {
 async fn batch(shared: &Shared, headers: &HeaderMap, body: &[u8], accept: &'static str) -> Response {
     let max = shared.app.config.limits.max_batch;
     if max == 0 {
-        return error_response(StatusCode::BAD_REQUEST, accept, "BATCHING_DISABLED", "batched requests are not accepted; send one request per POST");
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            accept,
+            "BATCHING_DISABLED",
+            "batched requests are not accepted; send one request per POST",
+        );
     }
     let wires: Vec<WireRequest> = match serde_json::from_slice(body) {
         Ok(r) => r,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, accept, "BAD_REQUEST", &format!("the body is not a GraphQL batch: {e}")),
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                accept,
+                "BAD_REQUEST",
+                &format!("the body is not a GraphQL batch: {e}"),
+            );
+        }
     };
     if wires.is_empty() || wires.len() > max {
-        return error_response(StatusCode::BAD_REQUEST, accept, "BATCH_TOO_LARGE", &format!("a batch holds 1 to {max} requests"));
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            accept,
+            "BATCH_TOO_LARGE",
+            &format!("a batch holds 1 to {max} requests"),
+        );
     }
     let mut responses = Vec::with_capacity(wires.len());
     for wire in wires {
@@ -171,10 +215,20 @@ enum Outcome {
     Refused(StatusCode, AppError),
 }
 
-async fn execute_http(shared: &Shared, headers: &HeaderMap, wire: WireRequest, accept: &'static str, get: bool) -> Response {
+async fn execute_http(
+    shared: &Shared,
+    headers: &HeaderMap,
+    wire: WireRequest,
+    accept: &'static str,
+    get: bool,
+) -> Response {
     match prepare_and_run(shared, headers, wire, get).await {
         Outcome::Response(response) => {
-            let status = if accept == GRAPHQL_RESPONSE_JSON && is_request_error(&response) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            let status = if accept == GRAPHQL_RESPONSE_JSON && is_request_error(&response) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
             json_response(status, accept, &Wire(&response))
         }
         Outcome::Refused(status, e) => {
@@ -194,7 +248,8 @@ impl serde::Serialize for Outcome {
             Outcome::Response(r) => Wire(r).serialize(s),
             Outcome::Refused(_, e) => {
                 let gql: async_graphql::Error = e.clone().into();
-                Wire(&async_graphql::Response::from_errors(vec![gql.into_server_error(async_graphql::Pos::default())])).serialize(s)
+                Wire(&async_graphql::Response::from_errors(vec![gql.into_server_error(async_graphql::Pos::default())]))
+                    .serialize(s)
             }
         }
     }
@@ -221,11 +276,16 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
         Err(e) => return early(shared, async_graphql::Response::from_errors(vec![e])),
     };
     let operation_name = request.operation_name.clone();
-    let introspection_only = request.parsed_query().is_ok_and(|doc| is_introspection_only(doc, operation_name.as_deref()));
-    let refused_introspection = !shared.app.config.introspection && selects_introspection(request.parsed_query().ok(), operation_name.as_deref());
+    let introspection_only =
+        request.parsed_query().is_ok_and(|doc| is_introspection_only(doc, operation_name.as_deref()));
+    let refused_introspection = !shared.app.config.introspection
+        && selects_introspection(request.parsed_query().ok(), operation_name.as_deref());
     // GET may only read: a mutation over GET could be triggered by a link (CSRF).
     if get && op.kind == OperationType::Mutation {
-        return Outcome::Refused(StatusCode::METHOD_NOT_ALLOWED, AppError::MethodNotAllowed("mutations must be sent with POST".into()));
+        return Outcome::Refused(
+            StatusCode::METHOD_NOT_ALLOWED,
+            AppError::MethodNotAllowed("mutations must be sent with POST".into()),
+        );
     }
     let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
     let run = async {
@@ -273,8 +333,9 @@ pub async fn caller_of(app: &crate::app::App, agent_id: &str) -> AppResult<Calle
     if let Some(caller) = app.callers.get(agent_id, now) {
         return Ok(caller);
     }
-    let (agent, partner) =
-        caller_rows(&app.db, agent_id).await?.ok_or_else(|| AppError::Unauthenticated("the token's agent does not exist".into()))?;
+    let (agent, partner) = caller_rows(&app.db, agent_id)
+        .await?
+        .ok_or_else(|| AppError::Unauthenticated("the token's agent does not exist".into()))?;
     let caller = Caller {
         agent_id: agent.id,
         agent_email: agent.email,
@@ -297,13 +358,18 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
-    let header_token = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer).map(str::to_owned);
+    let header_token =
+        parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer).map(str::to_owned);
     let protocols = ["graphql-transport-ws", "graphql-ws"];
     // Small buffers: most sockets sit idle, and tungstenite's defaults (128 KiB each way) made
     // an idle subscription cost ~155 KiB of RSS (`cargo bench --bench realtime`). The read
     // buffer is allocated up front for every socket and grows to fit a longer frame, and client
     // messages (`subscribe`, `ping`) are mostly under 1 KiB.
-    let upgrade = upgrade.protocols(protocols).read_buffer_size(1024).write_buffer_size(0).max_message_size(shared.app.config.limits.ws_max_message_bytes);
+    let upgrade = upgrade
+        .protocols(protocols)
+        .read_buffer_size(1024)
+        .write_buffer_size(0)
+        .max_message_size(shared.app.config.limits.ws_max_message_bytes);
     let offered = parts.headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if offered.split(',').any(|p| p.trim() == "graphql-transport-ws") {
         return upgrade.on_upgrade(move |socket| super::ws::serve(socket, shared, header_token));
@@ -331,9 +397,9 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
                     .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
                     .and_then(bearer)
                     .map(str::to_owned);
-                let token = from_payload
-                    .or(header_token)
-                    .ok_or_else(|| AppError::Unauthenticated("send a bearer token in the connection_init payload".into()).extend())?;
+                let token = from_payload.or(header_token).ok_or_else(|| {
+                    AppError::Unauthenticated("send a bearer token in the connection_init payload".into()).extend()
+                })?;
                 let caller = authenticate(&shared, &token).await.map_err(async_graphql::Error::from)?;
                 let mut data = Data::default();
                 data.insert(RequestCtx::new(caller, &shared.app));
@@ -407,7 +473,9 @@ impl serde::Serialize for Wire<'_> {
 
 /// A response whose errors stopped execution before it began (parse or validation errors).
 fn is_request_error(response: &async_graphql::Response) -> bool {
-    !response.errors.is_empty() && response.data == async_graphql::Value::Null && response.errors.iter().all(|e| e.path.is_empty())
+    !response.errors.is_empty()
+        && response.data == async_graphql::Value::Null
+        && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 /// The media type to answer in: the supported type the `Accept` header ranks highest
@@ -447,12 +515,15 @@ fn accepted_type(headers: &HeaderMap) -> Option<&'static str> {
 fn not_acceptable() -> Response {
     let body = serde_json::json!({ "errors": [{ "message": "answers are available as application/graphql-response+json or application/json",
         "extensions": { "code": "NOT_ACCEPTABLE" } }] });
-    (StatusCode::NOT_ACCEPTABLE, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
+    (StatusCode::NOT_ACCEPTABLE, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string())
+        .into_response()
 }
 
 fn json_response<T: serde::Serialize>(status: StatusCode, content_type: &'static str, body: &T) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => (status, [(header::CONTENT_TYPE, format!("{content_type}; charset=utf-8"))], bytes).into_response(),
+        Ok(bytes) => {
+            (status, [(header::CONTENT_TYPE, format!("{content_type}; charset=utf-8"))], bytes).into_response()
+        }
         Err(e) => {
             tracing::error!(error.detail = %e, "encoding a response");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

@@ -206,7 +206,8 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                     closer.close(4401, "unauthorized: subscribe before connection_ack");
                     break;
                 };
-                let (Some(id), Some(payload)) = (message.get("id").and_then(Value::as_str), message.get("payload")) else {
+                let (Some(id), Some(payload)) = (message.get("id").and_then(Value::as_str), message.get("payload"))
+                else {
                     closer.close(4400, "invalid message: subscribe needs an id and a payload");
                     break;
                 };
@@ -227,7 +228,8 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                         "payload": [{ "message": format!("at most {} operations per connection", limits.ws_max_subscriptions), "extensions": { "code": "TOO_MANY_OPERATIONS" } }] }));
                     continue;
                 }
-                let handle = tokio::spawn(run_operation(shared.clone(), caller, id.to_owned(), request, outbox.clone()));
+                let handle =
+                    tokio::spawn(run_operation(shared.clone(), caller, id.to_owned(), request, outbox.clone()));
                 operations.insert(id.to_owned(), handle.abort_handle());
             }
             Some("complete") => {
@@ -265,7 +267,11 @@ async fn run_operation(shared: Shared, caller: Caller, id: String, request: asyn
     let mut first = true;
     while let Some(response) = responses.next().await {
         // Errors before execution (parse, validation) come as the only response, without data.
-        if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() && response.errors.iter().all(|e| e.path.is_empty()) {
+        if first
+            && response.data == async_graphql::Value::Null
+            && !response.errors.is_empty()
+            && response.errors.iter().all(|e| e.path.is_empty())
+        {
             outbox.send(json!({ "type": "error", "id": id, "payload": response.errors }));
             return;
         }
@@ -279,7 +285,6 @@ async fn run_operation(shared: Shared, caller: Caller, id: String, request: asyn
     }
     outbox.send(json!({ "type": "complete", "id": id }));
 }
-
 
 #[cfg(test)]
 mod tests {

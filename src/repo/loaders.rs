@@ -149,7 +149,11 @@ where
         // (its waiters see the batch cancelled instead).
         guard.armed = false;
         use tracing::Instrument;
-        let span = tracing::debug_span!("loader.batch", key = std::any::type_name::<K>().rsplit("::").next().unwrap_or("?"), keys = keys.len());
+        let span = tracing::debug_span!(
+            "loader.batch",
+            key = std::any::type_name::<K>().rsplit("::").next().unwrap_or("?"),
+            keys = keys.len()
+        );
         let result = (self.fetch)(self.repo.clone(), keys.clone()).instrument(span).await;
         let mut s = self.lock();
         match result {
@@ -365,7 +369,11 @@ fn by_id<K: Hash + Eq, T>(rows: Vec<T>, id: impl Fn(&T) -> String, key: impl Fn(
 }
 
 /// Groups child rows under their parent's key.
-fn lists<K: Hash + Eq, T>(rows: Vec<T>, parent: impl Fn(&T) -> String, key: impl Fn(String) -> K) -> HashMap<K, List<T>> {
+fn lists<K: Hash + Eq, T>(
+    rows: Vec<T>,
+    parent: impl Fn(&T) -> String,
+    key: impl Fn(String) -> K,
+) -> HashMap<K, List<T>> {
     group_by(rows, |r| key(parent(r))).into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
 }
 
@@ -434,7 +442,11 @@ impl Loaders {
                     let mut hours = group_by(hours, |h| h.calendar_id.clone());
                     let mut holidays = group_by(holidays, |h| h.calendar_id.clone());
                     for c in cals {
-                        let data = Arc::new(calendar_data(c.clone(), hours.remove(&c.id).unwrap_or_default(), holidays.remove(&c.id).unwrap_or_default())?);
+                        let data = Arc::new(calendar_data(
+                            c.clone(),
+                            hours.remove(&c.id).unwrap_or_default(),
+                            holidays.remove(&c.id).unwrap_or_default(),
+                        )?);
                         cache.put(data.clone());
                         out.insert(CalendarKey(c.id), Some(data));
                     }
@@ -487,7 +499,9 @@ impl Loaders {
                     let grouped = group_by(rows, |(p, _)| p.clone());
                     Ok(grouped
                         .into_iter()
-                        .map(|(p, v)| (CustomersOfProduct(p), Arc::new(v.into_iter().map(|(_, c)| Arc::new(c)).collect())))
+                        .map(|(p, v)| {
+                            (CustomersOfProduct(p), Arc::new(v.into_iter().map(|(_, c)| Arc::new(c)).collect()))
+                        })
                         .collect())
                 })
             }),
@@ -507,18 +521,24 @@ impl Loaders {
             }),
             first_requests_of_customer: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
-                    first_lists!(keys, |ids, limit| async { repo.first_requests_of(Children::RequestsOfCustomer, &ids, limit).await.map(shared) }, |r| r
-                        .customer_id
-                        .clone()
-                        .unwrap_or_default())
+                    first_lists!(
+                        keys,
+                        |ids, limit| async {
+                            repo.first_requests_of(Children::RequestsOfCustomer, &ids, limit).await.map(shared)
+                        },
+                        |r| r.customer_id.clone().unwrap_or_default()
+                    )
                 })
             }),
             first_requests_of_subscription: BatchLoader::new(repo, |repo, keys| {
                 Box::pin(async move {
-                    first_lists!(keys, |ids, limit| async { repo.first_requests_of(Children::RequestsOfSubscription, &ids, limit).await.map(shared) }, |r| r
-                        .subscription_id
-                        .clone()
-                        .unwrap_or_default())
+                    first_lists!(
+                        keys,
+                        |ids, limit| async {
+                            repo.first_requests_of(Children::RequestsOfSubscription, &ids, limit).await.map(shared)
+                        },
+                        |r| r.subscription_id.clone().unwrap_or_default()
+                    )
                 })
             }),
         }
@@ -526,9 +546,15 @@ impl Loaders {
 }
 
 /// Builds the SLA calendar of stored rows.
-pub fn calendar_data(row: CalendarRow, hours: Vec<CalendarHoursRow>, holidays: Vec<HolidayRow>) -> AppResult<CalendarData> {
-    let time_zone: chrono_tz::Tz =
-        row.time_zone.parse().map_err(|_| AppError::internal(format!("calendar {} has unknown time zone {}", row.id, row.time_zone)))?;
+pub fn calendar_data(
+    row: CalendarRow,
+    hours: Vec<CalendarHoursRow>,
+    holidays: Vec<HolidayRow>,
+) -> AppResult<CalendarData> {
+    let time_zone: chrono_tz::Tz = row
+        .time_zone
+        .parse()
+        .map_err(|_| AppError::internal(format!("calendar {} has unknown time zone {}", row.id, row.time_zone)))?;
     let mut weekly_hours: [Vec<(u32, u32)>; 7] = Default::default();
     for h in &hours {
         if let Some(day) = weekly_hours.get_mut(h.weekday as usize) {

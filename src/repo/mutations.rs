@@ -13,7 +13,9 @@ use crate::auth::Caller;
 use crate::db::models::*;
 use crate::db::schema::*;
 use crate::domain::model::*;
-use crate::domain::policy::{self, CallerFacts, CustomerFacts, FilingRequest, MarketplaceProductFacts, SubscriptionFacts, Tenant};
+use crate::domain::policy::{
+    self, CallerFacts, CustomerFacts, FilingRequest, MarketplaceProductFacts, SubscriptionFacts, Tenant,
+};
 use crate::domain::sla::{self, BusinessCalendar};
 use crate::error::{AppError, AppResult};
 use crate::transaction;
@@ -92,7 +94,11 @@ pub(crate) fn caller_facts(caller: &Caller, partner: &PartnerRow) -> AppResult<C
     })
 }
 
-pub(crate) fn customer_facts(customer: &CustomerRow, domains: Vec<String>, partner_id: &str) -> AppResult<CustomerFacts> {
+pub(crate) fn customer_facts(
+    customer: &CustomerRow,
+    domains: Vec<String>,
+    partner_id: &str,
+) -> AppResult<CustomerFacts> {
     Ok(CustomerFacts {
         relationship: customer.relationship.parse()?,
         delegated_admin: customer.delegated_admin,
@@ -104,7 +110,13 @@ pub(crate) fn customer_facts(customer: &CustomerRow, domains: Vec<String>, partn
     })
 }
 
-fn event(partner_id: &str, request_id: Option<&str>, kind: &str, payload: serde_json::Value, at: DateTime<Utc>) -> NewEventRow {
+fn event(
+    partner_id: &str,
+    request_id: Option<&str>,
+    kind: &str,
+    payload: serde_json::Value,
+    at: DateTime<Utc>,
+) -> NewEventRow {
     NewEventRow {
         partner_id: partner_id.to_owned(),
         service_request_id: request_id.map(str::to_owned),
@@ -114,7 +126,14 @@ fn event(partner_id: &str, request_id: Option<&str>, kind: &str, payload: serde_
     }
 }
 
-fn history(request_id: &str, agent: Option<&str>, kind: HistoryKind, from: Option<String>, to: Option<String>, at: DateTime<Utc>) -> HistoryRow {
+fn history(
+    request_id: &str,
+    agent: Option<&str>,
+    kind: HistoryKind,
+    from: Option<String>,
+    to: Option<String>,
+    at: DateTime<Utc>,
+) -> HistoryRow {
     HistoryRow {
         id: new_id(),
         service_request_id: request_id.to_owned(),
@@ -161,7 +180,10 @@ fn require_worker(caller: &Caller) -> AppResult<()> {
 fn check_version(row: &ServiceRequestRow, expected: Option<i64>) -> AppResult<()> {
     match expected {
         Some(v) if v != row.version => Err(AppError::Conflict {
-            message: format!("the service request changed since version {v}: it is at version {}; reload and retry", row.version),
+            message: format!(
+                "the service request changed since version {v}: it is at version {}; reload and retry",
+                row.version
+            ),
             current_version: Some(row.version),
         }),
         _ => Ok(()),
@@ -192,8 +214,11 @@ macro_rules! load_calendar {
             .select(CalendarHoursRow::as_select())
             .load($conn)
             .await?;
-        let holidays =
-            business_calendar_holidays::table.filter(business_calendar_holidays::calendar_id.eq(id)).select(HolidayRow::as_select()).load($conn).await?;
+        let holidays = business_calendar_holidays::table
+            .filter(business_calendar_holidays::calendar_id.eq(id))
+            .select(HolidayRow::as_select())
+            .load($conn)
+            .await?;
         calendar_data(row, hours, holidays)?.calendar
     }};
 }
@@ -256,12 +281,19 @@ impl LockingLoad for crate::db::SqliteConn {
 /// Bumps the version of a request read at `version`, failing if anyone bumped it meanwhile.
 macro_rules! bump_version {
     ($conn:ident, $row:expr, $now:expr) => {{
-        let changed = diesel::update(service_requests::table.filter(service_requests::id.eq(&$row.id)).filter(service_requests::version.eq($row.version)))
-            .set((service_requests::version.eq($row.version + 1), service_requests::updated_at.eq($now.naive_utc())))
-            .execute($conn)
-            .await?;
+        let changed = diesel::update(
+            service_requests::table
+                .filter(service_requests::id.eq(&$row.id))
+                .filter(service_requests::version.eq($row.version)),
+        )
+        .set((service_requests::version.eq($row.version + 1), service_requests::updated_at.eq($now.naive_utc())))
+        .execute($conn)
+        .await?;
         if changed != 1 {
-            return Err(AppError::Conflict { message: "the service request changed meanwhile; reload and retry".into(), current_version: None });
+            return Err(AppError::Conflict {
+                message: "the service request changed meanwhile; reload and retry".into(),
+                current_version: None,
+            });
         }
     }};
 }
@@ -280,7 +312,13 @@ impl Repo {
 
     /// Files a service request (R1–R15, S1–S5) in one transaction, or replays an earlier
     /// result for the same idempotency key.
-    pub async fn create_request(&self, caller: &Caller, input: &NewRequest, idempotency_key: Option<&str>, now: DateTime<Utc>) -> AppResult<Created> {
+    pub async fn create_request(
+        &self,
+        caller: &Caller,
+        input: &NewRequest,
+        idempotency_key: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> AppResult<Created> {
         require_worker(caller)?;
         let p = self.partner_id.as_str();
         let postgres = self.db.backend == crate::db::Backend::Postgres;
@@ -301,7 +339,11 @@ impl Repo {
                             current_version: None,
                         });
                     }
-                    let row = service_requests::table.find(&earlier.service_request_id).select(ServiceRequestRow::as_select()).first(conn).await?;
+                    let row = service_requests::table
+                        .find(&earlier.service_request_id)
+                        .select(ServiceRequestRow::as_select())
+                        .first(conn)
+                        .await?;
                     return Ok(Created::Replayed(row));
                 }
             }
@@ -317,8 +359,11 @@ impl Repo {
                         .await
                         .optional()?
                         .ok_or_else(|| AppError::NotFound("no such customer".into()))?;
-                    let domains: Vec<String> =
-                        customer_domains::table.filter(customer_domains::customer_id.eq(id)).select(customer_domains::domain).load(conn).await?;
+                    let domains: Vec<String> = customer_domains::table
+                        .filter(customer_domains::customer_id.eq(id))
+                        .select(customer_domains::domain)
+                        .load(conn)
+                        .await?;
                     let facts = customer_facts(&customer, domains, p)?;
                     let calendar_id = customer.calendar_id.clone();
                     (Tenant::Customer(facts), Some(customer), calendar_id)
@@ -383,7 +428,12 @@ impl Repo {
                 business_impact: input.business_impact,
                 subscription: subscription
                     .as_ref()
-                    .map(|s| Ok::<_, AppError>(SubscriptionFacts { product_family: s.product_family.parse()?, is_trial: s.is_trial }))
+                    .map(|s| {
+                        Ok::<_, AppError>(SubscriptionFacts {
+                            product_family: s.product_family.parse()?,
+                            is_trial: s.is_trial,
+                        })
+                    })
                     .transpose()?,
                 marketplace_product: product.as_ref().map(|m| MarketplaceProductFacts {
                     name: m.name.clone(),
@@ -442,7 +492,14 @@ impl Repo {
                 version: 1,
             };
             diesel::insert_into(service_requests::table).values(&row).execute(conn).await?;
-            let h = history(&row.id, Some(&caller.agent_id), HistoryKind::Created, None, Some(RequestStatus::New.as_str().into()), now);
+            let h = history(
+                &row.id,
+                Some(&caller.agent_id),
+                HistoryKind::Created,
+                None,
+                Some(RequestStatus::New.as_str().into()),
+                now,
+            );
             diesel::insert_into(service_request_history::table).values(&h).execute(conn).await?;
             let e = event(
                 p,
@@ -468,7 +525,14 @@ impl Repo {
     }
 
     /// Appends a partner note (notes are never edited or removed).
-    pub async fn add_note(&self, caller: &Caller, request_id: &str, body: &str, expected_version: Option<i64>, now: DateTime<Utc>) -> AppResult<ServiceRequestRow> {
+    pub async fn add_note(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        body: &str,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> AppResult<ServiceRequestRow> {
         require_worker(caller)?;
         let p = self.partner_id.as_str();
         let postgres = self.db.backend == crate::db::Backend::Postgres;
@@ -494,7 +558,14 @@ impl Repo {
     }
 
     /// Moves a request along its state machine; an illegal move lists the allowed ones.
-    pub async fn change_status(&self, caller: &Caller, request_id: &str, to: RequestStatus, expected_version: i64, now: DateTime<Utc>) -> AppResult<ServiceRequestRow> {
+    pub async fn change_status(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        to: RequestStatus,
+        expected_version: i64,
+        now: DateTime<Utc>,
+    ) -> AppResult<ServiceRequestRow> {
         require_worker(caller)?;
         let p = self.partner_id.as_str();
         let postgres = self.db.backend == crate::db::Backend::Postgres;
@@ -507,7 +578,11 @@ impl Repo {
                 return Err(AppError::InvalidTransition {
                     message: format!(
                         "a {from} request cannot become {to}; allowed: {}",
-                        if allowed.is_empty() { "none (closed is final)".to_owned() } else { allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") }
+                        if allowed.is_empty() {
+                            "none (closed is final)".to_owned()
+                        } else {
+                            allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        }
                     ),
                     allowed: allowed.iter().map(|s| s.as_str().to_owned()).collect(),
                 });
@@ -518,8 +593,21 @@ impl Repo {
                 .set((service_requests::status.eq(to.as_str()), service_requests::closed_at.eq(closed_at)))
                 .execute(conn)
                 .await?;
-            let h = history(&row.id, Some(&caller.agent_id), HistoryKind::StatusChanged, Some(from.as_str().into()), Some(to.as_str().into()), now);
-            let e = event(p, Some(&row.id), "STATUS_CHANGED", json!({ "from": from.as_str(), "to": to.as_str(), "actor": caller.agent_id }), now);
+            let h = history(
+                &row.id,
+                Some(&caller.agent_id),
+                HistoryKind::StatusChanged,
+                Some(from.as_str().into()),
+                Some(to.as_str().into()),
+                now,
+            );
+            let e = event(
+                p,
+                Some(&row.id),
+                "STATUS_CHANGED",
+                json!({ "from": from.as_str(), "to": to.as_str(), "actor": caller.agent_id }),
+                now,
+            );
             record!(conn, postgres, [h], [e]);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
         });
@@ -528,7 +616,14 @@ impl Repo {
 
     /// Changes the severity; while the initial-response clock runs the due time is recomputed
     /// from the filing instant (S1–S3) and a resulting SLA state change is recorded.
-    pub async fn change_severity(&self, caller: &Caller, request_id: &str, severity: Severity, expected_version: i64, now: DateTime<Utc>) -> AppResult<ServiceRequestRow> {
+    pub async fn change_severity(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        severity: Severity,
+        expected_version: i64,
+        now: DateTime<Utc>,
+    ) -> AppResult<ServiceRequestRow> {
         require_worker(caller)?;
         let p = self.partner_id.as_str();
         let postgres = self.db.backend == crate::db::Backend::Postgres;
@@ -563,7 +658,14 @@ impl Repo {
                 ))
                 .execute(conn)
                 .await?;
-            let mut histories = vec![history(&row.id, Some(&caller.agent_id), HistoryKind::SeverityChanged, Some(from.as_str().into()), Some(severity.as_str().into()), now)];
+            let mut histories = vec![history(
+                &row.id,
+                Some(&caller.agent_id),
+                HistoryKind::SeverityChanged,
+                Some(from.as_str().into()),
+                Some(severity.as_str().into()),
+                now,
+            )];
             let mut evs = vec![event(
                 p,
                 Some(&row.id),
@@ -573,8 +675,21 @@ impl Repo {
             )];
             let state_after = sla_state_of(&updated, now);
             if state_after != state_before {
-                histories.push(history(&row.id, None, HistoryKind::SlaStateChanged, Some(state_before.as_str().into()), Some(state_after.as_str().into()), now));
-                evs.push(event(p, Some(&row.id), "SLA_STATE_CHANGED", json!({ "from": state_before.as_str(), "to": state_after.as_str() }), now));
+                histories.push(history(
+                    &row.id,
+                    None,
+                    HistoryKind::SlaStateChanged,
+                    Some(state_before.as_str().into()),
+                    Some(state_after.as_str().into()),
+                    now,
+                ));
+                evs.push(event(
+                    p,
+                    Some(&row.id),
+                    "SLA_STATE_CHANGED",
+                    json!({ "from": state_before.as_str(), "to": state_after.as_str() }),
+                    now,
+                ));
             }
             record!(conn, postgres, histories, evs);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
@@ -604,7 +719,10 @@ impl Repo {
             let row = load_request_for_update!(conn, p, request_id);
             check_version(&row, expected_version)?;
             if row.first_response_at.is_some() {
-                return Err(AppError::Conflict { message: "support's first response is already recorded".into(), current_version: Some(row.version) });
+                return Err(AppError::Conflict {
+                    message: "support's first response is already recorded".into(),
+                    current_version: Some(row.version),
+                });
             }
             if at < row.created_at.and_utc() {
                 return Err(AppError::bad_input("`respondedAt` is before the request was filed"));
@@ -614,7 +732,10 @@ impl Repo {
             let mut updated = row.clone();
             updated.first_response_at = Some(at.naive_utc());
             let state_after = sla_state_of(&updated, now);
-            diesel::update(service_requests::table.find(&row.id)).set(service_requests::first_response_at.eq(Some(at.naive_utc()))).execute(conn).await?;
+            diesel::update(service_requests::table.find(&row.id))
+                .set(service_requests::first_response_at.eq(Some(at.naive_utc())))
+                .execute(conn)
+                .await?;
             if let Some(body) = note {
                 let n = NoteRow {
                     id: new_id(),
@@ -626,11 +747,37 @@ impl Repo {
                 };
                 diesel::insert_into(service_request_notes::table).values(&n).execute(conn).await?;
             }
-            let mut histories = vec![history(&row.id, Some(&caller.agent_id), HistoryKind::SupportResponded, None, Some(at.to_rfc3339()), now)];
-            let mut evs = vec![event(p, Some(&row.id), "SUPPORT_RESPONDED", json!({ "respondedAt": at, "actor": caller.agent_id }), now)];
+            let mut histories = vec![history(
+                &row.id,
+                Some(&caller.agent_id),
+                HistoryKind::SupportResponded,
+                None,
+                Some(at.to_rfc3339()),
+                now,
+            )];
+            let mut evs = vec![event(
+                p,
+                Some(&row.id),
+                "SUPPORT_RESPONDED",
+                json!({ "respondedAt": at, "actor": caller.agent_id }),
+                now,
+            )];
             if state_after != state_before {
-                histories.push(history(&row.id, None, HistoryKind::SlaStateChanged, Some(state_before.as_str().into()), Some(state_after.as_str().into()), now));
-                evs.push(event(p, Some(&row.id), "SLA_STATE_CHANGED", json!({ "from": state_before.as_str(), "to": state_after.as_str() }), now));
+                histories.push(history(
+                    &row.id,
+                    None,
+                    HistoryKind::SlaStateChanged,
+                    Some(state_before.as_str().into()),
+                    Some(state_after.as_str().into()),
+                    now,
+                ));
+                evs.push(event(
+                    p,
+                    Some(&row.id),
+                    "SLA_STATE_CHANGED",
+                    json!({ "from": state_before.as_str(), "to": state_after.as_str() }),
+                    now,
+                ));
             }
             record!(conn, postgres, histories, evs);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
@@ -640,7 +787,13 @@ impl Repo {
 
     /// An indirect provider's admin grants or revokes its reseller's access to a customer's
     /// Azure account (R4).
-    pub async fn set_azure_access(&self, caller: &Caller, customer_id: &str, granted: bool, now: DateTime<Utc>) -> AppResult<CustomerRow> {
+    pub async fn set_azure_access(
+        &self,
+        caller: &Caller,
+        customer_id: &str,
+        granted: bool,
+        now: DateTime<Utc>,
+    ) -> AppResult<CustomerRow> {
         let p = self.partner_id.as_str();
         let postgres = self.db.backend == crate::db::Backend::Postgres;
         let result = transaction!(self.db, |conn| {
@@ -653,15 +806,23 @@ impl Repo {
                 .optional()?
                 .ok_or_else(|| AppError::NotFound("no such customer".into()))?;
             if customer.provider_id.as_deref() != Some(p) {
-                return Err(AppError::Forbidden("only the indirect provider of the customer's reseller grants or revokes Azure access".into()));
+                return Err(AppError::Forbidden(
+                    "only the indirect provider of the customer's reseller grants or revokes Azure access".into(),
+                ));
             }
             if !matches!(caller.role, AgentRole::AdminAgent | AgentRole::GlobalAdmin) {
-                return Err(AppError::Forbidden(format!("a {} cannot grant or revoke Azure access; an admin agent can", caller.role)));
+                return Err(AppError::Forbidden(format!(
+                    "a {} cannot grant or revoke Azure access; an admin agent can",
+                    caller.role
+                )));
             }
             if customer.azure_access_granted == granted {
                 return Ok(customer);
             }
-            diesel::update(customers::table.find(&customer.id)).set(customers::azure_access_granted.eq(granted)).execute(conn).await?;
+            diesel::update(customers::table.find(&customer.id))
+                .set(customers::azure_access_granted.eq(granted))
+                .execute(conn)
+                .await?;
             let kind = if granted { "AZURE_ACCESS_GRANTED" } else { "AZURE_ACCESS_REVOKED" };
             // Both the provider and the reseller hear of it.
             for partner in [p, customer.partner_id.as_str()] {

@@ -117,7 +117,10 @@ impl TestApp {
         let admin_url = match std::env::var("TEST_DATABASE_URL") {
             Ok(url) if !url.is_empty() => url,
             _ => {
-                assert!(std::env::var_os("SG_REQUIRE_POSTGRES").is_none(), "SG_REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not");
+                assert!(
+                    std::env::var_os("SG_REQUIRE_POSTGRES").is_none(),
+                    "SG_REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not"
+                );
                 announce_skip();
                 return None;
             }
@@ -167,7 +170,9 @@ impl TestApp {
     pub async fn seeded_at_scale(&self, n: usize) -> TestApp {
         let t = match self.backend() {
             support_gateway::db::Backend::Sqlite => TestApp::sqlite_unseeded().await,
-            support_gateway::db::Backend::Postgres => TestApp::postgres_unseeded().await.expect("TEST_DATABASE_URL is set"),
+            support_gateway::db::Backend::Postgres => {
+                TestApp::postgres_unseeded().await.expect("TEST_DATABASE_URL is set")
+            }
         };
         seed::load(&t.app.db, &seed::scale(n, test_now())).await.expect("seed at scale");
         t
@@ -200,13 +205,15 @@ impl TestApp {
     /// POSTs a GraphQL request as the agent with `email` (or anonymously), returning the
     /// status and the decoded JSON body.
     pub async fn gql_as(&self, email: Option<&str>, query: &str, variables: Value) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(Method::POST).uri("/graphql").header("content-type", "application/json");
+        let mut req =
+            Request::builder().method(Method::POST).uri("/graphql").header("content-type", "application/json");
         if let Some(email) = email {
             req = req.header("authorization", format!("Bearer {}", self.token(email)));
         }
         let body = json!({ "query": query, "variables": variables }).to_string();
         let (status, _, bytes) = self.send(req.body(Body::from(body)).unwrap()).await;
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("JSON body ({e}): {}", String::from_utf8_lossy(&bytes)));
+        let value: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("JSON body ({e}): {}", String::from_utf8_lossy(&bytes)));
         (status, value)
     }
 
@@ -273,7 +280,11 @@ pub async fn write_counts(t: &TestApp) -> Vec<i64> {
                 service_request_notes::table.count().get_result::<i64>(conn).await?,
                 events::table.count().get_result::<i64>(conn).await?,
                 idempotency_keys::table.count().get_result::<i64>(conn).await?,
-                customers::table.filter(customers::azure_access_granted.eq(true)).count().get_result::<i64>(conn).await?,
+                customers::table
+                    .filter(customers::azure_access_granted.eq(true))
+                    .count()
+                    .get_result::<i64>(conn)
+                    .await?,
             ]
         }))
     }

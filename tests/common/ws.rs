@@ -34,7 +34,10 @@ impl Ws {
     /// Connects and completes `connection_init` with a token for `agent`.
     pub async fn open(addr: SocketAddr, t: &TestApp, agent: &str) -> Ws {
         let mut ws = Ws::connect(addr, "graphql-transport-ws").await;
-        ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", t.token(agent)) } })).await;
+        ws.send(
+            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", t.token(agent)) } }),
+        )
+        .await;
         let ack = ws.recv().await.expect("ack");
         assert_eq!(ack["type"], "connection_ack", "{ack}");
         ws
@@ -57,14 +60,17 @@ impl Ws {
                         _ => return Some(v),
                     }
                 }
-                Message::Close(frame) => return frame.map(|f| json!({ "closed": u16::from(f.code) })).or(Some(json!({ "closed": 0 }))),
+                Message::Close(frame) => {
+                    return frame.map(|f| json!({ "closed": u16::from(f.code) })).or(Some(json!({ "closed": 0 })));
+                }
                 _ => {}
             }
         }
     }
 
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })).await;
+        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
+            .await;
     }
 
     /// The payload of the next `next` message for `id`.
@@ -74,4 +80,3 @@ impl Ws {
         msg["payload"].clone()
     }
 }
-

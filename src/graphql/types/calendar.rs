@@ -51,7 +51,11 @@ impl BusinessCalendar {
         self.0
             .hours
             .iter()
-            .map(|h| WorkingHours { iso_weekday: h.weekday as i32 + 1, start: hhmm(h.start_minute), end: hhmm(h.end_minute) })
+            .map(|h| WorkingHours {
+                iso_weekday: h.weekday as i32 + 1,
+                start: hhmm(h.start_minute),
+                end: hhmm(h.end_minute),
+            })
             .collect()
     }
 

@@ -8,7 +8,10 @@ use crate::graphql::connection::{Conn, from_first, from_list};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
-use crate::repo::loaders::{CalendarKey, DomainsOfCustomer, FirstOf, PartnerKey, ProductsOfCustomer, RequestsOfCustomer, SubscriptionsOfCustomer, load};
+use crate::repo::loaders::{
+    CalendarKey, DomainsOfCustomer, FirstOf, PartnerKey, ProductsOfCustomer, RequestsOfCustomer,
+    SubscriptionsOfCustomer, load,
+};
 
 /// A customer the partner serves (or, for an indirect provider, a reseller's customer).
 #[derive(Clone)]
@@ -114,14 +117,19 @@ impl Customer {
         status: Option<Vec<SubscriptionStatus>>,
         product_family: Option<ProductFamily>,
     ) -> Result<Conn<Subscription>> {
-        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?.counting_if(ctx.look_ahead().field("totalCount").exists());
-        if status.is_none() && product_family.is_none()
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
+            .counting_if(ctx.look_ahead().field("totalCount").exists());
+        if status.is_none()
+            && product_family.is_none()
             && let Some(window) = args.uncounted_window()
         {
-            let rows = load(&rc(ctx)?.loaders.first_subscriptions_of_customer, FirstOf::new(&self.0.id, window.end + 1)).await?;
+            let rows =
+                load(&rc(ctx)?.loaders.first_subscriptions_of_customer, FirstOf::new(&self.0.id, window.end + 1))
+                    .await?;
             return Ok(from_first(&rows, window, Subscription));
         }
-        let rows = load(&rc(ctx)?.loaders.subscriptions_of_customer, SubscriptionsOfCustomer(self.0.id.clone())).await?;
+        let rows =
+            load(&rc(ctx)?.loaders.subscriptions_of_customer, SubscriptionsOfCustomer(self.0.id.clone())).await?;
         let rows: Vec<_> = rows
             .iter()
             .filter(|s| status.as_ref().is_none_or(|st| st.iter().any(|v| v.as_str() == s.status)))
@@ -147,16 +155,21 @@ impl Customer {
         before: Option<String>,
         status: Option<Vec<RequestStatus>>,
     ) -> Result<Conn<ServiceRequest>> {
-        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?.counting_if(ctx.look_ahead().field("totalCount").exists());
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
+            .counting_if(ctx.look_ahead().field("totalCount").exists());
         if status.is_none()
             && let Some(window) = args.uncounted_window()
         {
-            let rows = load(&rc(ctx)?.loaders.first_requests_of_customer, FirstOf::new(&self.0.id, window.end + 1)).await?;
+            let rows =
+                load(&rc(ctx)?.loaders.first_requests_of_customer, FirstOf::new(&self.0.id, window.end + 1)).await?;
             return Ok(from_first(&rows, window, ServiceRequest));
         }
         let rows = load(&rc(ctx)?.loaders.requests_of_customer, RequestsOfCustomer(self.0.id.clone())).await?;
-        let rows: Vec<_> =
-            rows.iter().filter(|r| status.as_ref().is_none_or(|st| st.iter().any(|v| v.as_str() == r.status))).cloned().collect();
+        let rows: Vec<_> = rows
+            .iter()
+            .filter(|r| status.as_ref().is_none_or(|st| st.iter().any(|v| v.as_str() == r.status)))
+            .cloned()
+            .collect();
         Ok(from_list(&rows, &args, ServiceRequest))
     }
 }

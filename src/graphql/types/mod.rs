@@ -37,6 +37,8 @@ pub(crate) fn utc(t: NaiveDateTime) -> DateTime<Utc> {
 }
 
 /// Parses a stored enum's text form.
-pub(crate) fn parse<T: std::str::FromStr<Err = crate::domain::model::UnknownVariant>>(s: &str) -> async_graphql::Result<T> {
+pub(crate) fn parse<T: std::str::FromStr<Err = crate::domain::model::UnknownVariant>>(
+    s: &str,
+) -> async_graphql::Result<T> {
     s.parse::<T>().map_err(|e| crate::error::AppError::from(e).into())
 }

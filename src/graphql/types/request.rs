@@ -5,15 +5,17 @@ use super::partner::Contact;
 use super::{Agent, Customer, Subscription, SupportTopic, parse, utc};
 use crate::db::models::{HistoryRow, NoteRow, ServiceRequestRow};
 use crate::domain::model::{
-    BusinessImpact, FeeCoverage, HistoryKind, IncidentKind, NoteAuthorKind, ProductFamily, RequestStatus, RouteKind, Severity,
-    SlaClock, SlaState, SupportPlan,
+    BusinessImpact, FeeCoverage, HistoryKind, IncidentKind, NoteAuthorKind, ProductFamily, RequestStatus, RouteKind,
+    Severity, SlaClock, SlaState, SupportPlan,
 };
 use crate::domain::sla;
 use crate::graphql::connection::{Conn, from_list};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
-use crate::repo::loaders::{AgentKey, CalendarKey, CustomerKey, HistoryOfRequest, NotesOfRequest, SubscriptionKey, TopicKey, load};
+use crate::repo::loaders::{
+    AgentKey, CalendarKey, CustomerKey, HistoryOfRequest, NotesOfRequest, SubscriptionKey, TopicKey, load,
+};
 
 /// A service request (support ticket) the partner filed on behalf of a customer, or for its
 /// own tenant. Visible only to the partner that filed it.
@@ -93,7 +95,11 @@ impl ServiceRequest {
 
     /// The partner's contact for the request (never the customer's, R7).
     async fn contact(&self) -> Contact {
-        Contact { name: self.0.contact_name.clone(), email: self.0.contact_email.clone(), phone: self.0.contact_phone.clone() }
+        Contact {
+            name: self.0.contact_name.clone(),
+            email: self.0.contact_email.clone(),
+            phone: self.0.contact_phone.clone(),
+        }
     }
 
     /// Support language (BCP 47). Only English gets around-the-clock response times (S2).
@@ -224,14 +230,17 @@ impl Sla {
     /// Clock seconds left until the due time (working seconds on a business-hours clock);
     /// negative once overdue; frozen at the first response.
     async fn remaining_seconds(&self, ctx: &Context<'_>) -> Result<i32> {
-        static ALWAYS_OPEN: std::sync::LazyLock<sla::BusinessCalendar> = std::sync::LazyLock::new(sla::BusinessCalendar::always_open);
+        static ALWAYS_OPEN: std::sync::LazyLock<sla::BusinessCalendar> =
+            std::sync::LazyLock::new(sla::BusinessCalendar::always_open);
         let rc = rc(ctx)?;
         let clock: SlaClock = parse(&self.0.sla_clock)?;
         let (due, responded, now) = (utc(self.0.sla_due_at), self.0.first_response_at.map(utc), rc.clock.now());
         // The calendar counts only the working time still ahead of an unanswered request, and
         // is borrowed, not copied (it was cloned for every request of a page).
         let calendar = match clock {
-            SlaClock::BusinessHours if responded.unwrap_or(now) < due => load(&rc.loaders.calendar, CalendarKey(self.0.calendar_id.clone())).await?,
+            SlaClock::BusinessHours if responded.unwrap_or(now) < due => {
+                load(&rc.loaders.calendar, CalendarKey(self.0.calendar_id.clone())).await?
+            }
             _ => None,
         };
         let calendar = calendar.as_deref().map_or(&*ALWAYS_OPEN, |c| &c.calendar);

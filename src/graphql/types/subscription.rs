@@ -74,9 +74,11 @@ impl Subscription {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Conn<ServiceRequest>> {
-        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?.counting_if(ctx.look_ahead().field("totalCount").exists());
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
+            .counting_if(ctx.look_ahead().field("totalCount").exists());
         if let Some(window) = args.uncounted_window() {
-            let rows = load(&rc(ctx)?.loaders.first_requests_of_subscription, FirstOf::new(&self.0.id, window.end + 1)).await?;
+            let rows = load(&rc(ctx)?.loaders.first_requests_of_subscription, FirstOf::new(&self.0.id, window.end + 1))
+                .await?;
             return Ok(from_first(&rows, window, ServiceRequest));
         }
         let rows = load(&rc(ctx)?.loaders.requests_of_subscription, RequestsOfSubscription(self.0.id.clone())).await?;
