@@ -217,10 +217,11 @@ async fn clean(url: &str) {
          DELETE FROM service_requests WHERE title = 'Load benchmark filing';"
     );
     let done: Result<(), support_gateway::error::AppError> = async {
-        Ok(support_gateway::with_conn!(db, |conn| conn
+        support_gateway::with_conn!(db, |conn| conn
             .batch_execute(&sql)
             .await
-            .map_err(support_gateway::error::AppError::from)?))
+            .map_err(support_gateway::error::AppError::from)?);
+        Ok(())
     }
     .await;
     done.map_err(|e| e.message()).expect("clean up earlier runs");

@@ -334,7 +334,11 @@ const CUSTOMER_NAMES: &[&str] = &[
     "Riverbend Logistics",
 ];
 
-const PRODUCTS: &[(&str, &str, &str, Option<&str>, Option<&str>, Option<&str>)] = &[
+/// A marketplace product: name, publisher, summary, website, e-mail, phone.
+type Product =
+    (&'static str, &'static str, &'static str, Option<&'static str>, Option<&'static str>, Option<&'static str>);
+
+const PRODUCTS: &[Product] = &[
     (
         "Relecloud Analytics Suite",
         "Relecloud Software",

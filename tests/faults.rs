@@ -136,7 +136,7 @@ async fn postgres_outage_fails_fast_and_recovers() {
 
     // Writers and readers run throughout; each outcome is recorded.
     let stop = Arc::new(AtomicBool::new(false));
-    let outcomes: Arc<Mutex<Vec<(String, Result<(), String>)>>> = Arc::default();
+    let outcomes: Outcomes = Arc::default();
     let mut load = Vec::new();
     for worker in 0..2 {
         let (gw, stop, outcomes, request) = (gw.clone(), stop.clone(), outcomes.clone(), request.clone());
@@ -160,8 +160,7 @@ async fn postgres_outage_fails_fast_and_recovers() {
             }
         }));
     }
-    let acknowledged =
-        |o: &Arc<Mutex<Vec<(String, Result<(), String>)>>>| o.lock().unwrap().iter().filter(|(_, r)| r.is_ok()).count();
+    let acknowledged = |o: &Outcomes| o.lock().unwrap().iter().filter(|(_, r)| r.is_ok()).count();
     wait_until("writes succeed before the outage", || acknowledged(&outcomes) >= 4).await;
 
     proxy.cut();
@@ -280,8 +279,13 @@ async fn sqlite_busy_is_retried_within_a_bound_then_refused() {
 
 on_both_backends!(sigterm_drains_requests_and_closes_websockets);
 
+/// What each worker did, by kind of operation.
+type Outcomes = Arc<Mutex<Vec<(String, Result<(), String>)>>>;
+
 /// Keeps a service request's writers waiting until dropped: SQLite's write lock, or a
-/// PostgreSQL row lock (the gateway's writers lock the row `FOR UPDATE`).
+/// PostgreSQL row lock (the gateway's writers lock the row `FOR UPDATE`). One per test: its
+/// size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Blocker {
     Sqlite(#[allow(dead_code)] WriteLock),
     Postgres(diesel_async::AsyncPgConnection),

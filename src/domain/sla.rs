@@ -344,7 +344,7 @@ mod properties {
         )
             .prop_map(|(zone, start, lunch, end, split, saturday, holidays)| {
                 let day = if split {
-                    vec![(start * 60, 12 * 60), ((12 + lunch) * 60, end * 60.max(1))]
+                    vec![(start * 60, 12 * 60), ((12 + lunch) * 60, end * 60)]
                 } else {
                     vec![(start * 60, end * 60)]
                 };

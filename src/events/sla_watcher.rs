@@ -75,7 +75,7 @@ impl SlaWatcher {
 
     /// Makes a request due now (tests: proves a second recording is a no-op).
     pub async fn schedule_now_for_test(&self, global_id: &serde_json::Value) {
-        let raw = global_id.as_str().and_then(|id| crate::graphql::ids::decode(id)).map(|(_, raw)| raw);
+        let raw = global_id.as_str().and_then(crate::graphql::ids::decode).map(|(_, raw)| raw);
         if let Some(raw) = raw {
             self.deadlines.lock().await.entry(self.clock.now()).or_default().insert(raw);
         }

@@ -336,10 +336,11 @@ impl Subscription {
         let mut followed: HashMap<String, ServiceRequestRow> = HashMap::new();
         let mut calendars: HashMap<String, sla::BusinessCalendar> = HashMap::new();
         for row in rows.into_iter().flatten() {
-            if row.sla_clock == SlaClock::BusinessHours.as_str() && !calendars.contains_key(&row.calendar_id) {
-                if let Some(c) = load(&rc.loaders.calendar, CalendarKey(row.calendar_id.clone())).await? {
-                    calendars.insert(row.calendar_id.clone(), c.calendar.clone());
-                }
+            if row.sla_clock == SlaClock::BusinessHours.as_str()
+                && !calendars.contains_key(&row.calendar_id)
+                && let Some(c) = load(&rc.loaders.calendar, CalendarKey(row.calendar_id.clone())).await?
+            {
+                calendars.insert(row.calendar_id.clone(), c.calendar.clone());
             }
             followed.insert(row.id.clone(), std::sync::Arc::unwrap_or_clone(row));
         }
