@@ -44,10 +44,12 @@ pub type AppState = Arc<App>;
 impl App {
     /// Connects to the configured database and runs pending migrations.
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> AppResult<AppState> {
-        let keys = TokenKeys::from_settings(&config.auth).map_err(AppError::internal)?;
+        let keys = TokenKeys::from_settings(&config.auth)
+            .map_err(|e| AppError::internal(format!("token keys: {e}; check SG_JWKS_FILE / SG_JWT_SECRET")))?;
         let documents = Arc::new(match &config.trusted_documents {
-            Some(manifest) => Documents::trusted(manifest).map_err(AppError::internal)?,
-            None => Documents::new(config.apq),
+            Some(manifest) => Documents::trusted(manifest)
+                .map_err(|e| AppError::internal(format!("{e}; check the file SG_TRUSTED_DOCUMENTS names")))?,
+            None => Documents::new(config.apq, config.apq_cache_bytes),
         });
         let options = PoolOptions {
             max_size: config.db_pool_size,

@@ -30,7 +30,13 @@ pub struct AuthSettings {
     pub issuer: String,
     pub audience: String,
     pub leeway_seconds: u64,
+    /// The longest a token may be valid (`exp` − `iat`, or `exp` − now without `iat`): a leaked
+    /// token must not work for years.
+    pub max_lifetime: std::time::Duration,
 }
+
+/// The longest token lifetime by default: 30 days, the `token` command's default.
+pub const DEFAULT_MAX_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
 impl std::fmt::Debug for AuthSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,6 +46,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("leeway_seconds", &self.leeway_seconds)
+            .field("max_lifetime", &self.max_lifetime)
             .finish()
     }
 }
@@ -53,6 +60,7 @@ impl AuthSettings {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
             leeway_seconds: 30,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
         }
     }
 }
@@ -93,6 +101,7 @@ pub struct TokenKeys {
     issuer: String,
     audience: String,
     leeway: u64,
+    max_lifetime_seconds: i64,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -103,6 +112,52 @@ impl std::fmt::Debug for TokenKeys {
 
 fn unauthenticated(detail: impl std::fmt::Display) -> AppError {
     AppError::Unauthenticated(format!("invalid token: {detail}"))
+}
+
+/// The algorithms a token may name.
+const ACCEPTED: &str = "HS256, RS256 or ES256";
+
+/// Why a token's header cannot be read, in words: its `alg` when it names one we do not take
+/// (`none` among them), else that it is no JWT at all.
+fn header_problem(token: &str) -> String {
+    use base64::Engine;
+    let header = token
+        .split('.')
+        .next()
+        .and_then(|h| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h.trim_end_matches('=')).ok())
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+    match header.as_ref().and_then(|h| h.get("alg")).and_then(|a| a.as_str()) {
+        Some(alg) => format!("algorithm `{alg}` is not accepted (use {ACCEPTED})"),
+        None => "it is not a JSON Web Token (three base64url parts: header, claims, signature)".to_owned(),
+    }
+}
+
+/// What is wrong with a token, in words a user can act on (never the library's own text).
+fn token_problem(e: &jsonwebtoken::errors::Error, issuer: &str, audience: &str) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+            "it is not a JSON Web Token (three base64url parts: header, claims, signature)".into()
+        }
+        ErrorKind::InvalidSignature => "its signature does not match a key this gateway trusts".into(),
+        ErrorKind::ExpiredSignature => "it has expired; get a new token".into(),
+        ErrorKind::ImmatureSignature => "it is not valid yet (its `nbf` is in the future)".into(),
+        ErrorKind::InvalidIssuer => format!("it was issued by someone else (`iss` must be `{issuer}`)"),
+        ErrorKind::InvalidAudience => format!("it is meant for another service (`aud` must be `{audience}`)"),
+        ErrorKind::MissingRequiredClaim(claim) => format!("it has no `{claim}` claim"),
+        ErrorKind::InvalidClaimFormat(claim) => format!("its `{claim}` claim has the wrong type"),
+        ErrorKind::Json(e) => match e.to_string().strip_prefix("missing field `").and_then(|rest| rest.split_once('`'))
+        {
+            Some((claim, _)) => format!("it has no `{claim}` claim"),
+            None => "its claims are malformed: `sub`, `iss` must be strings, `aud` a string or a list of strings, \
+                     `exp`, `iat`, `nbf` numbers of seconds"
+                .into(),
+        },
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            format!("its algorithm does not match its key (use {ACCEPTED})")
+        }
+        _ => "it cannot be verified".into(),
+    }
 }
 
 impl TokenKeys {
@@ -151,6 +206,7 @@ impl TokenKeys {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             leeway: settings.leeway_seconds,
+            max_lifetime_seconds: i64::try_from(settings.max_lifetime.as_secs()).unwrap_or(i64::MAX),
         })
     }
 
@@ -158,6 +214,12 @@ impl TokenKeys {
     pub fn issue(&self, agent_id: &str, now: DateTime<Utc>, ttl: Duration) -> AppResult<String> {
         let (encoding, _) =
             self.hs256.as_ref().ok_or_else(|| AppError::internal("no HS256 secret is configured to sign tokens"))?;
+        if ttl.num_seconds() > self.max_lifetime_seconds {
+            return Err(AppError::bad_input(format!(
+                "a token may be valid for at most {} hours (SG_JWT_MAX_LIFETIME_HOURS)",
+                self.max_lifetime_seconds / 3600
+            )));
+        }
         let claims = Claims {
             sub: agent_id.to_owned(),
             iss: self.issuer.clone(),
@@ -176,7 +238,7 @@ impl TokenKeys {
 
     /// Like `verify`, returning every claim (a WebSocket closes when `exp` passes).
     pub fn verify_claims(&self, token: &str) -> AppResult<Claims> {
-        let header = jsonwebtoken::decode_header(token).map_err(unauthenticated)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthenticated(header_problem(token)))?;
         let key = match header.alg {
             Algorithm::HS256 => match &self.hs256 {
                 Some((_, decoding)) => decoding,
@@ -192,12 +254,10 @@ impl TokenKeys {
                     }
                 };
                 &found
-                    .ok_or_else(|| {
-                        unauthenticated(format!("no configured {:?} key matches the token's kid", header.alg))
-                    })?
+                    .ok_or_else(|| unauthenticated(format!("no configured {:?} key matches its `kid`", header.alg)))?
                     .key
             }
-            other => return Err(unauthenticated(format!("algorithm {other:?} is not accepted"))),
+            other => return Err(unauthenticated(format!("algorithm `{other:?}` is not accepted (use {ACCEPTED})"))),
         };
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
@@ -205,7 +265,17 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway;
-        jsonwebtoken::decode::<Claims>(token, key, &validation).map(|data| data.claims).map_err(unauthenticated)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| unauthenticated(token_problem(&e, &self.issuer, &self.audience)))?;
+        let from = claims.iat.unwrap_or_else(|| Utc::now().timestamp());
+        if claims.exp.saturating_sub(from) > self.max_lifetime_seconds.saturating_add(self.leeway as i64) {
+            return Err(unauthenticated(format!(
+                "it is valid for longer than this gateway accepts ({} hours at most); issue a shorter-lived token",
+                self.max_lifetime_seconds / 3600
+            )));
+        }
+        Ok(claims)
     }
 }
 

@@ -26,6 +26,20 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// Parses a command line. Without a command it is `serve`, read exactly as `serve` reads
+    /// its flags and environment (a container running the bare binary keeps its settings).
+    pub fn from_args(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+        let cli = Cli::try_parse_from(&args)?;
+        if cli.command.is_some() {
+            return Ok(cli);
+        }
+        let mut serve = args;
+        serve.push("serve".into());
+        Cli::try_parse_from(serve)
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Database URL: `postgres://…` for PostgreSQL, or a SQLite file (`sqlite://path`). Without
@@ -78,6 +92,11 @@ pub struct CommonArgs {
     /// Clock skew tolerated on `exp` and `nbf`, in seconds (at most 300).
     #[arg(long, env = "SG_JWT_LEEWAY_SECONDS", default_value_t = 30, global = true)]
     pub jwt_leeway_seconds: u64,
+
+    /// The longest a token may be valid, in hours (`exp` − `iat`): longer-lived tokens are
+    /// refused, and `token --ttl-hours` may not exceed it.
+    #[arg(long, env = "SG_JWT_MAX_LIFETIME_HOURS", default_value_t = 24 * 30, global = true)]
+    pub jwt_max_lifetime_hours: u64,
 }
 
 /// What the gateway is set up for.
@@ -87,6 +106,8 @@ pub enum Profile {
     Production,
 }
 
+// `serve`'s flags make its variant large; a command is parsed once per process.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the GraphQL API (the default command).
@@ -128,6 +149,11 @@ pub struct ServeArgs {
     /// Accept automatic persisted queries (a bounded cache of documents by hash).
     #[arg(long, env = "SG_APQ", default_value_t = true, action = clap::ArgAction::Set)]
     pub apq: bool,
+
+    /// Most bytes of document text the automatic persisted query cache keeps (least recently
+    /// used out); a document larger than this is run but not kept.
+    #[arg(long, env = "SG_APQ_CACHE_BYTES", default_value_t = crate::graphql::documents::APQ_CACHE_BYTES)]
+    pub apq_cache_bytes: usize,
 
     /// Longest wait for in-flight requests after SIGTERM before the process exits anyway.
     #[arg(long, env = "SG_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
@@ -213,6 +239,7 @@ impl Default for ServeArgs {
             graphiql: None,
             trusted_documents: None,
             apq: true,
+            apq_cache_bytes: crate::graphql::documents::APQ_CACHE_BYTES,
             shutdown_grace_seconds: 10,
             limits: LimitArgs::default(),
         }
@@ -262,6 +289,8 @@ pub struct Config {
     /// The trusted documents manifest (its text), when only those may run.
     pub trusted_documents: Option<String>,
     pub apq: bool,
+    /// Bytes of document text the automatic persisted query cache may hold.
+    pub apq_cache_bytes: usize,
     pub limits: Limits,
     pub shutdown_grace: Duration,
 }
@@ -326,12 +355,16 @@ impl Config {
         if common.jwt_leeway_seconds > 300 {
             return Err("SG_JWT_LEEWAY_SECONDS must be at most 300".into());
         }
+        if common.jwt_max_lifetime_hours == 0 {
+            return Err("SG_JWT_MAX_LIFETIME_HOURS must be at least 1".into());
+        }
         let auth = AuthSettings {
             secret,
             jwks,
             issuer: common.jwt_issuer.clone(),
             audience: common.jwt_audience.clone(),
             leeway_seconds: common.jwt_leeway_seconds,
+            max_lifetime: Duration::from_secs(common.jwt_max_lifetime_hours.saturating_mul(3600)),
         };
         let cors_origins = match &serve.cors_origins {
             Some(list) => {
@@ -362,6 +395,7 @@ impl Config {
             graphiql: serve.graphiql.unwrap_or(!production),
             trusted_documents,
             apq: serve.apq,
+            apq_cache_bytes: serve.apq_cache_bytes,
             limits: serve.limits.apply(Limits::default()),
             shutdown_grace: Duration::from_secs(serve.shutdown_grace_seconds),
         })
@@ -386,6 +420,7 @@ impl Config {
             graphiql: true,
             trusted_documents: None,
             apq: true,
+            apq_cache_bytes: crate::graphql::documents::APQ_CACHE_BYTES,
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(10),
         }
@@ -399,7 +434,7 @@ mod tests {
     fn resolve(args: &[&str]) -> Result<Config, String> {
         let mut argv = vec!["support-gateway"];
         argv.extend_from_slice(args);
-        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let cli = Cli::from_args(argv.into_iter().map(Into::into).collect()).map_err(|e| e.to_string())?;
         let serve = match cli.command {
             Some(Command::Serve(s)) => s,
             _ => ServeArgs::default(),

@@ -90,6 +90,24 @@ impl AppError {
         }
     }
 
+    /// The whole story, for logs and the command line: the detail behind the generic message
+    /// of `INTERNAL` and `SERVICE_UNAVAILABLE`, the message otherwise.
+    pub fn detail(&self) -> String {
+        match self {
+            AppError::Internal(detail) | AppError::Unavailable(detail) => detail.clone(),
+            other => other.message(),
+        }
+    }
+
+    /// Puts what was being done (and what to do about it) in front of the detail.
+    pub fn context(self, what: impl std::fmt::Display) -> Self {
+        match self {
+            AppError::Internal(detail) => AppError::Internal(format!("{what}: {detail}")),
+            AppError::Unavailable(detail) => AppError::Unavailable(format!("{what}: {detail}")),
+            other => other,
+        }
+    }
+
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         AppError::Internal(detail.to_string())
     }
@@ -219,6 +237,15 @@ mod tests {
         assert_eq!(code_of(AppError::BadUserInput("x".into())), "\"BAD_USER_INPUT\"");
         assert_eq!(code_of(AppError::Unavailable("x".into())), "\"SERVICE_UNAVAILABLE\"");
         assert_eq!(code_of(AppError::Internal("x".into())), "\"INTERNAL\"");
+    }
+
+    #[test]
+    fn the_detail_is_kept_for_logs_and_the_command_line() {
+        let e = AppError::Unavailable("connection refused".into()).context("connecting to postgres://db");
+        assert_eq!(e.detail(), "connecting to postgres://db: connection refused");
+        let gql: async_graphql::Error = e.into();
+        assert_eq!(gql.message, "the service is temporarily unavailable");
+        assert_eq!(AppError::bad_input("x").context("y").detail(), "x");
     }
 
     #[test]

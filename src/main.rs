@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use support_gateway::clock::{Clock, SystemClock};
 use support_gateway::config::{Cli, Command, CommonArgs, Config, SeedArgs, ServeArgs, TokenArgs};
 use support_gateway::db::Db;
@@ -21,8 +20,9 @@ pub static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muz
 #[tokio::main]
 async fn main() -> ExitCode {
     let _telemetry = support_gateway::telemetry::init();
-    let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    let cli = Cli::from_args(std::env::args_os().collect()).unwrap_or_else(|e| e.exit());
+    let Some(command) = cli.command else { unreachable!("Cli::from_args always names a command") };
+    let result = match command {
         Command::Serve(args) => serve(&cli.common, args).await,
         Command::Migrate => database(&cli.common).await.map(|_| println!("migrations are up to date")),
         Command::Seed(args) => seed_command(&cli.common, args).await,
@@ -52,10 +52,10 @@ async fn start(common: &CommonArgs, serve: &ServeArgs) -> Result<AppState, Strin
         );
     }
     let embedded = config.embedded_default;
-    let app = App::start(config, Arc::new(SystemClock)).await.map_err(|e| format!("starting: {}", e.message()))?;
-    if embedded && seed::is_empty(&app.db).await.map_err(|e| e.message())? {
+    let app = App::start(config, Arc::new(SystemClock)).await.map_err(|e| format!("starting: {}", e.detail()))?;
+    if embedded && seed::is_empty(&app.db).await.map_err(|e| e.detail())? {
         tracing::info!("first start: loading the demo data set");
-        seed::load(&app.db, &seed::demo(app.clock.now())).await.map_err(|e| format!("seeding: {}", e.message()))?;
+        seed::load(&app.db, &seed::demo(app.clock.now())).await.map_err(|e| format!("seeding: {}", e.detail()))?;
     }
     Ok(app)
 }
@@ -75,10 +75,14 @@ async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
         }
     });
     println!("support-gateway listening on http://{addr}");
-    println!("  GraphiQL:  http://{addr}/graphiql");
+    if app.config.graphiql {
+        println!("  GraphiQL:  http://{addr}/graphiql");
+    }
     println!("  GraphQL:   http://{addr}/graphql (POST, GET, WebSocket)");
-    println!("  token:     cargo run --release -- token --agent admin@northwind-cloud.example");
-    println!("             then set the header  Authorization: Bearer <token>");
+    if app.config.embedded_default {
+        println!("  token:     cargo run --release -- token --agent admin@northwind-cloud.example");
+        println!("             then set the header  Authorization: Bearer <token>");
+    }
     let grace = app.config.shutdown_grace;
     let stopping = app.clone();
     let server = axum::serve(listener, support_gateway::app(app)).with_graceful_shutdown(async move {
@@ -136,7 +140,7 @@ async fn seed_command(common: &CommonArgs, args: SeedArgs) -> Result<(), String>
         (false, None) => return Err("say what to load: --demo or --scale N".into()),
     };
     let started = std::time::Instant::now();
-    seed::load(&db, &data).await.map_err(|e| e.message())?;
+    seed::load(&db, &data).await.map_err(|e| e.detail())?;
     println!(
         "loaded {} partners, {} agents, {} customers, {} subscriptions, {} service requests, {} notes in {:.1} s",
         data.partners.len(),
@@ -151,16 +155,27 @@ async fn seed_command(common: &CommonArgs, args: SeedArgs) -> Result<(), String>
 }
 
 async fn token(common: &CommonArgs, args: TokenArgs) -> Result<(), String> {
-    let app = start(common, &ServeArgs::default()).await?;
-    let Some(agent) =
-        support_gateway::repo::queries::agent_by_email(&app.db, &args.agent).await.map_err(|e| e.message())?
+    let config = Config::resolve(common, &ServeArgs::default())?;
+    // A token is for an agent of an existing database: never create (and seed) one here.
+    if config.embedded_default {
+        let path = support_gateway::db::sqlite_path(&config.database_url);
+        if !std::path::Path::new(&path).exists() {
+            return Err(format!(
+                "no database at {path}: start the gateway once in this folder (`cargo run --release`) to create \
+                 the demo database, or set DATABASE_URL"
+            ));
+        }
+    }
+    let keys = support_gateway::auth::TokenKeys::from_settings(&config.auth)?;
+    let db = database(common).await?;
+    let Some(agent) = support_gateway::repo::queries::agent_by_email(&db, &args.agent).await.map_err(|e| e.detail())?
     else {
-        let known = support_gateway::repo::queries::all_agents(&app.db).await.map_err(|e| e.message())?;
+        let known = support_gateway::repo::queries::all_agents(&db).await.map_err(|e| e.detail())?;
         let list: Vec<String> = known.iter().map(|(a, p)| format!("  {} ({}, {})", a.email, a.role, p)).collect();
         return Err(format!("no agent with e-mail {}; known agents:\n{}", args.agent, list.join("\n")));
     };
     let token =
-        app.keys.issue(&agent.id, app.clock.now(), chrono::Duration::hours(args.ttl_hours)).map_err(|e| e.message())?;
+        keys.issue(&agent.id, SystemClock.now(), chrono::Duration::hours(args.ttl_hours)).map_err(|e| e.detail())?;
     println!("{token}");
     Ok(())
 }

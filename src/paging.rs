@@ -12,6 +12,9 @@ use crate::error::{AppError, AppResult};
 pub const MAX_PAGE_SIZE: usize = 100;
 /// The page size when neither `first` nor `last` is given.
 pub const DEFAULT_PAGE_SIZE: usize = 20;
+/// The largest position a cursor may name: `totalCount` is a GraphQL `Int`, so no list has a
+/// position past it, and a larger one would wrap into a negative SQL `OFFSET` (read as 0).
+pub const MAX_CURSOR_OFFSET: usize = i32::MAX as usize;
 
 /// Validated paging arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,9 +95,14 @@ pub fn encode_cursor(offset: usize) -> String {
     URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
 }
 
+/// The position a cursor names; `None` for anything [`encode_cursor`] could not have made.
 pub fn decode_cursor(cursor: &str) -> Option<usize> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor.trim_end_matches('=')).ok()?;
-    std::str::from_utf8(&bytes).ok()?.strip_prefix("o:")?.parse().ok()
+    let digits = std::str::from_utf8(&bytes).ok()?.strip_prefix("o:")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|&offset| offset <= MAX_CURSOR_OFFSET)
 }
 
 #[cfg(test)]
@@ -119,6 +127,10 @@ mod tests {
     fn cursors_round_trip_and_limits_hold() {
         assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
         assert_eq!(decode_cursor("garbage!"), None);
+        assert_eq!(decode_cursor(&encode_cursor(MAX_CURSOR_OFFSET)), Some(MAX_CURSOR_OFFSET));
+        for absurd in ["o:9223372036854775807", "o:18446744073709551615", "o:2147483648", "o:+5", "o:-1", "o:"] {
+            assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode(absurd)), None, "{absurd}");
+        }
         assert!(PageArgs::parse(Some(101), None, None, None).is_err());
         assert!(PageArgs::parse(Some(-1), None, None, None).is_err());
         assert!(PageArgs::parse(None, Some("nope"), None, None).is_err());

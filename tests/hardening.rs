@@ -31,6 +31,11 @@ on_both_backends!(
     rs256_and_es256_tokens_from_a_jwks,
     bad_tokens_are_refused,
     agents_of_deleted_partners_are_refused,
+    cost_limit_reads_arguments_as_they_execute,
+    absurd_cursors_are_bad_input,
+    introspection_without_a_token_for_named_operations,
+    anonymous_documents_are_never_kept,
+    the_maximum_token_lifetime_is_configurable,
 );
 
 const VIEWER: &str = "{ viewer { agent { email } } }";
@@ -568,6 +573,29 @@ async fn bad_tokens_are_refused(t: TestApp) {
     );
     let cases = [
         ("expired", sign(Algorithm::RS256, Some("test-rsa-1"), &rsa, &claims(agent, ISS, AUD, -120, None))),
+        (
+            "valid for 31 days",
+            sign(Algorithm::RS256, Some("test-rsa-1"), &rsa, &claims(agent, ISS, AUD, 31 * 24 * 3600, None)),
+        ),
+        (
+            "valid for a year, without iat",
+            sign(
+                Algorithm::RS256,
+                Some("test-rsa-1"),
+                &rsa,
+                &json!({ "sub": agent, "iss": ISS, "aud": AUD, "exp": chrono::Utc::now().timestamp() + 365 * 24 * 3600 }),
+            ),
+        ),
+        (
+            "exp as a string",
+            sign(
+                Algorithm::RS256,
+                Some("test-rsa-1"),
+                &rsa,
+                &json!({ "sub": agent, "iss": ISS, "aud": AUD, "exp": "tomorrow" }),
+            ),
+        ),
+        ("header not JSON", format!("{}.{}.sig", b64(&json!("x")).replace("Ing", "x"), b64(&json!({})))),
         ("not yet valid", sign(Algorithm::RS256, Some("test-rsa-1"), &rsa, &claims(agent, ISS, AUD, 600, Some(300)))),
         (
             "wrong audience",
@@ -600,11 +628,34 @@ async fn bad_tokens_are_refused(t: TestApp) {
         // The gateway's own HS256 tokens are not accepted when no secret is configured.
         ("HS256 without a secret", t.token(NORTHWIND_ADMIN)),
     ];
+    // What each refusal must say (in words a user understands).
+    let says = [
+        ("expired", "expired"),
+        ("valid for 31 days", "longer than"),
+        ("valid for a year, without iat", "longer than"),
+        ("exp as a string", "claims are malformed"),
+        ("header not JSON", "not a JSON Web Token"),
+        ("not yet valid", "not valid yet"),
+        ("wrong audience", "`aud` must be"),
+        ("wrong issuer", "`iss` must be"),
+        ("alg none", "algorithm `none` is not accepted"),
+        ("tampered payload", "signature"),
+        ("unknown key", "signature"),
+        ("not a JWT", "not a JSON Web Token"),
+        ("no audience", "no `aud` claim"),
+    ];
     for (what, token) in cases {
         let (status, body) = as_token(&app, &token).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
         assert_eq!(code(&body), "UNAUTHENTICATED", "{what}");
         assert!(body.get("data").is_none());
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        for internal in ["variant", "JSON error", "line 1 column", "InvalidSignature", "ExpiredSignature", "Error("] {
+            assert!(!message.contains(internal), "{what}: the message exposes library internals: {message}");
+        }
+        if let Some((_, words)) = says.iter().find(|(w, _)| *w == what) {
+            assert!(message.contains(words), "{what}: expected {words:?} in {message:?}");
+        }
     }
 }
 
@@ -641,4 +692,114 @@ fn url_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+async fn cost_limit_reads_arguments_as_they_execute(t: TestApp) {
+    let nested = "query Deep($n: Int = 100) { customers(first: $n) { edges { node { subscriptions(first: $n) {
+        edges { node { serviceRequests(first: $n) { nodes { id } } } } } } } } }";
+    let literal = nested.replace("($n: Int = 100)", "").replace("$n", "100");
+    let before = t.statements();
+    for (what, body) in [
+        ("literals", json!({ "query": literal })),
+        ("a variable's default", json!({ "query": nested })),
+        ("a variable", json!({ "query": nested, "variables": { "n": 100 } })),
+    ] {
+        let (status, _, body) = post_json(&t, None, body).await;
+        assert_eq!(status, StatusCode::OK, "{what}");
+        assert_eq!(code(&body), "QUERY_TOO_COMPLEX", "{what}: {body}");
+    }
+    assert_eq!(t.statements(), before, "refused before any statement");
+    // Variables inside a list count too.
+    let ids: Vec<String> = (0..101).map(|i| format!("$i{i}")).collect();
+    let defs: Vec<String> = (0..101).map(|i| format!("$i{i}: ID! = \"x{i}\"")).collect();
+    let q = format!("query Many({}) {{ nodes(ids: [{}]) {{ id }} }}", defs.join(", "), ids.join(", "));
+    let small = t.reconfigured(|c| c.limits.max_cost = 100).await;
+    let (_, _, body) = post_json(&small, None, json!({ "query": q })).await;
+    assert_eq!(code(&body), "QUERY_TOO_COMPLEX", "{body}");
+    // A small page through a variable's default runs.
+    let (status, _, body) = post_json(&t, None, json!({ "query": nested.replace("= 100", "= 2") })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.get("errors").is_none(), "{body}");
+}
+
+async fn absurd_cursors_are_bad_input(t: TestApp) {
+    use base64::Engine;
+    let cursor = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let q = "query($after: String) { customers(first: 2, after: $after) { edges { node { id } } } }";
+    let nested =
+        "query($after: String) { customers(first: 1) { edges { node { serviceRequests(first: 2, after: $after) {
+        edges { node { id } } } } } } }";
+    for absurd in ["o:9223372036854775807", "o:18446744073709551615", "o:4294967296", "o:-3"] {
+        for query in [q, nested] {
+            let (status, _, body) =
+                post_json(&t, None, json!({ "query": query, "variables": { "after": cursor(absurd) } })).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(code(&body), "BAD_USER_INPUT", "{absurd}: {body}");
+        }
+    }
+    // A cursor past the end is a real position: an empty page.
+    let (_, _, body) = post_json(&t, None, json!({ "query": q, "variables": { "after": cursor("o:1000000") } })).await;
+    assert_eq!(body["data"]["customers"]["edges"], json!([]), "{body}");
+}
+
+async fn introspection_without_a_token_for_named_operations(t: TestApp) {
+    let headers = [("content-type", "application/json")];
+    for body in [
+        json!({ "query": "query X { __typename }" }),
+        json!({ "query": "query X { __typename }", "operationName": "X" }),
+        json!({ "query": "{ __typename }" }),
+        json!({ "query": "query A { __typename } query B { __schema { queryType { name } } }", "operationName": "B" }),
+    ] {
+        let (status, _, answer) = send(&t, Method::POST, "/graphql", &headers, body.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{body}: {answer}");
+        assert!(answer.get("errors").is_none(), "{body}: {answer}");
+    }
+    // Data still needs a token, whatever the operation is called.
+    for body in [
+        json!({ "query": "query X { __typename viewer { agent { email } } }" }),
+        json!({ "query": "query A { __typename } query B { viewer { agent { email } } }", "operationName": "B" }),
+    ] {
+        let (status, _, _) = send(&t, Method::POST, "/graphql", &headers, body.to_string()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+}
+
+async fn anonymous_documents_are_never_kept(t: TestApp) {
+    // Without a token or with a bad one, documents registered as persisted queries are run
+    // (or refused) and forgotten: an authenticated client asking by hash does not find them.
+    let headers = [("content-type", "application/json")];
+    let bad = [("content-type", "application/json"), ("authorization", "Bearer not-a-token")];
+    for (i, h) in [&headers[..], &bad[..]].into_iter().enumerate() {
+        let doc = format!("{{ __typename }} # anonymous {i} {}", "x".repeat(10_000));
+        let hash = sha256_hex(&doc);
+        let body = json!({ "query": doc, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+        let (status, _, _) = send(&t, Method::POST, "/graphql", h, body.to_string()).await;
+        assert!(status == StatusCode::OK || status == StatusCode::UNAUTHORIZED, "{status}");
+        let (_, _, answer) =
+            post_json(&t, None, json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } }))
+                .await;
+        assert_eq!(code(&answer), "PERSISTED_QUERY_NOT_FOUND", "{answer}");
+    }
+    assert_eq!(t.app.documents.kept_bytes(), 0);
+    // An authenticated client's registration is kept.
+    let doc = "{ viewer { agent { email } } }";
+    let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(doc) } });
+    post_json(&t, None, json!({ "query": doc, "extensions": ext })).await;
+    let (_, _, answer) = post_json(&t, None, json!({ "extensions": ext })).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert!(t.app.documents.kept_bytes() > 0);
+}
+
+async fn the_maximum_token_lifetime_is_configurable(t: TestApp) {
+    let strict = t.reconfigured(|c| c.auth.max_lifetime = Duration::from_secs(600)).await;
+    let long = strict.app.keys.issue("agent-northwind-admin", chrono::Utc::now(), chrono::Duration::hours(1));
+    assert!(long.is_err(), "issuing beyond the maximum is refused");
+    let token = t.app.keys.issue("agent-northwind-admin", chrono::Utc::now(), chrono::Duration::hours(1)).unwrap();
+    assert_eq!(as_token(&t, &token).await.0, StatusCode::OK);
+    let (status, body) = as_token(&strict, &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("longer than"), "{body}");
+    let short =
+        strict.app.keys.issue("agent-northwind-admin", chrono::Utc::now(), chrono::Duration::minutes(5)).unwrap();
+    assert_eq!(as_token(&strict, &short).await.0, StatusCode::OK);
 }

@@ -505,6 +505,16 @@ async fn idempotency_key_replays_and_refuses_reuse(t: TestApp) {
     assert_eq!(second["replayed"], true);
     assert_eq!(second["serviceRequest"]["id"], first["serviceRequest"]["id"]);
     assert_eq!(write_counts(&t).await, after_first, "a replay creates nothing");
+    // Same key, any field different: the channel too.
+    let mut by_phone = i.clone();
+    by_phone["channel"] = json!("PHONE");
+    let (payload, error) = create(&t, NORTHWIND_ADMIN, &by_phone).await;
+    assert!(payload.is_null(), "a retry by another channel is another request: {payload}");
+    assert_eq!(error["extensions"]["code"], "CONFLICT", "{error}");
+    let mut entitled = i.clone();
+    entitled["entitlement"] = json!({ "plan": "PREMIER" });
+    let (_, error) = create(&t, NORTHWIND_ADMIN, &entitled).await;
+    assert_eq!(error["extensions"]["code"], "CONFLICT", "{error}");
     // Same key, different request.
     i["title"] = json!("Something else");
     let (payload, error) = create(&t, NORTHWIND_ADMIN, &i).await;
@@ -625,6 +635,15 @@ async fn bad_input_is_refused_and_changes_nothing(t: TestApp) {
         ("oversize title", json!({ "title": "x".repeat(201) }), "BAD_USER_INPUT"),
         ("oversize description", json!({ "description": "x".repeat(20_001) }), "BAD_USER_INPUT"),
         ("NUL byte", json!({ "title": "bad\u{0}title" }), "BAD_USER_INPUT"),
+        ("title of zero-width spaces", json!({ "title": "\u{200B}\u{200B}\u{200B}" }), "BAD_USER_INPUT"),
+        ("title of invisible fillers", json!({ "title": " \u{3164}\u{2800}\u{FEFF} " }), "BAD_USER_INPUT"),
+        ("right-to-left override in the title", json!({ "title": "invoice\u{202E}fdp.exe" }), "BAD_USER_INPUT"),
+        ("isolate in the description", json!({ "description": "a\u{2067}b\u{2069}" }), "BAD_USER_INPUT"),
+        (
+            "override in the contact name",
+            json!({ "contact": { "name": "Desk\u{202D}", "email": "d@p.example" } }),
+            "BAD_USER_INPUT",
+        ),
         ("bad e-mail", json!({ "contact": { "name": "D", "email": "not-an-email" } }), "BAD_USER_INPUT"),
         (
             "bad phone",
@@ -663,6 +682,10 @@ async fn bad_input_is_refused_and_changes_nothing(t: TestApp) {
             continue;
         }
         assert_eq!(body["errors"][0]["extensions"]["code"], code, "{name}: {body}");
+        if code == "BAD_USER_INPUT" && name.contains("title") {
+            let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("`title`"), "{name}: the refusal names the field: {message}");
+        }
         assert_eq!(write_counts(&t).await, before, "{name} wrote something");
     }
     // A wrong enum value is a validation error before anything runs.

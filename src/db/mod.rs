@@ -172,6 +172,22 @@ pub struct Db {
     pub calendars: Arc<crate::repo::loaders::CalendarCache>,
     /// The plans of batched statements, while a test records them ([`plans`]).
     pub plans: Arc<plans::PlanLog>,
+    /// The URL it was opened with.
+    url: Arc<str>,
+}
+
+/// A database URL without its password, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end], &rest[at..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 /// Pool settings.
@@ -221,8 +237,12 @@ impl Db {
                 sqlite_without_memory_statistics();
                 let path = sqlite_path(url);
                 if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| AppError::internal(format!("creating {}: {e}", dir.display())))?;
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        AppError::internal(format!(
+                            "creating the database folder {}: {e} (choose a writable place with DATABASE_URL)",
+                            dir.display()
+                        ))
+                    })?;
                 }
                 let counter = stats.clone();
                 let pragmas = sqlite_pragmas(options.sqlite_busy_timeout);
@@ -254,17 +274,43 @@ impl Db {
             sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
             calendars: Default::default(),
             plans: Default::default(),
+            url: url.into(),
         })
     }
 
-    /// Applies pending migrations; returns the versions applied.
+    /// Applies pending migrations; returns the versions applied. Its errors say what failed
+    /// and what to check (the first connection is made here).
     pub async fn migrate(&self) -> AppResult<Vec<String>> {
+        let where_ = self.describe();
+        let opening = |e: AppError| {
+            let advice = match self.backend {
+                Backend::Postgres => "check DATABASE_URL, and that the server runs and accepts this user",
+                Backend::Sqlite => "check DATABASE_URL, and that the file's folder exists and is writable",
+            };
+            e.context(format!("opening the database {where_} ({advice})"))
+        };
+        let migrating = |e: AppError| {
+            e.context(format!(
+                "migrating the database {where_} (is it another application's database, or from a newer gateway?)"
+            ))
+        };
         match &self.pool {
             #[cfg(feature = "postgres")]
-            Pool::Postgres(pool) => run_migrations(pool.get().await?, PG_MIGRATIONS),
+            Pool::Postgres(pool) => {
+                let conn = pool.get().await.map_err(|e| opening(e.into()))?;
+                run_migrations(conn, PG_MIGRATIONS).map_err(migrating)
+            }
             #[cfg(feature = "sqlite")]
-            Pool::Sqlite(pool) => run_migrations(pool.get().await?, SQLITE_MIGRATIONS),
+            Pool::Sqlite(pool) => {
+                let conn = pool.get().await.map_err(|e| opening(e.into()))?;
+                run_migrations(conn, SQLITE_MIGRATIONS).map_err(migrating)
+            }
         }
+    }
+
+    /// The database for messages: its URL without a password.
+    pub fn describe(&self) -> String {
+        redacted(&self.url)
     }
 
     /// Reverts every applied migration (used by the migration tests); returns the versions reverted.
@@ -403,6 +449,16 @@ macro_rules! transaction {
             }
         }
     }};
+}
+
+#[cfg(test)]
+mod url_tests {
+    #[test]
+    fn passwords_are_kept_out_of_messages() {
+        assert_eq!(super::redacted("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(super::redacted("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redacted("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    }
 }
 
 #[cfg(all(test, feature = "sqlite"))]

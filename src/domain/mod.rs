@@ -1,5 +1,6 @@
 //! Plain, synchronous, database-free domain code: the vocabulary of partner support
-//! (`model`), business calendars and the SLA clock (`sla`, rules S1–S5).
+//! (`model`), the filing rules (`policy`, R1–R15), business calendars and the SLA clock (`sla`,
+//! rules S1–S5), and what free text may hold (`text`).
 //!
 //! Nothing here touches diesel, async or HTTP, so it can be tested exhaustively and fast.
 //! Enums derive `async_graphql::Enum` only so the GraphQL schema can name them without a
@@ -8,3 +9,4 @@
 pub mod model;
 pub mod policy;
 pub mod sla;
+pub mod text;

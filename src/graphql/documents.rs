@@ -19,8 +19,9 @@ use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, ServerError, Value};
 use sha2::{Digest, Sha256};
 
-/// How many documents the automatic persisted query cache keeps (least recently used out).
-pub const APQ_CACHE_ENTRIES: usize = 2_000;
+/// Bytes of document text the automatic persisted query cache keeps by default (least
+/// recently used out): 2,000 documents of 4 KiB, a busy frontend's whole set several times over.
+pub const APQ_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// How many parsed documents are kept (least recently used out), and the longest text kept:
 /// together they bound the cache to a few megabytes whatever clients send.
@@ -31,7 +32,7 @@ pub struct Documents {
     /// When set, only these documents run (hash → text).
     trusted: Option<HashMap<String, String>>,
     /// Automatic persisted queries; off when trusted documents are on (anyone could register).
-    apq: Option<Mutex<lru::LruCache<String, String>>>,
+    apq: Option<Mutex<ByteBoundedCache>>,
     /// Parsed documents by text.
     parsed: Mutex<lru::LruCache<String, Arc<ExecutableDocument>>>,
 }
@@ -55,6 +56,44 @@ pub fn sha256_hex(text: &str) -> String {
     out
 }
 
+/// Documents by hash, least recently used out once their text exceeds a number of bytes.
+/// Evicted text is freed at once (the allocator gives it back to the system on its next purge).
+struct ByteBoundedCache {
+    entries: lru::LruCache<String, String>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl ByteBoundedCache {
+    fn new(max_bytes: usize) -> ByteBoundedCache {
+        ByteBoundedCache { entries: lru::LruCache::unbounded(), bytes: 0, max_bytes }
+    }
+
+    fn cost(hash: &str, text: &str) -> usize {
+        hash.len() + text.len()
+    }
+
+    fn get(&mut self, hash: &str) -> Option<&String> {
+        self.entries.get(hash)
+    }
+
+    fn put(&mut self, hash: String, text: String) {
+        let cost = Self::cost(&hash, &text);
+        if cost > self.max_bytes {
+            return;
+        }
+        if let Some(old) = self.entries.pop(&hash) {
+            self.bytes -= Self::cost(&hash, &old);
+        }
+        while self.bytes + cost > self.max_bytes {
+            let Some((h, t)) = self.entries.pop_lru() else { break };
+            self.bytes -= Self::cost(&h, &t);
+        }
+        self.bytes += cost;
+        self.entries.put(hash, text);
+    }
+}
+
 fn parsed_cache() -> Mutex<lru::LruCache<String, Arc<ExecutableDocument>>> {
     Mutex::new(lru::LruCache::new(NonZeroUsize::new(PARSED_CACHE_ENTRIES).expect("a non-zero size")))
 }
@@ -68,10 +107,10 @@ fn refusal(code: &str, message: &str) -> ServerError {
 }
 
 impl Documents {
-    /// No allow-list; automatic persisted queries on or off.
-    pub fn new(apq: bool) -> Documents {
-        let cache = NonZeroUsize::new(APQ_CACHE_ENTRIES).map(|n| Mutex::new(lru::LruCache::new(n)));
-        Documents { trusted: None, apq: if apq { cache } else { None }, parsed: parsed_cache() }
+    /// No allow-list; automatic persisted queries on or off, keeping at most `apq_bytes` of text.
+    pub fn new(apq: bool, apq_bytes: usize) -> Documents {
+        let cache = apq.then(|| Mutex::new(ByteBoundedCache::new(apq_bytes)));
+        Documents { trusted: None, apq: cache, parsed: parsed_cache() }
     }
 
     /// Only the documents of a manifest may run. The manifest is either a JSON object of
@@ -110,9 +149,10 @@ impl Documents {
     }
 
     /// The request's parsed document, from the cache when its text was parsed before; it
-    /// stays in the request, so the schema does not parse it again.
-    pub fn parse<'r>(&self, request: &'r mut Request) -> Result<&'r ExecutableDocument, ServerError> {
-        let cacheable = request.query.len() <= PARSED_CACHE_MAX_TEXT;
+    /// stays in the request, so the schema does not parse it again. Only an authenticated
+    /// caller's documents (`keep`) are added to the cache.
+    pub fn parse<'r>(&self, request: &'r mut Request, keep: bool) -> Result<&'r ExecutableDocument, ServerError> {
+        let cacheable = keep && request.query.len() <= PARSED_CACHE_MAX_TEXT;
         let cached = if cacheable {
             self.parsed.lock().unwrap_or_else(|e| e.into_inner()).get(&request.query).cloned()
         } else {
@@ -126,9 +166,27 @@ impl Documents {
                 self.parsed.lock().unwrap_or_else(|e| e.into_inner()).put(request.query.clone(), Arc::new(doc.clone()));
                 request.set_parsed_query(doc);
             }
-            None => {}
+            None => {
+                // Read from the cache (no entry is made): an anonymous introspection query
+                // is served from it once a tool with a token has run it.
+                let cached = (request.query.len() <= PARSED_CACHE_MAX_TEXT)
+                    .then(|| self.parsed.lock().unwrap_or_else(|e| e.into_inner()).peek(&request.query).cloned())
+                    .flatten();
+                match cached {
+                    Some(doc) => request.set_parsed_query(ExecutableDocument::clone(&doc)),
+                    None => request.set_parsed_query(async_graphql::parser::parse_query(&request.query)?),
+                }
+            }
         }
         request.parsed_query()
+    }
+
+    /// Bytes of document text kept for callers: the persisted query cache's text and the
+    /// parsed cache's keys (for tests and metrics).
+    pub fn kept_bytes(&self) -> usize {
+        let apq = self.apq.as_ref().map_or(0, |c| c.lock().unwrap_or_else(|e| e.into_inner()).bytes);
+        let parsed: usize = self.parsed.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, _)| k.len()).sum();
+        apq + parsed
     }
 
     pub fn trusted_only(&self) -> bool {
@@ -136,8 +194,9 @@ impl Documents {
     }
 
     /// Fills in the text of a request that names its document by hash, registers automatic
-    /// persisted queries, and refuses documents that are not trusted (when that is on).
-    pub fn resolve(&self, request: &mut Request) -> Result<(), ServerError> {
+    /// persisted queries (for an authenticated caller only: `keep`), and refuses documents
+    /// that are not trusted (when that is on).
+    pub fn resolve(&self, request: &mut Request, keep: bool) -> Result<(), ServerError> {
         let hash = match request.extensions.0.get("persistedQuery") {
             Some(Value::Object(pq)) => match pq.get("sha256Hash") {
                 Some(Value::String(h)) => Some(h.trim_start_matches("sha256:").to_ascii_lowercase()),
@@ -185,7 +244,9 @@ impl Documents {
             if sha256_hex(&request.query) != hash {
                 return Err(refusal("PERSISTED_QUERY_HASH_MISMATCH", "the document does not match its sha256Hash"));
             }
-            cache.put(hash, request.query.clone());
+            if keep {
+                cache.put(hash, request.query.clone());
+            }
         } else {
             match cache.get(&hash) {
                 Some(text) => request.query = text.clone(),
@@ -216,32 +277,60 @@ mod tests {
 
     #[test]
     fn apq_registers_then_serves_by_hash() {
-        let docs = Documents::new(true);
+        let docs = Documents::new(true, APQ_CACHE_BYTES);
         let q = "{ viewer { email } }";
         let h = sha256_hex(q);
-        assert_eq!(code(docs.resolve(&mut with_hash("", &h)).unwrap_err()), "\"PERSISTED_QUERY_NOT_FOUND\"");
-        docs.resolve(&mut with_hash(q, &h)).unwrap();
+        assert_eq!(code(docs.resolve(&mut with_hash("", &h), true).unwrap_err()), "\"PERSISTED_QUERY_NOT_FOUND\"");
+        docs.resolve(&mut with_hash(q, &h), false).unwrap();
+        assert_eq!(
+            code(docs.resolve(&mut with_hash("", &h), true).unwrap_err()),
+            "\"PERSISTED_QUERY_NOT_FOUND\"",
+            "an anonymous caller's document is not kept"
+        );
+        docs.resolve(&mut with_hash(q, &h), true).unwrap();
         let mut r = with_hash("", &h);
-        docs.resolve(&mut r).unwrap();
+        docs.resolve(&mut r, false).unwrap();
         assert_eq!(r.query, q);
         assert_eq!(
-            code(docs.resolve(&mut with_hash(q, &"0".repeat(64))).unwrap_err()),
+            code(docs.resolve(&mut with_hash(q, &"0".repeat(64)), true).unwrap_err()),
             "\"PERSISTED_QUERY_HASH_MISMATCH\""
         );
     }
 
     #[test]
+    fn the_apq_cache_is_bounded_by_bytes() {
+        let docs = Documents::new(true, 10_000);
+        let texts: Vec<String> =
+            (0..10).map(|i| format!("{{ viewer {{ email }} }} # {i} {}", "x".repeat(2_000))).collect();
+        for t in &texts {
+            docs.resolve(&mut with_hash(t, &sha256_hex(t)), true).unwrap();
+        }
+        let cache = docs.apq.as_ref().unwrap().lock().unwrap();
+        assert!(cache.bytes <= 10_000, "{} bytes kept", cache.bytes);
+        assert_eq!(cache.entries.len(), 4, "the newest documents that fit");
+        assert!(cache.entries.contains(&sha256_hex(&texts[9])));
+        assert!(!cache.entries.contains(&sha256_hex(&texts[0])));
+        drop(cache);
+        // A document larger than the whole cache is not kept, and evicts nothing.
+        let huge = format!("{{ viewer {{ email }} }} # {}", "y".repeat(20_000));
+        docs.resolve(&mut with_hash(&huge, &sha256_hex(&huge)), true).unwrap();
+        assert_eq!(docs.apq.as_ref().unwrap().lock().unwrap().entries.len(), 4);
+    }
+
+    #[test]
     fn a_document_is_parsed_once_and_served_from_the_cache() {
-        let docs = Documents::new(false);
+        let docs = Documents::new(false, APQ_CACHE_BYTES);
         let q = "query V { viewer { email } }";
-        let first = docs.parse(&mut Request::new(q)).unwrap().clone();
+        docs.parse(&mut Request::new(q), false).unwrap();
+        assert_eq!(docs.parsed.lock().unwrap().len(), 0, "an anonymous caller's document is not kept");
+        let first = docs.parse(&mut Request::new(q), true).unwrap().clone();
         assert_eq!(docs.parsed.lock().unwrap().len(), 1);
-        let again = docs.parse(&mut Request::new(q)).unwrap().clone();
+        let again = docs.parse(&mut Request::new(q), true).unwrap().clone();
         assert_eq!(format!("{first:?}"), format!("{again:?}"));
         assert_eq!(docs.parsed.lock().unwrap().len(), 1, "the second request hit the cache");
-        assert!(docs.parse(&mut Request::new("{ viewer ")).is_err(), "a syntax error is still an error");
+        assert!(docs.parse(&mut Request::new("{ viewer "), true).is_err(), "a syntax error is still an error");
         let long = format!("{{ viewer {{ email }} }} # {}", "x".repeat(PARSED_CACHE_MAX_TEXT));
-        docs.parse(&mut Request::new(long)).unwrap();
+        docs.parse(&mut Request::new(long), true).unwrap();
         assert_eq!(docs.parsed.lock().unwrap().len(), 1, "neither failures nor long texts are kept");
     }
 
@@ -251,15 +340,15 @@ mod tests {
         let manifest = serde_json::json!({ sha256_hex(q): q }).to_string();
         let docs = Documents::trusted(&manifest).unwrap();
         let mut r = with_hash("", &sha256_hex(q));
-        docs.resolve(&mut r).unwrap();
+        docs.resolve(&mut r, true).unwrap();
         assert_eq!(r.query, q);
-        docs.resolve(&mut Request::new(q)).unwrap();
+        docs.resolve(&mut Request::new(q), true).unwrap();
         assert_eq!(
-            code(docs.resolve(&mut Request::new("{ __typename }")).unwrap_err()),
+            code(docs.resolve(&mut Request::new("{ __typename }"), true).unwrap_err()),
             "\"PERSISTED_QUERY_NOT_ALLOWED\""
         );
         assert_eq!(
-            code(docs.resolve(&mut with_hash("", &"1".repeat(64))).unwrap_err()),
+            code(docs.resolve(&mut with_hash("", &"1".repeat(64)), true).unwrap_err()),
             "\"PERSISTED_QUERY_NOT_FOUND\""
         );
         let apollo = serde_json::json!({ "format": "apollo-persisted-query-manifest", "version": 1,

@@ -17,7 +17,9 @@
 
 use std::time::Duration;
 
-use async_graphql::parser::types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    ExecutableDocument, FragmentDefinition, Selection, SelectionSet, VariableDefinition,
+};
 use async_graphql::{Name, Positioned, ServerError, Value, Variables};
 
 use crate::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
@@ -201,8 +203,11 @@ pub fn check_text(query: &str, limits: &Limits) -> Result<(), Refusal> {
 
 /// Measures every operation of a parsed document against the limits.
 pub fn analyze(doc: &ExecutableDocument, variables: &Variables, limits: &Limits) -> Result<Measure, Refusal> {
-    let mut walk = Walk { doc, variables, limits, steps: 0, measure: Measure::default(), path: Vec::new() };
+    let mut walk =
+        Walk { doc, variables, definitions: &[], limits, steps: 0, measure: Measure::default(), path: Vec::new() };
     for (_, op) in doc.operations.iter() {
+        // Variables (and their defaults) belong to the operation, fragments included.
+        walk.definitions = &op.node.variable_definitions;
         walk.check_directives(op.node.directives.len())?;
         // Root fields count per operation; everything else over the whole document.
         let roots_before = std::mem::take(&mut walk.measure.root_fields);
@@ -215,6 +220,8 @@ pub fn analyze(doc: &ExecutableDocument, variables: &Variables, limits: &Limits)
 struct Walk<'a> {
     doc: &'a ExecutableDocument,
     variables: &'a Variables,
+    /// The variables the operation being walked declares, with their defaults.
+    definitions: &'a [Positioned<VariableDefinition>],
     limits: &'a Limits,
     steps: usize,
     measure: Measure,
@@ -330,17 +337,24 @@ impl<'a> Walk<'a> {
     }
 
     /// The nodes a field may return when it is a connection or `nodes(ids:)`; `None` otherwise.
+    /// Arguments are read as they will execute: literals, variables, variable defaults.
     fn nodes_of(&self, field: &async_graphql::parser::types::Field) -> Option<u64> {
         if let Some(ids) = field.get_argument("ids") {
-            if let Some(Value::List(list)) = self.resolve(&ids.node) {
-                return Some(list.len() as u64);
+            match self.resolve(&ids.node) {
+                Value::List(list) => return Some(list.len() as u64),
+                // A single id is coerced to a list of one.
+                Value::Null => {}
+                _ => return Some(1),
             }
         }
-        let size =
-            ["first", "last"].iter().find_map(|arg| field.get_argument(arg)).map(|v| match self.resolve(&v.node) {
-                Some(Value::Number(n)) => n.as_u64().unwrap_or(0).min(MAX_PAGE_SIZE as u64),
+        let size = ["first", "last"]
+            .iter()
+            .filter_map(|arg| field.get_argument(arg))
+            .map(|v| match self.resolve(&v.node) {
+                Value::Number(n) => n.as_u64().unwrap_or(0).min(MAX_PAGE_SIZE as u64),
                 _ => DEFAULT_PAGE_SIZE as u64,
-            });
+            })
+            .max();
         if size.is_some() {
             return size;
         }
@@ -351,12 +365,17 @@ impl<'a> Walk<'a> {
         is_connection.then_some(DEFAULT_PAGE_SIZE as u64)
     }
 
-    /// A literal argument, or the variable it names.
-    fn resolve(&self, value: &async_graphql_value::Value) -> Option<Value> {
-        match value {
-            async_graphql_value::Value::Variable(name) => self.variables.get(name).cloned(),
-            other => other.clone().into_const(),
-        }
+    /// An argument's value as execution will see it: a literal, or each variable in it taken
+    /// from the request, else from its declared default, else `null`.
+    fn resolve(&self, value: &async_graphql_value::Value) -> Value {
+        let lookup = |name: Name| -> Result<Value, ()> {
+            if let Some(v) = self.variables.get(&name) {
+                return Ok(v.clone());
+            }
+            let declared = self.definitions.iter().find(|d| d.node.name.node == name);
+            Ok(declared.and_then(|d| d.node.default_value.as_ref()).map_or(Value::Null, |d| d.node.clone()))
+        };
+        value.clone().into_const_with(lookup).unwrap_or(Value::Null)
     }
 }
 
@@ -391,6 +410,32 @@ mod tests {
                 .unwrap();
         let vars = Variables::from_json(serde_json::json!({ "n": 7 }));
         assert_eq!(analyze(&doc, &vars, &Limits::default()).unwrap().cost, 7);
+    }
+
+    #[test]
+    fn variable_defaults_and_variables_inside_lists_count_as_they_execute() {
+        let cost = |query: &str, vars: serde_json::Value| {
+            let doc = async_graphql::parser::parse_query(query).unwrap();
+            analyze(&doc, &Variables::from_json(vars), &Limits::default())
+        };
+        let nested = "query($n: Int = 100) { customers(first: $n) { edges { node { subscriptions(first: $n) { edges { node { \
+                      serviceRequests(first: $n) { nodes { id } } } } } } } } }";
+        assert_eq!(cost(nested, serde_json::json!({})).unwrap_err().code, "QUERY_TOO_COMPLEX");
+        assert_eq!(cost(nested, serde_json::json!({ "n": 5 })).unwrap().cost, 5 + 25 + 125);
+        // An explicit null runs with the default page size.
+        let m =
+            cost("query($n: Int = 100) { customers(first: $n) { nodes { id } } }", serde_json::json!({ "n": null }));
+        assert_eq!(m.unwrap().cost, DEFAULT_PAGE_SIZE as u64);
+        let ids = cost(
+            "query($a: ID!, $b: ID!) { nodes(ids: [$a, $b, \"c\"]) { id } }",
+            serde_json::json!({ "a": "x", "b": "y" }),
+        );
+        assert_eq!(ids.unwrap().cost, 3);
+        let listed = cost("query($ids: [ID!]! = [\"a\", \"b\"]) { nodes(ids: $ids) { id } }", serde_json::json!({}));
+        assert_eq!(listed.unwrap().cost, 2);
+        // `first` and `last` together: the larger counts.
+        let both = cost("{ customers(first: 1, last: 100) { nodes { id } } }", serde_json::json!({}));
+        assert_eq!(both.unwrap().cost, 100);
     }
 
     #[test]

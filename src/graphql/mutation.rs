@@ -117,20 +117,10 @@ pub struct CustomerPayload {
     pub customer: Customer,
 }
 
-/// Checks a text field: not blank (when required), not too long, and free of control
-/// characters other than line breaks and tabs (NUL bytes cannot be stored).
+/// Checks a text field ([`crate::domain::text::check`]); a refusal names the field.
 pub fn text(field: &str, value: &str, max: usize, multiline: bool) -> Result<String, AppError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(AppError::bad_input(format!("`{field}` must not be empty")));
-    }
-    if trimmed.chars().count() > max {
-        return Err(AppError::bad_input(format!("`{field}` is at most {max} characters")));
-    }
-    if trimmed.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) {
-        return Err(AppError::bad_input(format!("`{field}` contains control characters")));
-    }
-    Ok(trimmed.to_owned())
+    crate::domain::text::check(value, max, multiline)
+        .map_err(|problem| AppError::bad_input(format!("`{field}` {}", problem.describe())))
 }
 
 fn email(value: &str) -> Result<String, AppError> {

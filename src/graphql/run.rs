@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Data, Executor, Request, Response, ServerError};
+use async_graphql::{Data, Request, Response, ServerError};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use tracing::Instrument;
@@ -41,17 +41,26 @@ impl Operation {
     }
 }
 
+/// Whether the caller showed a valid token: only then may its documents be kept (persisted
+/// query registrations, parsed documents), so that nothing anonymous costs memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Authenticated,
+    Anonymous,
+}
+
 /// Resolves a persisted document, measures the text and then the parsed document against the
 /// limits; the parsed document stays in the request, so the schema does not parse it again.
 /// Touches no database: refused documents cost no statement.
-pub fn admit(app: &AppState, request: &mut Request) -> Result<Operation, ServerError> {
+pub fn admit(app: &AppState, request: &mut Request, caller: Caller) -> Result<Operation, ServerError> {
     let limits = &app.config.limits;
-    app.documents.resolve(request)?;
+    let keep = caller == Caller::Authenticated;
+    app.documents.resolve(request, keep)?;
     // The raw text is measured before anything parses it.
     check_text(&request.query, limits).map_err(|r| r.into_server_error())?;
     let variables = std::mem::take(&mut request.variables);
     let name = request.operation_name.take();
-    let measured = match app.documents.parse(request) {
+    let measured = match app.documents.parse(request, keep) {
         // An operation the document lacks is the schema's error to report; until then, a query.
         Ok(doc) => analyze(doc, &variables, limits).map_err(|r| r.into_server_error()).map(|_| {
             chosen(doc, name.as_deref()).map_or((OperationType::Query, None), |(ty, n)| (ty, n.map(str::to_owned)))
@@ -97,19 +106,23 @@ pub async fn execute(app: &AppState, schema: &GatewaySchema, request: Request, o
     finish(&app.metrics, response)
 }
 
-/// Admits and executes a request as one stream of responses (a subscription's events, or a
-/// query's single answer); a refused request is one response with the error.
+/// Admits and executes a request of an authenticated WebSocket caller as one stream of
+/// responses (a subscription's events, or a query's single answer); a refused request is one
+/// response with the error.
 pub fn stream(
     app: &AppState,
     schema: &GatewaySchema,
     mut request: Request,
     session: Option<Arc<Data>>,
 ) -> BoxStream<'static, Response> {
-    let op = match admit(app, &mut request) {
+    let op = match admit(app, &mut request, Caller::Authenticated) {
         Ok(op) => op,
         Err(e) => {
-            return futures_util::stream::once(std::future::ready(finish(&app.metrics, Response::from_errors(vec![e]))))
-                .boxed();
+            return futures_util::stream::once(std::future::ready(finish(
+                &app.metrics,
+                Response::from_errors(vec![e]),
+            )))
+            .boxed();
         }
     };
     let metrics = app.metrics.clone();
@@ -129,25 +142,4 @@ pub fn stream(
             finish(&metrics, response)
         })
         .boxed()
-}
-
-/// The schema behind [`admit`]/[`execute`]/[`stream`], for async-graphql's own transports
-/// (the legacy `graphql-ws` protocol).
-#[derive(Clone)]
-pub struct Pipeline {
-    pub app: AppState,
-    pub schema: GatewaySchema,
-}
-
-impl Executor for Pipeline {
-    async fn execute(&self, mut request: Request) -> Response {
-        match admit(&self.app, &mut request) {
-            Ok(op) => execute(&self.app, &self.schema, request, &op).await,
-            Err(e) => finish(&self.app.metrics, Response::from_errors(vec![e])),
-        }
-    }
-
-    fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
-        stream(&self.app, &self.schema, request, session_data)
-    }
 }

@@ -11,8 +11,8 @@
 //! - Batches (a JSON array) are refused unless `SG_LIMIT_BATCH` allows them, and then bounded.
 
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
-use async_graphql::{Data, ErrorExtensions, ServerError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::{ErrorExtensions, ServerError};
+use async_graphql_axum::GraphQLProtocol;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -269,17 +269,23 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
         Ok(r) => r,
         Err(e) => return Outcome::Refused(StatusCode::BAD_REQUEST, AppError::BadRequest(e)),
     };
-    // Measured before authentication, so that a refused document costs no statement at all;
-    // parsed once here (the schema reuses the parse).
-    let op = match run::admit(&shared.app, &mut request) {
+    // The token's signature and claims are checked first (no statement): nothing a caller
+    // without a valid token sends is kept. The document is measured before the caller's agent
+    // is read, so that a refused document costs no statement at all; it is parsed once here
+    // (the schema reuses the parse).
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
+    let agent_id = match token.map(|t| shared.app.keys.verify(t)).transpose() {
+        Ok(agent_id) => agent_id,
+        Err(e) => return Outcome::Refused(StatusCode::UNAUTHORIZED, e),
+    };
+    let admission = if agent_id.is_some() { run::Caller::Authenticated } else { run::Caller::Anonymous };
+    let op = match run::admit(&shared.app, &mut request, admission) {
         Ok(op) => op,
         Err(e) => return early(shared, async_graphql::Response::from_errors(vec![e])),
     };
-    let operation_name = request.operation_name.clone();
-    let introspection_only =
-        request.parsed_query().is_ok_and(|doc| is_introspection_only(doc, operation_name.as_deref()));
-    let refused_introspection = !shared.app.config.introspection
-        && selects_introspection(request.parsed_query().ok(), operation_name.as_deref());
+    let doc = request.parsed_query().ok();
+    let introspection_only = doc.is_some_and(|doc| is_introspection_only(doc, op.name.as_deref()));
+    let refused_introspection = !shared.app.config.introspection && selects_introspection(doc, op.name.as_deref());
     // GET may only read: a mutation over GET could be triggered by a link (CSRF).
     if get && op.kind == OperationType::Mutation {
         return Outcome::Refused(
@@ -287,14 +293,13 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
             AppError::MethodNotAllowed("mutations must be sent with POST".into()),
         );
     }
-    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
     let run = async {
-        let request = match token {
-            Some(token) => match authenticate(shared, token).await {
+        let request = match agent_id {
+            Some(agent_id) => match caller_of(&shared.app, &agent_id).await {
                 Ok(caller) => request.data(RequestCtx::new(caller, &shared.app)),
                 Err(e) => return Outcome::Refused(StatusCode::UNAUTHORIZED, e),
             },
-            // Tools (GraphiQL, codegen) may read the schema before they have a token.
+            // Tools (GraphiQL, codegen, audits) may read the schema before they have a token.
             None if shared.app.config.introspection && introspection_only => request,
             None => {
                 return Outcome::Refused(
@@ -318,12 +323,6 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
             Outcome::Refused(StatusCode::GATEWAY_TIMEOUT, AppError::Timeout(limits.execution_timeout))
         }
     }
-}
-
-/// Verifies the token and finds its agent; an agent that no longer exists is unauthenticated.
-pub async fn authenticate(shared: &Shared, token: &str) -> AppResult<Caller> {
-    let agent_id = shared.app.keys.verify(token)?;
-    caller_of(&shared.app, &agent_id).await
 }
 
 /// The caller an agent id (from a verified token) stands for: from the short-lived cache
@@ -350,10 +349,9 @@ pub async fn caller_of(app: &crate::app::App, agent_id: &str) -> AppResult<Calle
 /// A WebSocket for subscriptions (`graphql-transport-ws` or legacy `graphql-ws`),
 /// authenticated by the `connection_init` payload or the upgrade request's header.
 async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Response {
-    let protocol = match GraphQLProtocol::from_request_parts(parts, &()).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
+    if let Err(e) = GraphQLProtocol::from_request_parts(parts, &()).await {
+        return e.into_response();
+    }
     let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
         Ok(u) => u,
         Err(e) => return e.into_response(),
@@ -371,47 +369,14 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
         .write_buffer_size(0)
         .max_message_size(shared.app.config.limits.ws_max_message_bytes);
     let offered = parts.headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if offered.split(',').any(|p| p.trim() == "graphql-transport-ws") {
-        return upgrade.on_upgrade(move |socket| super::ws::serve(socket, shared, header_token));
-    }
-    // The legacy subscriptions-transport-ws protocol, for older clients. Its input ends when
-    // the process shuts down, and the socket is then closed with 1001 like the other protocol's.
-    upgrade.on_upgrade(move |socket| async move {
-        let _open = crate::metrics::GaugeGuard::new(&shared.app.metrics.websockets);
-        let schema = crate::graphql::run::Pipeline { app: shared.app.clone(), schema: shared.schema.clone() };
-        let mut shutdown = shared.app.shutdown.subscribe();
-        let stopping = async move {
-            while !*shutdown.borrow_and_update() {
-                if shutdown.changed().await.is_err() {
-                    return;
-                }
-            }
-        };
-        let (mut sink, stream) = futures_util::StreamExt::split(socket);
-        let input = futures_util::StreamExt::take_until(stream, stopping);
-        let app = shared.app.clone();
-        GraphQLWebSocket::new_with_pair(&mut sink, input, schema, protocol)
-            .on_connection_init(move |payload| async move {
-                let from_payload = ["Authorization", "authorization"]
-                    .iter()
-                    .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
-                    .and_then(bearer)
-                    .map(str::to_owned);
-                let token = from_payload.or(header_token).ok_or_else(|| {
-                    AppError::Unauthenticated("send a bearer token in the connection_init payload".into()).extend()
-                })?;
-                let caller = authenticate(&shared, &token).await.map_err(async_graphql::Error::from)?;
-                let mut data = Data::default();
-                data.insert(RequestCtx::new(caller, &shared.app));
-                Ok(data)
-            })
-            .serve()
-            .await;
-        if *app.shutdown.borrow() {
-            let close = axum::extract::ws::CloseFrame { code: 1001, reason: "server shutting down".into() };
-            let _ = futures_util::SinkExt::send(&mut sink, axum::extract::ws::Message::Close(Some(close))).await;
-        }
-    })
+    // One implementation serves both protocols, so both obey the same rules.
+    // The extractor above refused a socket that offers neither protocol.
+    let protocol = if offered.split(',').any(|p| p.trim() == "graphql-transport-ws") {
+        super::ws::Protocol::TransportWs
+    } else {
+        super::ws::Protocol::LegacyWs
+    };
+    upgrade.on_upgrade(move |socket| super::ws::serve(socket, shared, header_token, protocol))
 }
 
 impl ErrorExtensions for AppError {

@@ -1,7 +1,13 @@
-//! The `graphql-transport-ws` protocol (the graphql-ws library's), implemented here so that
-//! every close code of the protocol is honoured: 4400 bad message, 4401 subscribe before
-//! `connection_ack`, 4403 forbidden (bad or expired token), 4408 no `connection_init` in time,
-//! 4409 duplicate operation id, 4429 a second `connection_init`. Ping/pong both ways.
+//! GraphQL over WebSocket: the `graphql-transport-ws` protocol (the graphql-ws library's) and
+//! the legacy `graphql-ws` protocol (subscriptions-transport-ws, for older clients), in one
+//! implementation so that both obey the same rules: the init timeout, token checks and expiry,
+//! operations per connection, message size, backpressure, shutdown, and the close handshake.
+//! The protocols differ only in the names of their messages ([`Protocol`]).
+//!
+//! Close codes: 4400 bad message, 4401 subscribe before `connection_ack`, 4403 forbidden (bad
+//! or expired token), 4408 no `connection_init` in time, 4409 duplicate operation id, 4429 a
+//! second `connection_init`, 1009 message too large, 1001 server shutting down. Ping/pong both
+//! ways on `graphql-transport-ws`. A client's close frame is answered with one.
 //!
 //! Backpressure: each connection has a bounded outbox; a client that lets it fill (falls too
 //! far behind) is told why in the close frame (1008) and disconnected, and it is logged. One
@@ -21,6 +27,39 @@ use super::graphql::caller_of;
 use crate::auth::{Caller, bearer};
 use crate::graphql::RequestCtx;
 
+/// Which of the two protocols a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `graphql-transport-ws`.
+    TransportWs,
+    /// The legacy `graphql-ws` (subscriptions-transport-ws).
+    LegacyWs,
+}
+
+impl Protocol {
+    /// The type of a client message, in `graphql-transport-ws` terms (`start` is `subscribe`,
+    /// `stop` is `complete`, `connection_terminate` closes); `None` for a type the protocol lacks.
+    fn client_message(self, kind: &str) -> Option<&'static str> {
+        match (self, kind) {
+            (_, "connection_init") => Some("connection_init"),
+            (Protocol::TransportWs, "ping") => Some("ping"),
+            (Protocol::TransportWs, "pong") => Some("pong"),
+            (Protocol::TransportWs, "subscribe") | (Protocol::LegacyWs, "start") => Some("subscribe"),
+            (Protocol::TransportWs, "complete") | (Protocol::LegacyWs, "stop") => Some("complete"),
+            (Protocol::LegacyWs, "connection_terminate") => Some("connection_terminate"),
+            _ => None,
+        }
+    }
+
+    /// The type of a result message.
+    fn next(self) -> &'static str {
+        match self {
+            Protocol::TransportWs => "next",
+            Protocol::LegacyWs => "data",
+        }
+    }
+}
+
 /// Messages a connection may have queued for its client before it counts as too slow.
 pub const OUTBOX: usize = 256;
 /// How long a client has to send `connection_init`.
@@ -33,19 +72,28 @@ enum Out {
 /// Closes the connection with a code; the first close asked for wins. (A slot and a wake-up
 /// rather than a channel: a channel allocates a block of slots for every connection.)
 #[derive(Clone, Default)]
-struct Closer(Arc<(Mutex<Option<(u16, String)>>, Notify)>);
+struct Closer(Arc<(Mutex<Option<Closing>>, Notify)>);
+
+/// A close asked for: the code, the reason, and a last message to send before the close frame.
+#[derive(Clone, Debug)]
+struct Closing(u16, String, Option<String>);
 
 impl Closer {
     fn close(&self, code: u16, reason: impl Into<String>) {
+        self.close_after(None, code, reason)
+    }
+
+    /// Closes after one last message (which goes ahead of anything queued).
+    fn close_after(&self, last: Option<String>, code: u16, reason: impl Into<String>) {
         let mut slot = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
-            *slot = Some((code, reason.into()));
+            *slot = Some(Closing(code, reason.into(), last));
             self.0.1.notify_one();
         }
     }
 
     /// Waits for the first close asked for.
-    async fn requested(&self) -> (u16, String) {
+    async fn requested(&self) -> Closing {
         loop {
             if let Some(close) = self.0.0.lock().unwrap_or_else(|e| e.into_inner()).clone() {
                 return close;
@@ -80,8 +128,8 @@ impl Outbox {
     }
 }
 
-/// Serves one `graphql-transport-ws` connection.
-pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<String>) {
+/// Serves one WebSocket connection in either protocol.
+pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<String>, protocol: Protocol) {
     let _open = crate::metrics::GaugeGuard::new(&shared.app.metrics.websockets);
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Out>(OUTBOX);
@@ -94,8 +142,14 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
         loop {
             tokio::select! {
                 biased;
-                (code, reason) = close_requested.requested() => {
+                Closing(code, reason, last) = close_requested.requested() => {
+                    if let Some(text) = last {
+                        let _ = sink.send(Message::Text(text.into())).await;
+                    }
+                    // Answers a client's close frame too: the WebSocket layer sends its reply
+                    // when the sink is flushed.
                     let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    let _ = sink.close().await;
                     break;
                 }
                 out = rx.recv() => match out {
@@ -104,7 +158,10 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                             break;
                         }
                     }
-                    None => break,
+                    None => {
+                        let _ = sink.close().await;
+                        break;
+                    }
                 },
             }
         }
@@ -151,7 +208,13 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                 }
                 break;
             }
-            Some(Ok(Message::Close(_))) | None => break,
+            Some(Ok(Message::Close(frame))) => {
+                // Complete the close handshake with the client's own code.
+                let code = frame.as_ref().map_or(1000, |f| f.code);
+                closer.close(if code == 1005 { 1000 } else { code }, "");
+                break;
+            }
+            None => break,
         };
         if text.len() > limits.ws_max_message_bytes {
             closer.close(4400, "message too large");
@@ -161,7 +224,7 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
             closer.close(4400, "invalid message: not JSON");
             break;
         };
-        match message.get("type").and_then(Value::as_str) {
+        match message.get("type").and_then(Value::as_str).and_then(|kind| protocol.client_message(kind)) {
             Some("connection_init") => {
                 if init_seen {
                     closer.close(4429, "too many initialisation requests");
@@ -174,13 +237,13 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                     .and_then(bearer)
                     .map(str::to_owned);
                 let Some(token) = from_payload.or_else(|| header_token.clone()) else {
-                    closer.close(4403, "forbidden: send a bearer token in the connection_init payload");
+                    refuse_init(&closer, protocol, "send a bearer token in the connection_init payload");
                     break;
                 };
                 let claims = match shared.app.keys.verify_claims(&token) {
                     Ok(c) => c,
-                    Err(_) => {
-                        closer.close(4403, "forbidden: invalid token");
+                    Err(e) => {
+                        refuse_init(&closer, protocol, &e.message());
                         break;
                     }
                 };
@@ -188,8 +251,8 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                 // connection's task for the whole lookup.
                 match Box::pin(caller_of(&shared.app, &claims.sub)).await {
                     Ok(c) => caller = Some(c),
-                    Err(_) => {
-                        closer.close(4403, "forbidden: unknown agent");
+                    Err(e) => {
+                        refuse_init(&closer, protocol, &e.message());
                         break;
                     }
                 }
@@ -224,18 +287,29 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                     }
                 };
                 if operations.len() >= limits.ws_max_subscriptions {
-                    outbox.send(json!({ "type": "error", "id": id,
-                        "payload": [{ "message": format!("at most {} operations per connection", limits.ws_max_subscriptions), "extensions": { "code": "TOO_MANY_OPERATIONS" } }] }));
+                    let errors = json!([{ "message": format!("at most {} operations per connection", limits.ws_max_subscriptions),
+                        "extensions": { "code": "TOO_MANY_OPERATIONS" } }]);
+                    send_errors(&outbox, protocol, id, errors);
                     continue;
                 }
-                let handle =
-                    tokio::spawn(run_operation(shared.clone(), caller, id.to_owned(), request, outbox.clone()));
+                let handle = tokio::spawn(run_operation(
+                    shared.clone(),
+                    caller,
+                    id.to_owned(),
+                    request,
+                    outbox.clone(),
+                    protocol,
+                ));
                 operations.insert(id.to_owned(), handle.abort_handle());
             }
             Some("complete") => {
                 if let Some(handle) = message.get("id").and_then(Value::as_str).and_then(|id| operations.remove(id)) {
                     handle.abort();
                 }
+            }
+            Some("connection_terminate") => {
+                closer.close(1000, "");
+                break;
             }
             _ => {
                 closer.close(4400, "invalid message type");
@@ -250,6 +324,39 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
 }
 
+/// Refuses a `connection_init` (no token, a bad or expired one, an unknown agent): close code
+/// 4403, after a `connection_error` message on the legacy protocol, which has no close codes.
+fn refuse_init(closer: &Closer, protocol: Protocol, why: &str) {
+    let last = (protocol == Protocol::LegacyWs)
+        .then(|| json!({ "type": "connection_error", "payload": { "message": why } }).to_string());
+    // A close frame's reason holds at most 123 bytes.
+    let mut reason = format!("forbidden: {why}");
+    if reason.len() > 123 {
+        let mut end = 120;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    closer.close_after(last, 4403, reason);
+}
+
+/// Errors that end an operation before it ran: an `error` message on `graphql-transport-ws`;
+/// on the legacy protocol, a `data` message with the errors and `complete` (as its clients
+/// expect them).
+fn send_errors(outbox: &Outbox, protocol: Protocol, id: &str, errors: Value) {
+    match protocol {
+        Protocol::TransportWs => {
+            outbox.send(json!({ "type": "error", "id": id, "payload": errors }));
+        }
+        Protocol::LegacyWs => {
+            outbox.send(json!({ "type": "data", "id": id, "payload": { "errors": errors } }));
+            outbox.send(json!({ "type": "complete", "id": id }));
+        }
+    }
+}
+
 /// A `next` message, serialized without building a `serde_json::Value` first.
 #[derive(serde::Serialize)]
 struct Next<'a> {
@@ -261,7 +368,14 @@ struct Next<'a> {
 
 /// Runs one operation, sending `next` for each result and `complete` at the end; a request
 /// that fails before executing gets a single `error`.
-async fn run_operation(shared: Shared, caller: Caller, id: String, request: async_graphql::Request, outbox: Outbox) {
+async fn run_operation(
+    shared: Shared,
+    caller: Caller,
+    id: String,
+    request: async_graphql::Request,
+    outbox: Outbox,
+    protocol: Protocol,
+) {
     let request = request.data(RequestCtx::new(caller, &shared.app));
     let mut responses = crate::graphql::run::stream(&shared.app, &shared.schema, request, None);
     let mut first = true;
@@ -272,12 +386,12 @@ async fn run_operation(shared: Shared, caller: Caller, id: String, request: asyn
             && !response.errors.is_empty()
             && response.errors.iter().all(|e| e.path.is_empty())
         {
-            outbox.send(json!({ "type": "error", "id": id, "payload": response.errors }));
+            send_errors(&outbox, protocol, &id, serde_json::to_value(&response.errors).unwrap_or_default());
             return;
         }
         first = false;
         // Serialized straight from the response: no intermediate JSON tree per delivery.
-        let next = Next { id: &id, kind: "next", payload: &response };
+        let next = Next { id: &id, kind: protocol.next(), payload: &response };
         let Ok(text) = serde_json::to_string(&next) else { return };
         if !outbox.send_text(text) {
             return;
@@ -299,7 +413,7 @@ mod tests {
         assert!(outbox.send(json!({ "n": 2 })));
         assert!(closer.0.0.lock().unwrap().is_none(), "not closed while the client keeps up");
         assert!(!outbox.send(json!({ "n": 3 })), "the client stopped reading");
-        let (code, reason) = closer.0.0.lock().unwrap().clone().expect("closed");
+        let Closing(code, reason, _) = closer.0.0.lock().unwrap().clone().expect("closed");
         assert_eq!(code, 1008);
         assert!(reason.contains("slow consumer"));
     }

@@ -46,7 +46,7 @@ pub struct NewRequest {
     pub contact_email: String,
     pub contact_phone: Option<String>,
     pub support_language: String,
-    #[serde(skip)]
+    #[serde(serialize_with = "as_debug")]
     pub channel: policy::FilingChannel,
     #[serde(skip)]
     pub entitlement: Option<policy::EntitlementClaim>,
@@ -57,17 +57,17 @@ fn as_text<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S:
     s.collect_str(v)
 }
 
+fn as_debug<S: serde::Serializer, T: std::fmt::Debug>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{v:?}"))
+}
+
 impl NewRequest {
-    /// A stable fingerprint of the input, to tell a retry from another request reusing a key
-    /// (FNV-1a over the canonical JSON form).
+    /// A stable fingerprint of every field of the input (SHA-256 of its canonical JSON form),
+    /// to tell a retry from another request reusing a key. The entitlement is in it through
+    /// `entitlement_text`, the claim as the caller wrote it.
     pub fn fingerprint(&self) -> String {
         let text = serde_json::to_string(self).unwrap_or_default();
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in text.bytes() {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{hash:016x}")
+        crate::graphql::documents::sha256_hex(&text)
     }
 }
 
