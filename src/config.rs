@@ -188,6 +188,8 @@ pub struct LimitArgs {
     pub limit_ws_subscriptions: Option<usize>,
     #[arg(long, env = "SG_LIMIT_WS_MESSAGE_BYTES")]
     pub limit_ws_message_bytes: Option<usize>,
+    #[arg(long, env = "SG_LIMIT_WS_INIT_TIMEOUT_MS")]
+    pub limit_ws_init_timeout_ms: Option<u64>,
 }
 
 impl LimitArgs {
@@ -222,6 +224,9 @@ impl LimitArgs {
         }
         if let Some(v) = self.limit_ws_subscriptions {
             d.ws_max_subscriptions = v
+        }
+        if let Some(v) = self.limit_ws_init_timeout_ms {
+            d.ws_init_timeout = Duration::from_millis(v)
         }
         if let Some(v) = self.limit_ws_message_bytes {
             d.ws_max_message_bytes = v

@@ -40,6 +40,9 @@ pub enum AppError {
     Timeout(std::time::Duration),
     /// `SERVICE_UNAVAILABLE`: the database cannot be reached right now; retrying may succeed.
     Unavailable(String),
+    /// `SERVICE_UNAVAILABLE`: the SQLite file was deleted or replaced under the running gateway;
+    /// writes are refused (they would be lost) until an operator restarts it.
+    DatabaseFileLost(String),
     /// `INTERNAL`: a bug or an unexpected failure; the detail is logged, never sent.
     Internal(String),
 }
@@ -62,7 +65,7 @@ impl AppError {
             AppError::BadRequest(_) => "BAD_REQUEST",
             AppError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
             AppError::Timeout(_) => "TIMEOUT",
-            AppError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            AppError::Unavailable(_) | AppError::DatabaseFileLost(_) => "SERVICE_UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -86,6 +89,9 @@ impl AppError {
                 format!("the request took longer than {} ms and was stopped", limit.as_millis())
             }
             AppError::Unavailable(_) => "the service is temporarily unavailable".to_owned(),
+            AppError::DatabaseFileLost(_) => "the gateway's database file was deleted or replaced while it ran; \
+                                              writes are refused until the gateway is restarted"
+                .to_owned(),
             AppError::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -94,7 +100,9 @@ impl AppError {
     /// of `INTERNAL` and `SERVICE_UNAVAILABLE`, the message otherwise.
     pub fn detail(&self) -> String {
         match self {
-            AppError::Internal(detail) | AppError::Unavailable(detail) => detail.clone(),
+            AppError::Internal(detail) | AppError::Unavailable(detail) | AppError::DatabaseFileLost(detail) => {
+                detail.clone()
+            }
             other => other.message(),
         }
     }
@@ -166,6 +174,7 @@ impl From<AppError> for async_graphql::Error {
         match &e {
             AppError::Internal(detail) => tracing::error!(error.detail = %detail, "internal error"),
             AppError::Unavailable(detail) => tracing::warn!(error.detail = %detail, "service unavailable"),
+            AppError::DatabaseFileLost(detail) => tracing::error!(error.detail = %detail, "database file lost"),
             _ => {}
         }
         let code = e.code();

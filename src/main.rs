@@ -52,10 +52,31 @@ async fn start(common: &CommonArgs, serve: &ServeArgs) -> Result<AppState, Strin
         );
     }
     let embedded = config.embedded_default;
+    // The embedded database is seeded once, on its first start; a marker beside it remembers
+    // that it was used, so a database deleted or replaced later is never silently seeded anew.
+    let path = support_gateway::db::sqlite_path(&config.database_url);
+    let marker = std::path::PathBuf::from(format!("{path}.seeded"));
+    let lost = || {
+        format!(
+            "the database {path} was created by an earlier run of the gateway and is now gone or empty (deleted or \
+             replaced?). Restore it from a backup, or delete {} to start over with the demo data",
+            marker.display()
+        )
+    };
+    if embedded && marker.exists() && !std::path::Path::new(&path).exists() {
+        return Err(lost());
+    }
     let app = App::start(config, Arc::new(SystemClock)).await.map_err(|e| format!("starting: {}", e.detail()))?;
     if embedded && seed::is_empty(&app.db).await.map_err(|e| e.detail())? {
+        if marker.exists() {
+            return Err(lost());
+        }
         tracing::info!("first start: loading the demo data set");
         seed::load(&app.db, &seed::demo(app.clock.now())).await.map_err(|e| format!("seeding: {}", e.detail()))?;
+    }
+    if embedded && !marker.exists() {
+        std::fs::write(&marker, "support-gateway has used the database beside this file\n")
+            .map_err(|e| format!("writing {}: {e}", marker.display()))?;
     }
     Ok(app)
 }

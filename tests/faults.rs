@@ -277,7 +277,7 @@ async fn sqlite_busy_is_retried_within_a_bound_then_refused() {
     assert_eq!(notes_with_prefix(&t, "busy-").await, vec!["busy-retried".to_owned()]);
 }
 
-on_both_backends!(sigterm_drains_requests_and_closes_websockets);
+on_both_backends!(sigterm_drains_requests_and_closes_websockets, a_dropped_write_leaves_nothing_open_or_locked);
 
 /// What each worker did, by kind of operation.
 type Outcomes = Arc<Mutex<Vec<(String, Result<(), String>)>>>;
@@ -396,4 +396,105 @@ async fn sigterm_drains_requests_and_closes_websockets(t: TestApp) {
         .unwrap();
     assert!(exit.success(), "{exit:?}");
     assert_eq!(notes_with_prefix(&t, "in-flight").await.len(), 1);
+}
+
+/// Writes stopped by the execution timeout while they wait for a lock (SQLite's file lock
+/// held by another process, a PostgreSQL row lock) leave no connection inside a transaction:
+/// once the lock is released the next writes succeed at once, and no session of the gateway
+/// stays "idle in transaction" or holds SQLite's lock.
+async fn a_dropped_write_leaves_nothing_open_or_locked(t: TestApp) {
+    let request = open_request(&t).await;
+    // The execution timeout stops the writes while SQLite's busy handler (or PostgreSQL) is
+    // still waiting for the lock: their futures are dropped halfway.
+    let hasty = t
+        .reconfigured(|c| {
+            c.limits.execution_timeout = Duration::from_millis(300);
+            c.sqlite_busy_timeout = Duration::from_secs(3);
+        })
+        .await;
+    let blocker = Blocker::hold(&t, &request).await;
+    let (gw, id) = (&hasty, &request);
+    let writes = (0..4).map(|i| async move { write_note(gw, id, &format!("dropped {i}")).await });
+    for outcome in futures_util::future::join_all(writes).await {
+        assert_eq!(outcome, Err("504 TIMEOUT".to_owned()));
+    }
+    blocker.release().await;
+    // Each of these has 300 ms: a connection left in a transaction would make them time out
+    // (SQLite: the lock stays held; both: the pool hands out a connection mid-transaction).
+    for i in 0..8 {
+        assert_eq!(write_note(&hasty, &request, &format!("after {i}")).await, Ok(()), "write {i} after the release");
+    }
+    match t.backend() {
+        support_gateway::db::Backend::Sqlite => {
+            // Another process can write: nobody holds the lock.
+            let mut outside =
+                diesel::SqliteConnection::establish(&support_gateway::db::sqlite_path(&t.url)).expect("open the file");
+            outside.batch_execute("PRAGMA busy_timeout = 1000; BEGIN IMMEDIATE; ROLLBACK").expect("the lock is free");
+        }
+        support_gateway::db::Backend::Postgres => {
+            use diesel_async::{AsyncConnection, RunQueryDsl};
+            #[derive(diesel::QueryableByName)]
+            struct Open {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let mut conn = diesel_async::AsyncPgConnection::establish(&t.url).await.unwrap();
+            let open: Open = diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                 AND state LIKE 'idle in transaction%'",
+            )
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+            assert_eq!(open.n, 0, "sessions left inside a transaction");
+        }
+    }
+    assert_eq!(notes_with_prefix(&t, "dropped").await, Vec::<String>::new(), "a dropped write committed nothing");
+}
+
+/// Writers queued behind this gateway's other writers and a lock another process holds fail
+/// with `SERVICE_UNAVAILABLE` within the busy timeout, before the execution timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writers_in_a_queue_are_refused_within_the_busy_timeout() {
+    let t = TestApp::sqlite().await;
+    let request = open_request(&t).await;
+    let gw = t
+        .reconfigured(|c| {
+            c.sqlite_busy_timeout = Duration::from_millis(300);
+            c.limits.execution_timeout = Duration::from_secs(5);
+        })
+        .await;
+    let lock = WriteLock::take(&t.url);
+    let (gw, id) = (&gw, &request);
+    let writes = (0..6).map(|i| async move { write_note(gw, id, &format!("queued {i}")).await });
+    for outcome in futures_util::future::join_all(writes).await {
+        assert_eq!(outcome, Err("200 SERVICE_UNAVAILABLE".to_owned()));
+    }
+    drop(lock);
+    assert_eq!(write_note(gw, id, "after the queue").await, Ok(()));
+}
+
+/// A SQLite file deleted or replaced under a running gateway: `/readyz` fails and writes are
+/// refused with a clear error instead of being acknowledged into a file nobody will read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_or_replaced_sqlite_file_is_noticed() {
+    for replace in [false, true] {
+        let t = TestApp::sqlite().await;
+        let request = open_request(&t).await;
+        assert_eq!(ready(&t).await, StatusCode::OK);
+        let path = support_gateway::db::sqlite_path(&t.url);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+        if replace {
+            let other = TestApp::sqlite().await;
+            std::fs::copy(support_gateway::db::sqlite_path(&other.url), &path).unwrap();
+        }
+        assert_eq!(ready(&t).await, StatusCode::SERVICE_UNAVAILABLE, "replaced: {replace}");
+        let (status, v) =
+            t.gql_as(Some(NORTHWIND_ADMIN), NOTE, json!({ "i": { "id": request, "body": "into the void" } })).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE", "{v}");
+        assert!(v["errors"][0]["message"].as_str().unwrap().contains("deleted or replaced"), "{v}");
+    }
 }

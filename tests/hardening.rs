@@ -36,6 +36,7 @@ on_both_backends!(
     introspection_without_a_token_for_named_operations,
     anonymous_documents_are_never_kept,
     the_maximum_token_lifetime_is_configurable,
+    websocket_rules_hold_on_both_protocols,
 );
 
 const VIEWER: &str = "{ viewer { agent { email } } }";
@@ -802,4 +803,73 @@ async fn the_maximum_token_lifetime_is_configurable(t: TestApp) {
     let short =
         strict.app.keys.issue("agent-northwind-admin", chrono::Utc::now(), chrono::Duration::minutes(5)).unwrap();
     assert_eq!(as_token(&strict, &short).await.0, StatusCode::OK);
+}
+
+async fn websocket_rules_hold_on_both_protocols(t: TestApp) {
+    use common::ws::{Ws, serve};
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let strict = t
+        .reconfigured(|c| {
+            c.limits.ws_max_subscriptions = 2;
+            c.limits.ws_max_message_bytes = 2048;
+            c.limits.ws_init_timeout = Duration::from_millis(300);
+        })
+        .await;
+    let addr = serve(strict.router.clone()).await;
+    let token = t.token(NORTHWIND_ADMIN);
+    for (protocol, start) in [("graphql-transport-ws", "subscribe"), ("graphql-ws", "start")] {
+        let legacy = protocol == "graphql-ws";
+        // A socket that never sends connection_init is closed.
+        let mut silent = Ws::connect(addr, protocol).await;
+        assert_eq!(silent.recv().await.expect("a close")["closed"], 4408, "{protocol}");
+
+        // Operations per connection are bounded.
+        let mut ws = Ws::open_with(addr, protocol, &token).await;
+        for id in ["1", "2", "3"] {
+            let payload = json!({ "query": "subscription { serviceRequestEvents { kind } }" });
+            ws.send(json!({ "id": id, "type": start, "payload": payload })).await;
+        }
+        let refused = ws.recv().await.expect("an answer for the third");
+        assert_eq!(refused["id"], "3", "{protocol}: {refused}");
+        let errors = if legacy { &refused["payload"]["errors"] } else { &refused["payload"] };
+        assert_eq!(errors[0]["extensions"]["code"], "TOO_MANY_OPERATIONS", "{protocol}: {refused}");
+        // A message over the size limit closes the socket.
+        let big =
+            json!({ "query": format!("subscription {{ serviceRequestEvents {{ kind }} }} # {}", "x".repeat(4096)) });
+        ws.send(json!({ "id": "4", "type": start, "payload": big })).await;
+        loop {
+            let m = ws.recv().await.expect("a close");
+            if m.get("closed").is_some() {
+                assert!(matches!(m["closed"].as_u64(), Some(4400 | 1009)), "{protocol}: {m}");
+                break;
+            }
+        }
+
+        // A bad token is refused (the legacy protocol says why in `connection_error` first).
+        let (mut bad, answer) = Ws::init(addr, protocol, "not-a-token").await;
+        if legacy {
+            assert_eq!(answer["type"], "connection_error", "{answer}");
+            assert!(answer["payload"]["message"].as_str().unwrap().contains("JSON Web Token"), "{answer}");
+            assert_eq!(bad.recv().await.expect("a close")["closed"], 4403);
+        } else {
+            assert_eq!(answer["closed"], 4403, "{answer}");
+        }
+
+        // An expiring token closes the socket when it expires.
+        let short =
+            t.app.keys.issue("agent-northwind-admin", chrono::Utc::now(), chrono::Duration::seconds(2)).unwrap();
+        let mut expiring = Ws::open_with(addr, protocol, &short).await;
+        assert_eq!(expiring.recv().await.expect("a close")["closed"], 4403, "{protocol}");
+
+        // The server answers the client's close frame (clients see 1000, not 1006).
+        let mut closing = Ws::open_with(addr, protocol, &token).await;
+        closing.0.send(Message::Close(Some(CloseFrame { code: 1000.into(), reason: "bye".into() }))).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), closing.0.next()).await.expect("an answer in time");
+        match answer {
+            Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1000, "{protocol}"),
+            other => panic!("{protocol}: expected the server's close frame, got {other:?}"),
+        }
+    }
 }

@@ -160,6 +160,69 @@ impl Instrumentation for StatementCounter {
     }
 }
 
+/// A pooled connection for one piece of work. When the work is dropped before it finished
+/// (a timeout, a client gone, shutdown), the connection may be inside a transaction, holding
+/// SQLite's write lock, or still running a statement (SQLite runs it on a blocking thread that
+/// outlives the future): it is taken out of the pool and closed instead of being handed to the
+/// next request. Closing rolls back what it had begun and releases its locks (SQLite's once its
+/// blocking thread lets go of it). Work that ended with an error returned by `?` is dropped
+/// the same way: the connection's state is unknown.
+pub struct Checkout<M: deadpool::managed::Manager> {
+    object: Option<deadpool::managed::Object<M>>,
+    finished: bool,
+}
+
+impl<M: deadpool::managed::Manager> Checkout<M> {
+    pub fn new(object: deadpool::managed::Object<M>) -> Self {
+        Checkout { object: Some(object), finished: false }
+    }
+
+    /// The work is done: the connection goes back to the pool when this is dropped.
+    pub fn finish(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl<M: deadpool::managed::Manager> std::ops::Deref for Checkout<M> {
+    type Target = M::Type;
+    fn deref(&self) -> &M::Type {
+        self.object.as_ref().expect("a checked-out connection")
+    }
+}
+
+impl<M: deadpool::managed::Manager> std::ops::DerefMut for Checkout<M> {
+    fn deref_mut(&mut self) -> &mut M::Type {
+        self.object.as_mut().expect("a checked-out connection")
+    }
+}
+
+impl<M: deadpool::managed::Manager> Drop for Checkout<M> {
+    fn drop(&mut self) {
+        if !self.finished
+            && let Some(object) = self.object.take()
+        {
+            tracing::debug!("discarding a database connection whose work was dropped halfway");
+            drop(deadpool::managed::Object::take(object));
+        }
+    }
+}
+
+/// The identity of a SQLite database file (device and inode), to notice when the file is
+/// deleted or replaced under a running gateway: SQLite would go on writing into the unlinked
+/// file, and every write acknowledged from then on would be lost at the next start.
+#[derive(Debug)]
+struct SqliteFile {
+    path: std::path::PathBuf,
+    identity: std::sync::OnceLock<(u64, u64)>,
+}
+
+impl SqliteFile {
+    fn current(&self) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()))
+    }
+}
+
 /// The database handle held by `App`: cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -174,6 +237,10 @@ pub struct Db {
     pub plans: Arc<plans::PlanLog>,
     /// The URL it was opened with.
     url: Arc<str>,
+    /// How long a SQLite writer waits for the write lock (this process's writers' turn included).
+    pub sqlite_busy_timeout: Duration,
+    /// The SQLite file, watched for deletion or replacement.
+    sqlite_file: Option<Arc<SqliteFile>>,
 }
 
 /// A database URL without its password, for messages and logs.
@@ -275,6 +342,9 @@ impl Db {
             calendars: Default::default(),
             plans: Default::default(),
             url: url.into(),
+            sqlite_busy_timeout: options.sqlite_busy_timeout,
+            sqlite_file: (backend == Backend::Sqlite && !sqlite_path(url).contains(":memory:"))
+                .then(|| Arc::new(SqliteFile { path: sqlite_path(url).into(), identity: std::sync::OnceLock::new() })),
         })
     }
 
@@ -303,9 +373,29 @@ impl Db {
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => {
                 let conn = pool.get().await.map_err(|e| opening(e.into()))?;
+                // The file exists from the first connection on: this is the file to keep.
+                if let Some(file) = &self.sqlite_file
+                    && let Some(identity) = file.current()
+                {
+                    let _ = file.identity.set(identity);
+                }
                 run_migrations(conn, SQLITE_MIGRATIONS).map_err(migrating)
             }
         }
+    }
+
+    /// Fails when the SQLite file this gateway opened was deleted or replaced since: writes
+    /// would go to a file nobody will read again. Cheap (one `stat`); PostgreSQL always passes.
+    pub fn check_file(&self) -> AppResult<()> {
+        let Some(file) = &self.sqlite_file else { return Ok(()) };
+        let Some(opened) = file.identity.get() else { return Ok(()) };
+        if file.current().as_ref() == Some(opened) {
+            return Ok(());
+        }
+        Err(AppError::DatabaseFileLost(format!(
+            "the SQLite file {} was deleted or replaced while the gateway was running",
+            file.path.display()
+        )))
     }
 
     /// The database for messages: its URL without a password.
@@ -336,6 +426,7 @@ impl Db {
     /// Whether the database answers a trivial query (for `/readyz`).
     pub async fn ping(&self) -> AppResult<()> {
         use diesel_async::SimpleAsyncConnection;
+        self.check_file()?;
         crate::with_conn!(self, |conn| conn.batch_execute("SELECT 1").await.map_err(AppError::from))
     }
 
@@ -402,19 +493,23 @@ macro_rules! with_conn {
         match &$db.pool {
             #[cfg(feature = "postgres")]
             $crate::db::Pool::Postgres(pool) => {
-                let mut guard = pool.get().await?;
-                let $conn: &mut $crate::db::PgConn = &mut guard;
+                let mut checkout = $crate::db::Checkout::new(pool.get().await?);
+                let $conn: &mut $crate::db::PgConn = &mut checkout;
                 #[allow(dead_code)]
                 type $backend = diesel::pg::Pg;
-                $body
+                let value = $body;
+                checkout.finish();
+                value
             }
             #[cfg(feature = "sqlite")]
             $crate::db::Pool::Sqlite(pool) => {
-                let mut guard = pool.get().await?;
-                let $conn: &mut $crate::db::SqliteConn = &mut guard;
+                let mut checkout = $crate::db::Checkout::new(pool.get().await?);
+                let $conn: &mut $crate::db::SqliteConn = &mut checkout;
                 #[allow(dead_code)]
                 type $backend = diesel::sqlite::Sqlite;
-                $body
+                let value = $body;
+                checkout.finish();
+                value
             }
         }
     }};
@@ -425,27 +520,54 @@ macro_rules! with_conn {
 ///
 /// On SQLite, write transactions of this process take turns (SQLite has a single write lock)
 /// and begin `IMMEDIATE`, so a lock held by another process is waited for within the busy
-/// timeout instead of failing at once.
+/// timeout instead of failing at once. On SQLite the whole write, its turn behind this
+/// process's other writers included, has the busy timeout to finish; past it, it fails with
+/// `SERVICE_UNAVAILABLE` (before the execution timeout, which is longer).
+///
+/// A transaction dropped halfway (timeout, client gone) closes its connection ([`Checkout`]),
+/// which rolls it back: nothing stays open or locked.
 #[macro_export]
 macro_rules! transaction {
     ($db:expr, |$conn:ident| $body:expr) => {{
+        $db.check_file()?;
         match &$db.pool {
             #[cfg(feature = "postgres")]
             $crate::db::Pool::Postgres(pool) => {
-                let mut guard = pool.get().await?;
-                let c: &mut $crate::db::PgConn = &mut guard;
-                diesel_async::AsyncConnection::transaction::<_, $crate::error::AppError, _>(c, async |$conn| $body)
-                    .await
+                let mut checkout = $crate::db::Checkout::new(pool.get().await?);
+                let c: &mut $crate::db::PgConn = &mut checkout;
+                let result =
+                    diesel_async::AsyncConnection::transaction::<_, $crate::error::AppError, _>(c, async |$conn| $body)
+                        .await;
+                checkout.finish();
+                result
             }
             #[cfg(feature = "sqlite")]
             $crate::db::Pool::Sqlite(pool) => {
-                let _writer = $db.sqlite_writer.lock().await;
-                let mut guard = pool.get().await?;
-                let c: &mut $crate::db::SqliteConn = &mut guard;
+                let waited = std::time::Instant::now();
+                let _writer =
+                    tokio::time::timeout($db.sqlite_busy_timeout, $db.sqlite_writer.lock()).await.map_err(|_| {
+                        $crate::error::AppError::Unavailable("waiting for this gateway's SQLite writers".into())
+                    })?;
+                let mut checkout = $crate::db::Checkout::new(pool.get().await?);
+                let c: &mut $crate::db::SqliteConn = &mut checkout;
                 // IMMEDIATE takes the write lock up front, where SQLite's busy handler retries
                 // it within the busy timeout; a deferred transaction that read first would
                 // fail at once when it tries to write while another process holds the lock.
-                c.immediate_transaction::<_, $crate::error::AppError, _>(async |$conn| $body).await
+                // The turn waited for above is taken off that timeout.
+                let left = $db.sqlite_busy_timeout.saturating_sub(waited.elapsed());
+                let result = tokio::time::timeout(
+                    left + std::time::Duration::from_millis(50),
+                    c.immediate_transaction::<_, $crate::error::AppError, _>(async |$conn| $body),
+                )
+                .await;
+                match result {
+                    Ok(result) => {
+                        checkout.finish();
+                        result
+                    }
+                    // Dropped unfinished: the checkout discards the connection.
+                    Err(_) => Err($crate::error::AppError::Unavailable("the SQLite file stayed locked".into())),
+                }
             }
         }
     }};

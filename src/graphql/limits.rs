@@ -63,6 +63,9 @@ pub struct Limits {
     /// Largest WebSocket message: a `subscribe` is a document plus variables, 64 KiB is
     /// plenty and bounds what one frame can make the server buffer.
     pub ws_max_message_bytes: usize,
+    /// How long a new WebSocket may take to send `connection_init`: a client sends it at once;
+    /// 10 s allows a slow network and bounds sockets that never speak.
+    pub ws_init_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -79,6 +82,7 @@ impl Default for Limits {
             max_batch: 0,
             ws_max_subscriptions: 100,
             ws_max_message_bytes: 64 * 1024,
+            ws_init_timeout: Duration::from_secs(10),
         }
     }
 }

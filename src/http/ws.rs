@@ -62,8 +62,6 @@ impl Protocol {
 
 /// Messages a connection may have queued for its client before it counts as too slow.
 pub const OUTBOX: usize = 256;
-/// How long a client has to send `connection_init`.
-pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum Out {
     Text(String),
@@ -170,7 +168,7 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
     let mut caller: Option<Caller> = None;
     let mut init_seen = false;
     let mut operations: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
-    let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
+    let init_deadline = tokio::time::sleep(shared.app.config.limits.ws_init_timeout);
     tokio::pin!(init_deadline);
     let expiry = tokio::time::sleep(Duration::from_secs(u32::MAX as u64));
     tokio::pin!(expiry);

@@ -33,14 +33,22 @@ impl Ws {
 
     /// Connects and completes `connection_init` with a token for `agent`.
     pub async fn open(addr: SocketAddr, t: &TestApp, agent: &str) -> Ws {
-        let mut ws = Ws::connect(addr, "graphql-transport-ws").await;
-        ws.send(
-            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", t.token(agent)) } }),
-        )
-        .await;
-        let ack = ws.recv().await.expect("ack");
+        Ws::open_with(addr, "graphql-transport-ws", &t.token(agent)).await
+    }
+
+    /// Connects with `protocol` and completes `connection_init` with `token`.
+    pub async fn open_with(addr: SocketAddr, protocol: &str, token: &str) -> Ws {
+        let (ws, ack) = Ws::init(addr, protocol, token).await;
         assert_eq!(ack["type"], "connection_ack", "{ack}");
         ws
+    }
+
+    /// Connects with `protocol`, sends `connection_init` with `token`; returns the answer.
+    pub async fn init(addr: SocketAddr, protocol: &str, token: &str) -> (Ws, Value) {
+        let mut ws = Ws::connect(addr, protocol).await;
+        ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+        let answer = ws.recv().await.expect("an answer to connection_init");
+        (ws, answer)
     }
 
     pub async fn send(&mut self, v: Value) {
