@@ -423,3 +423,132 @@ fn demo_data_is_deterministic_and_complete() {
     assert_eq!(scaled.customers.len(), 100);
     assert_eq!(scaled.requests.len(), 500);
 }
+
+/// The gateway's binary in `dir`, with `env` and none of the gateway's settings inherited.
+fn gateway_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_support-gateway"));
+    command.args(args).current_dir(dir).env("RUST_LOG", "warn");
+    for (k, _) in std::env::vars() {
+        if k == "DATABASE_URL" || k.starts_with("SG_") {
+            command.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
+}
+
+/// Runs to its end (a start that fails); returns whether it succeeded and what it printed.
+fn failed_start(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let out = gateway_in(dir, args, env).output().expect("run support-gateway");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sg-test-dir-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Started without the word `serve`, the binary reads serve's settings (a container running
+/// the bare binary keeps its bind address, GraphiQL switch and limits). Its embedded database,
+/// deleted afterwards, is not silently seeded anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bare_binary_reads_serve_settings_and_never_reseeds_a_used_path() {
+    use common::process::{free_port, http};
+    let dir = temp_dir();
+    let addr = free_port().await.to_string();
+    let env = [("SG_BIND", addr.as_str()), ("SG_GRAPHIQL", "false"), ("SG_LIMIT_DEPTH", "3")];
+    let mut child = tokio::process::Command::from(gateway_in(&dir, &[], &env))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let started = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_err() || http(addr, "GET", "/readyz", None, "").await.0 != 200 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the bare binary did not listen on SG_BIND");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(http(addr, "GET", "/graphiql", None, "").await.0, 404, "SG_GRAPHIQL=false is read");
+    let deep = json!({ "query": "{ __schema { types { fields { type { name } } } } }" }).to_string();
+    let (_, body) = http(addr, "POST", "/graphql", None, &deep).await;
+    assert!(body.contains("QUERY_TOO_DEEP"), "SG_LIMIT_DEPTH=3 is read: {body}");
+    child.kill().await.unwrap();
+
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("data/support-gateway.db{suffix}")));
+    }
+    let (ok, out) = failed_start(&dir, &[], &env);
+    assert!(!ok && out.contains("created by an earlier run"), "{out}");
+    assert!(!dir.join("data/support-gateway.db").exists(), "nothing was created");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A start that fails says why and what to check, not "internal error".
+#[test]
+fn startup_failures_print_their_cause() {
+    let dir = temp_dir();
+    let secret = ("SG_JWT_SECRET", common::SECRET);
+    let db = format!("sqlite://{}", dir.join("ok.db").display());
+    std::fs::write(dir.join("jwks.json"), "{ not json").unwrap();
+    std::fs::write(dir.join("manifest.json"), "[1, 2").unwrap();
+    std::fs::write(dir.join("garbage.db"), "this is not a database file, not at all".repeat(100)).unwrap();
+    {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let mut foreign = diesel::SqliteConnection::establish(dir.join("foreign.db").to_str().unwrap()).unwrap();
+        foreign.batch_execute("CREATE TABLE partners (something_else INTEGER)").unwrap();
+    }
+    let path = |name: &str| dir.join(name).display().to_string();
+    let cases: Vec<(&str, Vec<(&str, String)>, &[&str])> = vec![
+        (
+            "a bad JWKS file",
+            vec![("DATABASE_URL", db.clone()), ("SG_JWKS_FILE", path("jwks.json"))],
+            &["JWKS does not parse", "SG_JWKS_FILE"],
+        ),
+        (
+            "a bad trusted documents manifest",
+            vec![("DATABASE_URL", db.clone()), ("SG_TRUSTED_DOCUMENTS", path("manifest.json"))],
+            &["trusted documents manifest", "SG_TRUSTED_DOCUMENTS"],
+        ),
+        (
+            "an unreachable database",
+            vec![
+                ("DATABASE_URL", "postgres://sg:hunter2@127.0.0.1:1/nowhere".into()),
+                ("SG_DB_TIMEOUT_MS", "2000".into()),
+            ],
+            &["opening the database postgres://sg:***@127.0.0.1:1/nowhere", "DATABASE_URL"],
+        ),
+        (
+            "an unwritable data folder",
+            vec![("DATABASE_URL", "sqlite:///proc/sg-no-such-place/x.db".into())],
+            &["creating the database folder /proc/sg-no-such-place"],
+        ),
+        (
+            "a file that is not a database",
+            vec![("DATABASE_URL", format!("sqlite://{}", path("garbage.db")))],
+            &["garbage.db", "not a database"],
+        ),
+        (
+            "a migration that fails",
+            vec![("DATABASE_URL", format!("sqlite://{}", path("foreign.db")))],
+            &["migrating the database", "foreign.db"],
+        ),
+    ];
+    for (what, env, expected) in cases {
+        let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if !env.iter().any(|(k, _)| *k == "SG_JWKS_FILE") {
+            env.push(secret);
+        }
+        let (ok, out) = failed_start(&dir, &["serve", "--bind", "127.0.0.1:0"], &env);
+        assert!(!ok, "{what}: started");
+        assert!(!out.contains("hunter2"), "{what}: the password is printed: {out}");
+        for words in expected {
+            assert!(out.contains(words), "{what}: expected {words:?} in: {out}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
