@@ -503,7 +503,8 @@ fn startup_failures_print_their_cause() {
         foreign.batch_execute("CREATE TABLE partners (something_else INTEGER)").unwrap();
     }
     let path = |name: &str| dir.join(name).display().to_string();
-    let cases: Vec<(&str, Vec<(&str, String)>, &[&str])> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, &'a [&'a str]);
+    let cases: Vec<Case> = vec![
         (
             "a bad JWKS file",
             vec![("DATABASE_URL", db.clone()), ("SG_JWKS_FILE", path("jwks.json"))],
