@@ -553,3 +553,63 @@ fn startup_failures_print_their_cause() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Resident memory of a process, in bytes.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next());
+    kb.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 1024
+}
+
+/// 5,000 requests without a token, each registering a distinct large document as a persisted
+/// query, are refused and leave nothing behind: the gateway's resident memory comes back to
+/// within a small bound of where it started (it grew by the documents' size before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_documents_cost_no_memory() {
+    use common::process::{Replica, http};
+    if !std::path::Path::new("/proc/self/status").exists() {
+        eprintln!("NOTE: skipped: no /proc to read resident memory from");
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("sg-test-{}.db", uuid::Uuid::new_v4().simple()));
+    let url = format!("sqlite://{}", path.display());
+    let gw = Replica::start_with(&url, &[("SG_PROFILE", "production")]).await;
+    let pid = gw.child.id().expect("running");
+    let addr = gw.addr;
+    // Warm up: the first requests allocate the runtime's buffers.
+    for _ in 0..20 {
+        http(addr, "POST", "/graphql", None, "{\"query\":\"{ __typename }\"}").await;
+    }
+    let before = rss_bytes(pid);
+    let tasks: Vec<_> = (0..4)
+        .map(|worker| {
+            tokio::spawn(async move {
+                for i in 0..1_250 {
+                    let doc = format!("{{ __typename }} # {worker}-{i} {}", "x".repeat(40_000));
+                    let hash = support_gateway::graphql::documents::sha256_hex(&doc);
+                    let body = json!({ "query": doc, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+                    let (status, _) = http(addr, "POST", "/graphql", None, &body.to_string()).await;
+                    assert_eq!(status, 401);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Freed memory goes back to the system within seconds (jemalloc's purge, the periodic trim).
+    // Before the fix the cache kept 2,000 of them: 80 MB.
+    let bound = before + 24 * 1024 * 1024;
+    let started = std::time::Instant::now();
+    let mut after = rss_bytes(pid);
+    while after > bound && started.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        after = rss_bytes(pid);
+    }
+    eprintln!("RSS before {} MiB, after 5,000 anonymous 40 KB documents {} MiB", before >> 20, after >> 20);
+    assert!(after <= bound, "RSS grew from {} MiB to {} MiB", before >> 20, after >> 20);
+    drop(gw);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
