@@ -152,33 +152,25 @@ impl Documents {
     /// stays in the request, so the schema does not parse it again. Only an authenticated
     /// caller's documents (`keep`) are added to the cache.
     pub fn parse<'r>(&self, request: &'r mut Request, keep: bool) -> Result<&'r ExecutableDocument, ServerError> {
-        let cacheable = keep && request.query.len() <= PARSED_CACHE_MAX_TEXT;
-        let cached = if cacheable {
-            self.parsed.lock().unwrap_or_else(|e| e.into_inner()).get(&request.query).cloned()
-        } else {
-            None
-        };
-        match cached {
-            // Cloned outside the lock: the schema takes the document by value.
-            Some(doc) => request.set_parsed_query(ExecutableDocument::clone(&doc)),
-            None if cacheable => {
-                let doc = async_graphql::parser::parse_query(&request.query)?;
-                self.parsed.lock().unwrap_or_else(|e| e.into_inner()).put(request.query.clone(), Arc::new(doc.clone()));
-                request.set_parsed_query(doc);
-            }
-            None => {
-                // Read from the cache (no entry is made): an anonymous introspection query
-                // is served from it once a tool with a token has run it.
-                let cached = (request.query.len() <= PARSED_CACHE_MAX_TEXT)
-                    .then(|| self.parsed.lock().unwrap_or_else(|e| e.into_inner()).peek(&request.query).cloned())
-                    .flatten();
-                match cached {
-                    Some(doc) => request.set_parsed_query(ExecutableDocument::clone(&doc)),
-                    None => request.set_parsed_query(async_graphql::parser::parse_query(&request.query)?),
-                }
+        let short = request.query.len() <= PARSED_CACHE_MAX_TEXT;
+        if short {
+            let mut cache = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+            // An anonymous caller may be served from the cache (an introspection query a tool
+            // with a token ran before) but changes nothing in it, not even the recency order.
+            let cached = if keep { cache.get(&request.query) } else { cache.peek(&request.query) }.cloned();
+            drop(cache);
+            if let Some(doc) = cached {
+                // Cloned outside the lock: the schema takes the document by value.
+                request.set_parsed_query(ExecutableDocument::clone(&doc));
+                return request.parsed_query();
             }
         }
-        request.parsed_query()
+        let key = (short && keep).then(|| request.query.clone());
+        let doc = request.parsed_query()?;
+        if let Some(key) = key {
+            self.parsed.lock().unwrap_or_else(|e| e.into_inner()).put(key, Arc::new(doc.clone()));
+        }
+        Ok(doc)
     }
 
     /// Bytes of document text kept for callers: the persisted query cache's text and the

@@ -44,7 +44,7 @@ impl Operation {
 /// Whether the caller showed a valid token: only then may its documents be kept (persisted
 /// query registrations, parsed documents), so that nothing anonymous costs memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller {
+pub enum Admission {
     Authenticated,
     Anonymous,
 }
@@ -52,9 +52,9 @@ pub enum Caller {
 /// Resolves a persisted document, measures the text and then the parsed document against the
 /// limits; the parsed document stays in the request, so the schema does not parse it again.
 /// Touches no database: refused documents cost no statement.
-pub fn admit(app: &AppState, request: &mut Request, caller: Caller) -> Result<Operation, ServerError> {
+pub fn admit(app: &AppState, request: &mut Request, admission: Admission) -> Result<Operation, ServerError> {
     let limits = &app.config.limits;
-    let keep = caller == Caller::Authenticated;
+    let keep = admission == Admission::Authenticated;
     app.documents.resolve(request, keep)?;
     // The raw text is measured before anything parses it.
     check_text(&request.query, limits).map_err(|r| r.into_server_error())?;
@@ -115,7 +115,7 @@ pub fn stream(
     mut request: Request,
     session: Option<Arc<Data>>,
 ) -> BoxStream<'static, Response> {
-    let op = match admit(app, &mut request, Caller::Authenticated) {
+    let op = match admit(app, &mut request, Admission::Authenticated) {
         Ok(op) => op,
         Err(e) => {
             return futures_util::stream::once(std::future::ready(finish(

@@ -278,7 +278,7 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
         Ok(agent_id) => agent_id,
         Err(e) => return Outcome::Refused(StatusCode::UNAUTHORIZED, e),
     };
-    let admission = if agent_id.is_some() { run::Caller::Authenticated } else { run::Caller::Anonymous };
+    let admission = if agent_id.is_some() { run::Admission::Authenticated } else { run::Admission::Anonymous };
     let op = match run::admit(&shared.app, &mut request, admission) {
         Ok(op) => op,
         Err(e) => return early(shared, async_graphql::Response::from_errors(vec![e])),
