@@ -155,6 +155,20 @@ pub struct ServeArgs {
     #[arg(long, env = "SG_APQ_CACHE_BYTES", default_value_t = crate::graphql::documents::APQ_CACHE_BYTES)]
     pub apq_cache_bytes: usize,
 
+    /// How long a client has to send a request's headers, in milliseconds; also how long a
+    /// kept-alive connection waits for its next request (`http::server` explains the bounds).
+    #[arg(long, env = "SG_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub http_header_timeout_ms: u64,
+
+    /// The longest an HTTP connection (not a WebSocket) may go without a byte either way, in
+    /// milliseconds.
+    #[arg(long, env = "SG_HTTP_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub http_idle_timeout_ms: u64,
+
+    /// Most open connections, WebSockets included; past it new connections are closed at once.
+    #[arg(long, env = "SG_HTTP_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub http_max_connections: usize,
+
     /// Longest wait for in-flight requests after SIGTERM before the process exits anyway.
     #[arg(long, env = "SG_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
@@ -245,6 +259,9 @@ impl Default for ServeArgs {
             trusted_documents: None,
             apq: true,
             apq_cache_bytes: crate::graphql::documents::APQ_CACHE_BYTES,
+            http_header_timeout_ms: 10_000,
+            http_idle_timeout_ms: 60_000,
+            http_max_connections: 16_384,
             shutdown_grace_seconds: 10,
             limits: LimitArgs::default(),
         }
@@ -297,6 +314,8 @@ pub struct Config {
     /// Bytes of document text the automatic persisted query cache may hold.
     pub apq_cache_bytes: usize,
     pub limits: Limits,
+    /// Timeouts and the connection cap of the HTTP server.
+    pub http: crate::http::HttpLimits,
     pub shutdown_grace: Duration,
 }
 
@@ -402,6 +421,11 @@ impl Config {
             apq: serve.apq,
             apq_cache_bytes: serve.apq_cache_bytes,
             limits: serve.limits.apply(Limits::default()),
+            http: crate::http::HttpLimits {
+                header_read_timeout: Duration::from_millis(serve.http_header_timeout_ms.max(1)),
+                idle_timeout: Duration::from_millis(serve.http_idle_timeout_ms.max(1)),
+                max_connections: serve.http_max_connections.max(1),
+            },
             shutdown_grace: Duration::from_secs(serve.shutdown_grace_seconds),
         })
     }
@@ -427,6 +451,7 @@ impl Config {
             apq: true,
             apq_cache_bytes: crate::graphql::documents::APQ_CACHE_BYTES,
             limits: Limits::default(),
+            http: crate::http::HttpLimits::default(),
             shutdown_grace: Duration::from_secs(10),
         }
     }

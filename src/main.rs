@@ -88,13 +88,6 @@ async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
     support_gateway::memory::spawn_trim();
     let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| format!("binding {}: {e}", args.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    // Small GraphQL responses and WebSocket frames must not wait for Nagle's algorithm
-    // (measured: ~40 ms stalls on event delivery without it).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error.detail = %e, "TCP_NODELAY");
-        }
-    });
     println!("support-gateway listening on http://{addr}");
     if app.config.graphiql {
         println!("  GraphiQL:  http://{addr}/graphiql");
@@ -106,7 +99,8 @@ async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
     }
     let grace = app.config.shutdown_grace;
     let stopping = app.clone();
-    let server = axum::serve(listener, support_gateway::app(app)).with_graceful_shutdown(async move {
+    let limits = app.config.http.clone();
+    let server = support_gateway::http::serve(listener, support_gateway::app(app), limits, async move {
         shutdown_signal().await;
         // Stop accepting, tell WebSockets to close (1001), and bound how long in-flight
         // requests may take before the process exits anyway.
@@ -117,7 +111,7 @@ async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
             std::process::exit(1);
         });
     });
-    server.await.map_err(|e| e.to_string())?;
+    server.await;
     tracing::info!("stopped");
     Ok(())
 }

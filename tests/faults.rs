@@ -506,3 +506,99 @@ async fn a_deleted_or_replaced_sqlite_file_is_noticed() {
         assert!(v["errors"][0]["message"].as_str().unwrap().contains("deleted or replaced"), "{v}");
     }
 }
+
+/// Serves a test app through the gateway's own server (timeouts and connection cap).
+async fn serve_with(t: &TestApp, limits: support_gateway::http::HttpLimits) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(support_gateway::http::serve(listener, t.router.clone(), limits, std::future::pending()));
+    addr
+}
+
+/// Whether the server closed the connection: reads until end of stream (whatever the server
+/// answered first), within a guard far above the server's timeouts.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut sink = Vec::new();
+    // End of stream, or a reset when it closed with our bytes unread: closed either way.
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut sink)).await.is_ok()
+}
+
+/// `GET /healthz` on a fresh connection: whether it was answered 200.
+async fn healthy(addr: SocketAddr) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { return false };
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.is_err() {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer)).await;
+    answer.starts_with(b"HTTP/1.1 200")
+}
+
+/// A connection that sends nothing, sends half its headers, or stops in the middle of its
+/// body is closed; connections past the cap are closed at once; the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_closed_and_connections_are_capped() {
+    use tokio::io::AsyncWriteExt;
+    let t = TestApp::sqlite().await;
+    let limits = support_gateway::http::HttpLimits {
+        header_read_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(500),
+        max_connections: 3,
+    };
+    let silent_limits = support_gateway::http::HttpLimits { idle_timeout: Duration::from_secs(60), ..limits.clone() };
+    let mut silent = tokio::net::TcpStream::connect(serve_with(&t, silent_limits).await).await.unwrap();
+    assert!(closed_by_server(&mut silent).await, "a connection that sends nothing, by the header timeout");
+    let addr = serve_with(&t, limits).await;
+
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(closed_by_server(&mut silent).await, "a connection that sends nothing");
+    let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a").await.unwrap();
+    assert!(closed_by_server(&mut half).await, "headers that never end");
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"q",
+        )
+        .await
+        .unwrap();
+    assert!(closed_by_server(&mut stalled).await, "a body that stops arriving");
+    assert!(healthy(addr).await, "still serving");
+
+    // The cap: three open connections (a long header timeout keeps them), the fourth is closed.
+    let capped = serve_with(
+        &t,
+        support_gateway::http::HttpLimits {
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 3,
+        },
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(capped).await.unwrap();
+        // A whole request on a kept-alive connection: once answered, the server has counted it.
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut answer = [0u8; 12];
+        tokio::io::AsyncReadExt::read_exact(&mut s, &mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 200");
+        held.push(s);
+    }
+    let mut fourth = tokio::net::TcpStream::connect(capped).await.unwrap();
+    let _ = fourth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(closed_by_server(&mut fourth).await, "a connection past the cap");
+    drop(held.pop());
+    // The freed place is taken again once the server has seen the close.
+    let mut served = false;
+    for _ in 0..200 {
+        if healthy(capped).await {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(served, "a place freed by a closed connection is used again");
+}

@@ -2,9 +2,11 @@
 //! health and readiness, with CORS, compression and a request id on every response and log line.
 
 mod graphql;
+pub mod server;
 mod ws;
 
 pub use graphql::caller_of as caller_of_agent;
+pub use server::{HttpLimits, serve};
 
 use std::time::Duration;
 
