@@ -319,14 +319,13 @@ async fn websocket_subscriptions_obey_the_limits(t: TestApp) {
         "request { customer { ".repeat(8),
         "} } ".repeat(8)
     );
-    let mut request = async_graphql::Request::new(deep);
-    request = request.data(support_gateway::graphql::RequestCtx::new(
-        support_gateway::http::caller_of_agent(&t.app, "agent-northwind-admin").await.unwrap(),
-        &t.app,
-    ));
+    let request = async_graphql::Request::new(deep);
+    let caller = support_gateway::http::caller_of_agent(&t.app, "agent-northwind-admin").await.unwrap();
     let schema = support_gateway::graphql::schema_for(&t.app);
-    let first =
-        support_gateway::graphql::run::stream(&t.app, &schema, request, None).next().await.expect("one response");
+    let first = support_gateway::graphql::run::stream(&t.app, &schema, request, caller, None)
+        .next()
+        .await
+        .expect("one response");
     let err = &first.errors[0];
     assert_eq!(
         err.extensions.as_ref().and_then(|e| e.get("code")).map(|v| v.to_string()).as_deref(),

@@ -613,3 +613,85 @@ async fn unauthenticated_documents_cost_no_memory() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+/// Starts the binary on a seeded SQLite file with its log written to a file; returns the
+/// process, its address and the log's path.
+async fn logging_gateway(
+    dir: &std::path::Path,
+    format: &str,
+) -> (tokio::process::Child, std::net::SocketAddr, std::path::PathBuf) {
+    use common::process::{free_port, http};
+    let url = format!("sqlite://{}", dir.join(format!("{format}.db")).display());
+    let (ok, out) = failed_start(dir, &["seed", "--demo"], &[("DATABASE_URL", &url)]);
+    assert!(ok, "{out}");
+    let addr = free_port().await;
+    let log = dir.join(format!("{format}.log"));
+    let bind = addr.to_string();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("SG_JWT_SECRET", common::SECRET),
+        ("SG_BIND", bind.as_str()),
+        ("SG_LOG_FORMAT", format),
+        ("RUST_LOG", "info"),
+    ];
+    let child = tokio::process::Command::from(gateway_in(dir, &["serve"], &env))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_err() || http(addr, "GET", "/readyz", None, "").await.0 != 200 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the gateway did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (child, addr, log)
+}
+
+/// Every GraphQL operation leaves one log line with its name, kind, agent, partner, duration
+/// and error codes, so a refused filing can be found by its rule; JSON for log shippers, and
+/// no colour codes when the log is not a terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_operation_is_logged_once_with_its_outcome() {
+    use common::process::http;
+    let dir = temp_dir();
+    let token = support_gateway::auth::TokenKeys::new(common::SECRET)
+        .issue("agent-northwind-admin", chrono::Utc::now(), chrono::Duration::hours(1))
+        .unwrap();
+    let filing = json!({
+        "query": "mutation FileByPhone($i: CreateServiceRequestInput!) { createServiceRequest(input: $i) { replayed } }",
+        "variables": { "i": {
+            "productFamily": "MICROSOFT_365", "incidentKind": "TECHNICAL_BREAK_FIX", "businessImpact": "CRITICAL",
+            "title": "Mail is down", "description": "Since 09:00.", "channel": "PHONE",
+            "contact": { "name": "Desk", "email": "desk@partner.example" } } }
+    })
+    .to_string();
+    for format in ["json", "text"] {
+        let (mut child, addr, log) = logging_gateway(&dir, format).await;
+        let (_, body) = http(addr, "POST", "/graphql", Some(&token), &filing).await;
+        assert!(body.contains("POLICY_REFUSED"), "{body}");
+        let viewer = json!({ "query": "query Me { viewer { agent { email } } }" }).to_string();
+        assert_eq!(http(addr, "POST", "/graphql", Some(&token), &viewer).await.0, 200);
+        assert_eq!(http(addr, "POST", "/graphql", Some("bad"), &viewer).await.0, 401);
+        child.kill().await.unwrap();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(!text.contains('\u{1b}'), "{format}: colour codes in a log that is not a terminal");
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("graphql operation")).collect();
+        assert_eq!(lines.len(), 3, "{format}: one line per operation: {text}");
+        let filed = lines.iter().find(|l| l.contains("FileByPhone")).expect("the filing's line");
+        for field in ["mutation", "admin@northwind-cloud.example", "northwind", "POLICY_REFUSED:R", "duration_ms"] {
+            assert!(filed.contains(field), "{format}: {field} missing from {filed}");
+        }
+        assert!(lines.iter().any(|l| l.contains("UNAUTHENTICATED")), "{format}: {text}");
+        if format == "json" {
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                if v["message"] == "graphql operation" && v["operation"] == "Me" {
+                    assert_eq!((v["kind"].as_str(), v["errors"].as_str()), (Some("query"), Some("")), "{v}");
+                    assert!(v["duration_ms"].is_number(), "{v}");
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

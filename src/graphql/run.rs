@@ -22,6 +22,7 @@ use super::codes::{code_errors, with_code};
 use super::limits::{analyze, check_text};
 use crate::app::AppState;
 use crate::metrics::{GaugeGuard, Metrics};
+use crate::telemetry::OperationLog;
 
 /// What an admitted request will run.
 #[derive(Debug, Clone)]
@@ -108,23 +109,27 @@ pub async fn execute(app: &AppState, schema: &GatewaySchema, request: Request, o
 
 /// Admits and executes a request of an authenticated WebSocket caller as one stream of
 /// responses (a subscription's events, or a query's single answer); a refused request is one
-/// response with the error.
+/// response with the error. The operation is logged when the stream ends.
 pub fn stream(
     app: &AppState,
     schema: &GatewaySchema,
-    mut request: Request,
+    request: Request,
+    caller: crate::auth::Caller,
     session: Option<Arc<Data>>,
 ) -> BoxStream<'static, Response> {
+    let mut log = OperationLog::start();
+    log.caller(&caller);
+    let mut request = request.data(super::RequestCtx::new(caller, app));
     let op = match admit(app, &mut request, Admission::Authenticated) {
         Ok(op) => op,
         Err(e) => {
-            return futures_util::stream::once(std::future::ready(finish(
-                &app.metrics,
-                Response::from_errors(vec![e]),
-            )))
-            .boxed();
+            let response = finish(&app.metrics, Response::from_errors(vec![e]));
+            log.operation(request.operation_name.as_deref(), "-");
+            log.response(&response);
+            return futures_util::stream::once(std::future::ready(response)).boxed();
         }
     };
+    log.operation(op.name.as_deref(), op.kind_name());
     let metrics = app.metrics.clone();
     // WebSocket callers are authenticated before they subscribe.
     let label = metrics.label(op.name.as_deref());
@@ -139,7 +144,9 @@ pub fn stream(
                 metrics.observe(&label, op.kind_name(), started.elapsed());
             }
             first = false;
-            finish(&metrics, response)
+            let response = finish(&metrics, response);
+            log.response(&response);
+            response
         })
         .boxed()
 }

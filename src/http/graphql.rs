@@ -26,6 +26,7 @@ use crate::graphql::RequestCtx;
 use crate::graphql::codes::with_code;
 use crate::graphql::run;
 use crate::repo::queries::caller_rows;
+use crate::telemetry::OperationLog;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -262,8 +263,25 @@ fn early(shared: &Shared, response: async_graphql::Response) -> Outcome {
     Outcome::Response(response)
 }
 
-/// Checks, authenticates and executes one request within the execution timeout.
+/// Checks, authenticates and executes one request within the execution timeout, and logs it
+/// (one line per operation, whatever it came to).
 async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest, get: bool) -> Outcome {
+    let mut log = OperationLog::start();
+    let outcome = admit_and_run(shared, headers, wire, get, &mut log).await;
+    match &outcome {
+        Outcome::Response(response) => log.response(response),
+        Outcome::Refused(_, e) => log.refused(e.code()),
+    }
+    outcome
+}
+
+async fn admit_and_run(
+    shared: &Shared,
+    headers: &HeaderMap,
+    wire: WireRequest,
+    get: bool,
+    log: &mut OperationLog,
+) -> Outcome {
     let limits = &shared.app.config.limits;
     let mut request = match wire.into_request() {
         Ok(r) => r,
@@ -283,6 +301,7 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
         Ok(op) => op,
         Err(e) => return early(shared, async_graphql::Response::from_errors(vec![e])),
     };
+    log.operation(op.name.as_deref(), op.kind_name());
     let doc = request.parsed_query().ok();
     let introspection_only = doc.is_some_and(|doc| is_introspection_only(doc, op.name.as_deref()));
     let refused_introspection = !shared.app.config.introspection && selects_introspection(doc, op.name.as_deref());
@@ -296,7 +315,10 @@ async fn prepare_and_run(shared: &Shared, headers: &HeaderMap, wire: WireRequest
     let run = async {
         let request = match agent_id {
             Some(agent_id) => match caller_of(&shared.app, &agent_id).await {
-                Ok(caller) => request.data(RequestCtx::new(caller, &shared.app)),
+                Ok(caller) => {
+                    log.caller(&caller);
+                    request.data(RequestCtx::new(caller, &shared.app))
+                }
                 Err(e) => return Outcome::Refused(StatusCode::UNAUTHORIZED, e),
             },
             // Tools (GraphiQL, codegen, audits) may read the schema before they have a token.

@@ -61,7 +61,7 @@ pub fn app(state: AppState) -> Router {
                     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
                 })
                 .on_response(
-                    DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(tower_http::LatencyUnit::Millis),
+                    DefaultOnResponse::new().level(tracing::Level::DEBUG).latency_unit(tower_http::LatencyUnit::Millis),
                 ),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

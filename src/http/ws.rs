@@ -25,7 +25,6 @@ use tokio::sync::{Notify, mpsc};
 use super::Shared;
 use super::graphql::caller_of;
 use crate::auth::{Caller, bearer};
-use crate::graphql::RequestCtx;
 
 /// Which of the two protocols a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,8 +373,7 @@ async fn run_operation(
     outbox: Outbox,
     protocol: Protocol,
 ) {
-    let request = request.data(RequestCtx::new(caller, &shared.app));
-    let mut responses = crate::graphql::run::stream(&shared.app, &shared.schema, request, None);
+    let mut responses = crate::graphql::run::stream(&shared.app, &shared.schema, request, caller, None);
     let mut first = true;
     while let Some(response) = responses.next().await {
         // Errors before execution (parse, validation) come as the only response, without data.
