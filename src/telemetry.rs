@@ -77,7 +77,7 @@ where
 /// One log line per GraphQL operation, written when it is over: answered, refused before it
 /// ran, stopped by the timeout, or (a subscription) ended. It names the operation, its kind,
 /// the agent and partner, the duration and the codes of its errors, with the rule where a rule
-/// refused it (`POLICY_REFUSED:R9`), so that any answer a user got can be found in the log.
+/// refused it (`POLICY_REFUSED:R14+R12+R9`), so that any answer a user got can be found in the log.
 #[derive(Debug)]
 pub struct OperationLog {
     started: std::time::Instant,
@@ -127,10 +127,22 @@ impl OperationLog {
                 _ => None,
             };
             let code = text("code").unwrap_or_else(|| "UNCODED".to_owned());
-            let entry = match text("rule") {
-                Some(rule) => format!("{code}:{rule}"),
-                None => code,
+            // Every rule that refused it, not only the first: `POLICY_REFUSED:R14+R12+R9`.
+            let rules: Vec<String> = match ext.and_then(|e| e.get("violations")) {
+                Some(async_graphql::Value::List(list)) => list
+                    .iter()
+                    .filter_map(|v| match v {
+                        async_graphql::Value::Object(o) => match o.get("rule") {
+                            Some(async_graphql::Value::String(r)) => Some(r.clone()),
+                            Some(async_graphql::Value::Enum(r)) => Some(r.to_string()),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .collect(),
+                _ => text("rule").into_iter().collect(),
             };
+            let entry = if rules.is_empty() { code } else { format!("{code}:{}", rules.join("+")) };
             self.refused(&entry);
         }
     }
