@@ -180,28 +180,40 @@ pub struct ServeArgs {
 /// Overrides of the query limits (`graphql::limits::Limits` documents each default and why).
 #[derive(Debug, Clone, Default, Args)]
 pub struct LimitArgs {
+    /// Deepest field nesting a query may have [default: 16] (`QUERY_TOO_DEEP`).
     #[arg(long, env = "SG_LIMIT_DEPTH")]
     pub limit_depth: Option<usize>,
+    /// Most nodes a query may return: each connection counts `first`/`last` (or 20) times the connections around it [default: 50000] (`QUERY_TOO_COMPLEX`).
     #[arg(long, env = "SG_LIMIT_COST")]
     pub limit_cost: Option<u64>,
+    /// Most aliased fields in a document [default: 30] (`TOO_MANY_ALIASES`).
     #[arg(long, env = "SG_LIMIT_ALIASES")]
     pub limit_aliases: Option<usize>,
+    /// Most root fields in one operation [default: 20] (`TOO_MANY_ROOT_FIELDS`).
     #[arg(long, env = "SG_LIMIT_ROOT_FIELDS")]
     pub limit_root_fields: Option<usize>,
+    /// Most directives on one field or fragment [default: 4] (`TOO_MANY_DIRECTIVES`).
     #[arg(long, env = "SG_LIMIT_DIRECTIVES")]
     pub limit_directives: Option<usize>,
+    /// Most lexical tokens in a document, counted before parsing [default: 5000] (`TOO_MANY_TOKENS`).
     #[arg(long, env = "SG_LIMIT_TOKENS")]
     pub limit_tokens: Option<usize>,
+    /// Largest HTTP request body, in bytes [default: 1048576] (413 `REQUEST_TOO_LARGE`).
     #[arg(long, env = "SG_LIMIT_BODY_BYTES")]
     pub limit_body_bytes: Option<usize>,
+    /// Longest a query or mutation may run, in milliseconds [default: 10000] (504 `TIMEOUT`).
     #[arg(long, env = "SG_LIMIT_TIMEOUT_MS")]
     pub limit_timeout_ms: Option<u64>,
+    /// Most requests in one batched POST; 0 refuses batches [default: 0] (`BATCHING_DISABLED`).
     #[arg(long, env = "SG_LIMIT_BATCH")]
     pub limit_batch: Option<usize>,
+    /// Most operations running on one WebSocket [default: 100] (`TOO_MANY_OPERATIONS`).
     #[arg(long, env = "SG_LIMIT_WS_SUBSCRIPTIONS")]
     pub limit_ws_subscriptions: Option<usize>,
+    /// Largest WebSocket message, in bytes [default: 65536] (close 1009 or 4400).
     #[arg(long, env = "SG_LIMIT_WS_MESSAGE_BYTES")]
     pub limit_ws_message_bytes: Option<usize>,
+    /// How long a new WebSocket may take to send `connection_init`, in milliseconds [default: 10000] (close 4408).
     #[arg(long, env = "SG_LIMIT_WS_INIT_TIMEOUT_MS")]
     pub limit_ws_init_timeout_ms: Option<u64>,
 }

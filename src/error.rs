@@ -184,7 +184,7 @@ impl From<AppError> for async_graphql::Error {
                 AppError::PolicyRefused(refusals) => {
                     if let Some(first) = refusals.first() {
                         ext.set("rule", first.rule.id());
-                        ext.set("help", first.help.as_str());
+                        ext.set("help", help_of(first));
                         if let Some(isv) = refusals.iter().find_map(|r| r.isv.as_ref()) {
                             ext.set("isvSupport", isv_value(isv));
                         }
@@ -216,11 +216,16 @@ fn isv_value(isv: &crate::domain::policy::MarketplaceProductFacts) -> async_grap
     async_graphql::Value::Object(map)
 }
 
+/// A refusal's help, pointing at the rule's section of the repository's rules document.
+fn help_of(r: &crate::domain::policy::Refusal) -> String {
+    format!("{} (rule {} in docs/rules.md)", r.help, r.rule.id())
+}
+
 fn refusal_value(r: &crate::domain::policy::Refusal) -> async_graphql::Value {
     let mut map = async_graphql::indexmap::IndexMap::new();
     map.insert(async_graphql::Name::new("rule"), async_graphql::Value::from(r.rule.id()));
     map.insert(async_graphql::Name::new("message"), async_graphql::Value::from(r.message.as_str()));
-    map.insert(async_graphql::Name::new("help"), async_graphql::Value::from(r.help.as_str()));
+    map.insert(async_graphql::Name::new("help"), async_graphql::Value::from(help_of(r)));
     map.insert(
         async_graphql::Name::new("alternatives"),
         async_graphql::Value::List(r.alternatives.iter().map(|a| async_graphql::Value::from(a.as_str())).collect()),

@@ -1,4 +1,4 @@
-//! The partner-support filing policy (rules R1–R15 of `DOMAIN.md`): given who is asking, for
+//! The partner-support filing policy (rules R1–R15 of `docs/rules.md`): given who is asking, for
 //! which tenant, about what, decide whether a service request may be filed and with what
 //! route, plan, fee coverage and severity, or name every rule that refuses it and what to do.
 //!
