@@ -459,7 +459,19 @@ async fn the_bare_binary_reads_serve_settings_and_never_reseeds_a_used_path() {
     use common::process::{free_port, http};
     let dir = temp_dir();
     let addr = free_port().await.to_string();
-    let env = [("SG_BIND", addr.as_str()), ("SG_GRAPHIQL", "false"), ("SG_LIMIT_DEPTH", "3")];
+    let trusted = "{ __typename }";
+    let manifest = dir.join("trusted.json");
+    let deep = "{ __schema { types { fields { type { name } } } } }";
+    let hash = support_gateway::graphql::documents::sha256_hex;
+    std::fs::write(&manifest, json!({ hash(trusted): trusted, hash(deep): deep }).to_string()).unwrap();
+    let manifest = manifest.display().to_string();
+    let env = [
+        ("SG_BIND", addr.as_str()),
+        ("SG_GRAPHIQL", "false"),
+        ("SG_LIMIT_DEPTH", "3"),
+        ("SG_CORS_ORIGINS", "https://desk.example"),
+        ("SG_TRUSTED_DOCUMENTS", manifest.as_str()),
+    ];
     let mut child = tokio::process::Command::from(gateway_in(&dir, &[], &env))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -473,9 +485,26 @@ async fn the_bare_binary_reads_serve_settings_and_never_reseeds_a_used_path() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(http(addr, "GET", "/graphiql", None, "").await.0, 404, "SG_GRAPHIQL=false is read");
-    let deep = json!({ "query": "{ __schema { types { fields { type { name } } } } }" }).to_string();
-    let (_, body) = http(addr, "POST", "/graphql", None, &deep).await;
+    let (_, body) = http(addr, "POST", "/graphql", None, &json!({ "query": deep }).to_string()).await;
     assert!(body.contains("QUERY_TOO_DEEP"), "SG_LIMIT_DEPTH=3 is read: {body}");
+    let untrusted = json!({ "query": "{ __typename __schema { queryType { name } } }" }).to_string();
+    let (_, body) = http(addr, "POST", "/graphql", None, &untrusted).await;
+    assert!(body.contains("PERSISTED_QUERY_NOT_ALLOWED"), "SG_TRUSTED_DOCUMENTS is read: {body}");
+    let (_, body) = http(addr, "POST", "/graphql", None, &json!({ "query": trusted }).to_string()).await;
+    assert!(body.contains("__typename"), "a trusted document runs: {body}");
+    let preflight = |origin: &str| {
+        format!(
+            "OPTIONS /graphql HTTP/1.1\r\nHost: x\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: POST\r\n\
+             Connection: close\r\n\r\n"
+        )
+    };
+    let allowed = raw(addr, &preflight("https://desk.example")).await.to_ascii_lowercase();
+    assert!(
+        allowed.contains("access-control-allow-origin: https://desk.example"),
+        "SG_CORS_ORIGINS is read: {allowed}"
+    );
+    let other = raw(addr, &preflight("http://localhost:3000")).await.to_ascii_lowercase();
+    assert!(!other.contains("access-control-allow-origin"), "only the configured origin: {other}");
     child.kill().await.unwrap();
 
     for suffix in ["", "-wal", "-shm"] {
@@ -522,6 +551,19 @@ fn startup_failures_print_their_cause() {
                 ("SG_DB_TIMEOUT_MS", "2000".into()),
             ],
             &["opening the database postgres://sg:***@127.0.0.1:1/nowhere", "DATABASE_URL"],
+        ),
+        (
+            "a missing database",
+            vec![
+                (
+                    "DATABASE_URL",
+                    std::env::var("TEST_DATABASE_URL")
+                        .map(|url| common::with_database(&url, "sg_no_such_database"))
+                        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/sg_no_such_database".into()),
+                ),
+                ("SG_DB_TIMEOUT_MS", "2000".into()),
+            ],
+            &["opening the database", "sg_no_such_database", "DATABASE_URL"],
         ),
         (
             "an unwritable data folder",
@@ -696,4 +738,14 @@ async fn each_operation_is_logged_once_with_its_outcome() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends raw bytes on a fresh connection and reads the whole answer.
+async fn raw(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out).await;
+    out
 }
