@@ -410,6 +410,8 @@ async fn a_dropped_write_leaves_nothing_open_or_locked(t: TestApp) {
         .reconfigured(|c| {
             c.limits.execution_timeout = Duration::from_millis(300);
             c.sqlite_busy_timeout = Duration::from_secs(3);
+            // Room for idle connections: a leftover one is not handed out (and healed) soon.
+            c.db_pool_size = 8;
         })
         .await;
     // A connection in the pool before the lock is taken (SQLite cannot open new ones while
@@ -427,35 +429,43 @@ async fn a_dropped_write_leaves_nothing_open_or_locked(t: TestApp) {
     }
     assert!(outcomes.iter().any(|o| o.as_ref().is_err_and(|e| e == "504 TIMEOUT")), "a write was stopped halfway");
     blocker.release().await;
-    // Each of these has 300 ms: a connection left in a transaction would make them time out
-    // (SQLite: the lock stays held; both: the pool hands out a connection mid-transaction).
-    for i in 0..8 {
-        assert_eq!(write_note(&hasty, &request, &format!("after {i}")).await, Ok(()), "write {i} after the release");
-    }
+    // Before the gateway does anything else, another process can take the lock within 2 s:
+    // no connection of the gateway (idle in its pool, or still finishing a dropped statement)
+    // sits inside a transaction holding it.
     match t.backend() {
         support_gateway::db::Backend::Sqlite => {
-            // Another process can write: nobody holds the lock.
             let mut outside =
                 diesel::SqliteConnection::establish(&support_gateway::db::sqlite_path(&t.url)).expect("open the file");
-            outside.batch_execute("PRAGMA busy_timeout = 1000; BEGIN IMMEDIATE; ROLLBACK").expect("the lock is free");
+            outside.batch_execute("PRAGMA busy_timeout = 2000; BEGIN IMMEDIATE; ROLLBACK").expect("the lock is free");
         }
         support_gateway::db::Backend::Postgres => {
-            use diesel_async::{AsyncConnection, RunQueryDsl};
+            use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
+            let mut outside = diesel_async::AsyncPgConnection::establish(&t.url).await.unwrap();
+            let raw = raw_id(&request);
+            outside
+                .batch_execute(&format!(
+                    "SET lock_timeout = '2s'; BEGIN; SELECT 1 FROM service_requests WHERE id = '{raw}' FOR UPDATE; ROLLBACK"
+                ))
+                .await
+                .expect("the row lock is free");
             #[derive(diesel::QueryableByName)]
             struct Open {
                 #[diesel(sql_type = diesel::sql_types::BigInt)]
                 n: i64,
             }
-            let mut conn = diesel_async::AsyncPgConnection::establish(&t.url).await.unwrap();
             let open: Open = diesel::sql_query(
                 "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
                  AND state LIKE 'idle in transaction%'",
             )
-            .get_result(&mut conn)
+            .get_result(&mut outside)
             .await
             .unwrap();
             assert_eq!(open.n, 0, "sessions left inside a transaction");
         }
+    }
+    // Each of these has 300 ms: a connection handed out mid-transaction would fail them.
+    for i in 0..8 {
+        assert_eq!(write_note(&hasty, &request, &format!("after {i}")).await, Ok(()), "write {i} after the release");
     }
     assert_eq!(notes_with_prefix(&t, "dropped").await, Vec::<String>::new(), "a dropped write committed nothing");
 }
