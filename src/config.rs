@@ -155,6 +155,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SG_APQ_CACHE_BYTES", default_value_t = crate::graphql::documents::APQ_CACHE_BYTES)]
     pub apq_cache_bytes: usize,
 
+    /// The SLA warning window (S4): the last part of the target, in percent, in which an
+    /// unanswered request is AT_RISK. One number for every severity (`25`) or per severity
+    /// (`A=40,B=25,C=20`; the others keep 25). Applies to requests filed or rescheduled after.
+    #[arg(long, env = "SG_SLA_WARNING_PERCENT", default_value = "25", value_parser = crate::domain::sla::SlaPolicy::parse)]
+    pub sla_warning_percent: crate::domain::sla::SlaPolicy,
+
     /// How long a client has to send a request's headers, in milliseconds; also how long a
     /// kept-alive connection waits for its next request (`http::server` explains the bounds).
     #[arg(long, env = "SG_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
@@ -271,6 +277,7 @@ impl Default for ServeArgs {
             trusted_documents: None,
             apq: true,
             apq_cache_bytes: crate::graphql::documents::APQ_CACHE_BYTES,
+            sla_warning_percent: crate::domain::sla::SlaPolicy::default(),
             http_header_timeout_ms: 10_000,
             http_idle_timeout_ms: 60_000,
             http_max_connections: 16_384,
@@ -325,6 +332,8 @@ pub struct Config {
     pub apq: bool,
     /// Bytes of document text the automatic persisted query cache may hold.
     pub apq_cache_bytes: usize,
+    /// The SLA warning window per severity.
+    pub sla: crate::domain::sla::SlaPolicy,
     pub limits: Limits,
     /// Timeouts and the connection cap of the HTTP server.
     pub http: crate::http::HttpLimits,
@@ -432,6 +441,7 @@ impl Config {
             trusted_documents,
             apq: serve.apq,
             apq_cache_bytes: serve.apq_cache_bytes,
+            sla: serve.sla_warning_percent,
             limits: serve.limits.apply(Limits::default()),
             http: crate::http::HttpLimits {
                 header_read_timeout: Duration::from_millis(serve.http_header_timeout_ms.max(1)),
@@ -462,6 +472,7 @@ impl Config {
             trusted_documents: None,
             apq: true,
             apq_cache_bytes: crate::graphql::documents::APQ_CACHE_BYTES,
+            sla: crate::domain::sla::SlaPolicy::default(),
             limits: Limits::default(),
             http: crate::http::HttpLimits::default(),
             shutdown_grace: Duration::from_secs(10),

@@ -24,6 +24,15 @@ pub struct PartnerRow {
     pub support_contact_phone: Option<String>,
     pub created_at: NaiveDateTime,
     pub deleted_at: Option<NaiveDateTime>,
+    /// The business calendar of the partner's own tenant.
+    pub calendar_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = partner_domains)]
+pub struct PartnerDomainRow {
+    pub domain: String,
+    pub partner_id: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -41,8 +50,13 @@ pub struct AgentRow {
 #[diesel(table_name = business_calendars)]
 pub struct CalendarRow {
     pub id: String,
-    pub name: String,
+    /// A stable unique key: a built-in calendar's code, a partner calendar's id.
+    pub code: String,
     pub time_zone: String,
+    pub name: String,
+    /// The partner that maintains it; `None` for a built-in (read-only) calendar.
+    pub partner_id: Option<String>,
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -172,6 +186,14 @@ pub struct ServiceRequestRow {
     pub updated_at: NaiveDateTime,
     pub closed_at: Option<NaiveDateTime>,
     pub version: i64,
+    /// The SLA state last recorded in history and the event log (S4).
+    pub sla_state: String,
+    /// When the initial-response clock stopped (response, resolution, closure).
+    pub sla_stopped_at: Option<NaiveDateTime>,
+    /// `MANUAL` (entered by an agent) or `MICROSOFT` (read from Microsoft's record).
+    pub first_response_source: Option<String>,
+    pub first_response_entered_at: Option<NaiveDateTime>,
+    pub first_response_agent_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -228,11 +250,3 @@ pub struct EventRow {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = sla_transitions)]
-pub struct SlaTransitionRow {
-    pub service_request_id: String,
-    pub state: String,
-    pub due_at: NaiveDateTime,
-    pub recorded_at: NaiveDateTime,
-}

@@ -20,6 +20,14 @@ crate::table! {
         support_contact_phone -> Nullable<Text>,
         created_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
+        calendar_id -> Nullable<Text>,
+    }
+}
+
+crate::table! {
+    partner_domains (domain) {
+        domain -> Text,
+        partner_id -> Text,
     }
 }
 
@@ -37,8 +45,11 @@ crate::table! {
 crate::table! {
     business_calendars (id) {
         id -> Text,
-        name -> Text,
+        code -> Text,
         time_zone -> Text,
+        name -> Text,
+        partner_id -> Nullable<Text>,
+        version -> BigInt,
     }
 }
 
@@ -168,6 +179,11 @@ crate::table! {
         updated_at -> Timestamp,
         closed_at -> Nullable<Timestamp>,
         version -> BigInt,
+        sla_state -> Text,
+        sla_stopped_at -> Nullable<Timestamp>,
+        first_response_source -> Nullable<Text>,
+        first_response_entered_at -> Nullable<Timestamp>,
+        first_response_agent_id -> Nullable<Text>,
     }
 }
 
@@ -246,16 +262,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
 );
 
-crate::table! {
-    sla_transitions (service_request_id, state, due_at) {
-        service_request_id -> Text,
-        state -> Text,
-        due_at -> Timestamp,
-        recorded_at -> Timestamp,
-    }
-}
-
-diesel::allow_tables_to_appear_in_same_query!(sla_transitions, service_requests);
+diesel::allow_tables_to_appear_in_same_query!(partner_domains, agents);
 
 /// The indexes batched statements name on SQLite (`crate::db::sql::indexed_by`). A table's
 /// primary key is SQLite's `sqlite_autoindex_<table>_1`; the others are the migrations'.

@@ -14,8 +14,8 @@ pub struct UnknownVariant {
 /// Declares a domain enum with its stable text form (the one stored and served).
 macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
         #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $(#[$m])*
         pub enum $name { $($(#[$vm])* #[graphql(name = $s)] $variant),+ }
 
         impl $name {
@@ -258,6 +258,46 @@ text_enum! {
         NoteAdded = "NOTE_ADDED",
         SupportResponded = "SUPPORT_RESPONDED",
         SlaStateChanged = "SLA_STATE_CHANGED",
+        /// The due time moved: a new severity or a changed business calendar.
+        SlaDueChanged = "SLA_DUE_CHANGED",
+    }
+}
+
+text_enum! {
+    /// What a committed change was: the kind of every row of the event log.
+    #[graphql(name = "ServiceRequestEventKind")]
+    EventKind {
+        Created = "CREATED",
+        StatusChanged = "STATUS_CHANGED",
+        SeverityChanged = "SEVERITY_CHANGED",
+        NoteAdded = "NOTE_ADDED",
+        SupportResponded = "SUPPORT_RESPONDED",
+        SlaStateChanged = "SLA_STATE_CHANGED",
+        /// The due time moved: a new severity or a changed business calendar.
+        SlaDueChanged = "SLA_DUE_CHANGED",
+        /// An indirect provider granted its reseller access to a customer's Azure account (R4).
+        AzureAccessGranted = "AZURE_ACCESS_GRANTED",
+        AzureAccessRevoked = "AZURE_ACCESS_REVOKED",
+        /// A business calendar was created or edited, or assigned to a customer or the
+        /// partner's own tenant.
+        CalendarChanged = "CALENDAR_CHANGED",
+    }
+}
+
+impl EventKind {
+    /// Whether the event concerns one service request (the others concern a customer).
+    pub fn is_about_a_request(self) -> bool {
+        !matches!(self, EventKind::AzureAccessGranted | EventKind::AzureAccessRevoked | EventKind::CalendarChanged)
+    }
+}
+
+text_enum! {
+    /// Where the record of support's first response came from (S4).
+    ResponseSource {
+        /// Entered by hand by a partner admin (`recordSupportResponse`).
+        Manual = "MANUAL",
+        /// Read from Microsoft's own record of the ticket, at Microsoft's timestamp.
+        Microsoft = "MICROSOFT",
     }
 }
 
@@ -282,6 +322,17 @@ text_enum! {
         Breached = "BREACHED",
         /// Support's first response came in time.
         Met = "MET",
+        /// The request was resolved or closed before support responded and before its due
+        /// time: the clock stopped without a breach.
+        Stopped = "STOPPED",
+    }
+}
+
+impl SlaState {
+    /// Whether nothing can change the state any more (S4): a response came, the request was
+    /// resolved or closed, or the due time passed without a response.
+    pub fn is_final(self) -> bool {
+        matches!(self, SlaState::Met | SlaState::Breached | SlaState::Stopped)
     }
 }
 

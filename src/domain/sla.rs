@@ -8,10 +8,62 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::model::{IncidentKind, Severity, SlaClock, SlaState};
+use super::model::{IncidentKind, RequestStatus, Severity, SlaClock, SlaState};
 
-/// The share of the target at the end of which a request is `AT_RISK` (S4: the last 25 %).
-pub const WARNING_FRACTION_PERCENT: i64 = 25;
+/// The warning window by default (S4): the last 25 % of the target.
+pub const DEFAULT_WARNING_PERCENT: u8 = 25;
+
+/// The SLA settings a partner's deployment may change: the warning window of each severity,
+/// as a percentage of the target (S4 says "by default the last 25 %").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlaPolicy {
+    /// Indexed by severity: A, B, C.
+    pub warning_percent: [u8; 3],
+}
+
+impl Default for SlaPolicy {
+    fn default() -> Self {
+        SlaPolicy { warning_percent: [DEFAULT_WARNING_PERCENT; 3] }
+    }
+}
+
+impl SlaPolicy {
+    pub fn warning_percent(&self, severity: Severity) -> u8 {
+        self.warning_percent[match severity {
+            Severity::A => 0,
+            Severity::B => 1,
+            Severity::C => 2,
+        }]
+    }
+
+    /// Reads `25` (every severity) or `A=40,B=25,C=20` (the severities named; the others keep
+    /// the default). Each percentage is 0 to 100.
+    pub fn parse(text: &str) -> Result<SlaPolicy, String> {
+        let mut policy = SlaPolicy::default();
+        let percent = |v: &str| -> Result<u8, String> {
+            match v.trim().trim_end_matches('%').trim().parse::<u8>() {
+                Ok(p) if p <= 100 => Ok(p),
+                _ => Err(format!("`{}` is not a percentage from 0 to 100", v.trim())),
+            }
+        };
+        let text = text.trim();
+        if !text.contains('=') {
+            policy.warning_percent = [percent(text)?; 3];
+            return Ok(policy);
+        }
+        for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+            let (severity, value) = part.split_once('=').ok_or_else(|| format!("`{part}` is not SEVERITY=PERCENT"))?;
+            let index = match severity.trim().to_ascii_uppercase().as_str() {
+                "A" => 0,
+                "B" => 1,
+                "C" => 2,
+                other => return Err(format!("`{other}` is not a severity (A, B or C)")),
+            };
+            policy.warning_percent[index] = percent(value)?;
+        }
+        Ok(policy)
+    }
+}
 
 /// How far ahead the calendar arithmetic looks for working time before giving up: a calendar
 /// with no working hours at all must not loop forever.
@@ -197,36 +249,19 @@ pub fn add_clock_time(
     }
 }
 
-/// Schedules the clock of `plan` started at `start` (S4's due time and warning window).
-pub fn schedule(plan: SlaPlan, calendar: &BusinessCalendar, start: DateTime<Utc>) -> SlaSchedule {
-    let warn_after = plan.target - plan.target * WARNING_FRACTION_PERCENT as i32 / 100;
+/// Schedules the clock of `plan` started at `start` (S4's due time and warning window of
+/// `warning_percent` of the target).
+pub fn schedule(plan: SlaPlan, calendar: &BusinessCalendar, start: DateTime<Utc>, warning_percent: u8) -> SlaSchedule {
+    let warn_after = plan.target - plan.target * i32::from(warning_percent.min(100)) / 100;
     SlaSchedule {
         due_at: add_clock_time(plan.clock, calendar, start, plan.target),
         at_risk_at: add_clock_time(plan.clock, calendar, start, warn_after),
     }
 }
 
-/// The SLA state at `now` (S4). The clock stops at the first response from support.
-pub fn state(schedule: SlaSchedule, first_response_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> SlaState {
-    match first_response_at {
-        Some(responded) if responded <= schedule.due_at => SlaState::Met,
-        Some(_) => SlaState::Breached,
-        None if now >= schedule.due_at => SlaState::Breached,
-        None if now >= schedule.at_risk_at => SlaState::AtRisk,
-        None => SlaState::OnTrack,
-    }
-}
-
-/// The clock time left until the due time at `now`: working time on a business-hours clock;
-/// negative (plain time past due) once the due time has passed; frozen at the response.
-pub fn remaining(
-    clock: SlaClock,
-    calendar: &BusinessCalendar,
-    due_at: DateTime<Utc>,
-    first_response_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Duration {
-    let at = first_response_at.unwrap_or(now);
+/// The clock time left until `due_at` counted from `at`: working time on a business-hours
+/// clock; negative (plain time past due) once the due time has passed.
+pub fn remaining(clock: SlaClock, calendar: &BusinessCalendar, due_at: DateTime<Utc>, at: DateTime<Utc>) -> Duration {
     if at >= due_at {
         return -(at - due_at);
     }
@@ -236,16 +271,191 @@ pub fn remaining(
     }
 }
 
-/// The next instant after `now` at which the state of an unanswered request changes.
-pub fn next_transition(
-    schedule: SlaSchedule,
-    first_response_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    if first_response_at.is_some() {
-        return None;
+/// The smallest step of recorded time: a request is breached from one step after its due time.
+fn tick() -> Duration {
+    Duration::microseconds(1)
+}
+
+/// One change of SLA state, at the instant it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub from: SlaState,
+    pub to: SlaState,
+    pub at: DateTime<Utc>,
+}
+
+/// Why an SLA change is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlaRefusal {
+    /// Support's first response is already recorded.
+    AlreadyResponded,
+    /// A response time after the instant it is entered.
+    ResponseInTheFuture,
+    /// A response time before the request was filed.
+    ResponseBeforeFiling,
+}
+
+impl std::fmt::Display for SlaRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SlaRefusal::AlreadyResponded => "support's first response is already recorded",
+            SlaRefusal::ResponseInTheFuture => "`respondedAt` is in the future",
+            SlaRefusal::ResponseBeforeFiling => "`respondedAt` is before the request was filed",
+        })
     }
-    [schedule.at_risk_at, schedule.due_at].into_iter().find(|t| *t > now)
+}
+
+/// The initial-response SLA of one request as recorded (S4): the one place its state,
+/// remaining time and every change of state are derived from. Queries, the countdown, the
+/// watcher and every mutation read it through these methods, so they cannot disagree.
+///
+/// - Met: support's first response was entered at or before the due time.
+/// - Breached: the due time passed with no response (at the due instant itself the request is
+///   not yet breached). Final: a response entered later, whatever time it claims, and a new
+///   severity or calendar, never undo it.
+/// - Stopped: resolved or closed before any response and before the due time. Final.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaRecord {
+    pub clock: SlaClock,
+    pub filed_at: DateTime<Utc>,
+    pub schedule: SlaSchedule,
+    /// The state last recorded (in history and the event log).
+    pub recorded: SlaState,
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// When the clock stopped: at the response (or at its entry, if entered after the due
+    /// time), or at resolution or closure.
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+impl SlaRecord {
+    /// The record of a request filed at `filed_at` with `plan` on `calendar`.
+    pub fn file(plan: SlaPlan, calendar: &BusinessCalendar, filed_at: DateTime<Utc>, warning_percent: u8) -> Self {
+        SlaRecord {
+            clock: plan.clock,
+            filed_at,
+            schedule: schedule(plan, calendar, filed_at, warning_percent),
+            recorded: SlaState::OnTrack,
+            first_response_at: None,
+            stopped_at: None,
+        }
+    }
+
+    /// The state at `now`.
+    pub fn state_at(&self, now: DateTime<Utc>) -> SlaState {
+        if self.recorded.is_final() {
+            self.recorded
+        } else if now > self.schedule.due_at {
+            SlaState::Breached
+        } else if now >= self.schedule.at_risk_at {
+            SlaState::AtRisk
+        } else {
+            SlaState::OnTrack
+        }
+    }
+
+    /// Whether the clock still runs: no response yet, not resolved or closed (an overdue,
+    /// unanswered request's clock runs on, below zero).
+    pub fn is_running(&self) -> bool {
+        self.stopped_at.is_none()
+    }
+
+    /// The clock time left at `now`: frozen when the clock stopped; negative once overdue.
+    pub fn remaining_at(&self, calendar: &BusinessCalendar, now: DateTime<Utc>) -> Duration {
+        remaining(self.clock, calendar, self.schedule.due_at, self.stopped_at.unwrap_or(now))
+    }
+
+    /// The next instant after `now` at which the state changes with time alone.
+    pub fn next_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.recorded.is_final() {
+            return None;
+        }
+        [self.schedule.at_risk_at, self.schedule.due_at + tick()].into_iter().find(|t| *t > now)
+    }
+
+    /// The changes the passing of time made between the recorded state and `now`, each at
+    /// its own instant, now recorded. The SLA watcher calls this; so does every mutation
+    /// before it changes anything, so a change never skips or repeats one.
+    pub fn catch_up(&mut self, now: DateTime<Utc>) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let target = self.state_at(now);
+        if target == self.recorded {
+            return out;
+        }
+        let mut push = |from, to, at| out.push(Transition { from, to, at });
+        match (self.recorded, target) {
+            (SlaState::OnTrack, SlaState::Breached) if self.schedule.at_risk_at <= self.schedule.due_at => {
+                push(SlaState::OnTrack, SlaState::AtRisk, self.schedule.at_risk_at);
+                push(SlaState::AtRisk, SlaState::Breached, self.schedule.due_at + tick());
+            }
+            (from, SlaState::AtRisk) => push(from, SlaState::AtRisk, self.schedule.at_risk_at.min(now)),
+            (from, SlaState::Breached) => push(from, SlaState::Breached, self.schedule.due_at + tick()),
+            (from, to) => push(from, to, now),
+        }
+        self.recorded = target;
+        out
+    }
+
+    /// Moves the due time (a new severity or calendar): the clock restarts from filing with
+    /// the new `schedule` unless the state is final. Returns the changes of state.
+    pub fn reschedule(&mut self, schedule: SlaSchedule, now: DateTime<Utc>) -> Vec<Transition> {
+        let mut out = self.catch_up(now);
+        if self.recorded.is_final() {
+            return out;
+        }
+        self.schedule = schedule;
+        let after = self.state_at(now);
+        if after != self.recorded {
+            out.push(Transition { from: self.recorded, to: after, at: now });
+            self.recorded = after;
+        }
+        out
+    }
+
+    /// Records support's first response, claimed at `responded_at`, entered at `now`.
+    pub fn respond(&mut self, responded_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Transition>, SlaRefusal> {
+        if self.first_response_at.is_some() {
+            return Err(SlaRefusal::AlreadyResponded);
+        }
+        if responded_at > now {
+            return Err(SlaRefusal::ResponseInTheFuture);
+        }
+        if responded_at < self.filed_at {
+            return Err(SlaRefusal::ResponseBeforeFiling);
+        }
+        let mut out = self.catch_up(now);
+        self.first_response_at = Some(responded_at);
+        if self.recorded.is_final() {
+            // Breached (the due time passed before it was entered) or stopped: it stays.
+            if self.stopped_at.is_none() {
+                self.stopped_at = Some(now.max(responded_at));
+            }
+            return Ok(out);
+        }
+        // Not final at `now`, so `now <= due`: the response came in time.
+        out.push(Transition { from: self.recorded, to: SlaState::Met, at: now });
+        self.recorded = SlaState::Met;
+        self.stopped_at = Some(responded_at);
+        Ok(out)
+    }
+
+    /// The request was resolved or closed at `now`: a running clock stops for good.
+    pub fn stop(&mut self, now: DateTime<Utc>) -> Vec<Transition> {
+        let mut out = self.catch_up(now);
+        if self.stopped_at.is_none() {
+            self.stopped_at = Some(now);
+        }
+        if !self.recorded.is_final() {
+            out.push(Transition { from: self.recorded, to: SlaState::Stopped, at: now });
+            self.recorded = SlaState::Stopped;
+        }
+        out
+    }
+}
+
+/// Whether a request in `status` still accepts changes to its SLA: a new severity or support's
+/// response. A resolved or closed request does not (reopen it first).
+pub fn accepts_sla_changes(status: RequestStatus) -> bool {
+    status.is_open()
 }
 
 #[cfg(test)]
@@ -272,7 +482,7 @@ mod tests {
         let p = plan(IncidentKind::TechnicalBreakFix, Severity::A, "de", &cal);
         assert_eq!(p.clock, SlaClock::BusinessHours);
         // Friday 16:00 Berlin (15:00 UTC in winter): one hour on Friday, one on Monday.
-        let due = schedule(p, &cal, utc(2026, 11, 27, 15, 0)).due_at;
+        let due = schedule(p, &cal, utc(2026, 11, 27, 15, 0), DEFAULT_WARNING_PERCENT).due_at;
         assert_eq!(due, utc(2026, 11, 30, 9, 0));
     }
 
@@ -283,14 +493,81 @@ mod tests {
         assert_eq!(p, SlaPlan { clock: SlaClock::BusinessHours, target: Duration::hours(8) });
     }
 
+    fn record(due: DateTime<Utc>, at_risk: DateTime<Utc>) -> SlaRecord {
+        SlaRecord {
+            clock: SlaClock::TwentyFourSeven,
+            filed_at: utc(2026, 1, 1, 10, 0),
+            schedule: SlaSchedule { due_at: due, at_risk_at: at_risk },
+            recorded: SlaState::OnTrack,
+            first_response_at: None,
+            stopped_at: None,
+        }
+    }
+
     #[test]
-    fn s4_states() {
-        let s = SlaSchedule { due_at: utc(2026, 1, 1, 12, 0), at_risk_at: utc(2026, 1, 1, 11, 30) };
-        assert_eq!(state(s, None, utc(2026, 1, 1, 11, 0)), SlaState::OnTrack);
-        assert_eq!(state(s, None, utc(2026, 1, 1, 11, 30)), SlaState::AtRisk);
-        assert_eq!(state(s, None, utc(2026, 1, 1, 12, 0)), SlaState::Breached);
-        assert_eq!(state(s, Some(utc(2026, 1, 1, 11, 59)), utc(2026, 1, 2, 0, 0)), SlaState::Met);
-        assert_eq!(state(s, Some(utc(2026, 1, 1, 12, 1)), utc(2026, 1, 2, 0, 0)), SlaState::Breached);
+    fn s4_states_and_the_due_instant() {
+        let r = record(utc(2026, 1, 1, 12, 0), utc(2026, 1, 1, 11, 30));
+        assert_eq!(r.state_at(utc(2026, 1, 1, 11, 0)), SlaState::OnTrack);
+        assert_eq!(r.state_at(utc(2026, 1, 1, 11, 30)), SlaState::AtRisk);
+        assert_eq!(r.state_at(utc(2026, 1, 1, 12, 0)), SlaState::AtRisk, "at the due instant: not yet breached");
+        assert_eq!(r.state_at(utc(2026, 1, 1, 12, 0) + tick()), SlaState::Breached);
+        let mut met = r.clone();
+        met.respond(utc(2026, 1, 1, 12, 0), utc(2026, 1, 1, 12, 0)).unwrap();
+        assert_eq!(met.state_at(utc(2026, 1, 2, 0, 0)), SlaState::Met, "answered at the due instant: met");
+        assert_eq!(r.next_change(utc(2026, 1, 1, 11, 30)), Some(utc(2026, 1, 1, 12, 0) + tick()));
+    }
+
+    #[test]
+    fn s4_a_breach_is_final() {
+        let mut r = record(utc(2026, 1, 1, 12, 0), utc(2026, 1, 1, 11, 30));
+        let t = r.catch_up(utc(2026, 1, 1, 12, 5));
+        assert_eq!(t.iter().map(|t| t.to).collect::<Vec<_>>(), vec![SlaState::AtRisk, SlaState::Breached]);
+        // A response entered later claiming an earlier time does not undo it.
+        let t = r.respond(utc(2026, 1, 1, 11, 0), utc(2026, 1, 1, 12, 10)).unwrap();
+        assert!(t.is_empty());
+        assert_eq!(r.state_at(utc(2026, 1, 1, 13, 0)), SlaState::Breached);
+        assert_eq!(r.first_response_at, Some(utc(2026, 1, 1, 11, 0)), "the claimed time is kept");
+        assert!(r.remaining_at(&BusinessCalendar::always_open(), utc(2026, 1, 2, 0, 0)) < Duration::zero());
+        // Nor does a later due time.
+        let mut r = record(utc(2026, 1, 1, 12, 0), utc(2026, 1, 1, 11, 30));
+        r.catch_up(utc(2026, 1, 1, 12, 1));
+        let later = SlaSchedule { due_at: utc(2026, 1, 1, 18, 0), at_risk_at: utc(2026, 1, 1, 16, 0) };
+        assert!(r.reschedule(later, utc(2026, 1, 1, 12, 1)).is_empty());
+        assert_eq!(r.state_at(utc(2026, 1, 1, 12, 2)), SlaState::Breached);
+        assert_eq!(r.schedule.due_at, utc(2026, 1, 1, 12, 0));
+    }
+
+    #[test]
+    fn s4_response_times_are_neither_future_nor_before_filing() {
+        let mut r = record(utc(2026, 1, 1, 12, 0), utc(2026, 1, 1, 11, 30));
+        assert_eq!(r.respond(utc(2026, 1, 1, 11, 1), utc(2026, 1, 1, 11, 0)), Err(SlaRefusal::ResponseInTheFuture));
+        assert_eq!(r.respond(utc(2026, 1, 1, 9, 0), utc(2026, 1, 1, 11, 0)), Err(SlaRefusal::ResponseBeforeFiling));
+        assert!(r.respond(utc(2026, 1, 1, 10, 30), utc(2026, 1, 1, 11, 0)).is_ok());
+        assert_eq!(r.respond(utc(2026, 1, 1, 10, 30), utc(2026, 1, 1, 11, 0)), Err(SlaRefusal::AlreadyResponded));
+    }
+
+    #[test]
+    fn s4_resolving_or_closing_stops_the_clock() {
+        let mut r = record(utc(2026, 1, 1, 12, 0), utc(2026, 1, 1, 11, 30));
+        let t = r.stop(utc(2026, 1, 1, 11, 0));
+        assert_eq!(t, vec![Transition { from: SlaState::OnTrack, to: SlaState::Stopped, at: utc(2026, 1, 1, 11, 0) }]);
+        assert_eq!(r.state_at(utc(2026, 1, 5, 0, 0)), SlaState::Stopped);
+        assert_eq!(r.remaining_at(&BusinessCalendar::always_open(), utc(2026, 1, 5, 0, 0)), Duration::hours(1));
+        assert_eq!(r.next_change(utc(2026, 1, 1, 11, 0)), None);
+        let mut late = record(utc(2026, 1, 1, 12, 0), utc(2026, 1, 1, 11, 30));
+        late.stop(utc(2026, 1, 1, 13, 0));
+        assert_eq!(late.state_at(utc(2026, 1, 5, 0, 0)), SlaState::Breached, "closed after the due time: breached");
+    }
+
+    #[test]
+    fn s4_warning_window_per_severity() {
+        let policy = SlaPolicy::parse("A=50, c=10").unwrap();
+        assert_eq!(policy.warning_percent, [50, DEFAULT_WARNING_PERCENT, 10]);
+        assert_eq!(SlaPolicy::parse("40").unwrap().warning_percent, [40; 3]);
+        assert!(SlaPolicy::parse("D=10").is_err() && SlaPolicy::parse("A=101").is_err());
+        let plan = SlaPlan { clock: SlaClock::TwentyFourSeven, target: Duration::hours(2) };
+        let s = schedule(plan, &BusinessCalendar::always_open(), utc(2026, 1, 1, 0, 0), 50);
+        assert_eq!(s.at_risk_at, utc(2026, 1, 1, 1, 0));
     }
 
     #[test]
@@ -367,6 +644,83 @@ mod properties {
             .prop_map(|m| Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::minutes(m))
     }
 
+    /// One step of a request's life.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Wait(i64),
+        Severity(usize),
+        Respond(i64),
+        Stop,
+        Calendar(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (1i64..600).prop_map(Step::Wait),
+            2 => (0usize..3).prop_map(Step::Severity),
+            1 => (0i64..300).prop_map(Step::Respond),
+            1 => Just(Step::Stop),
+            1 => (0usize..ZONES.len()).prop_map(Step::Calendar),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Random lives of a request: the state is never un-breached, every change of state is
+        /// exactly one transition (chained, never from a state to itself), and the due time is
+        /// never before filing.
+        #[test]
+        fn the_sla_record_is_never_rewritten(
+            start in instant(),
+            language in prop_oneof![Just("en"), Just("de")],
+            steps in prop::collection::vec(step(), 1..25),
+        ) {
+            let severities = [Severity::A, Severity::B, Severity::C];
+            let calendar_of = |zone: usize| BusinessCalendar::weekdays(ZONES[zone], 9, 17);
+            let mut calendar = calendar_of(0);
+            let plan = plan(IncidentKind::TechnicalBreakFix, Severity::B, language, &calendar);
+            let mut r = SlaRecord::file(plan, &calendar, start, DEFAULT_WARNING_PERCENT);
+            let mut severity = Severity::B;
+            let mut now = start;
+            let mut shown = SlaState::OnTrack;
+            let mut was_breached = false;
+            for step in steps {
+                let transitions = match step {
+                    Step::Wait(minutes) => { now += Duration::minutes(minutes); r.catch_up(now) }
+                    Step::Severity(i) => {
+                        severity = severities[i];
+                        let p = super::plan(IncidentKind::TechnicalBreakFix, severity, language, &calendar);
+                        r.reschedule(schedule(p, &calendar, r.filed_at, DEFAULT_WARNING_PERCENT), now)
+                    }
+                    Step::Respond(back) => {
+                        let at = (now - Duration::minutes(back)).max(r.filed_at);
+                        r.respond(at, now).unwrap_or_default()
+                    }
+                    Step::Stop => r.stop(now),
+                    Step::Calendar(zone) => {
+                        calendar = calendar_of(zone);
+                        let p = super::plan(IncidentKind::TechnicalBreakFix, severity, language, &calendar);
+                        r.reschedule(schedule(p, &calendar, r.filed_at, DEFAULT_WARNING_PERCENT), now)
+                    }
+                };
+                for t in &transitions {
+                    prop_assert_eq!(t.from, shown, "chained from what was shown");
+                    prop_assert_ne!(t.from, t.to);
+                    prop_assert!(t.at <= now);
+                    shown = t.to;
+                }
+                prop_assert_eq!(shown, r.state_at(now), "every change was recorded");
+                prop_assert_eq!(r.recorded, r.state_at(now));
+                if was_breached {
+                    prop_assert_eq!(r.state_at(now), SlaState::Breached, "never un-breached");
+                }
+                was_breached |= r.state_at(now) == SlaState::Breached;
+                prop_assert!(r.schedule.due_at >= r.filed_at && r.schedule.at_risk_at >= r.filed_at);
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
 
@@ -389,7 +743,7 @@ mod properties {
             let cal = BusinessCalendar::always_open();
             prop_assert_eq!(cal.add_business_time(start, Duration::minutes(minutes)).unwrap(), start + Duration::minutes(minutes));
             let plan = SlaPlan { clock: SlaClock::TwentyFourSeven, target: Duration::minutes(minutes) };
-            prop_assert_eq!(schedule(plan, &cal, start).due_at, start + Duration::minutes(minutes));
+            prop_assert_eq!(schedule(plan, &cal, start, DEFAULT_WARNING_PERCENT).due_at, start + Duration::minutes(minutes));
         }
 
         #[test]
@@ -404,19 +758,20 @@ mod properties {
             let target = Duration::minutes(minutes);
             let due = cal.add_business_time(start, target).unwrap();
             let now = (start + Duration::minutes(step)).min(due);
-            let left = remaining(SlaClock::BusinessHours, &cal, due, None, now);
+            let left = remaining(SlaClock::BusinessHours, &cal, due, now);
             prop_assert!(left >= Duration::zero() && left <= target);
-            prop_assert_eq!(remaining(SlaClock::BusinessHours, &cal, due, None, due), Duration::zero());
+            prop_assert_eq!(remaining(SlaClock::BusinessHours, &cal, due, due), Duration::zero());
         }
 
         #[test]
         fn states_follow_s4(cal in calendar(), start in instant(), minutes in 4i64..3000, at in 0i64..6000) {
             let plan = SlaPlan { clock: SlaClock::BusinessHours, target: Duration::minutes(minutes) };
-            let s = schedule(plan, &cal, start);
+            let r = SlaRecord::file(plan, &cal, start, DEFAULT_WARNING_PERCENT);
+            let s = r.schedule;
             prop_assert!(start <= s.at_risk_at && s.at_risk_at <= s.due_at);
             let now = start + Duration::minutes(at);
-            let expected = if now >= s.due_at { SlaState::Breached } else if now >= s.at_risk_at { SlaState::AtRisk } else { SlaState::OnTrack };
-            prop_assert_eq!(state(s, None, now), expected);
+            let expected = if now > s.due_at { SlaState::Breached } else if now >= s.at_risk_at { SlaState::AtRisk } else { SlaState::OnTrack };
+            prop_assert_eq!(r.state_at(now), expected);
         }
     }
 }

@@ -25,6 +25,7 @@ use tokio::sync::{Notify, broadcast};
 use crate::db::models::{EventRow, ServiceRequestRow};
 use crate::db::schema::{events, service_requests};
 use crate::db::{Backend, Db};
+use crate::domain::model::EventKind;
 use crate::error::AppResult;
 use crate::with_conn;
 
@@ -59,7 +60,7 @@ pub struct Event {
     pub id: i64,
     pub partner_id: String,
     pub service_request_id: Option<String>,
-    pub kind: String,
+    pub kind: EventKind,
     pub payload: serde_json::Value,
     pub created_at: DateTime<Utc>,
     /// The request as read when the event was dispatched.
@@ -157,11 +158,13 @@ impl EventBus {
                 match fetch_after(&db, from).await {
                     Ok(batch) => {
                         let full = batch.len() as i64 == BATCH;
-                        if let Some(last) = batch.last() {
-                            from = last.id;
+                        if let Some((last, _)) = batch.last() {
+                            from = *last;
                         }
-                        for event in batch {
-                            if cursor.accept(event.id) {
+                        for (id, event) in batch {
+                            if cursor.accept(id)
+                                && let Some(event) = event
+                            {
                                 self.inner.stats.dispatched.inc();
                                 // No receivers is fine: nobody is subscribed on this replica.
                                 let _ = self.inner.tx.send(Arc::new(event));
@@ -312,8 +315,9 @@ async fn last_event_id(db: &Db) -> AppResult<i64> {
     Ok(max.unwrap_or(0))
 }
 
-/// Events after `floor`, in id order, each with its request.
-async fn fetch_after(db: &Db, floor: i64) -> AppResult<Vec<Event>> {
+/// Events after `floor`, in id order, each with its request; `None` for an event of a kind
+/// this build does not know (written by a newer replica), which is passed over.
+async fn fetch_after(db: &Db, floor: i64) -> AppResult<Vec<(i64, Option<Event>)>> {
     let rows: Vec<EventRow> = with_conn!(db, |conn| {
         events::table
             .filter(events::id.gt(floor))
@@ -341,16 +345,20 @@ async fn fetch_after(db: &Db, floor: i64) -> AppResult<Vec<Event>> {
     Ok(rows
         .into_iter()
         .map(|e| {
+            let Ok(kind) = e.kind.parse::<EventKind>() else {
+                tracing::warn!(event.id = e.id, event.kind = %e.kind, "passing over an event of an unknown kind");
+                return (e.id, None);
+            };
             let request = e.service_request_id.as_ref().and_then(|id| requests.get(id).cloned());
-            Event {
+            (e.id, Some(Event {
                 id: e.id,
                 partner_id: e.partner_id,
                 service_request_id: e.service_request_id,
-                kind: e.kind,
+                kind,
                 payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
                 created_at: e.created_at.and_utc(),
                 request,
-            }
+            }))
         })
         .collect())
 }

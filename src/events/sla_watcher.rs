@@ -1,29 +1,31 @@
-//! The SLA watcher: moves requests to `AT_RISK` and `BREACHED` at their instant (S4).
+//! The SLA watcher: records the changes of SLA state the passing of time makes (S4:
+//! `AT_RISK`, then `BREACHED`), at their instant.
 //!
-//! It keeps the next deadline of every running clock in a timer map (loaded at start, updated
-//! from events), so a tick costs no query unless something is due. Each transition is
-//! recorded exactly once cluster-wide: the replica whose insert into `sla_transitions` wins
-//! writes the history entry and the event; the others find the row there and do nothing. A
-//! replica that was down catches up at start, since past deadlines are due at once.
+//! It keeps the next change of every running clock in a timer map (loaded at start, updated
+//! from events), so a tick costs no query unless something is due. Each change is recorded
+//! exactly once cluster-wide, whichever path reaches it first: the watcher of any replica or a
+//! mutation. Every one of them locks the request, derives the changes since its recorded
+//! state (`SlaRecord::catch_up`) and writes them with the new recorded state in one
+//! transaction; whoever comes second finds nothing left to record. A replica that was down
+//! catches up at start, each change at the instant it happened.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
-use serde_json::json;
 use tokio::sync::Mutex;
 
 use super::EventBus;
 use crate::clock::Clock;
-use crate::db::models::{HistoryRow, NewEventRow, ServiceRequestRow, SlaTransitionRow};
-use crate::db::schema::{service_request_history, service_requests, sla_transitions};
+use crate::db::models::ServiceRequestRow;
+use crate::db::schema::{service_request_history, service_requests};
 use crate::db::{Backend, Db};
-use crate::domain::model::{HistoryKind, RequestStatus, SlaState};
+use crate::domain::model::{EventKind, SlaState};
 use crate::error::{AppError, AppResult};
-use crate::repo::mutations::{emit, sla_state_of};
+use crate::repo::mutations::{LockingLoad, emit, load_request_for_update, record, sla_entries, sla_record, store_sla};
 use crate::{transaction, with_conn};
 
 /// Longest sleep between looks at the timer map: bounds how late a transition is when the
@@ -34,7 +36,7 @@ pub struct SlaWatcher {
     db: Db,
     clock: Arc<dyn Clock>,
     bus: EventBus,
-    /// Deadline → requests whose state may change then.
+    /// Instant → requests whose state may change then.
     deadlines: Mutex<BTreeMap<DateTime<Utc>, BTreeSet<String>>>,
     /// Transitions this process recorded (exported on `/metrics`).
     pub transitions: prometheus_client::metrics::counter::Counter,
@@ -45,24 +47,23 @@ impl SlaWatcher {
         Arc::new(SlaWatcher { db, clock, bus, deadlines: Mutex::new(BTreeMap::new()), transitions: Default::default() })
     }
 
-    /// Schedules the transitions still ahead of an unanswered, open request.
+    /// Schedules the next change of a request whose state can still change with time.
     pub async fn schedule(&self, row: &ServiceRequestRow) {
-        let open = row.status.parse::<RequestStatus>().map(RequestStatus::is_open).unwrap_or(false);
-        if row.first_response_at.is_some() || !open {
-            return;
-        }
-        let mut map = self.deadlines.lock().await;
-        for at in [row.sla_at_risk_at.and_utc(), row.sla_due_at.and_utc()] {
-            map.entry(at).or_default().insert(row.id.clone());
+        let Ok(record) = sla_record(row) else { return };
+        if let Some(at) = record.next_change(self.clock.now()) {
+            self.deadlines.lock().await.entry(at).or_default().insert(row.id.clone());
+        } else if record.state_at(self.clock.now()) != record.recorded {
+            // A change already due (a replica catching up).
+            self.deadlines.lock().await.entry(self.clock.now()).or_default().insert(row.id.clone());
         }
     }
 
-    /// Loads every running clock (open requests support has not answered).
+    /// Loads every clock whose state can still change with time.
     pub async fn load_running_clocks(&self) -> AppResult<usize> {
         let rows: Vec<ServiceRequestRow> = with_conn!(self.db, |conn| {
             service_requests::table
-                .filter(service_requests::first_response_at.is_null())
-                .filter(service_requests::status.ne_all(["RESOLVED", "CLOSED"]))
+                .filter(service_requests::sla_stopped_at.is_null())
+                .filter(service_requests::sla_state.eq_any([SlaState::OnTrack.as_str(), SlaState::AtRisk.as_str()]))
                 .select(ServiceRequestRow::as_select())
                 .load(conn)
                 .await?
@@ -86,7 +87,8 @@ impl SlaWatcher {
         self.deadlines.lock().await.keys().next().copied()
     }
 
-    /// Records every transition due by the clock's now; returns how many this process recorded.
+    /// Records every change due by the clock's now; returns how many requests this process
+    /// recorded changes for.
     pub async fn tick(&self) -> AppResult<usize> {
         let now = self.clock.now();
         let due: Vec<String> = {
@@ -100,6 +102,8 @@ impl SlaWatcher {
         }
         let mut recorded = 0;
         for ids in due.chunks(500) {
+            // One read finds what is left to record: at start every past deadline is due at
+            // once, and most were recorded before (by this replica or another).
             let rows: Vec<ServiceRequestRow> = with_conn!(self.db, |conn| {
                 service_requests::table
                     .filter(service_requests::id.eq_any(ids))
@@ -107,41 +111,14 @@ impl SlaWatcher {
                     .load(conn)
                     .await?
             });
-            // At start every past deadline is due at once, and most were recorded before (by
-            // this replica before a restart, or by another): one query finds them, where a
-            // transaction each that lost its insert cost thousands of statements per start.
-            let seen: Vec<(String, String, NaiveDateTime)> = with_conn!(self.db, |conn| {
-                sla_transitions::table
-                    .filter(sla_transitions::service_request_id.eq_any(ids))
-                    .select((sla_transitions::service_request_id, sla_transitions::state, sla_transitions::due_at))
-                    .load(conn)
-                    .await?
-            });
-            let seen: HashSet<(String, String, NaiveDateTime)> = seen.into_iter().collect();
             for row in rows {
-                let open = row.status.parse::<RequestStatus>().map(RequestStatus::is_open).unwrap_or(false);
-                if row.first_response_at.is_some() || !open {
-                    continue;
+                let Ok(record) = sla_record(&row) else { continue };
+                if record.state_at(now) != record.recorded && self.record(&row, now).await? {
+                    recorded += 1;
+                    self.transitions.inc();
                 }
-                let state = sla_state_of(&row, now);
-                match state {
-                    SlaState::AtRisk | SlaState::Breached => {
-                        let known = seen.contains(&(row.id.clone(), state.as_str().to_owned(), row.sla_due_at));
-                        if !known && self.record(&row, state, now).await? {
-                            recorded += 1;
-                            self.transitions.inc();
-                        }
-                        if state == SlaState::AtRisk {
-                            self.deadlines
-                                .lock()
-                                .await
-                                .entry(row.sla_due_at.and_utc())
-                                .or_default()
-                                .insert(row.id.clone());
-                        }
-                    }
-                    // The deadline moved (a severity change): schedule the new one.
-                    _ => self.schedule(&row).await,
+                if let Some(at) = record.next_change(now) {
+                    self.deadlines.lock().await.entry(at).or_default().insert(row.id.clone());
                 }
             }
         }
@@ -151,46 +128,25 @@ impl SlaWatcher {
         Ok(recorded)
     }
 
-    /// Records one transition unless another replica already did.
-    async fn record(&self, row: &ServiceRequestRow, state: SlaState, now: DateTime<Utc>) -> AppResult<bool> {
+    /// Records the changes since the request's recorded state, unless someone already did.
+    async fn record(&self, row: &ServiceRequestRow, now: DateTime<Utc>) -> AppResult<bool> {
         let postgres = self.db.backend == Backend::Postgres;
-        let from = match state {
-            SlaState::Breached if row.sla_at_risk_at < row.sla_due_at => SlaState::AtRisk,
-            _ => SlaState::OnTrack,
-        };
+        let (partner, id) = (row.partner_id.as_str(), row.id.as_str());
         transaction!(self.db, |conn| {
-            let won = diesel::insert_into(sla_transitions::table)
-                .values(&SlaTransitionRow {
-                    service_request_id: row.id.clone(),
-                    state: state.as_str().into(),
-                    due_at: row.sla_due_at,
-                    recorded_at: now.naive_utc(),
-                })
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?;
-            if won == 0 {
+            let row = load_request_for_update!(conn, partner, id);
+            let mut sla = sla_record(&row)?;
+            let transitions = sla.catch_up(now);
+            if transitions.is_empty() {
                 return Ok(false);
             }
-            let history = HistoryRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                service_request_id: row.id.clone(),
-                agent_id: None,
-                kind: HistoryKind::SlaStateChanged.as_str().into(),
-                from_value: Some(from.as_str().into()),
-                to_value: Some(state.as_str().into()),
-                created_at: now.naive_utc(),
-            };
-            diesel::insert_into(service_request_history::table).values(&history).execute(conn).await?;
-            let event = NewEventRow {
-                partner_id: row.partner_id.clone(),
-                service_request_id: Some(row.id.clone()),
-                kind: "SLA_STATE_CHANGED".into(),
-                payload: json!({ "from": from.as_str(), "to": state.as_str(), "slaDueAt": row.sla_due_at.and_utc() })
-                    .to_string(),
-                created_at: now.naive_utc(),
-            };
-            emit!(conn, postgres, &event);
+            let mut updated = row.clone();
+            store_sla(&mut updated, &sla);
+            diesel::update(service_requests::table.find(&row.id))
+                .set(service_requests::sla_state.eq(&updated.sla_state))
+                .execute(conn)
+                .await?;
+            let (histories, events) = sla_entries(&updated, None, &transitions, now);
+            record!(conn, postgres, histories, events);
             Ok::<bool, AppError>(true)
         })
     }
@@ -215,7 +171,13 @@ impl SlaWatcher {
                 received = events.recv() => match received {
                     Ok(event) => {
                         if let Some(row) = &event.request
-                            && matches!(event.kind.as_str(), "CREATED" | "SEVERITY_CHANGED" | "STATUS_CHANGED")
+                            && matches!(
+                                event.kind,
+                                EventKind::Created
+                                    | EventKind::SeverityChanged
+                                    | EventKind::StatusChanged
+                                    | EventKind::SlaDueChanged
+                            )
                         {
                             self.schedule(row).await;
                         }

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use super::ids::{NodeKind, decode_as};
 use super::rc;
 use super::types::{Customer, ServiceRequest};
-use crate::domain::model::{BusinessImpact, IncidentKind, ProductFamily, RequestStatus, Severity, SupportPlan};
+use crate::domain::model::{
+    BusinessImpact, IncidentKind, ProductFamily, RequestStatus, ResponseSource, Severity, SupportPlan,
+};
 use crate::domain::policy::{EntitlementClaim, FilingChannel};
 use crate::error::AppError;
 use crate::repo::mutations::{Created, NewRequest};
@@ -274,7 +276,8 @@ impl Mutation {
         Ok(ServiceRequestPayload { service_request: ServiceRequest::from(row) })
     }
 
-    /// Records support's first response, which stops the initial-response clock (S4).
+    /// Records by hand support's first response, which stops the initial-response clock (S4).
+    /// Admin agents and global admins only; the entry is marked `MANUAL` with who entered it.
     async fn record_support_response(
         &self,
         ctx: &Context<'_>,
@@ -289,6 +292,7 @@ impl Mutation {
                 &rc.caller,
                 &id,
                 input.responded_at,
+                ResponseSource::Manual,
                 note.as_deref(),
                 input.expected_version.map(version),
                 rc.clock.now(),

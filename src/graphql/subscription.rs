@@ -14,7 +14,7 @@ use super::ids::{NodeKind, decode_as, encode};
 use super::rc;
 use super::types::{Agent, ServiceRequest};
 use crate::db::models::ServiceRequestRow;
-use crate::domain::model::{ProductFamily, RequestStatus, Severity, SlaClock, SlaState};
+use crate::domain::model::{EventKind, ProductFamily, RequestStatus, Severity, SlaClock, SlaState};
 use crate::domain::sla;
 use crate::error::AppError;
 use crate::events::Event;
@@ -77,35 +77,9 @@ impl Matcher {
     }
 }
 
-/// What happened to a request.
-#[derive(Enum, Copy, Clone, PartialEq, Eq, Debug)]
-pub enum ServiceRequestEventKind {
-    Created,
-    StatusChanged,
-    SeverityChanged,
-    NoteAdded,
-    SupportResponded,
-    SlaStateChanged,
-}
-
-impl ServiceRequestEventKind {
-    fn of(kind: &str) -> Option<Self> {
-        Some(match kind {
-            "CREATED" => Self::Created,
-            "STATUS_CHANGED" => Self::StatusChanged,
-            "SEVERITY_CHANGED" => Self::SeverityChanged,
-            "NOTE_ADDED" => Self::NoteAdded,
-            "SUPPORT_RESPONDED" => Self::SupportResponded,
-            "SLA_STATE_CHANGED" => Self::SlaStateChanged,
-            _ => return None,
-        })
-    }
-}
-
 /// One change to a request, with the request's state after it.
 pub struct ServiceRequestEvent {
     event: Arc<Event>,
-    kind: ServiceRequestEventKind,
 }
 
 #[Object]
@@ -115,8 +89,8 @@ impl ServiceRequestEvent {
         ID(self.event.id.to_string())
     }
 
-    async fn kind(&self) -> ServiceRequestEventKind {
-        self.kind
+    async fn kind(&self) -> EventKind {
+        self.event.kind
     }
 
     /// When it happened.
@@ -222,15 +196,14 @@ impl Subscription {
         let stream = matching_events(ctx, matcher)?;
         Ok(futures_util::StreamExt::filter_map(stream, |item| async move {
             match item {
-                Ok(event) => {
-                    ServiceRequestEventKind::of(&event.kind).map(|kind| Ok(ServiceRequestEvent { event, kind }))
-                }
+                Ok(event) => event.kind.is_about_a_request().then(|| Ok(ServiceRequestEvent { event })),
                 Err(e) => Some(Err(e)),
             }
         }))
     }
 
-    /// Pushed when a matching request becomes `AT_RISK`, `BREACHED` or `MET`.
+    /// Pushed when a matching request becomes `AT_RISK`, `BREACHED`, `MET` or `STOPPED`;
+    /// `at` is the instant the state changed.
     async fn sla_alerts(
         &self,
         ctx: &Context<'_>,
@@ -243,7 +216,7 @@ impl Subscription {
                 Ok(event) => event,
                 Err(e) => return Some(Err(e)),
             };
-            if event.kind != "SLA_STATE_CHANGED" {
+            if event.kind != EventKind::SlaStateChanged {
                 return None;
             }
             let state: SlaState = event.payload.get("to")?.as_str()?.parse().ok()?;
@@ -251,19 +224,22 @@ impl Subscription {
                 return None;
             }
             let previous_state = event.payload.get("from").and_then(|v| v.as_str()).and_then(|s| s.parse().ok());
+            let at = event.payload.get("at").and_then(|v| serde_json::from_value(v.clone()).ok());
             Some(Ok(SlaAlert {
                 state,
                 previous_state,
-                at: event.created_at,
+                at: at.unwrap_or(event.created_at),
                 service_request: ServiceRequest::from(event.request.clone()?),
             }))
         }))
     }
 
-    /// The remaining time and state of each followed open request, pushed every
-    /// `intervalSeconds` (1 to 3600) and at once on every change. Follow requests by `ids`, or
-    /// by `filter` (the 100 matching open requests soonest due, and new ones as they come).
-    /// Ticks are computed from the due times in memory: they cost no database query.
+    /// The remaining time and state of each followed request, pushed every `intervalSeconds`
+    /// (1 to 3600) and at once on every change; each line equals what a query for the request
+    /// returns at the tick's instant. Follow requests by `ids` (open ones, as given), or by
+    /// `filter`: the 100 matching requests whose clock runs (unanswered, not resolved or
+    /// closed, overdue included), soonest due first, joined by new ones as they come and left
+    /// by those whose clock stops. Ticks are computed in memory: they cost no database query.
     async fn sla_countdown(
         &self,
         ctx: &Context<'_>,
@@ -278,50 +254,15 @@ impl Subscription {
             ))
             .into());
         }
-        let by_filter = ids.is_none();
-        let raw: Vec<String> = match (ids, &filter) {
+        let mode = match (ids, filter) {
             (Some(ids), None) if !ids.is_empty() && ids.len() <= MAX_COUNTDOWN_REQUESTS => {
-                ids.iter().map(|id| decode_as(NodeKind::ServiceRequest, id)).collect::<Result<_, AppError>>()?
+                let raw = ids
+                    .iter()
+                    .map(|id| decode_as(NodeKind::ServiceRequest, id))
+                    .collect::<Result<Vec<_>, AppError>>()?;
+                Mode::Ids(raw)
             }
-            (None, Some(f)) => {
-                let m = Matcher::new(&rc.caller.partner_id, Some(f.clone()))?;
-                let open = [
-                    RequestStatus::New,
-                    RequestStatus::Open,
-                    RequestStatus::InProgress,
-                    RequestStatus::WaitingOnPartner,
-                ];
-                let statuses = m
-                    .statuses
-                    .clone()
-                    .unwrap_or_else(|| open.to_vec())
-                    .into_iter()
-                    .filter(|s| s.is_open())
-                    .map(|s| s.as_str().to_owned())
-                    .collect();
-                let repo_filter = crate::repo::queries::RequestFilter {
-                    ids: m.ids.clone(),
-                    statuses: Some(statuses),
-                    severities: m.severities.as_ref().map(|v| v.iter().map(|s| s.as_str().to_owned()).collect()),
-                    product_families: m.families.as_ref().map(|v| v.iter().map(|s| s.as_str().to_owned()).collect()),
-                    customer_ids: m.customers.clone(),
-                    ..Default::default()
-                };
-                let page = crate::paging::PageArgs { first: Some(MAX_COUNTDOWN_REQUESTS), ..Default::default() };
-                let found = rc
-                    .repo
-                    .request_page(
-                        &repo_filter,
-                        crate::repo::queries::RequestOrder::DueAsc,
-                        rc.clock.now().naive_utc(),
-                        &page,
-                    )
-                    .await?;
-                for row in &found.rows {
-                    rc.loaders.request.prime(RequestKey(row.id.clone()), Some(std::sync::Arc::new(row.clone())));
-                }
-                found.rows.into_iter().map(|r| r.id).collect()
-            }
+            (None, Some(f)) => Mode::Filter(Matcher::new(&rc.caller.partner_id, Some(f))?),
             _ => {
                 return Err(AppError::bad_input(format!(
                     "give either `ids` (1 to {MAX_COUNTDOWN_REQUESTS}) or `filter`"
@@ -329,40 +270,19 @@ impl Subscription {
                 .into());
             }
         };
-        // One batched load of the requests (scoped) and their calendars.
-        let rows =
-            futures_util::future::try_join_all(raw.iter().map(|id| load(&rc.loaders.request, RequestKey(id.clone()))))
-                .await?;
-        let mut followed: HashMap<String, ServiceRequestRow> = HashMap::new();
-        let mut calendars: HashMap<String, sla::BusinessCalendar> = HashMap::new();
-        for row in rows.into_iter().flatten() {
-            if row.sla_clock == SlaClock::BusinessHours.as_str()
-                && !calendars.contains_key(&row.calendar_id)
-                && let Some(c) = load(&rc.loaders.calendar, CalendarKey(row.calendar_id.clone())).await?
-            {
-                calendars.insert(row.calendar_id.clone(), c.calendar.clone());
-            }
-            followed.insert(row.id.clone(), std::sync::Arc::unwrap_or_clone(row));
-        }
-        let matcher = match (by_filter, filter) {
-            (true, f) => Matcher::new(&rc.caller.partner_id, f)?,
-            (false, _) => Matcher {
-                partner_id: rc.caller.partner_id.clone(),
-                ids: Some(followed.keys().cloned().collect()),
-                ..Matcher::default()
-            },
-        };
-        let order: Vec<String> = raw.into_iter().filter(|id| followed.contains_key(id)).collect();
-        let state = Countdown {
-            followed,
-            calendars,
-            order,
-            matcher,
+        let mut state = Countdown {
+            followed: HashMap::new(),
+            calendars: HashMap::new(),
+            order: Vec::new(),
+            mode,
+            complete: true,
+            repo: rc.repo.clone(),
             events: rc.events.subscribe(),
             clock: rc.clock.clone(),
             interval: Duration::from_secs(interval_seconds as u64),
             first: true,
         };
+        state.load().await?;
         Ok(futures_util::stream::unfold(state, |mut st| async move {
             if !st.first {
                 // Wait for the next tick, or a change to a followed request (pushed at once).
@@ -372,18 +292,21 @@ impl Subscription {
                         _ = tokio::time::sleep_until(deadline) => break,
                         received = st.events.recv() => match received {
                             Ok(event) => {
-                                if let Some(row) = event.request.as_ref().filter(|r| st.matcher.matches(r)) {
-                                    if !st.followed.contains_key(&row.id) {
-                                        if st.followed.len() >= MAX_COUNTDOWN_REQUESTS {
-                                            continue;
-                                        }
-                                        st.order.push(row.id.clone());
-                                    }
-                                    st.followed.insert(row.id.clone(), row.clone());
+                                if event.kind == EventKind::CalendarChanged {
+                                    st.calendars.clear();
+                                    let _ = st.load_calendars().await;
+                                    break;
+                                }
+                                if let Some(row) = event.request.as_ref()
+                                    && st.offer(row).await
+                                {
                                     break;
                                 }
                             }
-                            Err(RecvError::Lagged(_)) => {}
+                            Err(RecvError::Lagged(_)) => {
+                                let _ = st.load().await;
+                                break;
+                            }
                             Err(RecvError::Closed) => return None,
                         },
                     }
@@ -396,45 +319,160 @@ impl Subscription {
     }
 }
 
+/// What a countdown follows.
+enum Mode {
+    /// These requests, in this order (those still open are shown).
+    Ids(Vec<String>),
+    /// The running clocks matching the filter, soonest due first.
+    Filter(Matcher),
+}
+
 /// The state of one countdown subscription.
 struct Countdown {
     followed: HashMap<String, ServiceRequestRow>,
-    calendars: HashMap<String, sla::BusinessCalendar>,
+    calendars: HashMap<String, Arc<crate::repo::loaders::CalendarData>>,
     order: Vec<String>,
-    matcher: Matcher,
+    mode: Mode,
+    /// In filter mode: every matching running clock is followed (none was left out by the cap).
+    complete: bool,
+    repo: crate::repo::Repo,
     events: tokio::sync::broadcast::Receiver<Arc<Event>>,
     clock: Arc<dyn crate::clock::Clock>,
     interval: Duration,
     first: bool,
 }
 
+/// Whether a request's initial-response clock still runs.
+fn running(row: &ServiceRequestRow) -> bool {
+    row.sla_stopped_at.is_none() && row.status.parse::<RequestStatus>().map(RequestStatus::is_open).unwrap_or(false)
+}
+
 impl Countdown {
-    /// The countdown at the clock's now, from the due times in memory.
-    fn snapshot(&self) -> SlaCountdown {
+    /// (Re)loads what is followed: the given requests, or the soonest-due running clocks.
+    async fn load(&mut self) -> Result<(), AppError> {
+        let rows: Vec<ServiceRequestRow> = match &self.mode {
+            Mode::Ids(ids) => {
+                let found = self.repo.requests_by_ids(ids).await?;
+                let mut by_id: HashMap<String, ServiceRequestRow> = found.into_iter().map(|r| (r.id.clone(), r)).collect();
+                ids.iter().filter_map(|id| by_id.remove(id)).collect()
+            }
+            Mode::Filter(m) => {
+                let open = RequestStatus::ALL.iter().filter(|s| s.is_open()).copied().collect::<Vec<_>>();
+                let statuses = m
+                    .statuses
+                    .clone()
+                    .unwrap_or(open)
+                    .into_iter()
+                    .filter(|s| s.is_open())
+                    .map(|s| s.as_str().to_owned())
+                    .collect();
+                let repo_filter = crate::repo::queries::RequestFilter {
+                    ids: m.ids.clone(),
+                    statuses: Some(statuses),
+                    severities: m.severities.as_ref().map(|v| v.iter().map(|s| s.as_str().to_owned()).collect()),
+                    product_families: m.families.as_ref().map(|v| v.iter().map(|s| s.as_str().to_owned()).collect()),
+                    customer_ids: m.customers.clone(),
+                    running_clock: true,
+                    ..Default::default()
+                };
+                let page = crate::paging::PageArgs { first: Some(MAX_COUNTDOWN_REQUESTS + 1), ..Default::default() };
+                let found = self
+                    .repo
+                    .request_page(&repo_filter, crate::repo::queries::RequestOrder::DueAsc, self.clock.now().naive_utc(), &page)
+                    .await?;
+                let mut rows = found.rows;
+                self.complete = rows.len() <= MAX_COUNTDOWN_REQUESTS;
+                rows.truncate(MAX_COUNTDOWN_REQUESTS);
+                rows
+            }
+        };
+        self.order = rows.iter().map(|r| r.id.clone()).collect();
+        self.followed = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+        self.load_calendars().await
+    }
+
+    /// Loads the calendar of every followed business-hours clock not loaded yet.
+    async fn load_calendars(&mut self) -> Result<(), AppError> {
+        for row in self.followed.values() {
+            if row.sla_clock == SlaClock::BusinessHours.as_str()
+                && !self.calendars.contains_key(&row.calendar_id)
+                && let Some(c) = self.repo.calendar(&row.calendar_id).await?
+            {
+                self.calendars.insert(row.calendar_id.clone(), c);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in a changed request; true when the countdown shows something new.
+    async fn offer(&mut self, row: &ServiceRequestRow) -> bool {
+        match &self.mode {
+            Mode::Ids(_) => {
+                if !self.followed.contains_key(&row.id) || row.partner_id != self.repo.partner_id {
+                    return false;
+                }
+                self.followed.insert(row.id.clone(), row.clone());
+            }
+            Mode::Filter(m) => {
+                let followed = self.followed.contains_key(&row.id);
+                let wanted = m.matches(row) && running(row);
+                match (followed, wanted) {
+                    (false, false) => return false,
+                    (true, false) => {
+                        self.followed.remove(&row.id);
+                        self.order.retain(|id| *id != row.id);
+                        if !self.complete {
+                            // One left; others may be waiting behind the cap.
+                            return self.load().await.is_ok();
+                        }
+                    }
+                    (_, true) => {
+                        if !followed {
+                            self.order.push(row.id.clone());
+                        }
+                        self.followed.insert(row.id.clone(), row.clone());
+                        if self.order.len() > MAX_COUNTDOWN_REQUESTS {
+                            self.sort();
+                            if let Some(last) = self.order.pop() {
+                                self.followed.remove(&last);
+                            }
+                            self.complete = false;
+                        }
+                    }
+                }
+            }
+        }
+        let _ = self.load_calendars().await;
+        true
+    }
+
+    /// Soonest due first.
+    fn sort(&mut self) {
+        let followed = &self.followed;
+        self.order.sort_by_key(|id| followed.get(id).map(|r| (r.sla_due_at, r.id.clone())));
+    }
+
+    /// The countdown at the clock's now, from the records in memory.
+    fn snapshot(&mut self) -> SlaCountdown {
         let now = self.clock.now();
-        let always = sla::BusinessCalendar::always_open();
+        if matches!(self.mode, Mode::Filter(_)) {
+            self.sort();
+        }
         let items = self
             .order
             .iter()
             .filter_map(|id| self.followed.get(id))
             .filter(|r| r.status.parse::<RequestStatus>().map(RequestStatus::is_open).unwrap_or(false))
-            .map(|r| {
-                let clock: SlaClock = r.sla_clock.parse().unwrap_or(SlaClock::TwentyFourSeven);
-                let calendar = self.calendars.get(&r.calendar_id).unwrap_or(&always);
-                let left = sla::remaining(
-                    clock,
-                    calendar,
-                    r.sla_due_at.and_utc(),
-                    r.first_response_at.map(|t| t.and_utc()),
-                    now,
-                );
-                SlaCountdownItem {
+            .filter_map(|r| {
+                let calendar = self.calendars.get(&r.calendar_id).map(|c| &c.calendar);
+                let view = crate::repo::mutations::sla_view(r, calendar, now).ok()?;
+                Some(SlaCountdownItem {
                     service_request_id: encode(NodeKind::ServiceRequest, &r.id),
                     title: r.title.clone(),
-                    state: crate::repo::mutations::sla_state_of(r, now),
+                    state: view.state,
                     due_at: r.sla_due_at.and_utc(),
-                    remaining_seconds: left.num_seconds().clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
-                }
+                    remaining_seconds: view.remaining_seconds,
+                })
             })
             .collect();
         SlaCountdown { at: now, items }

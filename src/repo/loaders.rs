@@ -267,6 +267,9 @@ macro_rules! first_lists {
 pub struct CalendarData {
     pub id: String,
     pub name: String,
+    /// The partner that maintains it; `None` for a built-in calendar every partner may use.
+    pub partner_id: Option<String>,
+    pub version: i64,
     pub calendar: BusinessCalendar,
     pub holidays: Vec<HolidayRow>,
     pub hours: Vec<CalendarHoursRow>,
@@ -278,8 +281,9 @@ pub struct CalendarData {
 /// database directly shows within this time.
 pub const CALENDAR_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Business calendars by id, each kept for [`CALENDAR_CACHE_TTL`]. Calendars are not partner
-/// data (every partner's customers use the same ones), so one cache serves every caller.
+/// Business calendars by id, each kept for [`CALENDAR_CACHE_TTL`] or until an edit makes every
+/// replica forget it (the `CALENDAR_CHANGED` event). One cache serves every caller: a read
+/// checks that the calendar is built in or the caller's partner's before handing it out.
 #[derive(Default)]
 pub struct CalendarCache {
     entries: Mutex<HashMap<String, (Arc<CalendarData>, std::time::Instant)>>,
@@ -291,6 +295,11 @@ impl CalendarCache {
         entries.get(id).filter(|(_, read)| read.elapsed() < CALENDAR_CACHE_TTL).map(|(data, _)| data.clone())
     }
 
+    /// Forgets a calendar that changed, so the next read loads it again.
+    pub fn forget(&self, id: &str) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
     pub fn put(&self, data: Arc<CalendarData>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         // A handful of calendars exist; the bound only keeps a stream of unknown ids out.
@@ -298,6 +307,24 @@ impl CalendarCache {
             entries.clear();
         }
         entries.insert(data.id.clone(), (data, std::time::Instant::now()));
+    }
+}
+
+impl Repo {
+    /// One business calendar, through the process's calendar cache (for work that outlives a
+    /// request's loaders, such as a countdown subscription).
+    pub async fn calendar(&self, id: &str) -> AppResult<Option<Arc<CalendarData>>> {
+        let data = match self.db.calendars.get(id) {
+            Some(data) => data,
+            None => {
+                let (cals, hours, holidays) = self.calendars_by_ids(&[id.to_owned()]).await?;
+                let Some(row) = cals.into_iter().next() else { return Ok(None) };
+                let data = Arc::new(calendar_data(row, hours, holidays)?);
+                self.db.calendars.put(data.clone());
+                data
+            }
+        };
+        Ok(data.partner_id.as_ref().is_none_or(|p| *p == self.partner_id).then_some(data))
     }
 }
 
@@ -430,7 +457,9 @@ impl Loaders {
                     for key in keys {
                         match cache.get(&key.0) {
                             Some(data) => {
-                                out.insert(key, Some(data));
+                                // Another partner's calendar is not there for this one.
+                                let visible = data.partner_id.as_ref().is_none_or(|p| *p == repo.partner_id);
+                                out.insert(key, visible.then_some(data));
                             }
                             None => missing.push(key.0),
                         }
@@ -448,7 +477,8 @@ impl Loaders {
                             holidays.remove(&c.id).unwrap_or_default(),
                         )?);
                         cache.put(data.clone());
-                        out.insert(CalendarKey(c.id), Some(data));
+                        let visible = data.partner_id.as_ref().is_none_or(|p| *p == repo.partner_id);
+                        out.insert(CalendarKey(c.id), visible.then_some(data));
                     }
                     Ok(out)
                 })
@@ -565,5 +595,13 @@ pub fn calendar_data(
         day.sort_unstable();
     }
     let calendar = BusinessCalendar { time_zone, weekly_hours, holidays: holidays.iter().map(|h| h.day).collect() };
-    Ok(CalendarData { id: row.id, name: row.name, calendar, holidays, hours })
+    Ok(CalendarData {
+        id: row.id,
+        name: row.name,
+        partner_id: row.partner_id,
+        version: row.version,
+        calendar,
+        holidays,
+        hours,
+    })
 }

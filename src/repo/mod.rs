@@ -20,11 +20,19 @@ pub struct Repo {
     /// as their provider. `false` only narrows what listings look at (the partner's own
     /// customers), so that their ordered index serves them; it never widens a scope.
     pub provides: bool,
+    /// The SLA warning window per severity (S4).
+    pub sla: crate::domain::sla::SlaPolicy,
 }
 
 impl Repo {
     pub fn new(db: Db, partner_id: impl Into<String>, events: Option<crate::events::EventBus>) -> Repo {
-        Repo { db, partner_id: partner_id.into(), events, provides: true }
+        Repo { db, partner_id: partner_id.into(), events, provides: true, sla: Default::default() }
+    }
+
+    /// The same repo with the deployment's SLA settings.
+    pub fn with_sla(mut self, sla: crate::domain::sla::SlaPolicy) -> Repo {
+        self.sla = sla;
+        self
     }
 
     /// The same repo for a partner of `kind`: only indirect providers have resellers.

@@ -16,7 +16,8 @@ use crate::domain::model::*;
 use crate::domain::policy::{
     self, CallerFacts, CustomerFacts, FilingRequest, MarketplaceProductFacts, SubscriptionFacts, Tenant,
 };
-use crate::domain::sla::{self, BusinessCalendar};
+use crate::domain::sla::{self, BusinessCalendar, SlaRecord};
+use crate::domain::workflow;
 use crate::error::{AppError, AppResult};
 use crate::transaction;
 
@@ -113,14 +114,14 @@ pub(crate) fn customer_facts(
 fn event(
     partner_id: &str,
     request_id: Option<&str>,
-    kind: &str,
+    kind: EventKind,
     payload: serde_json::Value,
     at: DateTime<Utc>,
 ) -> NewEventRow {
     NewEventRow {
         partner_id: partner_id.to_owned(),
         service_request_id: request_id.map(str::to_owned),
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         payload: payload.to_string(),
         created_at: at.naive_utc(),
     }
@@ -145,36 +146,99 @@ fn history(
     }
 }
 
-/// The SLA state of a stored request at `now`.
-pub fn sla_state_of(row: &ServiceRequestRow, now: DateTime<Utc>) -> SlaState {
-    let schedule = sla::SlaSchedule { due_at: row.sla_due_at.and_utc(), at_risk_at: row.sla_at_risk_at.and_utc() };
-    sla::state(schedule, row.first_response_at.map(|t| t.and_utc()), now)
+/// The SLA record of a stored request (S4), from which its state, remaining time and every
+/// change are derived (`domain::sla::SlaRecord`).
+pub fn sla_record(row: &ServiceRequestRow) -> AppResult<SlaRecord> {
+    Ok(SlaRecord {
+        clock: row.sla_clock.parse()?,
+        filed_at: row.created_at.and_utc(),
+        schedule: sla::SlaSchedule { due_at: row.sla_due_at.and_utc(), at_risk_at: row.sla_at_risk_at.and_utc() },
+        recorded: row.sla_state.parse()?,
+        first_response_at: row.first_response_at.map(|t| t.and_utc()),
+        stopped_at: row.sla_stopped_at.map(|t| t.and_utc()),
+    })
 }
 
-/// The allowed status transitions: NEW → OPEN → IN_PROGRESS ⇄ WAITING_ON_PARTNER → RESOLVED
-/// → CLOSED, a resolved request can be reopened, and a new or open one withdrawn (closed).
-pub fn allowed_transitions(from: RequestStatus) -> &'static [RequestStatus] {
-    use RequestStatus::*;
-    match from {
-        New => &[Open, Closed],
-        Open => &[InProgress, WaitingOnPartner, Resolved, Closed],
-        InProgress => &[WaitingOnPartner, Resolved],
-        WaitingOnPartner => &[InProgress, Resolved],
-        Resolved => &[Closed, Open],
-        Closed => &[],
+/// What a request's SLA shows at one instant: the same for a query and a countdown tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlaView {
+    pub state: SlaState,
+    /// Clock seconds left (working seconds on a business-hours clock); negative once overdue.
+    pub remaining_seconds: i32,
+}
+
+/// The SLA of a stored request at `now`. `calendar` is the request's calendar; it is needed
+/// only for a business-hours clock counting time still ahead of the due time.
+pub fn sla_view(row: &ServiceRequestRow, calendar: Option<&BusinessCalendar>, now: DateTime<Utc>) -> AppResult<SlaView> {
+    static ALWAYS_OPEN: std::sync::LazyLock<BusinessCalendar> = std::sync::LazyLock::new(BusinessCalendar::always_open);
+    let record = sla_record(row)?;
+    let left = record.remaining_at(calendar.unwrap_or(&ALWAYS_OPEN), now);
+    Ok(SlaView {
+        state: record.state_at(now),
+        remaining_seconds: left.num_seconds().clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+    })
+}
+
+/// Whether [`sla_view`] needs the request's calendar at `now`.
+pub fn sla_view_needs_calendar(row: &ServiceRequestRow, now: DateTime<Utc>) -> bool {
+    row.sla_clock == SlaClock::BusinessHours.as_str() && row.sla_stopped_at.map_or(now, |t| t.and_utc()) < row.sla_due_at.and_utc()
+}
+
+/// Copies a record's fields back onto the row.
+pub(crate) fn store_sla(row: &mut ServiceRequestRow, r: &SlaRecord) {
+    row.sla_clock = r.clock.as_str().into();
+    row.sla_due_at = r.schedule.due_at.naive_utc();
+    row.sla_at_risk_at = r.schedule.at_risk_at.naive_utc();
+    row.sla_state = r.recorded.as_str().into();
+    row.first_response_at = r.first_response_at.map(|t| t.naive_utc());
+    row.sla_stopped_at = r.stopped_at.map(|t| t.naive_utc());
+}
+
+/// One history entry and one event per SLA state change, each at the instant it happened.
+/// `agent` is the agent whose change caused them; `None` for the clock.
+pub(crate) fn sla_entries(
+    row: &ServiceRequestRow,
+    agent: Option<&str>,
+    transitions: &[sla::Transition],
+    now: DateTime<Utc>,
+) -> (Vec<HistoryRow>, Vec<NewEventRow>) {
+    let mut histories = Vec::new();
+    let mut events = Vec::new();
+    for t in transitions {
+        histories.push(history(
+            &row.id,
+            agent,
+            HistoryKind::SlaStateChanged,
+            Some(t.from.as_str().into()),
+            Some(t.to.as_str().into()),
+            t.at,
+        ));
+        events.push(event(
+            &row.partner_id,
+            Some(&row.id),
+            EventKind::SlaStateChanged,
+            json!({ "from": t.from.as_str(), "to": t.to.as_str(), "at": t.at, "slaDueAt": row.sla_due_at.and_utc(), "actor": agent }),
+            now,
+        ));
     }
+    (histories, events)
 }
 
 /// Refuses read-only roles before any work (Who may do what).
 fn require_worker(caller: &Caller) -> AppResult<()> {
-    if caller.role.can_work_requests() {
-        Ok(())
-    } else {
-        Err(AppError::PolicyRefused(vec![policy::Refusal::access(
-            format!("a {} can read service requests but not change them", caller.role),
-            "ask an admin agent, a helpdesk agent or a global admin of your partner",
-        )]))
+    workflow::may_work_requests(caller.role).map_err(|r| AppError::PolicyRefused(vec![r]))
+}
+
+/// Refuses a change to the SLA of a resolved or closed request (S4).
+fn require_running_request(row: &ServiceRequestRow, what: &str) -> AppResult<()> {
+    let status: RequestStatus = row.status.parse()?;
+    if sla::accepts_sla_changes(status) {
+        return Ok(());
     }
+    Err(AppError::InvalidTransition {
+        message: format!("a {status} request's SLA clock has stopped: {what} is no longer accepted; reopen it first"),
+        allowed: workflow::allowed_transitions(status).iter().map(|s| s.as_str().to_owned()).collect(),
+    })
 }
 
 fn check_version(row: &ServiceRequestRow, expected: Option<i64>) -> AppResult<()> {
@@ -234,7 +298,9 @@ macro_rules! record {
         }
     }};
 }
+pub(crate) use record;
 
+/// Shared with the SLA watcher and calendar changes.
 macro_rules! load_request_for_update {
     ($conn:ident, $partner:expr, $id:expr) => {
         LockingLoad::load_request_locked($conn, $partner, $id)
@@ -242,12 +308,13 @@ macro_rules! load_request_for_update {
             .ok_or_else(|| AppError::NotFound("no such service request".into()))?
     };
 }
+pub(crate) use load_request_for_update;
 
 /// Loads a request of the partner inside a transaction and keeps others from changing it until
 /// the transaction ends, so that concurrent writers (two notes at once) take turns instead of
 /// one of them failing with `CONFLICT`. PostgreSQL locks the row (`FOR UPDATE`); SQLite's
 /// write transactions are already exclusive (`BEGIN IMMEDIATE`).
-trait LockingLoad {
+pub(crate) trait LockingLoad {
     async fn load_request_locked(&mut self, partner: &str, id: &str) -> AppResult<Option<ServiceRequestRow>>;
 }
 
@@ -297,6 +364,29 @@ macro_rules! bump_version {
         }
     }};
 }
+
+/// Writes the SLA fields of `$row` (the record after a change).
+macro_rules! write_sla {
+    ($conn:ident, $row:expr) => {{
+        let r: &ServiceRequestRow = &$row;
+        diesel::update(service_requests::table.find(&r.id))
+            .set((
+                service_requests::sla_clock.eq(&r.sla_clock),
+                service_requests::sla_target_minutes.eq(r.sla_target_minutes),
+                service_requests::sla_due_at.eq(r.sla_due_at),
+                service_requests::sla_at_risk_at.eq(r.sla_at_risk_at),
+                service_requests::sla_state.eq(&r.sla_state),
+                service_requests::sla_stopped_at.eq(r.sla_stopped_at),
+                service_requests::first_response_at.eq(r.first_response_at),
+                service_requests::first_response_source.eq(&r.first_response_source),
+                service_requests::first_response_entered_at.eq(r.first_response_entered_at),
+                service_requests::first_response_agent_id.eq(&r.first_response_agent_id),
+            ))
+            .execute($conn)
+            .await?;
+    }};
+}
+pub(crate) use write_sla;
 
 impl Repo {
     /// Passes a transaction's result on; once it committed, wakes this process's event
@@ -368,8 +458,17 @@ impl Repo {
                     let calendar_id = customer.calendar_id.clone();
                     (Tenant::Customer(facts), Some(customer), calendar_id)
                 }
-                // The partner's own tenant runs on the partner's home calendar (US Eastern).
-                None => (Tenant::PartnerOwn, None, "cal-us-east".to_owned()),
+                // The partner's own tenant runs on the calendar the partner assigned to it.
+                None => (
+                    Tenant::PartnerOwn,
+                    None,
+                    partner.calendar_id.clone().ok_or_else(|| {
+                        AppError::bad_input(
+                            "your partner has no business calendar for its own tenant; an admin assigns one with \
+                             assignBusinessCalendar",
+                        )
+                    })?,
+                ),
             };
             let subscription = match &input.subscription_id {
                 Some(id) => {
@@ -455,7 +554,8 @@ impl Repo {
 
             let calendar: BusinessCalendar = load_calendar!(conn, &calendar_id);
             let plan = sla::plan(input.incident_kind, filing.severity, &input.support_language, &calendar);
-            let schedule = sla::schedule(plan, &calendar, now);
+            let record = SlaRecord::file(plan, &calendar, now, self.sla.warning_percent(filing.severity));
+            let schedule = record.schedule;
 
             let row = ServiceRequestRow {
                 id: new_id(),
@@ -490,6 +590,11 @@ impl Repo {
                 updated_at: now.naive_utc(),
                 closed_at: None,
                 version: 1,
+                sla_state: record.recorded.as_str().into(),
+                sla_stopped_at: None,
+                first_response_source: None,
+                first_response_entered_at: None,
+                first_response_agent_id: None,
             };
             diesel::insert_into(service_requests::table).values(&row).execute(conn).await?;
             let h = history(
@@ -504,7 +609,7 @@ impl Repo {
             let e = event(
                 p,
                 Some(&row.id),
-                "CREATED",
+                EventKind::Created,
                 json!({ "status": row.status, "severity": row.severity, "slaDueAt": schedule.due_at, "actor": caller.agent_id }),
                 now,
             );
@@ -550,7 +655,7 @@ impl Repo {
             diesel::insert_into(service_request_notes::table).values(&note).execute(conn).await?;
             bump_version!(conn, row, now);
             let h = history(&row.id, Some(&caller.agent_id), HistoryKind::NoteAdded, None, Some(note.id.clone()), now);
-            let e = event(p, Some(&row.id), "NOTE_ADDED", json!({ "noteId": note.id, "actor": caller.agent_id }), now);
+            let e = event(p, Some(&row.id), EventKind::NoteAdded, json!({ "noteId": note.id, "actor": caller.agent_id }), now);
             record!(conn, postgres, [h], [e]);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
         });
@@ -573,18 +678,10 @@ impl Repo {
             let row = load_request_for_update!(conn, p, request_id);
             check_version(&row, Some(expected_version))?;
             let from: RequestStatus = row.status.parse()?;
-            let allowed = allowed_transitions(from);
-            if !allowed.contains(&to) {
+            if let Err(message) = workflow::check_transition(from, to) {
                 return Err(AppError::InvalidTransition {
-                    message: format!(
-                        "a {from} request cannot become {to}; allowed: {}",
-                        if allowed.is_empty() {
-                            "none (closed is final)".to_owned()
-                        } else {
-                            allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                        }
-                    ),
-                    allowed: allowed.iter().map(|s| s.as_str().to_owned()).collect(),
+                    message,
+                    allowed: workflow::allowed_transitions(from).iter().map(|s| s.as_str().to_owned()).collect(),
                 });
             }
             bump_version!(conn, row, now);
@@ -593,29 +690,41 @@ impl Repo {
                 .set((service_requests::status.eq(to.as_str()), service_requests::closed_at.eq(closed_at)))
                 .execute(conn)
                 .await?;
-            let h = history(
+            let mut histories = vec![history(
                 &row.id,
                 Some(&caller.agent_id),
                 HistoryKind::StatusChanged,
                 Some(from.as_str().into()),
                 Some(to.as_str().into()),
                 now,
-            );
-            let e = event(
+            )];
+            let mut evs = vec![event(
                 p,
                 Some(&row.id),
-                "STATUS_CHANGED",
+                EventKind::StatusChanged,
                 json!({ "from": from.as_str(), "to": to.as_str(), "actor": caller.agent_id }),
                 now,
-            );
-            record!(conn, postgres, [h], [e]);
+            )];
+            // S4: resolving or closing stops the initial-response clock for good.
+            let mut record = sla_record(&row)?;
+            let transitions = if to.is_open() { record.catch_up(now) } else { record.stop(now) };
+            let mut updated = row.clone();
+            store_sla(&mut updated, &record);
+            if updated.sla_state != row.sla_state || updated.sla_stopped_at != row.sla_stopped_at {
+                write_sla!(conn, updated);
+            }
+            let (h, e) = sla_entries(&updated, Some(&caller.agent_id), &transitions, now);
+            histories.extend(h);
+            evs.extend(e);
+            record!(conn, postgres, histories, evs);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
         });
         self.committed(result)
     }
 
     /// Changes the severity; while the initial-response clock runs the due time is recomputed
-    /// from the filing instant (S1–S3) and a resulting SLA state change is recorded.
+    /// from the filing instant (S1–S3) and a resulting SLA state change is recorded. A final
+    /// SLA state (met, breached, stopped) is never rewritten (S4).
     pub async fn change_severity(
         &self,
         caller: &Caller,
@@ -627,37 +736,33 @@ impl Repo {
         require_worker(caller)?;
         let p = self.partner_id.as_str();
         let postgres = self.db.backend == crate::db::Backend::Postgres;
+        let warning = self.sla.warning_percent(severity);
         let result = transaction!(self.db, |conn| {
             let row = load_request_for_update!(conn, p, request_id);
             check_version(&row, Some(expected_version))?;
+            require_running_request(&row, "a severity change")?;
             let from: Severity = row.severity.parse()?;
             if from == severity {
                 return Ok(row);
             }
             bump_version!(conn, row, now);
-            let state_before = sla_state_of(&row, now);
+            let mut record = sla_record(&row)?;
+            let calendar = load_calendar!(conn, &row.calendar_id);
+            let kind: IncidentKind = row.incident_kind.parse()?;
+            let plan = sla::plan(kind, severity, &row.support_language, &calendar);
+            let schedule = sla::schedule(plan, &calendar, record.filed_at, warning);
+            let transitions = record.reschedule(schedule, now);
             let mut updated = row.clone();
             updated.severity = severity.as_str().into();
-            if row.first_response_at.is_none() {
-                let calendar = load_calendar!(conn, &row.calendar_id);
-                let kind: IncidentKind = row.incident_kind.parse()?;
-                let plan = sla::plan(kind, severity, &row.support_language, &calendar);
-                let schedule = sla::schedule(plan, &calendar, row.created_at.and_utc());
-                updated.sla_clock = plan.clock.as_str().into();
+            if record.schedule == schedule {
                 updated.sla_target_minutes = plan.target.num_minutes();
-                updated.sla_due_at = schedule.due_at.naive_utc();
-                updated.sla_at_risk_at = schedule.at_risk_at.naive_utc();
             }
+            store_sla(&mut updated, &record);
             diesel::update(service_requests::table.find(&row.id))
-                .set((
-                    service_requests::severity.eq(&updated.severity),
-                    service_requests::sla_clock.eq(&updated.sla_clock),
-                    service_requests::sla_target_minutes.eq(updated.sla_target_minutes),
-                    service_requests::sla_due_at.eq(updated.sla_due_at),
-                    service_requests::sla_at_risk_at.eq(updated.sla_at_risk_at),
-                ))
+                .set(service_requests::severity.eq(&updated.severity))
                 .execute(conn)
                 .await?;
+            write_sla!(conn, updated);
             let mut histories = vec![history(
                 &row.id,
                 Some(&caller.agent_id),
@@ -669,73 +774,62 @@ impl Repo {
             let mut evs = vec![event(
                 p,
                 Some(&row.id),
-                "SEVERITY_CHANGED",
+                EventKind::SeverityChanged,
                 json!({ "from": from.as_str(), "to": severity.as_str(), "slaDueAt": updated.sla_due_at.and_utc(), "actor": caller.agent_id }),
                 now,
             )];
-            let state_after = sla_state_of(&updated, now);
-            if state_after != state_before {
-                histories.push(history(
-                    &row.id,
-                    None,
-                    HistoryKind::SlaStateChanged,
-                    Some(state_before.as_str().into()),
-                    Some(state_after.as_str().into()),
-                    now,
-                ));
-                evs.push(event(
-                    p,
-                    Some(&row.id),
-                    "SLA_STATE_CHANGED",
-                    json!({ "from": state_before.as_str(), "to": state_after.as_str() }),
-                    now,
-                ));
-            }
+            let (h, e) = sla_entries(&updated, Some(&caller.agent_id), &transitions, now);
+            histories.extend(h);
+            evs.extend(e);
             record!(conn, postgres, histories, evs);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
         });
         self.committed(result)
     }
 
-    /// Records support's first response: the initial-response clock stops; the SLA is `MET`
-    /// if it came by the due time and stays `BREACHED` otherwise (S4).
+    /// Records support's first response, claimed at `responded_at` (default: now): the
+    /// initial-response clock stops; the SLA is `MET` if the response is entered by the due
+    /// time and stays `BREACHED` otherwise, whatever time it claims (S4). Entered by hand
+    /// (`MANUAL`) by an admin, or read from Microsoft's record (`MICROSOFT`).
     pub async fn record_response(
         &self,
         caller: &Caller,
         request_id: &str,
         responded_at: Option<DateTime<Utc>>,
+        source: ResponseSource,
         note: Option<&str>,
         expected_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> AppResult<ServiceRequestRow> {
         require_worker(caller)?;
+        if source == ResponseSource::Manual {
+            workflow::may_record_support_response(caller.role).map_err(|r| AppError::PolicyRefused(vec![r]))?;
+        }
         let p = self.partner_id.as_str();
         let postgres = self.db.backend == crate::db::Backend::Postgres;
         let at = responded_at.unwrap_or(now);
-        if at > now {
-            return Err(AppError::bad_input("`respondedAt` is in the future"));
-        }
         let result = transaction!(self.db, |conn| {
             let row = load_request_for_update!(conn, p, request_id);
             check_version(&row, expected_version)?;
-            if row.first_response_at.is_some() {
-                return Err(AppError::Conflict {
-                    message: "support's first response is already recorded".into(),
-                    current_version: Some(row.version),
-                });
-            }
-            if at < row.created_at.and_utc() {
-                return Err(AppError::bad_input("`respondedAt` is before the request was filed"));
-            }
+            require_running_request(&row, "support's response")?;
+            let mut record = sla_record(&row)?;
+            let transitions = match record.respond(at, now) {
+                Ok(t) => t,
+                Err(sla::SlaRefusal::AlreadyResponded) => {
+                    return Err(AppError::Conflict {
+                        message: "support's first response is already recorded".into(),
+                        current_version: Some(row.version),
+                    });
+                }
+                Err(refusal) => return Err(AppError::bad_input(refusal.to_string())),
+            };
             bump_version!(conn, row, now);
-            let state_before = sla_state_of(&row, now);
             let mut updated = row.clone();
-            updated.first_response_at = Some(at.naive_utc());
-            let state_after = sla_state_of(&updated, now);
-            diesel::update(service_requests::table.find(&row.id))
-                .set(service_requests::first_response_at.eq(Some(at.naive_utc())))
-                .execute(conn)
-                .await?;
+            store_sla(&mut updated, &record);
+            updated.first_response_source = Some(source.as_str().into());
+            updated.first_response_entered_at = Some(now.naive_utc());
+            updated.first_response_agent_id = Some(caller.agent_id.clone());
+            write_sla!(conn, updated);
             if let Some(body) = note {
                 let n = NoteRow {
                     id: new_id(),
@@ -747,38 +841,25 @@ impl Repo {
                 };
                 diesel::insert_into(service_request_notes::table).values(&n).execute(conn).await?;
             }
+            // Who entered it, when, and the time it claims (kept even when it changes nothing).
             let mut histories = vec![history(
                 &row.id,
                 Some(&caller.agent_id),
                 HistoryKind::SupportResponded,
-                None,
+                Some(source.as_str().into()),
                 Some(at.to_rfc3339()),
                 now,
             )];
             let mut evs = vec![event(
                 p,
                 Some(&row.id),
-                "SUPPORT_RESPONDED",
-                json!({ "respondedAt": at, "actor": caller.agent_id }),
+                EventKind::SupportResponded,
+                json!({ "respondedAt": at, "source": source.as_str(), "actor": caller.agent_id }),
                 now,
             )];
-            if state_after != state_before {
-                histories.push(history(
-                    &row.id,
-                    None,
-                    HistoryKind::SlaStateChanged,
-                    Some(state_before.as_str().into()),
-                    Some(state_after.as_str().into()),
-                    now,
-                ));
-                evs.push(event(
-                    p,
-                    Some(&row.id),
-                    "SLA_STATE_CHANGED",
-                    json!({ "from": state_before.as_str(), "to": state_after.as_str() }),
-                    now,
-                ));
-            }
+            let (h, e) = sla_entries(&updated, Some(&caller.agent_id), &transitions, now);
+            histories.extend(h);
+            evs.extend(e);
             record!(conn, postgres, histories, evs);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
         });
@@ -810,11 +891,8 @@ impl Repo {
                     "only the indirect provider of the customer's reseller grants or revokes Azure access".into(),
                 ));
             }
-            if !matches!(caller.role, AgentRole::AdminAgent | AgentRole::GlobalAdmin) {
-                return Err(AppError::Forbidden(format!(
-                    "a {} cannot grant or revoke Azure access; an admin agent can",
-                    caller.role
-                )));
+            if let Err(refusal) = workflow::may_grant_azure_access(caller.role) {
+                return Err(AppError::Forbidden(format!("{}; {}", refusal.message, refusal.help)));
             }
             if customer.azure_access_granted == granted {
                 return Ok(customer);
@@ -823,7 +901,7 @@ impl Repo {
                 .set(customers::azure_access_granted.eq(granted))
                 .execute(conn)
                 .await?;
-            let kind = if granted { "AZURE_ACCESS_GRANTED" } else { "AZURE_ACCESS_REVOKED" };
+            let kind = if granted { EventKind::AzureAccessGranted } else { EventKind::AzureAccessRevoked };
             // Both the provider and the reseller hear of it.
             for partner in [p, customer.partner_id.as_str()] {
                 let e = event(partner, None, kind, json!({ "customerId": customer.id, "actor": caller.agent_id }), now);

@@ -828,7 +828,7 @@ impl Repo {
         now: NaiveDateTime,
         page: &PageArgs,
     ) -> AppResult<Page<ServiceRequestRow>> {
-        use service_requests as sr;
+        use crate::db::schema::service_requests as sr;
         let p = &self.partner_id;
         Ok(with_conn!(self.db, |conn, DB| {
             let base = || {
@@ -867,27 +867,31 @@ impl Repo {
                 if let Some(t) = filter.created_before {
                     q = q.filter(sr::created_at.lt(t));
                 }
-                // The SLA state at `now`, as S4 defines it, in terms of stored instants.
+                // The SLA state at `now` as `SlaRecord::state_at` derives it: a final recorded
+                // state stands; otherwise the stored instants decide.
+                let running = [SlaState::OnTrack.as_str(), SlaState::AtRisk.as_str()];
                 match filter.sla_state {
                     None => {}
                     Some(SlaState::OnTrack) => {
-                        q = q.filter(sr::first_response_at.is_null()).filter(sr::sla_at_risk_at.gt(now))
+                        q = q.filter(sr::sla_state.eq_any(running)).filter(sr::sla_at_risk_at.gt(now))
                     }
                     Some(SlaState::AtRisk) => {
                         q = q
-                            .filter(sr::first_response_at.is_null())
+                            .filter(sr::sla_state.eq_any(running))
                             .filter(sr::sla_at_risk_at.le(now))
-                            .filter(sr::sla_due_at.gt(now))
+                            .filter(sr::sla_due_at.ge(now))
                     }
                     Some(SlaState::Breached) => {
                         q = q.filter(
-                            sr::first_response_at
-                                .is_null()
-                                .and(sr::sla_due_at.le(now))
-                                .or(sr::first_response_at.assume_not_null().gt(sr::sla_due_at)),
+                            sr::sla_state
+                                .eq(SlaState::Breached.as_str())
+                                .or(sr::sla_state.eq_any(running).and(sr::sla_due_at.lt(now))),
                         )
                     }
-                    Some(SlaState::Met) => q = q.filter(sr::first_response_at.assume_not_null().le(sr::sla_due_at)),
+                    Some(state) => q = q.filter(sr::sla_state.eq(state.as_str())),
+                }
+                if filter.running_clock {
+                    q = q.filter(sr::sla_stopped_at.is_null());
                 }
                 q
             };
@@ -980,6 +984,9 @@ pub struct RequestFilter {
     pub created_from: Option<NaiveDateTime>,
     pub created_before: Option<NaiveDateTime>,
     pub sla_state: Option<SlaState>,
+    /// Only requests whose initial-response clock still runs (no response, not resolved or
+    /// closed; overdue ones included).
+    pub running_clock: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,11 +4,7 @@ use chrono::{DateTime, Utc};
 use super::partner::Contact;
 use super::{Agent, Customer, Subscription, SupportTopic, parse, utc};
 use crate::db::models::{HistoryRow, NoteRow, ServiceRequestRow};
-use crate::domain::model::{
-    BusinessImpact, FeeCoverage, HistoryKind, IncidentKind, NoteAuthorKind, ProductFamily, RequestStatus, RouteKind,
-    Severity, SlaClock, SlaState, SupportPlan,
-};
-use crate::domain::sla;
+use crate::domain::model::{BusinessImpact, FeeCoverage, HistoryKind, IncidentKind, NoteAuthorKind, ProductFamily, RequestStatus, ResponseSource, RouteKind, Severity, SlaClock, SlaState, SupportPlan};
 use crate::graphql::connection::{Conn, from_list};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::rc;
@@ -190,8 +186,18 @@ impl ServiceRequest {
 pub struct Sla(pub std::sync::Arc<ServiceRequestRow>);
 
 impl Sla {
-    fn schedule(&self) -> sla::SlaSchedule {
-        sla::SlaSchedule { due_at: utc(self.0.sla_due_at), at_risk_at: utc(self.0.sla_at_risk_at) }
+    /// The state and remaining time now, exactly as a countdown tick at this instant shows them.
+    async fn view(&self, ctx: &Context<'_>) -> Result<crate::repo::mutations::SlaView> {
+        let rc = rc(ctx)?;
+        let now = rc.clock.now();
+        // The calendar counts only working time still ahead of the due time, and is borrowed,
+        // not copied (it was cloned for every request of a page).
+        let calendar = if crate::repo::mutations::sla_view_needs_calendar(&self.0, now) {
+            load(&rc.loaders.calendar, CalendarKey(self.0.calendar_id.clone())).await?
+        } else {
+            None
+        };
+        Ok(crate::repo::mutations::sla_view(&self.0, calendar.as_deref().map(|c| &c.calendar), now)?)
     }
 }
 
@@ -207,7 +213,8 @@ impl Sla {
         self.0.sla_target_minutes as i32
     }
 
-    /// When the first response is due.
+    /// When the first response is due. It is met by a response entered at or before this
+    /// instant, and breached from the first moment after it without one.
     async fn due_at(&self) -> DateTime<Utc> {
         utc(self.0.sla_due_at)
     }
@@ -217,35 +224,45 @@ impl Sla {
         utc(self.0.sla_at_risk_at)
     }
 
-    /// When support first responded; the initial-response clock stopped then.
+    /// When support first responded, as recorded (for a response entered by hand, the time
+    /// the agent gave).
     async fn first_response_at(&self) -> Option<DateTime<Utc>> {
         self.0.first_response_at.map(utc)
     }
 
-    /// The state now: `ON_TRACK`, `AT_RISK`, `BREACHED` or `MET`.
+    /// Where the record of the first response came from: entered by hand or read from
+    /// Microsoft's record of the ticket.
+    async fn first_response_source(&self) -> Result<Option<ResponseSource>> {
+        self.0.first_response_source.as_deref().map(parse).transpose()
+    }
+
+    /// When the first response was entered here.
+    async fn first_response_entered_at(&self) -> Option<DateTime<Utc>> {
+        self.0.first_response_entered_at.map(utc)
+    }
+
+    /// The agent who entered the first response by hand.
+    async fn first_response_entered_by(&self, ctx: &Context<'_>) -> Result<Option<Agent>> {
+        let Some(id) = &self.0.first_response_agent_id else { return Ok(None) };
+        Ok(load(&rc(ctx)?.loaders.agent, AgentKey(id.clone())).await?.map(Agent))
+    }
+
+    /// When the clock stopped: at support's response, or when the request was resolved or
+    /// closed; null while it runs.
+    async fn stopped_at(&self) -> Option<DateTime<Utc>> {
+        self.0.sla_stopped_at.map(utc)
+    }
+
+    /// The state now: `ON_TRACK`, `AT_RISK`, `BREACHED`, `MET` or `STOPPED`. `BREACHED`,
+    /// `MET` and `STOPPED` are final.
     async fn state(&self, ctx: &Context<'_>) -> Result<SlaState> {
-        Ok(sla::state(self.schedule(), self.0.first_response_at.map(utc), rc(ctx)?.clock.now()))
+        Ok(self.view(ctx).await?.state)
     }
 
     /// Clock seconds left until the due time (working seconds on a business-hours clock);
-    /// negative once overdue; frozen at the first response.
+    /// negative once overdue; frozen when the clock stopped.
     async fn remaining_seconds(&self, ctx: &Context<'_>) -> Result<i32> {
-        static ALWAYS_OPEN: std::sync::LazyLock<sla::BusinessCalendar> =
-            std::sync::LazyLock::new(sla::BusinessCalendar::always_open);
-        let rc = rc(ctx)?;
-        let clock: SlaClock = parse(&self.0.sla_clock)?;
-        let (due, responded, now) = (utc(self.0.sla_due_at), self.0.first_response_at.map(utc), rc.clock.now());
-        // The calendar counts only the working time still ahead of an unanswered request, and
-        // is borrowed, not copied (it was cloned for every request of a page).
-        let calendar = match clock {
-            SlaClock::BusinessHours if responded.unwrap_or(now) < due => {
-                load(&rc.loaders.calendar, CalendarKey(self.0.calendar_id.clone())).await?
-            }
-            _ => None,
-        };
-        let calendar = calendar.as_deref().map_or(&*ALWAYS_OPEN, |c| &c.calendar);
-        let left = sla::remaining(clock, calendar, due, responded, now);
-        Ok(left.num_seconds().clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+        Ok(self.view(ctx).await?.remaining_seconds)
     }
 }
 
