@@ -1,14 +1,16 @@
 //! Demo and benchmark data: deterministic (a fixed-seed generator), with times placed relative
 //! to the instant of seeding so that SLA states span ON_TRACK to BREACHED.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::db::Db;
 use crate::db::models::*;
 use crate::db::schema;
 use crate::domain::model::*;
-use crate::domain::sla::{self, BusinessCalendar};
+use crate::domain::holidays;
+use crate::domain::policy::{self, EntitlementClaim, FilingChannel, FilingRequest, SubscriptionFacts, Tenant};
+use crate::domain::sla::{self, BusinessCalendar, SlaRecord};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
@@ -47,6 +49,7 @@ impl Rng {
 #[derive(Default)]
 pub struct Dataset {
     pub partners: Vec<PartnerRow>,
+    pub partner_domains: Vec<PartnerDomainRow>,
     pub agents: Vec<AgentRow>,
     pub calendars: Vec<CalendarRow>,
     pub hours: Vec<CalendarHoursRow>,
@@ -69,8 +72,10 @@ struct CalendarSpec {
     country: &'static str,
     language: &'static str,
     hours: &'static [(u32, u32)],
-    holidays: &'static [(&'static str, &'static str)],
 }
+
+/// The years the built-in calendars carry public holidays for, around the seeding instant.
+const HOLIDAY_YEARS: std::ops::RangeInclusive<i32> = -1..=5;
 
 const CALENDARS: &[CalendarSpec] = &[
     CalendarSpec {
@@ -80,13 +85,6 @@ const CALENDARS: &[CalendarSpec] = &[
         country: "US",
         language: "en",
         hours: &[(9 * 60, 17 * 60)],
-        holidays: &[
-            ("2026-11-26", "Thanksgiving Day"),
-            ("2026-12-25", "Christmas Day"),
-            ("2027-01-01", "New Year's Day"),
-            ("2027-01-18", "Martin Luther King Jr. Day"),
-            ("2027-05-31", "Memorial Day"),
-        ],
     },
     CalendarSpec {
         id: "cal-us-pacific",
@@ -95,11 +93,6 @@ const CALENDARS: &[CalendarSpec] = &[
         country: "US",
         language: "en",
         hours: &[(9 * 60, 17 * 60)],
-        holidays: &[
-            ("2026-11-26", "Thanksgiving Day"),
-            ("2026-12-25", "Christmas Day"),
-            ("2027-01-01", "New Year's Day"),
-        ],
     },
     CalendarSpec {
         id: "cal-uk",
@@ -108,12 +101,6 @@ const CALENDARS: &[CalendarSpec] = &[
         country: "GB",
         language: "en-GB",
         hours: &[(9 * 60, 17 * 60 + 30)],
-        holidays: &[
-            ("2026-12-25", "Christmas Day"),
-            ("2026-12-28", "Boxing Day (substitute)"),
-            ("2027-01-01", "New Year's Day"),
-            ("2027-03-26", "Good Friday"),
-        ],
     },
     CalendarSpec {
         id: "cal-de",
@@ -122,13 +109,6 @@ const CALENDARS: &[CalendarSpec] = &[
         country: "DE",
         language: "de",
         hours: &[(8 * 60, 12 * 60), (13 * 60, 17 * 60)],
-        holidays: &[
-            ("2026-12-25", "1. Weihnachtstag"),
-            ("2026-12-26", "2. Weihnachtstag"),
-            ("2027-01-01", "Neujahr"),
-            ("2027-03-26", "Karfreitag"),
-            ("2027-03-29", "Ostermontag"),
-        ],
     },
     CalendarSpec {
         id: "cal-fr",
@@ -137,12 +117,6 @@ const CALENDARS: &[CalendarSpec] = &[
         country: "FR",
         language: "fr",
         hours: &[(9 * 60, 12 * 60 + 30), (14 * 60, 18 * 60)],
-        holidays: &[
-            ("2026-12-25", "Noël"),
-            ("2027-01-01", "Jour de l'an"),
-            ("2027-03-29", "Lundi de Pâques"),
-            ("2027-05-01", "Fête du Travail"),
-        ],
     },
     CalendarSpec {
         id: "cal-es",
@@ -151,12 +125,6 @@ const CALENDARS: &[CalendarSpec] = &[
         country: "ES",
         language: "es",
         hours: &[(9 * 60, 14 * 60), (16 * 60, 19 * 60)],
-        holidays: &[
-            ("2026-12-08", "Inmaculada Concepción"),
-            ("2026-12-25", "Navidad"),
-            ("2027-01-01", "Año Nuevo"),
-            ("2027-01-06", "Epifanía"),
-        ],
     },
     CalendarSpec {
         id: "cal-jp",
@@ -165,12 +133,6 @@ const CALENDARS: &[CalendarSpec] = &[
         country: "JP",
         language: "ja",
         hours: &[(9 * 60, 12 * 60), (13 * 60, 18 * 60)],
-        holidays: &[
-            ("2026-11-23", "勤労感謝の日"),
-            ("2027-01-01", "元日"),
-            ("2027-01-11", "成人の日"),
-            ("2027-02-11", "建国記念の日"),
-        ],
     },
     CalendarSpec {
         id: "cal-br",
@@ -179,12 +141,6 @@ const CALENDARS: &[CalendarSpec] = &[
         country: "BR",
         language: "pt-BR",
         hours: &[(9 * 60, 18 * 60)],
-        holidays: &[
-            ("2026-12-25", "Natal"),
-            ("2027-01-01", "Confraternização Universal"),
-            ("2027-02-08", "Carnaval"),
-            ("2027-02-09", "Carnaval"),
-        ],
     },
     CalendarSpec {
         id: "cal-au",
@@ -193,12 +149,6 @@ const CALENDARS: &[CalendarSpec] = &[
         country: "AU",
         language: "en-AU",
         hours: &[(9 * 60, 17 * 60)],
-        holidays: &[
-            ("2026-12-25", "Christmas Day"),
-            ("2026-12-28", "Boxing Day (substitute)"),
-            ("2027-01-01", "New Year's Day"),
-            ("2027-01-26", "Australia Day"),
-        ],
     },
     CalendarSpec {
         id: "cal-in",
@@ -207,7 +157,6 @@ const CALENDARS: &[CalendarSpec] = &[
         country: "IN",
         language: "hi",
         hours: &[(9 * 60 + 30, 18 * 60)],
-        holidays: &[("2027-01-26", "Republic Day"), ("2027-03-22", "Holi")],
     },
 ];
 
@@ -223,6 +172,8 @@ struct PartnerSpec {
     azure_plan: bool,
     signature: bool,
     mpn: Option<&'static str>,
+    /// The calendar of the partner's own tenant.
+    calendar: &'static str,
 }
 
 /// The demo partners. Their agents are `<role>@<domain>`; the README lists them.
@@ -239,6 +190,7 @@ const PARTNERS: &[PartnerSpec] = &[
         azure_plan: false,
         signature: true,
         mpn: Some("MPN-4410-2231"),
+        calendar: "cal-us-east",
     },
     PartnerSpec {
         key: "fabrikam",
@@ -252,6 +204,7 @@ const PARTNERS: &[PartnerSpec] = &[
         azure_plan: true,
         signature: false,
         mpn: Some("MPN-7781-0042"),
+        calendar: "cal-us-east",
     },
     PartnerSpec {
         key: "litware",
@@ -265,6 +218,7 @@ const PARTNERS: &[PartnerSpec] = &[
         azure_plan: false,
         signature: false,
         mpn: None,
+        calendar: "cal-uk",
     },
     PartnerSpec {
         key: "adatum",
@@ -278,6 +232,7 @@ const PARTNERS: &[PartnerSpec] = &[
         azure_plan: true,
         signature: false,
         mpn: None,
+        calendar: "cal-us-east",
     },
     PartnerSpec {
         key: "tailspin",
@@ -291,6 +246,7 @@ const PARTNERS: &[PartnerSpec] = &[
         azure_plan: false,
         signature: false,
         mpn: None,
+        calendar: "cal-us-pacific",
     },
 ];
 
@@ -402,17 +358,28 @@ const TOPICS: &[(ProductFamily, &str, &str)] = &[
     (ProductFamily::Azure, "Compute", "Virtual machine not starting"),
     (ProductFamily::Azure, "Networking", "Connectivity issue"),
     (ProductFamily::Azure, "Storage", "Storage account access"),
+    (ProductFamily::Azure, "Architecture", "Design and configuration guidance"),
     (ProductFamily::Azure, "Billing", "Invoice or charge question"),
+    (ProductFamily::Azure, "Security", "Suspicious activity"),
+    (ProductFamily::Azure, "Subscription management", "Move or transfer a subscription"),
     (ProductFamily::Microsoft365, "Exchange Online", "Mail flow"),
     (ProductFamily::Microsoft365, "Teams", "Meetings and calls"),
     (ProductFamily::Microsoft365, "SharePoint Online", "Site access"),
     (ProductFamily::Microsoft365, "Licensing", "Assigning licences"),
+    (ProductFamily::Microsoft365, "Billing", "Invoice or charge question"),
+    (ProductFamily::Microsoft365, "Security", "Suspicious activity"),
     (ProductFamily::Dynamics365, "Sales", "Opportunity management"),
     (ProductFamily::Dynamics365, "Customer Service", "Case routing"),
     (ProductFamily::Dynamics365, "Finance and Operations", "Posting errors"),
+    (ProductFamily::Dynamics365, "Licensing", "Assigning licences"),
+    (ProductFamily::Dynamics365, "Billing", "Invoice or charge question"),
+    (ProductFamily::Dynamics365, "Security", "Suspicious activity"),
     (ProductFamily::EnterpriseMobilitySuite, "Intune", "Device enrolment"),
     (ProductFamily::EnterpriseMobilitySuite, "Entra ID", "Conditional access"),
     (ProductFamily::EnterpriseMobilitySuite, "Information Protection", "Sensitivity labels"),
+    (ProductFamily::EnterpriseMobilitySuite, "Licensing", "Assigning licences"),
+    (ProductFamily::EnterpriseMobilitySuite, "Billing", "Invoice or charge question"),
+    (ProductFamily::EnterpriseMobilitySuite, "Security", "Suspicious activity"),
 ];
 
 const OFFERS: &[(ProductFamily, &str)] = &[
@@ -424,30 +391,56 @@ const OFFERS: &[(ProductFamily, &str)] = &[
     (ProductFamily::EnterpriseMobilitySuite, "Enterprise Mobility + Security E3"),
 ];
 
-const TITLES: &[&str] = &[
-    "Users cannot sign in",
-    "Mail delayed for external recipients",
-    "VM stuck in updating state",
-    "Unexpected charge on invoice",
-    "Licences not applied after purchase",
-    "Teams meetings drop after 10 minutes",
-    "Storage account returns 403",
-    "Dispute of overage charges",
-    "Suspicious sign-ins from unknown country",
-    "Cannot move subscription to new tenant",
-    "Conditional access blocks admins",
-    "Dynamics posting fails with timeout",
-    "Device enrolment fails for iOS",
-    "SharePoint site inaccessible",
-    "Azure Firewall drops allowed traffic",
+use IncidentKind::{
+    BillingDispute as Dispute, FraudConcern as Fraud, NonBreakFix as Nbf, SubscriptionManagement as SubMgmt,
+    TechnicalBreakFix as Tbf,
+};
+use ProductFamily::{Azure as Az, Dynamics365 as D365, EnterpriseMobilitySuite as Ems, Microsoft365 as M365};
+
+/// What demo requests are about: for each product family and incident kind, a support topic
+/// (by name, of that family) and a title that fits both. Every family and kind has one.
+pub const REQUEST_TEMPLATES: &[(ProductFamily, IncidentKind, &str, &str)] = &[
+    (Az, Tbf, "Virtual machine not starting", "VM stuck in updating state"),
+    (Az, Tbf, "Connectivity issue", "Azure Firewall drops allowed traffic"),
+    (Az, Tbf, "Storage account access", "Storage account returns 403"),
+    (Az, Nbf, "Design and configuration guidance", "Guidance on VNet peering limits"),
+    (Az, IncidentKind::Billing, "Invoice or charge question", "Unexpected charge on the Azure invoice"),
+    (Az, Dispute, "Invoice or charge question", "Dispute of Azure consumption overage"),
+    (Az, Fraud, "Suspicious activity", "Crypto-mining VMs created by an unknown account"),
+    (Az, SubMgmt, "Move or transfer a subscription", "Cannot move subscription to new tenant"),
+    (M365, Tbf, "Mail flow", "Mail delayed for external recipients"),
+    (M365, Tbf, "Meetings and calls", "Teams meetings drop after 10 minutes"),
+    (M365, Tbf, "Site access", "SharePoint site inaccessible"),
+    (M365, Nbf, "Meetings and calls", "How to keep Teams meeting recordings longer"),
+    (M365, IncidentKind::Billing, "Invoice or charge question", "Unexpected charge for Microsoft 365 licences"),
+    (M365, Dispute, "Invoice or charge question", "Dispute of Microsoft 365 licence overage"),
+    (M365, Fraud, "Suspicious activity", "Suspicious sign-ins from unknown country"),
+    (M365, SubMgmt, "Assigning licences", "Licences not applied after purchase"),
+    (D365, Tbf, "Posting errors", "Dynamics posting fails with timeout"),
+    (D365, Tbf, "Case routing", "Cases not routed to their queues"),
+    (D365, Tbf, "Opportunity management", "Opportunity pipeline view fails to load"),
+    (D365, Nbf, "Opportunity management", "Guidance on customising the sales pipeline"),
+    (D365, IncidentKind::Billing, "Invoice or charge question", "Unexpected charge for Dynamics 365 seats"),
+    (D365, Dispute, "Invoice or charge question", "Dispute of Dynamics 365 seat charges"),
+    (D365, Fraud, "Suspicious activity", "Unknown admin exported every Dynamics contact"),
+    (D365, SubMgmt, "Assigning licences", "Cannot reduce the Dynamics 365 seat count"),
+    (Ems, Tbf, "Device enrolment", "Device enrolment fails for iOS"),
+    (Ems, Tbf, "Conditional access", "Conditional access blocks admins"),
+    (Ems, Tbf, "Sensitivity labels", "Sensitivity labels missing in Office apps"),
+    (Ems, Nbf, "Conditional access", "Guidance on conditional access for guests"),
+    (Ems, IncidentKind::Billing, "Invoice or charge question", "Unexpected charge for EMS licences"),
+    (Ems, Dispute, "Invoice or charge question", "Dispute of EMS licence charges"),
+    (Ems, Fraud, "Suspicious activity", "Impossible-travel sign-ins for admin accounts"),
+    (Ems, SubMgmt, "Assigning licences", "EMS licences not applied after purchase"),
 ];
+
+/// The id of a built-in support topic.
+fn topic_id(family: ProductFamily, name: &str) -> String {
+    format!("topic-{}-{}", family.as_str().to_lowercase(), slug(name))
+}
 
 fn slug(name: &str) -> String {
     name.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase()
-}
-
-fn date(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("valid seed date")
 }
 
 fn role_mailbox(role: AgentRole) -> &'static str {
@@ -479,7 +472,14 @@ impl Generator {
     fn base(&mut self) {
         let t0 = (self.now - Duration::days(400)).naive_utc();
         for c in CALENDARS {
-            self.data.calendars.push(CalendarRow { id: c.id.into(), name: c.name.into(), time_zone: c.tz.into() });
+            self.data.calendars.push(CalendarRow {
+                id: c.id.into(),
+                code: c.name.into(),
+                time_zone: c.tz.into(),
+                name: c.name.into(),
+                partner_id: None,
+                version: 1,
+            });
             for weekday in 0..5 {
                 for &(s, e) in c.hours {
                     self.data.hours.push(CalendarHoursRow {
@@ -490,14 +490,16 @@ impl Generator {
                     });
                 }
             }
-            for (d, n) in c.holidays {
-                self.data.holidays.push(HolidayRow { calendar_id: c.id.into(), day: date(d), name: (*n).into() });
-            }
             let mut cal = BusinessCalendar::weekdays(c.tz.parse().expect("valid zone"), 0, 0);
             for day in cal.weekly_hours.iter_mut().take(5) {
                 *day = c.hours.to_vec();
             }
-            cal.holidays = c.holidays.iter().map(|(d, _)| date(d)).collect();
+            for offset in HOLIDAY_YEARS {
+                for (day, name) in holidays::public_holidays(c.country, self.now.year() + offset) {
+                    self.data.holidays.push(HolidayRow { calendar_id: c.id.into(), day, name: name.into() });
+                    cal.holidays.insert(day);
+                }
+            }
             self.calendars.push((c.id.to_owned(), cal));
         }
         for p in PARTNERS {
@@ -518,7 +520,9 @@ impl Generator {
                 support_contact_phone: Some(format!("+1 425 555 {:04}", 100 + self.data.partners.len())),
                 created_at: t0,
                 deleted_at: None,
+                calendar_id: Some(p.calendar.into()),
             });
+            self.data.partner_domains.push(PartnerDomainRow { domain: p.domain.into(), partner_id: id.clone() });
             let mut roles = vec![AgentRole::AdminAgent, AgentRole::HelpdeskAgent];
             if p.key == "northwind" {
                 roles.extend([AgentRole::GlobalAdmin, AgentRole::SalesAgent, AgentRole::BillingAdmin]);
@@ -548,7 +552,7 @@ impl Generator {
         }
         for (family, category, name) in TOPICS {
             self.data.topics.push(SupportTopicRow {
-                id: format!("topic-{}-{}", family.as_str().to_lowercase(), slug(name)),
+                id: topic_id(*family, name),
                 product_family: family.as_str().into(),
                 category: (*category).into(),
                 name: (*name).into(),
@@ -672,8 +676,35 @@ impl Generator {
         self.data.customers.len() - 1
     }
 
-    /// Adds a request for customer `c` (index into customers) or, with `None`, the partner's
-    /// own tenant; its history follows a legal path to `status`.
+    /// The filing facts of partner `partner` for the policy, as its agent of `role`.
+    fn caller_facts(&self, partner: &PartnerRow, role: AgentRole) -> policy::CallerFacts {
+        policy::CallerFacts {
+            role,
+            partner_kind: partner.kind.parse().expect("seeded kind"),
+            partner_cloud: partner.cloud.parse().expect("seeded cloud"),
+            agreements: policy::Agreements {
+                asfp: partner.has_asfp,
+                premier: partner.has_premier,
+                azure_support_plan: partner.has_azure_support_plan,
+                signature_cloud_support: partner.has_signature_cloud_support,
+                mpn_contract_id: partner.mpn_contract_id.clone(),
+            },
+            domains: self
+                .data
+                .partner_domains
+                .iter()
+                .filter(|d| d.partner_id == partner.id)
+                .map(|d| d.domain.clone())
+                .collect(),
+        }
+    }
+
+    /// Adds a request of kind `kind` for customer `c` (index into customers) or, with `None`,
+    /// the partner's own tenant: one the filing rules accept at its filing instant, filed by an
+    /// agent who may file it, about a subscription and topic of its family, with a title that
+    /// fits. Its life (support's response, the path to `status`, the SLA's changes) is
+    /// recorded in history as the gateway records it. A tenant on which no request of the kind
+    /// can be filed (an advised customer, a partner without entitlement) gets none.
     fn request(
         &mut self,
         n: usize,
@@ -684,33 +715,89 @@ impl Generator {
     ) {
         let partner =
             self.data.partners.iter().find(|p| p.id == self.partner_id(partner_key)).expect("partner").clone();
-        let (customer_row, subs): (Option<CustomerRow>, Vec<SubscriptionRow>) = match customer {
-            Some(c) => {
-                let row = self.data.customers[c].clone();
-                let subs = self
-                    .data
-                    .subscriptions
-                    .iter()
-                    .filter(|s| s.customer_id.as_deref() == Some(&row.id))
-                    .cloned()
-                    .collect();
-                (Some(row), subs)
-            }
-            None => (
-                None,
-                self.data
-                    .subscriptions
-                    .iter()
-                    .filter(|s| s.partner_id == partner.id && s.customer_id.is_none())
-                    .cloned()
-                    .collect(),
-            ),
+        let customer_row = customer.map(|c| self.data.customers[c].clone());
+        let owner = customer_row.as_ref().map(|c| c.id.clone());
+        let subs: Vec<SubscriptionRow> = self
+            .data
+            .subscriptions
+            .iter()
+            .filter(|s| s.customer_id == owner && (owner.is_some() || s.partner_id == partner.id))
+            .cloned()
+            .collect();
+        let agents: Vec<AgentRow> = self
+            .data
+            .agents
+            .iter()
+            .filter(|a| a.partner_id == partner.id)
+            .filter(|a| a.role.parse::<AgentRole>().is_ok_and(AgentRole::can_work_requests))
+            .cloned()
+            .collect();
+        if subs.is_empty() || agents.is_empty() {
+            return;
+        }
+        let tenant = match &customer_row {
+            Some(c) => Tenant::Customer(policy::CustomerFacts {
+                relationship: c.relationship.parse().expect("seeded relationship"),
+                delegated_admin: c.delegated_admin,
+                azure_access_granted: c.azure_access_granted,
+                primary_domain: c.primary_domain.clone(),
+                domains: self.data.domains.iter().filter(|d| d.customer_id == c.id).map(|d| d.domain.clone()).collect(),
+                cloud: c.cloud.parse().expect("seeded cloud"),
+                read_only: false,
+            }),
+            None => Tenant::PartnerOwn,
         };
-        let Some(sub) = subs.get(self.rng.below(subs.len())).cloned() else { return };
-        let family: ProductFamily = sub.product_family.parse().expect("seeded family");
         let impact = *self.rng.pick(BusinessImpact::ALL);
-        let severity = impact.severity();
-        let calendar_id = customer_row.as_ref().map_or("cal-us-east".to_owned(), |c| c.calendar_id.clone());
+        let (first_sub, first_agent) = (self.rng.below(subs.len()), n % agents.len());
+        let mut chosen = None;
+        'search: for i in 0..subs.len() {
+            let sub = &subs[(first_sub + i) % subs.len()];
+            let family: ProductFamily = sub.product_family.parse().expect("seeded family");
+            let templates: Vec<_> = REQUEST_TEMPLATES.iter().filter(|t| t.0 == family && t.1 == kind).collect();
+            let &(_, _, topic, title) = templates[n % templates.len()];
+            let entitlement = match &tenant {
+                Tenant::PartnerOwn => <[SupportPlan]>::first(&policy::entitlements_for(
+                    &self.caller_facts(&partner, AgentRole::AdminAgent).agreements,
+                    family,
+                ))
+                .map(|&plan| EntitlementClaim {
+                        plan,
+                        reference: (plan == SupportPlan::MpnContract).then(|| partner.mpn_contract_id.clone()).flatten(),
+                    }),
+                Tenant::Customer(_) => None,
+            };
+            for j in 0..agents.len() {
+                let agent = &agents[(first_agent + j) % agents.len()];
+                let request = FilingRequest {
+                    product_family: family,
+                    incident_kind: kind,
+                    business_impact: impact,
+                    subscription: Some(SubscriptionFacts {
+                        product_family: family,
+                        is_trial: sub.is_trial,
+                        status: sub.status.parse().expect("seeded status"),
+                    }),
+                    marketplace_product: None,
+                    support_topic_family: Some(family),
+                    contact_email: Some(agent.email.clone()),
+                    contact_is_partner_agent: true,
+                    channel: FilingChannel::Web,
+                    entitlement: entitlement.clone(),
+                };
+                let caller = self.caller_facts(&partner, agent.role.parse().expect("seeded role"));
+                let decision = policy::evaluate(&caller, &tenant, &request, false);
+                if decision.accepted() {
+                    chosen = Some((sub.clone(), family, topic_id(family, topic), title, agent.clone(), decision.filing));
+                    break 'search;
+                }
+            }
+        }
+        let Some((sub, family, topic, title, agent, filing)) = chosen else { return };
+        let severity = filing.severity;
+        let Some(calendar_id) = customer_row.as_ref().map(|c| c.calendar_id.clone()).or(partner.calendar_id.clone())
+        else {
+            return;
+        };
         let calendar =
             self.calendars.iter().find(|(id, _)| *id == calendar_id).map(|(_, c)| c.clone()).expect("calendar");
         let language = match &customer_row {
@@ -725,48 +812,9 @@ impl Generator {
         };
         let created = self.now - Duration::minutes(age_minutes);
         let plan = sla::plan(kind, severity, &language, &calendar);
-        let schedule = sla::schedule(plan, &calendar, created);
-        let responded = status != RequestStatus::New && !(status == RequestStatus::Open && self.rng.chance(50));
-        let first_response = if responded {
-            let span = (schedule.due_at - created).num_seconds().max(60);
-            let at = created + Duration::seconds((self.rng.next() % (span as u64 * 13 / 10)) as i64);
-            Some(at.min(self.now))
-        } else {
-            None
-        };
-        let cloud: Cloud =
-            customer_row.as_ref().map_or(partner.cloud.clone(), |c| c.cloud.clone()).parse().expect("cloud");
-        let (route, portal_url) = route_for(family, cloud, customer_row.as_ref().map(|c| c.primary_domain.as_str()));
-        let (plan_kind, entitlement, fee) = match (&customer_row, family) {
-            (Some(_), ProductFamily::Azure) => (SupportPlan::CloudSolutionProvider, None, FeeCoverage::CspBenefit),
-            (Some(_), _) => (SupportPlan::CloudSolutionProvider, None, FeeCoverage::NoFee),
-            (None, fam) => {
-                let (plan, fee) = if let Some(mpn) = &partner.mpn_contract_id {
-                    let _ = mpn;
-                    (
-                        SupportPlan::MpnContract,
-                        if partner.has_signature_cloud_support {
-                            FeeCoverage::SignatureCloudSupport
-                        } else {
-                            FeeCoverage::MpnBenefit
-                        },
-                    )
-                } else if partner.has_premier {
-                    (SupportPlan::Premier, FeeCoverage::Premier)
-                } else {
-                    (SupportPlan::AzureSupportPlan, FeeCoverage::AzureSupportPlan)
-                };
-                let fee = if fam == ProductFamily::Azure { fee } else { FeeCoverage::NoFee };
-                (plan, partner.mpn_contract_id.clone(), fee)
-            }
-        };
-        let topic =
-            self.data.topics.iter().filter(|t| t.product_family == family.as_str()).nth(n % 3).map(|t| t.id.clone());
+        let mut record = SlaRecord::file(plan, &calendar, created, sla::DEFAULT_WARNING_PERCENT);
         let id = self.rng.uuid();
-        let agents: Vec<AgentRow> = self.data.agents.iter().filter(|a| a.partner_id == partner.id).cloned().collect();
-        let agent = agents[n % agents.len()].clone();
-        let title = TITLES[n % TITLES.len()];
-        // A legal path from NEW to the final status.
+        // A legal path from NEW to the final status, spread over the request's life.
         let path: &[RequestStatus] = match status {
             RequestStatus::New => &[],
             RequestStatus::Open => &[RequestStatus::Open],
@@ -780,7 +828,22 @@ impl Generator {
             }
         };
         let elapsed = (self.now - created).num_seconds().max(1);
-        let mut t = created;
+        let steps: Vec<(DateTime<Utc>, RequestStatus)> = path
+            .iter()
+            .enumerate()
+            .map(|(i, next)| (created + Duration::seconds(elapsed * (i as i64 + 1) / (path.len() as i64 + 1)), *next))
+            .collect();
+        // Support answers while the request is open: before it is resolved.
+        let responded = status != RequestStatus::New && !(status == RequestStatus::Open && self.rng.chance(50));
+        let first_response = if responded {
+            let span = (record.schedule.due_at - created).num_seconds().max(60);
+            let at = created + Duration::seconds((self.rng.next() % (span as u64 * 13 / 10)) as i64);
+            let resolved = steps.iter().find(|(_, s)| !s.is_open()).map(|(t, _)| *t - Duration::seconds(1));
+            Some(at.min(self.now).min(resolved.unwrap_or(self.now)).max(created))
+        } else {
+            None
+        };
+        // The request's life in time order, with the SLA changes each step and the clock made.
         let mut history = vec![(
             HistoryKind::Created,
             None,
@@ -788,30 +851,63 @@ impl Generator {
             Some(agent.id.clone()),
             created,
         )];
+        let sla_changes = |changes: Vec<sla::Transition>, history: &mut Vec<_>| {
+            for t in changes {
+                history.push((
+                    HistoryKind::SlaStateChanged,
+                    Some(t.from.as_str().to_owned()),
+                    Some(t.to.as_str().to_owned()),
+                    None,
+                    t.at,
+                ));
+            }
+        };
+        let mut moments: Vec<(DateTime<Utc>, Option<RequestStatus>)> = steps.iter().map(|(t, s)| (*t, Some(*s))).collect();
         if let Some(r) = first_response {
-            history.push((HistoryKind::SupportResponded, None, None, None, r));
+            moments.push((r, None));
         }
+        moments.sort_by_key(|(t, s)| (*t, s.is_some()));
         let mut previous = RequestStatus::New;
-        for (i, next) in path.iter().enumerate() {
-            t = (created + Duration::seconds(elapsed * (i as i64 + 1) / (path.len() as i64 + 1))).max(t);
-            let actor = if *next == RequestStatus::Open || *next == RequestStatus::InProgress {
-                None
-            } else {
-                Some(agent.id.clone())
-            };
-            history.push((
-                HistoryKind::StatusChanged,
-                Some(previous.as_str().to_owned()),
-                Some(next.as_str().to_owned()),
-                actor,
-                t,
-            ));
-            previous = *next;
+        let mut t = created;
+        for (at, step) in moments {
+            t = t.max(at);
+            sla_changes(record.catch_up(t), &mut history);
+            match step {
+                None => {
+                    history.push((
+                        HistoryKind::SupportResponded,
+                        Some(ResponseSource::Microsoft.as_str().to_owned()),
+                        Some(t.to_rfc3339()),
+                        None,
+                        t,
+                    ));
+                    sla_changes(record.respond(t, t).expect("a first response while open"), &mut history);
+                }
+                Some(next) => {
+                    let actor = if next == RequestStatus::Open || next == RequestStatus::InProgress {
+                        None
+                    } else {
+                        Some(agent.id.clone())
+                    };
+                    history.push((
+                        HistoryKind::StatusChanged,
+                        Some(previous.as_str().to_owned()),
+                        Some(next.as_str().to_owned()),
+                        actor,
+                        t,
+                    ));
+                    if !next.is_open() {
+                        sla_changes(record.stop(t), &mut history);
+                    }
+                    previous = next;
+                }
+            }
         }
+        sla_changes(record.catch_up(self.now), &mut history);
         history.sort_by_key(|h| h.4);
         for (i, (kind, from, to, actor, at)) in history.into_iter().enumerate() {
             self.data.history.push(HistoryRow {
-                id: format!("{id}-h{i}"),
+                id: format!("{id}-h{i:02}"),
                 service_request_id: id.clone(),
                 agent_id: actor,
                 kind: kind.as_str().into(),
@@ -847,28 +943,33 @@ impl Generator {
             severity: severity.as_str().into(),
             title: title.into(),
             description: format!("{title}. Reported by the customer; first seen {} minutes before filing.", 5 + n % 55),
-            support_topic_id: topic,
-            support_plan: plan_kind.as_str().into(),
-            entitlement_ref: entitlement,
-            fee_coverage: fee.as_str().into(),
-            route: route.as_str().into(),
-            portal_url,
-            contact_name: partner.support_contact_name.clone(),
-            contact_email: partner.support_contact_email.clone(),
+            support_topic_id: Some(topic),
+            support_plan: filing.support_plan.expect("an accepted filing has a plan").as_str().into(),
+            entitlement_ref: filing.entitlement_ref.clone(),
+            fee_coverage: filing.fee_coverage.expect("an accepted filing has a fee coverage").as_str().into(),
+            route: filing.route.as_str().into(),
+            portal_url: filing.portal_url.clone(),
+            contact_name: agent.display_name.clone(),
+            contact_email: agent.email.clone(),
             contact_phone: partner.support_contact_phone.clone(),
             support_language: language,
             status: status.as_str().into(),
             calendar_id,
-            sla_clock: plan.clock.as_str().into(),
+            sla_clock: record.clock.as_str().into(),
             sla_target_minutes: plan.target.num_minutes(),
-            sla_due_at: schedule.due_at.naive_utc(),
-            sla_at_risk_at: schedule.at_risk_at.naive_utc(),
-            first_response_at: first_response.map(|t| t.naive_utc()),
+            sla_due_at: record.schedule.due_at.naive_utc(),
+            sla_at_risk_at: record.schedule.at_risk_at.naive_utc(),
+            first_response_at: record.first_response_at.map(|t| t.naive_utc()),
             created_by_agent_id: agent.id,
             created_at: created.naive_utc(),
             updated_at: t.naive_utc(),
             closed_at,
-            version: 1 + path.len() as i64,
+            version: 1 + path.len() as i64 + i64::from(first_response.is_some()),
+            sla_state: record.recorded.as_str().into(),
+            sla_stopped_at: record.stopped_at.map(|t| t.naive_utc()),
+            first_response_source: first_response.map(|_| ResponseSource::Microsoft.as_str().into()),
+            first_response_entered_at: first_response.map(|t| t.naive_utc()),
+            first_response_agent_id: None,
         });
     }
 }
@@ -962,6 +1063,7 @@ macro_rules! insert_tables {
             $data.partners.iter().cloned().partition(|p| p.provider_id.is_none());
         $insert!($conn, schema::partners::table, providers);
         $insert!($conn, schema::partners::table, resellers);
+        $insert!($conn, schema::partner_domains::table, $data.partner_domains);
         $insert!($conn, schema::agents::table, $data.agents);
         $insert!($conn, schema::customers::table, $data.customers);
         $insert!($conn, schema::customer_domains::table, $data.domains);

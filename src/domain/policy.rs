@@ -23,6 +23,8 @@ pub struct CallerFacts {
     pub partner_kind: PartnerKind,
     pub partner_cloud: Cloud,
     pub agreements: Agreements,
+    /// The partner's own domains, lower-case (R7).
+    pub domains: Vec<String>,
 }
 
 /// A customer as the policy needs to see it.
@@ -53,6 +55,7 @@ pub enum Tenant {
 pub struct SubscriptionFacts {
     pub product_family: ProductFamily,
     pub is_trial: bool,
+    pub status: SubscriptionStatus,
 }
 
 /// A commercial-marketplace product named on the request (R10).
@@ -94,7 +97,10 @@ pub struct FilingRequest {
     pub marketplace_product: Option<MarketplaceProductFacts>,
     /// The product family of the chosen support topic.
     pub support_topic_family: Option<ProductFamily>,
+    /// The contact's e-mail (the filing agent's when the form names none).
     pub contact_email: Option<String>,
+    /// The contact is one of the partner's own agents (R7).
+    pub contact_is_partner_agent: bool,
     pub channel: FilingChannel,
     pub entitlement: Option<EntitlementClaim>,
 }
@@ -167,15 +173,19 @@ impl Refusal {
     }
 }
 
-/// What an accepted request is filed with.
+/// What an accepted request is filed with. The plan and the fee coverage are `None` only
+/// where they depend on an entitlement not named yet (a pre-flight check for the partner's
+/// own tenant): nothing is shown that the partner does not hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filing {
     pub severity: Severity,
     pub route: RouteKind,
     pub portal_url: String,
-    pub support_plan: SupportPlan,
-    pub fee_coverage: FeeCoverage,
+    pub support_plan: Option<SupportPlan>,
+    pub fee_coverage: Option<FeeCoverage>,
     pub entitlement_ref: Option<String>,
+    /// For the partner's own tenant: the entitlements it holds that cover the family (R12).
+    pub entitlements: Vec<SupportPlan>,
 }
 
 /// What a pre-flight check says the form still needs.
@@ -199,6 +209,38 @@ impl Decision {
     pub fn accepted(&self) -> bool {
         self.refusals.is_empty()
     }
+}
+
+/// Whether an entitlement covers support for `family` (R12): an Azure support plan covers
+/// Azure only; Premier and an MPN contract cover every family. The CSP plan is no entitlement
+/// for the partner's own tenant.
+pub fn entitlement_covers(plan: SupportPlan, family: ProductFamily) -> bool {
+    match plan {
+        SupportPlan::AzureSupportPlan => family == ProductFamily::Azure,
+        SupportPlan::Premier | SupportPlan::MpnContract => true,
+        SupportPlan::CloudSolutionProvider => false,
+    }
+}
+
+/// The entitlements the partner holds that cover `family`, in the order they are offered.
+pub fn entitlements_for(agreements: &Agreements, family: ProductFamily) -> Vec<SupportPlan> {
+    let mut held = Vec::new();
+    if agreements.mpn_contract_id.is_some() {
+        held.push(SupportPlan::MpnContract);
+    }
+    if agreements.premier {
+        held.push(SupportPlan::Premier);
+    }
+    if agreements.azure_support_plan {
+        held.push(SupportPlan::AzureSupportPlan);
+    }
+    held.retain(|p| entitlement_covers(*p, family));
+    held
+}
+
+/// Incident kinds that are billing matters: still supported for a deleted subscription (R11).
+pub fn is_billing_matter(kind: IncidentKind) -> bool {
+    matches!(kind, IncidentKind::Billing | IncidentKind::BillingDispute | IncidentKind::FraudConcern)
 }
 
 /// Families whose requests pick a support category/topic (R9).
@@ -311,90 +353,117 @@ pub fn evaluate(caller: &CallerFacts, tenant: &Tenant, request: &FilingRequest, 
                     )),
                 }
             }
-            // R7: the contact is the partner's, never the customer's.
-            if let Some(domain) = request.contact_email.as_deref().and_then(email_domain)
-                && customer.domains.iter().any(|d| within(&domain, d))
-            {
+            // R11: the CSP benefit covers the customers the partner serves through CSP; a
+            // customer it only advises buys and gets support from Microsoft directly.
+            if customer.relationship == CustomerRelationship::Advisor {
                 refusals.push(Refusal::new(
-                    Rule::R7,
-                    format!(
-                        "the contact's domain {domain} is the customer's: the contact on a request is the partner's"
-                    ),
-                    "enter your own (the partner's) contact information, not the customer's",
+                    Rule::R11,
+                    "you only advise this customer: it is not your CSP customer, so the CSP support benefit does not cover it",
+                    "the customer files with Microsoft under its own support plan, or you become its CSP reseller first",
                 ));
             }
         }
         Tenant::PartnerOwn => {
-            // R12: the CSP benefit does not cover the partner's own tenant.
-            let mut available = Vec::new();
-            if caller.agreements.mpn_contract_id.is_some() {
-                available.push(SupportPlan::MpnContract);
-            }
-            if caller.agreements.premier {
-                available.push(SupportPlan::Premier);
-            }
-            if caller.agreements.azure_support_plan {
-                available.push(SupportPlan::AzureSupportPlan);
-            }
+            // R12: the CSP benefit does not cover the partner's own tenant: it names an
+            // entitlement it holds that covers the family.
+            let available = entitlements_for(&caller.agreements, family);
             let valid = match &request.entitlement {
-                Some(EntitlementClaim { plan: SupportPlan::MpnContract, reference }) => {
-                    reference.is_some()
-                        && reference.as_deref().map(str::trim) == caller.agreements.mpn_contract_id.as_deref()
-                }
-                Some(EntitlementClaim { plan: SupportPlan::Premier, .. }) => caller.agreements.premier,
-                Some(EntitlementClaim { plan: SupportPlan::AzureSupportPlan, .. }) => {
-                    caller.agreements.azure_support_plan
-                }
-                Some(EntitlementClaim { plan: SupportPlan::CloudSolutionProvider, .. }) | None => false,
+                Some(claim) if available.contains(&claim.plan) => match claim.plan {
+                    SupportPlan::MpnContract => {
+                        claim.reference.as_deref().map(str::trim) == caller.agreements.mpn_contract_id.as_deref()
+                    }
+                    _ => true,
+                },
+                _ => false,
             };
             if request.entitlement.is_none() && preflight {
                 requirements.entitlement = true;
                 if available.is_empty() {
-                    refusals.push(r12(&available));
+                    refusals.push(r12(&available, family));
                 }
             } else if !valid {
-                refusals.push(r12(&available));
+                refusals.push(r12(&available, family));
             }
         }
     }
 
-    // R9: Microsoft 365, Dynamics CRM Online and EMS pick a support category/topic.
-    if needs_topic(family) {
-        match request.support_topic_family {
-            Some(f) if f == family => {}
-            None if preflight => requirements.support_topic = true,
-            Some(f) => refusals.push(Refusal::new(
-                Rule::R9,
-                format!("the support topic is for {f}, not {family}"),
-                format!("pick a support topic of {family} (query supportTopics(productFamily: {family}))"),
-            )),
-            None => refusals.push(Refusal::new(
-                Rule::R9,
-                format!("{family} requests must pick a support category/topic"),
-                format!("pick one of supportTopics(productFamily: {family})"),
-            )),
+    // R11: a deleted subscription has no service left to support; its charges can still be
+    // questioned.
+    if let Some(sub) = &request.subscription
+        && sub.status == SubscriptionStatus::Deleted
+        && !is_billing_matter(request.incident_kind)
+    {
+        refusals.push(Refusal::new(
+            Rule::R11,
+            format!("the subscription is deleted: only billing matters about it are supported, not {}", request.incident_kind),
+            "pick an active subscription, or file the request as BILLING, BILLING_DISPUTE or FRAUD_CONCERN",
+        ));
+    }
+
+    // R7: the contact is the partner's: one of its agents or an address at its own domains.
+    if let Some(email) = request.contact_email.as_deref()
+        && !request.contact_is_partner_agent
+    {
+        let domain = email_domain(email).unwrap_or_default();
+        let ours = !domain.is_empty() && caller.domains.iter().any(|d| within(&domain, d));
+        if !ours {
+            let customers = match tenant {
+                Tenant::Customer(c) => c.domains.iter().any(|d| within(&domain, d)),
+                Tenant::PartnerOwn => false,
+            };
+            refusals.push(Refusal::new(
+                Rule::R7,
+                if customers {
+                    format!("the contact's domain {domain} is the customer's: the contact on a request is the partner's")
+                } else {
+                    format!("the contact {email} is neither one of your agents nor at one of your partner's domains")
+                },
+                "enter your own (the partner's) contact information, not the customer's; leave the contact out to use yours",
+            ));
         }
+    }
+
+    // R9: a topic belongs to one family and must be of the request's; Microsoft 365,
+    // Dynamics CRM Online and EMS must pick one.
+    match request.support_topic_family {
+        Some(f) if f != family => refusals.push(Refusal::new(
+            Rule::R9,
+            format!("the support topic is for {f}, not {family}"),
+            format!("pick a support topic of {family} (query supportTopics(productFamily: {family}))"),
+        )),
+        Some(_) => {}
+        None if !needs_topic(family) => {}
+        None if preflight => requirements.support_topic = true,
+        None => refusals.push(Refusal::new(
+            Rule::R9,
+            format!("{family} requests must pick a support category/topic"),
+            format!("pick one of supportTopics(productFamily: {family})"),
+        )),
     }
 
     Decision { refusals, filing: filing(caller, tenant, request), requirements }
 }
 
-fn r12(available: &[SupportPlan]) -> Refusal {
+fn r12(available: &[SupportPlan], family: ProductFamily) -> Refusal {
     let mut r = Refusal::new(
         Rule::R12,
         "the CSP support benefit does not cover your own partner tenant: the request needs a valid support entitlement",
         if available.is_empty() {
-            "your partner holds no entitlement: an MPN contract, Premier or an Azure support plan would do".to_owned()
+            format!(
+                "your partner holds no entitlement that covers {family}: an MPN contract or Premier would do{}",
+                if family == ProductFamily::Azure { ", or an Azure support plan" } else { "" }
+            )
         } else {
             format!(
-                "name one of your entitlements: {}",
+                "name one of your entitlements that cover {family}: {}",
                 available.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
             )
         },
     );
     r.alternatives = if available.is_empty() {
         [SupportPlan::MpnContract, SupportPlan::Premier, SupportPlan::AzureSupportPlan]
-            .iter()
+            .into_iter()
+            .filter(|p| entitlement_covers(*p, family))
             .map(|p| p.as_str().to_owned())
             .collect()
     } else {
@@ -413,29 +482,35 @@ fn filing(caller: &CallerFacts, tenant: &Tenant, request: &FilingRequest) -> Fil
     };
     // R2: the family picks the route.
     let (route, portal_url) = route_for(family, cloud, domain);
-    let (support_plan, fee_coverage, entitlement_ref) = match tenant {
+    let (support_plan, fee_coverage, entitlement_ref, entitlements) = match tenant {
         // R6: Azure requests carry the CSP support plan; R11: the CSP benefit covers every
-        // family for customers, paid or trial; R13: only Azure support carries a fee.
-        Tenant::Customer(_) => {
-            (SupportPlan::CloudSolutionProvider, if azure { FeeCoverage::CspBenefit } else { FeeCoverage::NoFee }, None)
-        }
-        // R12/R13: the partner's own tenant runs on its entitlement; an Azure fee may be
-        // covered by Signature Cloud Support or another MPN benefit.
+        // family for CSP customers; R13: only Azure support carries a fee.
+        Tenant::Customer(_) => (
+            Some(SupportPlan::CloudSolutionProvider),
+            Some(if azure { FeeCoverage::CspBenefit } else { FeeCoverage::NoFee }),
+            None,
+            Vec::new(),
+        ),
+        // R12/R13: the partner's own tenant runs on the entitlement it names; an Azure fee may
+        // be covered by Signature Cloud Support or another MPN benefit. Nothing is shown for
+        // an entitlement not named yet.
         Tenant::PartnerOwn => {
             let claim = request.entitlement.clone();
-            let plan = claim.as_ref().map_or(SupportPlan::MpnContract, |c| c.plan);
-            let fee = if !azure {
-                FeeCoverage::NoFee
-            } else if caller.agreements.signature_cloud_support {
-                FeeCoverage::SignatureCloudSupport
-            } else {
-                match plan {
-                    SupportPlan::MpnContract | SupportPlan::CloudSolutionProvider => FeeCoverage::MpnBenefit,
-                    SupportPlan::Premier => FeeCoverage::Premier,
-                    SupportPlan::AzureSupportPlan => FeeCoverage::AzureSupportPlan,
+            let plan = claim.as_ref().map(|c| c.plan);
+            let fee = plan.map(|plan| {
+                if !azure {
+                    FeeCoverage::NoFee
+                } else if caller.agreements.signature_cloud_support {
+                    FeeCoverage::SignatureCloudSupport
+                } else {
+                    match plan {
+                        SupportPlan::MpnContract | SupportPlan::CloudSolutionProvider => FeeCoverage::MpnBenefit,
+                        SupportPlan::Premier => FeeCoverage::Premier,
+                        SupportPlan::AzureSupportPlan => FeeCoverage::AzureSupportPlan,
+                    }
                 }
-            };
-            (plan, fee, claim.and_then(|c| c.reference))
+            });
+            (plan, fee, claim.and_then(|c| c.reference), entitlements_for(&caller.agreements, family))
         }
     };
     Filing {
@@ -446,6 +521,7 @@ fn filing(caller: &CallerFacts, tenant: &Tenant, request: &FilingRequest) -> Fil
         support_plan,
         fee_coverage,
         entitlement_ref,
+        entitlements,
     }
 }
 
@@ -459,6 +535,7 @@ mod tests {
             partner_kind: PartnerKind::Direct,
             partner_cloud: Cloud::Commercial,
             agreements: Agreements { asfp: true, mpn_contract_id: Some("MPN-1".into()), ..Agreements::default() },
+            domains: vec!["partner.example".into()],
         }
     }
 
@@ -479,10 +556,15 @@ mod tests {
             product_family: family,
             incident_kind: IncidentKind::TechnicalBreakFix,
             business_impact: BusinessImpact::Moderate,
-            subscription: Some(SubscriptionFacts { product_family: family, is_trial: false }),
+            subscription: Some(SubscriptionFacts {
+                product_family: family,
+                is_trial: false,
+                status: SubscriptionStatus::Active,
+            }),
             marketplace_product: None,
             support_topic_family: (family != ProductFamily::Azure).then_some(family),
             contact_email: Some("support@partner.example".into()),
+            contact_is_partner_agent: false,
             channel: FilingChannel::Web,
             entitlement: None,
         }
@@ -567,21 +649,29 @@ mod tests {
     #[test]
     fn r6_azure_carries_the_csp_plan() {
         let d = eval(&caller(AgentRole::AdminAgent), &Tenant::Customer(customer()), &request(ProductFamily::Azure));
-        assert_eq!(d.filing.support_plan, SupportPlan::CloudSolutionProvider);
+        assert_eq!(d.filing.support_plan, Some(SupportPlan::CloudSolutionProvider));
     }
 
     #[test]
     fn r7_contact_must_be_the_partners() {
         let c = caller(AgentRole::AdminAgent);
         let t = Tenant::Customer(customer());
-        for email in ["it@contoso.com", "it@CONTOSO.onmicrosoft.com", "it@eu.contoso.com"] {
+        for email in ["it@contoso.com", "it@CONTOSO.onmicrosoft.com", "it@eu.contoso.com", "me@gmail.com", "x@partner.example.evil"]
+        {
             let mut r = request(ProductFamily::Microsoft365);
             r.contact_email = Some(email.into());
             assert_eq!(rules(&eval(&c, &t, &r)), vec![Rule::R7], "{email}");
+            assert_eq!(rules(&eval(&c, &Tenant::PartnerOwn, &r)).contains(&Rule::R7), true, "{email} on the own tenant");
+        }
+        for email in ["desk@partner.example", "desk@EU.partner.example"] {
+            let mut r = request(ProductFamily::Microsoft365);
+            r.contact_email = Some(email.into());
+            assert!(eval(&c, &t, &r).accepted(), "{email}");
         }
         let mut r = request(ProductFamily::Microsoft365);
-        r.contact_email = Some("it@notcontoso.com".into());
-        assert!(eval(&c, &t, &r).accepted());
+        r.contact_email = Some("agent@elsewhere.example".into());
+        r.contact_is_partner_agent = true;
+        assert!(eval(&c, &t, &r).accepted(), "one of the partner's agents");
     }
 
     #[test]
@@ -615,7 +705,9 @@ mod tests {
         }
         let mut r = request(ProductFamily::Azure);
         r.support_topic_family = None;
-        assert!(eval(&c, &t, &r).accepted(), "Azure picks no topic here");
+        assert!(eval(&c, &t, &r).accepted(), "Azure may leave the topic out");
+        r.support_topic_family = Some(ProductFamily::Microsoft365);
+        assert_eq!(rules(&eval(&c, &t, &r)), vec![Rule::R9], "an Azure request with a Microsoft 365 topic");
     }
 
     #[test]
@@ -640,11 +732,61 @@ mod tests {
     #[test]
     fn r11_csp_benefit_covers_trials_and_billing() {
         let mut r = request(ProductFamily::Azure);
-        r.subscription = Some(SubscriptionFacts { product_family: ProductFamily::Azure, is_trial: true });
+        r.subscription = Some(SubscriptionFacts {
+            product_family: ProductFamily::Azure,
+            is_trial: true,
+            status: SubscriptionStatus::Active,
+        });
         r.incident_kind = IncidentKind::SubscriptionManagement;
         let d = eval(&caller(AgentRole::AdminAgent), &Tenant::Customer(customer()), &r);
         assert!(d.accepted());
-        assert_eq!(d.filing.fee_coverage, FeeCoverage::CspBenefit);
+        assert_eq!(d.filing.fee_coverage, Some(FeeCoverage::CspBenefit));
+    }
+
+    #[test]
+    fn r11_advised_customers_are_not_covered() {
+        let mut cu = customer();
+        cu.relationship = CustomerRelationship::Advisor;
+        for family in ProductFamily::ALL {
+            let d = eval(&caller(AgentRole::AdminAgent), &Tenant::Customer(cu.clone()), &request(*family));
+            assert_eq!(rules(&d), vec![Rule::R11], "{family}");
+        }
+    }
+
+    #[test]
+    fn r11_deleted_subscriptions_only_for_billing_matters() {
+        for kind in IncidentKind::ALL {
+            let mut r = request(ProductFamily::Microsoft365);
+            r.incident_kind = *kind;
+            r.subscription.as_mut().unwrap().status = SubscriptionStatus::Deleted;
+            let d = eval(&caller(AgentRole::AdminAgent), &Tenant::Customer(customer()), &r);
+            assert_eq!(d.accepted(), is_billing_matter(*kind), "{kind}");
+            for status in [SubscriptionStatus::Suspended, SubscriptionStatus::Expired] {
+                r.subscription.as_mut().unwrap().status = status;
+                assert!(eval(&caller(AgentRole::AdminAgent), &Tenant::Customer(customer()), &r).accepted());
+            }
+        }
+    }
+
+    #[test]
+    fn r12_an_entitlement_covers_only_what_it_covers() {
+        let mut c = caller(AgentRole::AdminAgent);
+        c.agreements = Agreements { azure_support_plan: true, ..Agreements::default() };
+        let mut r = request(ProductFamily::Microsoft365);
+        r.entitlement = Some(EntitlementClaim { plan: SupportPlan::AzureSupportPlan, reference: None });
+        let d = eval(&c, &Tenant::PartnerOwn, &r);
+        assert_eq!(rules(&d), vec![Rule::R12], "an Azure support plan does not cover Microsoft 365");
+        assert!(!d.refusals[0].alternatives.contains(&"AZURE_SUPPORT_PLAN".to_owned()));
+        let mut azure = request(ProductFamily::Azure);
+        azure.entitlement = r.entitlement.clone();
+        assert!(eval(&c, &Tenant::PartnerOwn, &azure).accepted());
+        // A partner holding nothing is shown no coverage.
+        c.agreements = Agreements::default();
+        let mut pre = request(ProductFamily::Azure);
+        pre.entitlement = None;
+        let d = evaluate(&c, &Tenant::PartnerOwn, &pre, true);
+        assert_eq!((d.filing.support_plan, d.filing.fee_coverage), (None, None));
+        assert!(d.filing.entitlements.is_empty() && rules(&d) == vec![Rule::R12]);
     }
 
     #[test]
@@ -663,7 +805,7 @@ mod tests {
         assert!(d.accepted());
         assert_eq!(
             (d.filing.support_plan, d.filing.entitlement_ref.as_deref()),
-            (SupportPlan::MpnContract, Some("MPN-1"))
+            (Some(SupportPlan::MpnContract), Some("MPN-1"))
         );
     }
 
@@ -672,12 +814,16 @@ mod tests {
         let mut c = caller(AgentRole::AdminAgent);
         let mut r = request(ProductFamily::Microsoft365);
         r.entitlement = Some(EntitlementClaim { plan: SupportPlan::MpnContract, reference: Some("MPN-1".into()) });
-        assert_eq!(eval(&c, &Tenant::PartnerOwn, &r).filing.fee_coverage, FeeCoverage::NoFee);
+        assert_eq!(eval(&c, &Tenant::PartnerOwn, &r).filing.fee_coverage, Some(FeeCoverage::NoFee));
         r.product_family = ProductFamily::Azure;
-        r.subscription = Some(SubscriptionFacts { product_family: ProductFamily::Azure, is_trial: false });
-        assert_eq!(eval(&c, &Tenant::PartnerOwn, &r).filing.fee_coverage, FeeCoverage::MpnBenefit);
+        r.subscription = Some(SubscriptionFacts {
+            product_family: ProductFamily::Azure,
+            is_trial: false,
+            status: SubscriptionStatus::Active,
+        });
+        assert_eq!(eval(&c, &Tenant::PartnerOwn, &r).filing.fee_coverage, Some(FeeCoverage::MpnBenefit));
         c.agreements.signature_cloud_support = true;
-        assert_eq!(eval(&c, &Tenant::PartnerOwn, &r).filing.fee_coverage, FeeCoverage::SignatureCloudSupport);
+        assert_eq!(eval(&c, &Tenant::PartnerOwn, &r).filing.fee_coverage, Some(FeeCoverage::SignatureCloudSupport));
     }
 
     #[test]

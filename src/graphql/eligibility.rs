@@ -4,15 +4,12 @@
 use async_graphql::{Context, ID, Result, SimpleObject};
 
 use super::ids::{NodeKind, decode_as};
+use super::mutation::EntitlementInput;
 use super::rc;
 use super::types::{IsvSupportContacts, Route};
-use crate::domain::model::{FeeCoverage, ProductFamily, SupportPlan};
-use crate::domain::policy::{
-    self, FilingChannel, FilingRequest, MarketplaceProductFacts, Refusal, SubscriptionFacts, Tenant,
-};
-use crate::error::AppError;
-use crate::repo::loaders::{CustomerKey, DomainsOfCustomer, PartnerKey, ProductKey, SubscriptionKey, load};
-use crate::repo::mutations::{caller_facts, customer_facts};
+use crate::domain::model::{BusinessImpact, FeeCoverage, IncidentKind, ProductFamily, SupportPlan};
+use crate::domain::policy::{EntitlementClaim, FilingChannel, Refusal};
+use crate::repo::filing::Draft;
 
 /// One rule that refuses (or would refuse) a request, and what to do instead.
 #[derive(SimpleObject)]
@@ -55,11 +52,14 @@ pub struct SupportEligibility {
     pub blockers: Vec<PolicyRefusal>,
     /// Where the request would be worked (R2).
     pub route: Route,
-    /// The support plan it would carry (R6, R12).
-    pub support_plan: SupportPlan,
-    /// How its fee would be covered (R13); for the partner's own tenant this depends on the
-    /// entitlement named when filing.
-    pub fee_coverage: FeeCoverage,
+    /// The support plan it would carry (R6, R12); null for the partner's own tenant until an
+    /// entitlement is named.
+    pub support_plan: Option<SupportPlan>,
+    /// How its fee would be covered (R13); null where it depends on an entitlement not named.
+    pub fee_coverage: Option<FeeCoverage>,
+    /// For the partner's own tenant: the entitlements it holds that cover the product family
+    /// (R12); empty for a customer.
+    pub entitlements: Vec<SupportPlan>,
     /// The form must pick a support topic (R9).
     pub requires_support_topic: bool,
     /// The form must name one of the customer's Azure subscriptions (R8).
@@ -68,82 +68,46 @@ pub struct SupportEligibility {
     pub requires_entitlement: bool,
 }
 
-pub async fn support_eligibility(
-    ctx: &Context<'_>,
-    customer_id: Option<ID>,
-    product_family: ProductFamily,
-    subscription_id: Option<ID>,
-    marketplace_product_id: Option<ID>,
-) -> Result<SupportEligibility> {
+/// The policy-relevant fields of the filing form, as `supportEligibility` takes them.
+pub struct DraftInput {
+    pub customer_id: Option<ID>,
+    pub product_family: ProductFamily,
+    pub subscription_id: Option<ID>,
+    pub marketplace_product_id: Option<ID>,
+    pub incident_kind: IncidentKind,
+    pub business_impact: BusinessImpact,
+    pub support_topic_id: Option<ID>,
+    pub contact_email: Option<String>,
+    pub channel: FilingChannel,
+    pub entitlement: Option<EntitlementInput>,
+}
+
+pub async fn support_eligibility(ctx: &Context<'_>, input: DraftInput) -> Result<SupportEligibility> {
     let rc = rc(ctx)?;
-    let l = &rc.loaders;
-    let partner = load(&l.partner, PartnerKey(rc.caller.partner_id.clone()))
-        .await?
-        .ok_or_else(|| AppError::Unauthenticated("the agent's partner no longer exists".into()))?;
-    let customer_raw = customer_id.as_ref().map(|id| decode_as(NodeKind::Customer, id)).transpose()?;
-    let tenant = match &customer_raw {
-        Some(id) => {
-            let c = load(&l.customer, CustomerKey(id.clone()))
-                .await?
-                .ok_or_else(|| AppError::NotFound("no such customer".into()))?;
-            let domains = load(&l.domains_of_customer, DomainsOfCustomer(id.clone()))
-                .await?
-                .iter()
-                .map(|d| d.domain.clone())
-                .collect();
-            Tenant::Customer(customer_facts(&c, domains, &rc.caller.partner_id)?)
-        }
-        None => Tenant::PartnerOwn,
+    let raw = |kind: NodeKind, id: &Option<ID>| id.as_ref().map(|id| decode_as(kind, id)).transpose();
+    let draft = Draft {
+        customer_id: raw(NodeKind::Customer, &input.customer_id)?,
+        product_family: input.product_family,
+        subscription_id: raw(NodeKind::Subscription, &input.subscription_id)?,
+        marketplace_product_id: raw(NodeKind::MarketplaceProduct, &input.marketplace_product_id)?,
+        incident_kind: input.incident_kind,
+        business_impact: input.business_impact,
+        support_topic_id: raw(NodeKind::SupportTopic, &input.support_topic_id)?,
+        contact_email: input.contact_email.map(|e| e.trim().to_owned()),
+        channel: input.channel,
+        entitlement: input.entitlement.map(|e| EntitlementClaim {
+            plan: e.plan,
+            reference: e.reference.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()),
+        }),
     };
-    let subscription = match &subscription_id {
-        Some(id) => {
-            let raw = decode_as(NodeKind::Subscription, id)?;
-            let s = load(&l.subscription, SubscriptionKey(raw))
-                .await?
-                .ok_or_else(|| AppError::NotFound("no such subscription".into()))?;
-            if s.customer_id != customer_raw {
-                return Err(AppError::bad_input("the subscription does not belong to that tenant").into());
-            }
-            Some(SubscriptionFacts {
-                product_family: s.product_family.parse().map_err(AppError::from)?,
-                is_trial: s.is_trial,
-            })
-        }
-        None => None,
-    };
-    let marketplace_product = match &marketplace_product_id {
-        Some(id) => {
-            let raw = decode_as(NodeKind::MarketplaceProduct, id)?;
-            let m = load(&l.product, ProductKey(raw))
-                .await?
-                .ok_or_else(|| AppError::NotFound("no such marketplace product".into()))?;
-            Some(MarketplaceProductFacts {
-                name: m.name,
-                publisher: m.publisher_name,
-                website_url: m.support_url,
-                email: m.support_email,
-                phone: m.support_phone,
-            })
-        }
-        None => None,
-    };
-    let request = FilingRequest {
-        product_family,
-        incident_kind: crate::domain::model::IncidentKind::TechnicalBreakFix,
-        business_impact: crate::domain::model::BusinessImpact::Moderate,
-        subscription,
-        marketplace_product,
-        support_topic_family: None,
-        contact_email: None,
-        channel: FilingChannel::Web,
-        entitlement: None,
-    };
-    let decision = policy::evaluate(&caller_facts(&rc.caller, &partner)?, &tenant, &request, true);
+    let facts = rc.repo.filing_facts(&rc.caller, &draft).await?;
+    let decision = facts.decide(true);
     Ok(SupportEligibility {
         eligible: decision.accepted(),
         route: Route { kind: decision.filing.route, portal_url: decision.filing.portal_url.clone() },
         support_plan: decision.filing.support_plan,
         fee_coverage: decision.filing.fee_coverage,
+        entitlements: decision.filing.entitlements.clone(),
         requires_support_topic: decision.requirements.support_topic,
         requires_azure_subscription: decision.requirements.azure_subscription,
         requires_entitlement: decision.requirements.entitlement,

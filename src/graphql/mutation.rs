@@ -23,7 +23,8 @@ pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
 
 pub struct Mutation;
 
-/// The partner's contact for a request (R7: never the customer's).
+/// The partner's contact for a request (R7: one of the partner's agents or an address at one
+/// of its own domains, never the customer's).
 #[derive(InputObject)]
 pub struct ContactInput {
     pub name: String,
@@ -58,7 +59,9 @@ pub struct CreateServiceRequestInput {
     pub description: String,
     /// Required for Microsoft 365, Dynamics 365 and EMS (R9).
     pub support_topic_id: Option<ID>,
-    pub contact: ContactInput,
+    /// The partner's contact: one of its agents or an address at one of its own domains
+    /// (R7). Omitted, the filing agent is the contact.
+    pub contact: Option<ContactInput>,
     /// BCP 47 tag; only English gets around-the-clock response (S2).
     #[graphql(default = "en")]
     pub support_language: String,
@@ -196,9 +199,9 @@ impl CreateServiceRequestInput {
                 .as_ref()
                 .map(|id| decode_as(NodeKind::SupportTopic, id))
                 .transpose()?,
-            contact_name: text("contact.name", &self.contact.name, 200, false)?,
-            contact_email: email(&self.contact.email)?,
-            contact_phone: phone(self.contact.phone.as_deref())?,
+            contact_name: self.contact.as_ref().map(|c| text("contact.name", &c.name, 200, false)).transpose()?,
+            contact_email: self.contact.as_ref().map(|c| email(&c.email)).transpose()?,
+            contact_phone: phone(self.contact.as_ref().and_then(|c| c.phone.as_deref()))?,
             support_language: language(&self.support_language)?,
             channel: self.channel,
             entitlement_text: entitlement.as_ref().map(|e| (e.plan.as_str().to_owned(), e.reference.clone())),

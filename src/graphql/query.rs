@@ -47,6 +47,9 @@ pub struct ServiceRequestFilter {
     pub created_before: Option<DateTime<Utc>>,
     /// The SLA state now.
     pub sla_state: Option<SlaState>,
+    /// `true`: only requests whose initial-response clock still runs (unanswered, not resolved
+    /// or closed; overdue ones included); `false`: only those whose clock stopped.
+    pub sla_clock_running: Option<bool>,
 }
 
 #[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
@@ -171,6 +174,7 @@ impl Query {
             created_from: f.created_after.map(|t| t.naive_utc()),
             created_before: f.created_before.map(|t| t.naive_utc()),
             sla_state: f.sla_state,
+            running_clock: f.sla_clock_running,
         };
         let order = order_by.unwrap_or_default();
         let order = match (order.field, order.direction) {
@@ -208,7 +212,9 @@ impl Query {
     }
 
     /// Would a request be accepted? Every rule that would block it, where it would be routed,
-    /// and what the form still needs. Omit `customerId` for the partner's own tenant.
+    /// and what the form still needs. Omit `customerId` for the partner's own tenant. It reads
+    /// the same facts and applies the same rules as `createServiceRequest`: with every field
+    /// given, it is eligible exactly when filing would be accepted.
     async fn support_eligibility(
         &self,
         ctx: &Context<'_>,
@@ -216,15 +222,29 @@ impl Query {
         product_family: ProductFamily,
         subscription_id: Option<ID>,
         marketplace_product_id: Option<ID>,
+        #[graphql(default_with = "crate::domain::model::IncidentKind::TechnicalBreakFix")]
+        incident_kind: crate::domain::model::IncidentKind,
+        #[graphql(default_with = "crate::domain::model::BusinessImpact::Moderate")]
+        business_impact: crate::domain::model::BusinessImpact,
+        support_topic_id: Option<ID>,
+        #[graphql(desc = "The contact's e-mail; omitted, the filing agent is the contact (R7).")]
+        contact_email: Option<String>,
+        #[graphql(default)] channel: crate::domain::policy::FilingChannel,
+        entitlement: Option<super::mutation::EntitlementInput>,
     ) -> Result<super::eligibility::SupportEligibility> {
-        super::eligibility::support_eligibility(
-            ctx,
+        let draft = super::eligibility::DraftInput {
             customer_id,
             product_family,
             subscription_id,
             marketplace_product_id,
-        )
-        .await
+            incident_kind,
+            business_impact,
+            support_topic_id,
+            contact_email,
+            channel,
+            entitlement,
+        };
+        super::eligibility::support_eligibility(ctx, draft).await
     }
 
     /// Every business calendar (S5), by name.

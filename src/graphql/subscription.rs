@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, Subscription as GqlSubscription};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject, Subscription as GqlSubscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
@@ -15,10 +15,9 @@ use super::rc;
 use super::types::{Agent, ServiceRequest};
 use crate::db::models::ServiceRequestRow;
 use crate::domain::model::{EventKind, ProductFamily, RequestStatus, Severity, SlaClock, SlaState};
-use crate::domain::sla;
 use crate::error::AppError;
 use crate::events::Event;
-use crate::repo::loaders::{AgentKey, CalendarKey, RequestKey, load};
+use crate::repo::loaders::{AgentKey, load};
 
 /// The most requests one countdown follows.
 const MAX_COUNTDOWN_REQUESTS: usize = 100;
@@ -372,7 +371,7 @@ impl Countdown {
                     severities: m.severities.as_ref().map(|v| v.iter().map(|s| s.as_str().to_owned()).collect()),
                     product_families: m.families.as_ref().map(|v| v.iter().map(|s| s.as_str().to_owned()).collect()),
                     customer_ids: m.customers.clone(),
-                    running_clock: true,
+                    running_clock: Some(true),
                     ..Default::default()
                 };
                 let page = crate::paging::PageArgs { first: Some(MAX_COUNTDOWN_REQUESTS + 1), ..Default::default() };

@@ -13,9 +13,7 @@ use crate::auth::Caller;
 use crate::db::models::*;
 use crate::db::schema::*;
 use crate::domain::model::*;
-use crate::domain::policy::{
-    self, CallerFacts, CustomerFacts, FilingRequest, MarketplaceProductFacts, SubscriptionFacts, Tenant,
-};
+use crate::domain::policy;
 use crate::domain::sla::{self, BusinessCalendar, SlaRecord};
 use crate::domain::workflow;
 use crate::error::{AppError, AppResult};
@@ -43,8 +41,9 @@ pub struct NewRequest {
     pub title: String,
     pub description: String,
     pub support_topic_id: Option<String>,
-    pub contact_name: String,
-    pub contact_email: String,
+    /// `None`: the filing agent's (R7).
+    pub contact_name: Option<String>,
+    pub contact_email: Option<String>,
     pub contact_phone: Option<String>,
     pub support_language: String,
     #[serde(serialize_with = "as_debug")]
@@ -63,6 +62,22 @@ fn as_debug<S: serde::Serializer, T: std::fmt::Debug>(v: &T, s: S) -> Result<S::
 }
 
 impl NewRequest {
+    /// What the filing rules are asked about.
+    pub fn draft(&self) -> crate::repo::filing::Draft {
+        crate::repo::filing::Draft {
+            customer_id: self.customer_id.clone(),
+            product_family: self.product_family,
+            subscription_id: self.subscription_id.clone(),
+            marketplace_product_id: self.marketplace_product_id.clone(),
+            incident_kind: self.incident_kind,
+            business_impact: self.business_impact,
+            support_topic_id: self.support_topic_id.clone(),
+            contact_email: self.contact_email.clone(),
+            channel: self.channel,
+            entitlement: self.entitlement.clone(),
+        }
+    }
+
     /// A stable fingerprint of every field of the input (SHA-256 of its canonical JSON form),
     /// to tell a retry from another request reusing a key. The entitlement is in it through
     /// `entitlement_text`, the claim as the caller wrote it.
@@ -77,38 +92,6 @@ pub enum Created {
     New(ServiceRequestRow),
     /// A retry with the same idempotency key: the first result, nothing created.
     Replayed(ServiceRequestRow),
-}
-
-/// The facts the policy needs about the caller's partner.
-pub(crate) fn caller_facts(caller: &Caller, partner: &PartnerRow) -> AppResult<CallerFacts> {
-    Ok(CallerFacts {
-        role: caller.role,
-        partner_kind: caller.partner_kind,
-        partner_cloud: partner.cloud.parse()?,
-        agreements: policy::Agreements {
-            asfp: partner.has_asfp,
-            premier: partner.has_premier,
-            azure_support_plan: partner.has_azure_support_plan,
-            signature_cloud_support: partner.has_signature_cloud_support,
-            mpn_contract_id: partner.mpn_contract_id.clone(),
-        },
-    })
-}
-
-pub(crate) fn customer_facts(
-    customer: &CustomerRow,
-    domains: Vec<String>,
-    partner_id: &str,
-) -> AppResult<CustomerFacts> {
-    Ok(CustomerFacts {
-        relationship: customer.relationship.parse()?,
-        delegated_admin: customer.delegated_admin,
-        azure_access_granted: customer.azure_access_granted,
-        primary_domain: customer.primary_domain.clone(),
-        domains,
-        cloud: customer.cloud.parse()?,
-        read_only: customer.partner_id != partner_id,
-    })
 }
 
 fn event(
@@ -386,7 +369,6 @@ macro_rules! write_sla {
             .await?;
     }};
 }
-pub(crate) use write_sla;
 
 impl Repo {
     /// Passes a transaction's result on; once it committed, wakes this process's event
@@ -438,119 +420,33 @@ impl Repo {
                 }
             }
 
-            let partner: PartnerRow = partners::table.find(p).select(PartnerRow::as_select()).first(conn).await?;
-            let (tenant, customer, calendar_id) = match &input.customer_id {
-                Some(id) => {
-                    let customer: CustomerRow = customers::table
-                        .filter(customers::id.eq(id))
-                        .filter(customers::partner_id.eq(p).or(customers::provider_id.eq(p)))
-                        .select(CustomerRow::as_select())
-                        .first(conn)
-                        .await
-                        .optional()?
-                        .ok_or_else(|| AppError::NotFound("no such customer".into()))?;
-                    let domains: Vec<String> = customer_domains::table
-                        .filter(customer_domains::customer_id.eq(id))
-                        .select(customer_domains::domain)
-                        .load(conn)
-                        .await?;
-                    let facts = customer_facts(&customer, domains, p)?;
-                    let calendar_id = customer.calendar_id.clone();
-                    (Tenant::Customer(facts), Some(customer), calendar_id)
-                }
-                // The partner's own tenant runs on the calendar the partner assigned to it.
-                None => (
-                    Tenant::PartnerOwn,
-                    None,
-                    partner.calendar_id.clone().ok_or_else(|| {
-                        AppError::bad_input(
-                            "your partner has no business calendar for its own tenant; an admin assigns one with \
-                             assignBusinessCalendar",
-                        )
-                    })?,
-                ),
-            };
-            let subscription = match &input.subscription_id {
-                Some(id) => {
-                    let s: SubscriptionRow = subscriptions::table
-                        .filter(subscriptions::id.eq(id))
-                        .filter(subscriptions::partner_id.eq(p).or(subscriptions::provider_id.eq(p)))
-                        .select(SubscriptionRow::as_select())
-                        .first(conn)
-                        .await
-                        .optional()?
-                        .ok_or_else(|| AppError::NotFound("no such subscription".into()))?;
-                    if s.customer_id != input.customer_id || (s.customer_id.is_none() && s.partner_id != p) {
-                        return Err(AppError::bad_input(match &input.customer_id {
-                            Some(_) => "the subscription is not one of this customer's",
-                            None => "the subscription is not one of your partner's own",
-                        }));
-                    }
-                    if s.product_family != input.product_family.as_str() {
-                        return Err(AppError::bad_input(format!(
-                            "the subscription is a {} subscription, not {}",
-                            s.product_family, input.product_family
-                        )));
-                    }
-                    Some(s)
-                }
-                None => None,
-            };
-            let product = match &input.marketplace_product_id {
-                Some(id) => Some(
-                    marketplace_products::table
-                        .find(id)
-                        .select(MarketplaceProductRow::as_select())
-                        .first(conn)
-                        .await
-                        .optional()?
-                        .ok_or_else(|| AppError::NotFound("no such marketplace product".into()))?,
-                ),
-                None => None,
-            };
-            let topic = match &input.support_topic_id {
-                Some(id) => Some(
-                    support_topics::table
-                        .find(id)
-                        .select(SupportTopicRow::as_select())
-                        .first(conn)
-                        .await
-                        .optional()?
-                        .ok_or_else(|| AppError::NotFound("no such support topic".into()))?,
-                ),
-                None => None,
-            };
-
-            let filing_request = FilingRequest {
-                product_family: input.product_family,
-                incident_kind: input.incident_kind,
-                business_impact: input.business_impact,
-                subscription: subscription
-                    .as_ref()
-                    .map(|s| {
-                        Ok::<_, AppError>(SubscriptionFacts {
-                            product_family: s.product_family.parse()?,
-                            is_trial: s.is_trial,
-                        })
-                    })
-                    .transpose()?,
-                marketplace_product: product.as_ref().map(|m| MarketplaceProductFacts {
-                    name: m.name.clone(),
-                    publisher: m.publisher_name.clone(),
-                    website_url: m.support_url.clone(),
-                    email: m.support_email.clone(),
-                    phone: m.support_phone.clone(),
-                }),
-                support_topic_family: topic.as_ref().map(|t| t.product_family.parse()).transpose()?,
-                contact_email: Some(input.contact_email.clone()),
-                channel: input.channel,
-                entitlement: input.entitlement.clone(),
-            };
-            let decision = policy::evaluate(&caller_facts(caller, &partner)?, &tenant, &filing_request, false);
+            let facts = crate::gather_facts!(conn, p, caller, &input.draft());
+            let decision = facts.decide(false);
             if !decision.accepted() {
                 return Err(AppError::PolicyRefused(decision.refusals));
             }
             let filing = decision.filing;
+            let calendar_id = facts
+                .calendar_id()
+                .ok_or_else(|| {
+                    AppError::bad_input(
+                        "your partner has no business calendar for its own tenant; an admin assigns one with \
+                         assignBusinessCalendar",
+                    )
+                })?
+                .to_owned();
+            let (contact_name, contact_email) = match (&input.contact_name, &input.contact_email) {
+                (Some(name), Some(email)) => (name.clone(), email.clone()),
+                (name, _) => {
+                    let agent: AgentRow =
+                        agents::table.find(&caller.agent_id).select(AgentRow::as_select()).first(conn).await?;
+                    (name.clone().unwrap_or(agent.display_name), agent.email)
+                }
+            };
+            let (customer, subscription, topic) = (facts.customer, facts.subscription, facts.topic);
+            let (Some(support_plan), Some(fee_coverage)) = (filing.support_plan, filing.fee_coverage) else {
+                return Err(AppError::internal("an accepted filing has a plan and a fee coverage"));
+            };
 
             let calendar: BusinessCalendar = load_calendar!(conn, &calendar_id);
             let plan = sla::plan(input.incident_kind, filing.severity, &input.support_language, &calendar);
@@ -569,13 +465,13 @@ impl Repo {
                 title: input.title.clone(),
                 description: input.description.clone(),
                 support_topic_id: topic.as_ref().map(|t| t.id.clone()),
-                support_plan: filing.support_plan.as_str().into(),
+                support_plan: support_plan.as_str().into(),
                 entitlement_ref: filing.entitlement_ref.clone(),
-                fee_coverage: filing.fee_coverage.as_str().into(),
+                fee_coverage: fee_coverage.as_str().into(),
                 route: filing.route.as_str().into(),
                 portal_url: filing.portal_url.clone(),
-                contact_name: input.contact_name.clone(),
-                contact_email: input.contact_email.clone(),
+                contact_name,
+                contact_email,
                 contact_phone: input.contact_phone.clone(),
                 support_language: input.support_language.clone(),
                 status: RequestStatus::New.as_str().into(),

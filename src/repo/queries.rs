@@ -890,8 +890,10 @@ impl Repo {
                     }
                     Some(state) => q = q.filter(sr::sla_state.eq(state.as_str())),
                 }
-                if filter.running_clock {
-                    q = q.filter(sr::sla_stopped_at.is_null());
+                match filter.running_clock {
+                    Some(true) => q = q.filter(sr::sla_stopped_at.is_null()),
+                    Some(false) => q = q.filter(sr::sla_stopped_at.is_not_null()),
+                    None => {}
                 }
                 q
             };
@@ -984,9 +986,9 @@ pub struct RequestFilter {
     pub created_from: Option<NaiveDateTime>,
     pub created_before: Option<NaiveDateTime>,
     pub sla_state: Option<SlaState>,
-    /// Only requests whose initial-response clock still runs (no response, not resolved or
-    /// closed; overdue ones included).
-    pub running_clock: bool,
+    /// `Some(true)`: only requests whose initial-response clock still runs (no response, not
+    /// resolved or closed; overdue ones included); `Some(false)`: only stopped ones.
+    pub running_clock: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
