@@ -368,7 +368,7 @@ async fn fixture(addr: SocketAddr, url: &str) -> Fixture {
         };
         let input = json!({ "customerId": c["node"]["id"], "subscriptionId": sub["node"]["id"], "productFamily": "AZURE",
             "incidentKind": "TECHNICAL_BREAK_FIX", "businessImpact": "MODERATE", "title": "Load benchmark filing",
-            "description": "Filed by benches/load.rs", "contact": { "name": "Bench Desk", "email": "bench@partner-support.example" } });
+            "description": "Filed by benches/load.rs", "contact": { "name": "Bench Desk", "email": "bench@northwind-cloud.example" } });
         let r = gql(addr, &token, M1, json!({ "i": input })).await;
         if r["errors"].is_null() {
             filing = input;

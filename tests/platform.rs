@@ -705,7 +705,7 @@ async fn each_operation_is_logged_once_with_its_outcome() {
         "variables": { "i": {
             "productFamily": "MICROSOFT_365", "incidentKind": "TECHNICAL_BREAK_FIX", "businessImpact": "CRITICAL",
             "title": "Mail is down", "description": "Since 09:00.", "channel": "PHONE",
-            "contact": { "name": "Desk", "email": "desk@partner.example" } } }
+            "contact": { "name": "Desk", "email": "desk@northwind-cloud.example" } } }
     })
     .to_string();
     for format in ["json", "text"] {

@@ -39,7 +39,7 @@ async fn file(t: &TestApp, agent: &str, impact: &str) -> Value {
         "customerId": customer["id"], "productFamily": "MICROSOFT_365",
         "subscriptionId": customer["subscriptions"]["edges"][0]["node"]["id"], "supportTopicId": d["supportTopics"][0]["id"],
         "incidentKind": "TECHNICAL_BREAK_FIX", "businessImpact": impact, "title": "Mail delayed", "description": "Queues growing.",
-        "contact": { "name": "Desk", "email": "desk@partner-support.example" },
+        "contact": { "name": "Desk", "email": "desk@northwind-cloud.example" },
     });
     let d = t.data(agent, "mutation($i: CreateServiceRequestInput!) { createServiceRequest(input: $i) { serviceRequest { id version } } }", json!({ "i": input })).await;
     d["createServiceRequest"]["serviceRequest"].clone()

@@ -216,7 +216,7 @@ async fn writes_change_nothing_of_another_partner(t: TestApp) {
             json!({ "i": {
                 "customerId": id, "subscriptionId": v.subscription, "productFamily": "AZURE", "incidentKind": "TECHNICAL_BREAK_FIX",
                 "businessImpact": "CRITICAL", "title": "t", "description": "d",
-                "contact": { "name": "n", "email": "desk@partner-support.example" } } }),
+                "contact": { "name": "n", "email": "desk@northwind-cloud.example" } } }),
         ));
     }
     for attacker in ATTACKERS {
@@ -246,7 +246,7 @@ async fn idempotency_keys_are_per_partner(t: TestApp) {
         json!({ "i": {
             "customerId": customer, "subscriptionId": subscription, "productFamily": "AZURE", "incidentKind": "TECHNICAL_BREAK_FIX",
             "businessImpact": "MODERATE", "title": "Shared key", "description": "Same idempotency key, other partner",
-            "contact": { "name": "Desk", "email": "desk@partner-support.example" }, "idempotencyKey": "shared-key-1" } })
+            "contact": { "name": "Desk", "email": "desk@northwind-cloud.example" }, "idempotencyKey": "shared-key-1" } })
     };
     let first_azure = async |agent: &str| {
         let d = t

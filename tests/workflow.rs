@@ -61,7 +61,7 @@ async fn input(t: &TestApp, customer: &Value, family: &str) -> Value {
         "businessImpact": "CRITICAL",
         "title": "Users cannot sign in",
         "description": "Since 09:00 all users get AADSTS50058.",
-        "contact": { "name": "Partner Desk", "email": "desk@partner-support.example", "phone": "+1 425 555 0100" },
+        "contact": { "name": "Partner Desk", "email": "desk@northwind-cloud.example", "phone": "+1 425 555 0100" },
         "supportLanguage": "en",
     });
     if family != "AZURE" {
@@ -206,9 +206,9 @@ async fn r7_customer_contact_is_refused(t: TestApp) {
     let mut i = input(&t, &c, "MICROSOFT_365").await;
     i["contact"]["email"] = json!(format!("it@{}", c["primaryDomain"].as_str().unwrap().to_uppercase()));
     refused(&t, NORTHWIND_ADMIN, &i, "R7").await;
-    i["contact"]["email"] = json!("desk@partner-support.example");
+    i["contact"]["email"] = json!("desk@northwind-cloud.example");
     let r = accepted(&t, NORTHWIND_ADMIN, &i).await;
-    assert_eq!(r["contact"]["email"], "desk@partner-support.example");
+    assert_eq!(r["contact"]["email"], "desk@northwind-cloud.example");
 }
 
 async fn r8_without_dap_azure_must_name_an_azure_subscription(t: TestApp) {
@@ -284,7 +284,7 @@ async fn own_tenant_input(t: &TestApp, agent: &str, family: &str) -> Value {
         .clone();
     let mut i = json!({
         "productFamily": family, "subscriptionId": sub, "incidentKind": "TECHNICAL_BREAK_FIX", "businessImpact": "MODERATE",
-        "title": "Our own tenant", "description": "Partner's own subscription", "contact": { "name": "Desk", "email": "desk@partner-support.example" },
+        "title": "Our own tenant", "description": "Partner's own subscription", "contact": { "name": "Desk", "email": "desk@northwind-cloud.example" },
     });
     if family != "AZURE" {
         i["supportTopicId"] = json!(topic(t, family).await);

@@ -6,6 +6,7 @@
 //! Enums derive `async_graphql::Enum` only so the GraphQL schema can name them without a
 //! parallel copy; their logic does not depend on it.
 
+pub mod calendar;
 pub mod holidays;
 pub mod model;
 pub mod policy;

@@ -165,6 +165,12 @@ impl EventBus {
                             if cursor.accept(id)
                                 && let Some(event) = event
                             {
+                                // A calendar edited on any replica is read again here.
+                                if event.kind == EventKind::CalendarChanged
+                                    && let Some(calendar) = event.payload.get("calendarId").and_then(|v| v.as_str())
+                                {
+                                    db.calendars.forget(calendar);
+                                }
                                 self.inner.stats.dispatched.inc();
                                 // No receivers is fine: nobody is subscribed on this replica.
                                 let _ = self.inner.tx.send(Arc::new(event));

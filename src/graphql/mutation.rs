@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::ids::{NodeKind, decode_as};
 use super::rc;
-use super::types::{Customer, ServiceRequest};
+use super::types::{BusinessCalendar, Customer, ServiceRequest};
 use crate::domain::model::{
     BusinessImpact, IncidentKind, ProductFamily, RequestStatus, ResponseSource, Severity, SupportPlan,
 };
@@ -70,6 +70,56 @@ pub struct CreateServiceRequestInput {
     pub entitlement: Option<EntitlementInput>,
     /// Makes retries safe: the same key returns the first result and creates nothing.
     pub idempotency_key: Option<String>,
+}
+
+/// A working interval of one weekday, local time.
+#[derive(InputObject)]
+pub struct WorkingHoursInput {
+    /// ISO weekday: 1 = Monday … 7 = Sunday.
+    pub iso_weekday: i32,
+    /// Local start, `HH:MM`.
+    pub start: String,
+    /// Local end, `HH:MM` (`24:00` for midnight); after `start`.
+    pub end: String,
+}
+
+/// A day on which the calendar does not work.
+#[derive(InputObject)]
+pub struct HolidayInput {
+    pub date: chrono::NaiveDate,
+    pub name: String,
+}
+
+/// A business calendar as a whole (S5): an edit replaces every part.
+#[derive(InputObject)]
+pub struct BusinessCalendarInput {
+    /// Unique among the partner's calendars and the built-in ones.
+    pub name: String,
+    /// IANA time zone, e.g. `Europe/Berlin`.
+    pub time_zone: String,
+    /// The working intervals of the week; they must not overlap.
+    pub weekly_hours: Vec<WorkingHoursInput>,
+    #[graphql(default)]
+    pub holidays: Vec<HolidayInput>,
+}
+
+impl BusinessCalendarInput {
+    fn draft(&self) -> crate::domain::calendar::CalendarDraft {
+        crate::domain::calendar::CalendarDraft {
+            name: self.name.clone(),
+            time_zone: self.time_zone.clone(),
+            weekly_hours: self.weekly_hours.iter().map(|h| (h.iso_weekday, h.start.clone(), h.end.clone())).collect(),
+            holidays: self.holidays.iter().map(|h| (h.date, h.name.clone())).collect(),
+        }
+    }
+}
+
+/// A calendar after a change, and how many open requests' due times moved with it.
+#[derive(SimpleObject)]
+pub struct BusinessCalendarPayload {
+    pub business_calendar: BusinessCalendar,
+    /// Open requests whose due time or SLA state was recomputed.
+    pub rescheduled_requests: i32,
 }
 
 #[derive(InputObject)]
@@ -312,6 +362,52 @@ impl Mutation {
         Ok(CustomerPayload { customer: Customer::from(row) })
     }
 
+    /// Creates one of the partner's business calendars (admins). Assign it to customers or to
+    /// the partner's own tenant with `assignBusinessCalendar`.
+    async fn create_business_calendar(
+        &self,
+        ctx: &Context<'_>,
+        input: BusinessCalendarInput,
+    ) -> Result<BusinessCalendarPayload> {
+        let rc = rc(ctx)?;
+        let change = rc.repo.create_calendar(&rc.caller, &input.draft(), rc.clock.now()).await?;
+        calendar_payload(rc, change).await
+    }
+
+    /// Replaces one of the partner's calendars (admins); the due times of the open requests on
+    /// it are recomputed, each with a history entry and an event. Built-in calendars are
+    /// read-only.
+    async fn update_business_calendar(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: BusinessCalendarInput,
+        expected_version: Option<i32>,
+    ) -> Result<BusinessCalendarPayload> {
+        let rc = rc(ctx)?;
+        let raw = decode_as(NodeKind::BusinessCalendar, &id)?;
+        let change = rc
+            .repo
+            .update_calendar(&rc.caller, &raw, &input.draft(), expected_version.map(version), rc.clock.now())
+            .await?;
+        calendar_payload(rc, change).await
+    }
+
+    /// Assigns a calendar to one of the partner's customers, or (without `customerId`) to the
+    /// partner's own tenant (admins); the tenant's open requests move onto it.
+    async fn assign_business_calendar(
+        &self,
+        ctx: &Context<'_>,
+        calendar_id: ID,
+        customer_id: Option<ID>,
+    ) -> Result<BusinessCalendarPayload> {
+        let rc = rc(ctx)?;
+        let calendar = decode_as(NodeKind::BusinessCalendar, &calendar_id)?;
+        let customer = customer_id.as_ref().map(|id| decode_as(NodeKind::Customer, id)).transpose()?;
+        let change = rc.repo.assign_calendar(&rc.caller, &calendar, customer.as_deref(), rc.clock.now()).await?;
+        calendar_payload(rc, change).await
+    }
+
     /// An indirect provider revokes its reseller's access to a customer's Azure account (R4).
     async fn revoke_azure_access(&self, ctx: &Context<'_>, customer_id: ID) -> Result<CustomerPayload> {
         let rc = rc(ctx)?;
@@ -319,4 +415,19 @@ impl Mutation {
         let row = rc.repo.set_azure_access(&rc.caller, &id, false, rc.clock.now()).await?;
         Ok(CustomerPayload { customer: Customer::from(row) })
     }
+}
+
+async fn calendar_payload(
+    rc: &super::RequestCtx,
+    change: crate::repo::calendars::CalendarChange,
+) -> Result<BusinessCalendarPayload> {
+    let data = rc
+        .repo
+        .calendar(&change.calendar_id)
+        .await?
+        .ok_or_else(|| AppError::internal("a calendar just written is not there"))?;
+    Ok(BusinessCalendarPayload {
+        business_calendar: BusinessCalendar(data),
+        rescheduled_requests: i32::try_from(change.rescheduled).unwrap_or(i32::MAX),
+    })
 }

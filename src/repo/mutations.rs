@@ -8,7 +8,6 @@ use diesel_async::RunQueryDsl;
 use serde_json::json;
 
 use super::Repo;
-use super::loaders::calendar_data;
 use crate::auth::Caller;
 use crate::db::models::*;
 use crate::db::schema::*;
@@ -266,9 +265,10 @@ macro_rules! load_calendar {
             .select(HolidayRow::as_select())
             .load($conn)
             .await?;
-        calendar_data(row, hours, holidays)?.calendar
+        $crate::repo::loaders::calendar_data(row, hours, holidays)?.calendar
     }};
 }
+pub(crate) use load_calendar;
 
 /// Appends history entries and emits events of one change.
 macro_rules! record {

@@ -957,9 +957,16 @@ impl Repo {
         }))
     }
 
+    /// The calendars the partner may use: the built-in ones and its own, by name.
     pub async fn all_calendar_ids(&self) -> AppResult<Vec<String>> {
+        let p = &self.partner_id;
         Ok(with_conn!(self.db, |conn| {
-            business_calendars::table.order(business_calendars::name).select(business_calendars::id).load(conn).await?
+            business_calendars::table
+                .filter(business_calendars::partner_id.is_null().or(business_calendars::partner_id.eq(p)))
+                .order((business_calendars::name, business_calendars::id))
+                .select(business_calendars::id)
+                .load(conn)
+                .await?
         }))
     }
 }

@@ -63,6 +63,17 @@ impl BusinessCalendar {
         self.0.holidays.iter().map(|h| Holiday { date: h.day, name: h.name.clone() }).collect()
     }
 
+    /// Incremented by every edit; send it back as `expectedVersion` to edit the calendar.
+    async fn version(&self) -> i32 {
+        self.0.version as i32
+    }
+
+    /// Whether the partner maintains this calendar (`updateBusinessCalendar`); built-in
+    /// calendars are read-only.
+    async fn editable(&self) -> bool {
+        self.0.partner_id.is_some()
+    }
+
     /// Minutes in one business day of this calendar ("up to one business day", S3).
     async fn business_day_minutes(&self) -> i32 {
         self.0.calendar.business_day().num_minutes() as i32
