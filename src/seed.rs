@@ -597,7 +597,8 @@ impl Generator {
                 partner.provider.map(|k| self.partner_id(k)),
                 self.rng.chance(60),
             ),
-            _ if self.rng.chance(10) => (CustomerRelationship::Advisor, None, true),
+            // Contoso (index 0), the README's walkthrough customer, is always resold to.
+            _ if self.rng.chance(10) && index != 0 => (CustomerRelationship::Advisor, None, true),
             _ => (CustomerRelationship::Reseller, None, true),
         };
         let delegated_admin = !self.rng.chance(25);

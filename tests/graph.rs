@@ -340,7 +340,7 @@ async fn service_request_filters_and_ordering(t: TestApp) {
       serviceRequests(filter: $f, orderBy: $o, first: 100) { totalCount edges { node { status severity incidentKind productFamily createdAt sla { dueAt } } } } }";
     let all = t.data(NORTHWIND_ADMIN, q, json!({})).await;
     let total = all["serviceRequests"]["totalCount"].as_i64().unwrap();
-    assert_eq!(total, 128, "Northwind filed 16 × 8 demo requests");
+    assert_eq!(total, northwind_demo_requests(), "every demo request Northwind's agents could file");
     let d = t.data(NORTHWIND_ADMIN, q, json!({ "f": { "status": ["NEW", "OPEN"], "severity": ["A"] } })).await;
     let edges = d["serviceRequests"]["edges"].as_array().unwrap();
     assert!(!edges.is_empty());
@@ -387,11 +387,11 @@ async fn service_request_filters_and_ordering(t: TestApp) {
 async fn sla_state_filter_matches_served_state(t: TestApp) {
     let q = "query($s: SlaState) { serviceRequests(filter: { slaState: $s }, first: 100) { totalCount edges { node { sla { state remainingSeconds } } } } }";
     let mut sum = 0;
-    for state in ["ON_TRACK", "AT_RISK", "BREACHED", "MET"] {
+    for state in ["ON_TRACK", "AT_RISK", "BREACHED", "MET", "STOPPED"] {
         let d = t.data(NORTHWIND_ADMIN, q, json!({ "s": state })).await;
         let c = &d["serviceRequests"];
         sum += c["totalCount"].as_i64().unwrap();
-        assert!(c["totalCount"].as_i64().unwrap() > 0, "demo data has {state} requests");
+        assert!(state == "STOPPED" || c["totalCount"].as_i64().unwrap() > 0, "demo data has {state} requests");
         for e in c["edges"].as_array().unwrap() {
             assert_eq!(e["node"]["sla"]["state"], state);
             let left = e["node"]["sla"]["remainingSeconds"].as_i64().unwrap();
@@ -402,7 +402,7 @@ async fn sla_state_filter_matches_served_state(t: TestApp) {
             }
         }
     }
-    assert_eq!(sum, 128, "every request is in exactly one state");
+    assert_eq!(sum, northwind_demo_requests(), "every request is in exactly one state");
     // Moving the clock moves the states: a week later nothing is on track.
     t.clock.advance(chrono::Duration::days(7));
     let d = t.data(NORTHWIND_ADMIN, q, json!({ "s": "ON_TRACK" })).await;
@@ -558,7 +558,11 @@ async fn request_details_navigate_both_ways(t: TestApp) {
         let Some(domain) = r["customer"]["primaryDomain"].as_str() else { continue };
         assert_eq!(r["route"]["kind"], "AZURE_PORTAL");
         assert_eq!(r["route"]["portalUrl"], format!("https://portal.azure.com/{domain}"));
-        assert_eq!(r["contact"]["email"], "support@northwind-cloud.example", "R7: the partner's contact");
+        assert!(
+            r["contact"]["email"].as_str().unwrap().ends_with("@northwind-cloud.example"),
+            "R7: the partner's contact: {}",
+            r["contact"]
+        );
         assert_eq!(r["supportPlan"], "CLOUD_SOLUTION_PROVIDER");
         assert!(r["closedAt"].is_string());
         assert_eq!(r["subscription"]["customer"]["id"], r["customer"]["id"]);
@@ -572,4 +576,10 @@ async fn request_details_navigate_both_ways(t: TestApp) {
         assert_eq!(history.last().unwrap()["node"]["toValue"], "CLOSED");
         assert!(r["createdBy"]["email"].as_str().unwrap().ends_with("@northwind-cloud.example"));
     }
+}
+
+/// How many demo requests Northwind filed (those the filing rules let its agents file).
+fn northwind_demo_requests() -> i64 {
+    support_gateway::seed::demo(common::test_now()).requests.iter().filter(|r| r.partner_id == "partner-northwind").count()
+        as i64
 }
