@@ -1,3 +1,7 @@
+DELETE FROM service_request_history WHERE kind = 'SLA_DUE_CHANGED';
+ALTER TABLE service_request_history DROP CONSTRAINT service_request_history_kind_check;
+ALTER TABLE service_request_history ADD CONSTRAINT service_request_history_kind_check
+    CHECK (kind IN ('CREATED', 'STATUS_CHANGED', 'SEVERITY_CHANGED', 'NOTE_ADDED', 'SUPPORT_RESPONDED', 'SLA_STATE_CHANGED'));
 DROP TABLE partner_domains;
 ALTER TABLE partners DROP COLUMN calendar_id;
 DROP INDEX service_requests_calendar_idx;

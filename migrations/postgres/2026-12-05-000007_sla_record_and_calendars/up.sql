@@ -60,3 +60,8 @@ SELECT DISTINCT ON (d) d, partner_id FROM (
     SELECT lower(split_part(support_contact_email, '@', 2)), id FROM partners
 ) x WHERE d <> ''
 ON CONFLICT DO NOTHING;
+
+-- History records due times moved by a new severity or a changed calendar.
+ALTER TABLE service_request_history DROP CONSTRAINT service_request_history_kind_check;
+ALTER TABLE service_request_history ADD CONSTRAINT service_request_history_kind_check
+    CHECK (kind IN ('CREATED', 'STATUS_CHANGED', 'SEVERITY_CHANGED', 'NOTE_ADDED', 'SUPPORT_RESPONDED', 'SLA_STATE_CHANGED', 'SLA_DUE_CHANGED'));

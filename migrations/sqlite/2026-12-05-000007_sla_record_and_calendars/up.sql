@@ -60,3 +60,20 @@ SELECT d, MIN(partner_id) FROM (
     SELECT lower(substr(support_contact_email, instr(support_contact_email, '@') + 1)), id FROM partners
 ) x WHERE d <> '' GROUP BY d
 ;
+
+-- History records due times moved by a new severity or a changed calendar. SQLite cannot
+-- change a CHECK constraint in place: the table is rebuilt (nothing references it).
+CREATE TABLE service_request_history_new (
+    id                 TEXT PRIMARY KEY,
+    service_request_id TEXT NOT NULL REFERENCES service_requests (id),
+    agent_id           TEXT REFERENCES agents (id),
+    kind               TEXT NOT NULL CHECK (kind IN ('CREATED', 'STATUS_CHANGED', 'SEVERITY_CHANGED', 'NOTE_ADDED', 'SUPPORT_RESPONDED', 'SLA_STATE_CHANGED', 'SLA_DUE_CHANGED')),
+    from_value         TEXT,
+    to_value           TEXT,
+    created_at         TIMESTAMP NOT NULL
+);
+INSERT INTO service_request_history_new SELECT id, service_request_id, agent_id, kind, from_value, to_value, created_at FROM service_request_history;
+DROP TABLE service_request_history;
+ALTER TABLE service_request_history_new RENAME TO service_request_history;
+CREATE INDEX service_request_history_request_idx ON service_request_history (service_request_id, created_at);
+CREATE INDEX service_request_history_agent_idx ON service_request_history (agent_id);
