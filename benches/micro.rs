@@ -27,31 +27,19 @@ fn sla(c: &mut Criterion) {
     let due = sla::add_clock_time(SlaClock::BusinessHours, &business, start, Duration::hours(8));
     c.bench_function("sla/remaining business hours", |b| {
         b.iter(|| {
-            sla::remaining(
-                SlaClock::BusinessHours,
-                &business,
-                black_box(due),
-                None,
-                black_box(start + Duration::hours(1)),
-            )
+            sla::remaining(SlaClock::BusinessHours, &business, black_box(due), black_box(start + Duration::hours(1)))
         })
     });
     c.bench_function("sla/remaining 24x7", |b| {
         b.iter(|| {
-            sla::remaining(
-                SlaClock::TwentyFourSeven,
-                &always,
-                black_box(due),
-                None,
-                black_box(start + Duration::hours(1)),
-            )
+            sla::remaining(SlaClock::TwentyFourSeven, &always, black_box(due), black_box(start + Duration::hours(1)))
         })
     });
     let plan = sla::plan(IncidentKind::TechnicalBreakFix, Severity::B, "de", &business);
     c.bench_function("sla/plan + schedule + state", |b| {
         b.iter(|| {
-            let schedule = sla::schedule(black_box(plan), &business, start);
-            sla::state(schedule, None, start + Duration::hours(2))
+            let record = sla::SlaRecord::file(black_box(plan), &business, start, sla::DEFAULT_WARNING_PERCENT);
+            record.state_at(start + Duration::hours(2))
         })
     });
 }
@@ -62,6 +50,7 @@ fn policy(c: &mut Criterion) {
         partner_kind: PartnerKind::Direct,
         partner_cloud: Cloud::Commercial,
         agreements: Agreements { asfp: true, mpn_contract_id: Some("MPN-1".into()), ..Agreements::default() },
+        domains: vec!["partner.example".into()],
     };
     let tenant = Tenant::Customer(CustomerFacts {
         relationship: CustomerRelationship::Reseller,
@@ -76,10 +65,15 @@ fn policy(c: &mut Criterion) {
         product_family: ProductFamily::Azure,
         incident_kind: IncidentKind::TechnicalBreakFix,
         business_impact: BusinessImpact::Critical,
-        subscription: Some(SubscriptionFacts { product_family: ProductFamily::Azure, is_trial: false }),
+        subscription: Some(SubscriptionFacts {
+            product_family: ProductFamily::Azure,
+            is_trial: false,
+            status: SubscriptionStatus::Active,
+        }),
         marketplace_product: None,
         support_topic_family: None,
         contact_email: Some("desk@partner.example".into()),
+        contact_is_partner_agent: false,
         channel: FilingChannel::Web,
         entitlement: None,
     };

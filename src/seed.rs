@@ -7,8 +7,8 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use crate::db::Db;
 use crate::db::models::*;
 use crate::db::schema;
-use crate::domain::model::*;
 use crate::domain::holidays;
+use crate::domain::model::*;
 use crate::domain::policy::{self, EntitlementClaim, FilingChannel, FilingRequest, SubscriptionFacts, Tenant};
 use crate::domain::sla::{self, BusinessCalendar, SlaRecord};
 use crate::error::{AppError, AppResult};
@@ -762,9 +762,9 @@ impl Generator {
                     family,
                 ))
                 .map(|&plan| EntitlementClaim {
-                        plan,
-                        reference: (plan == SupportPlan::MpnContract).then(|| partner.mpn_contract_id.clone()).flatten(),
-                    }),
+                    plan,
+                    reference: (plan == SupportPlan::MpnContract).then(|| partner.mpn_contract_id.clone()).flatten(),
+                }),
                 Tenant::Customer(_) => None,
             };
             for j in 0..agents.len() {
@@ -788,7 +788,8 @@ impl Generator {
                 let caller = self.caller_facts(&partner, agent.role.parse().expect("seeded role"));
                 let decision = policy::evaluate(&caller, &tenant, &request, false);
                 if decision.accepted() {
-                    chosen = Some((sub.clone(), family, topic_id(family, topic), title, agent.clone(), decision.filing));
+                    chosen =
+                        Some((sub.clone(), family, topic_id(family, topic), title, agent.clone(), decision.filing));
                     break 'search;
                 }
             }
@@ -863,7 +864,8 @@ impl Generator {
                 ));
             }
         };
-        let mut moments: Vec<(DateTime<Utc>, Option<RequestStatus>)> = steps.iter().map(|(t, s)| (*t, Some(*s))).collect();
+        let mut moments: Vec<(DateTime<Utc>, Option<RequestStatus>)> =
+            steps.iter().map(|(t, s)| (*t, Some(*s))).collect();
         if let Some(r) = first_response {
             moments.push((r, None));
         }

@@ -580,6 +580,9 @@ async fn request_details_navigate_both_ways(t: TestApp) {
 
 /// How many demo requests Northwind filed (those the filing rules let its agents file).
 fn northwind_demo_requests() -> i64 {
-    support_gateway::seed::demo(common::test_now()).requests.iter().filter(|r| r.partner_id == "partner-northwind").count()
-        as i64
+    support_gateway::seed::demo(common::test_now())
+        .requests
+        .iter()
+        .filter(|r| r.partner_id == "partner-northwind")
+        .count() as i64
 }

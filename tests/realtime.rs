@@ -35,13 +35,15 @@ async fn file(t: &TestApp, agent: &str, impact: &str) -> Value {
         // R11: a customer the partner resells to, about a subscription not deleted.
         .map(|e| {
             let mut c = e["node"].clone();
-            c["subscriptions"]["edges"] = json!(c["subscriptions"]["edges"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|s| s["node"]["status"] != "DELETED")
-                .cloned()
-                .collect::<Vec<_>>());
+            c["subscriptions"]["edges"] = json!(
+                c["subscriptions"]["edges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| s["node"]["status"] != "DELETED")
+                    .cloned()
+                    .collect::<Vec<_>>()
+            );
             c
         })
         .find(|c| c["relationship"] != "ADVISOR" && !c["subscriptions"]["edges"].as_array().unwrap().is_empty())

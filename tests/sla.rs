@@ -171,18 +171,22 @@ async fn s4_a_published_breach_is_never_undone(t: TestApp) {
     t.clock.advance(chrono::Duration::hours(3));
     tick_both(&t, &replica).await;
     let due = request(&t, &r["id"]).await["sla"]["dueAt"].clone();
-    let d = t.data(NORTHWIND_ADMIN, SEVERITY, json!({ "i": { "id": r["id"], "severity": "C", "expectedVersion": 1 } })).await;
+    let d = t
+        .data(NORTHWIND_ADMIN, SEVERITY, json!({ "i": { "id": r["id"], "severity": "C", "expectedVersion": 1 } }))
+        .await;
     let s = &d["changeServiceRequestSeverity"]["serviceRequest"]["sla"];
     assert_eq!((s["state"].as_str(), &s["dueAt"]), (Some("BREACHED"), &due), "a lower severity does not un-breach");
     tick_both(&t, &replica).await;
     assert_eq!(request(&t, &r["id"]).await["sla"]["state"], "BREACHED");
     // A response time is neither in the future nor before filing.
     let r = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
-    for (when, what) in
-        [(t.clock.now() + chrono::Duration::minutes(1), "future"), (t.clock.now() - chrono::Duration::days(1), "before")]
-    {
+    for (when, what) in [
+        (t.clock.now() + chrono::Duration::minutes(1), "future"),
+        (t.clock.now() - chrono::Duration::days(1), "before"),
+    ] {
         let before = write_counts(&t).await;
-        let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), RESPOND, json!({ "i": { "id": r["id"], "respondedAt": when } })).await;
+        let (_, body) =
+            t.gql_as(Some(NORTHWIND_ADMIN), RESPOND, json!({ "i": { "id": r["id"], "respondedAt": when } })).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{what}: {body}");
         assert!(body["errors"][0]["message"].as_str().unwrap().contains(what), "{body}");
         assert_eq!(write_counts(&t).await, before);
@@ -195,7 +199,9 @@ async fn s4_each_state_change_is_one_history_entry_and_one_event(t: TestApp) {
     let r = file(&t, NORTHWIND_ADMIN, "MODERATE").await;
     t.clock.advance(chrono::Duration::minutes(100));
     tick_both(&t, &replica).await;
-    let d = t.data(NORTHWIND_ADMIN, SEVERITY, json!({ "i": { "id": r["id"], "severity": "A", "expectedVersion": 1 } })).await;
+    let d = t
+        .data(NORTHWIND_ADMIN, SEVERITY, json!({ "i": { "id": r["id"], "severity": "A", "expectedVersion": 1 } }))
+        .await;
     assert_eq!(d["changeServiceRequestSeverity"]["serviceRequest"]["sla"]["state"], "AT_RISK");
     for _ in 0..3 {
         t.app.sla.schedule_now_for_test(&r["id"]).await;
@@ -207,7 +213,8 @@ async fn s4_each_state_change_is_one_history_entry_and_one_event(t: TestApp) {
     assert_eq!(history(&request(&t, &r["id"]).await, "SLA_STATE_CHANGED").len(), 1, "one history entry");
     // The breach, raced by two watchers and a note: recorded once.
     t.clock.advance(chrono::Duration::minutes(21));
-    let note = "mutation($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) { serviceRequest { id } } }";
+    let note =
+        "mutation($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) { serviceRequest { id } } }";
     let (recorded, _) = tokio::join!(
         tick_both(&t, &replica),
         t.data(NORTHWIND_HELPDESK, note, json!({ "i": { "id": r["id"], "body": "Still waiting." } }))
@@ -242,7 +249,9 @@ async fn s4_resolving_or_closing_stops_the_clock_for_good(t: TestApp) {
     let replica = replica(&t);
     let r = file(&t, NORTHWIND_ADMIN, "MODERATE").await;
     t.clock.advance(chrono::Duration::hours(1));
-    let d = t.data(NORTHWIND_ADMIN, STATUS, json!({ "i": { "id": r["id"], "status": "CLOSED", "expectedVersion": 1 } })).await;
+    let d = t
+        .data(NORTHWIND_ADMIN, STATUS, json!({ "i": { "id": r["id"], "status": "CLOSED", "expectedVersion": 1 } }))
+        .await;
     let version = d["changeServiceRequestStatus"]["serviceRequest"]["version"].clone();
     let closed = request(&t, &r["id"]).await;
     assert_eq!(closed["sla"]["state"], "STOPPED");
@@ -251,7 +260,10 @@ async fn s4_resolving_or_closing_stops_the_clock_for_good(t: TestApp) {
     t.clock.advance(chrono::Duration::hours(10));
     tick_both(&t, &replica).await;
     let later = request(&t, &r["id"]).await;
-    assert_eq!((later["sla"]["state"].as_str(), &later["sla"]["remainingSeconds"]), (Some("STOPPED"), &json!(3 * 3600)));
+    assert_eq!(
+        (later["sla"]["state"].as_str(), &later["sla"]["remainingSeconds"]),
+        (Some("STOPPED"), &json!(3 * 3600))
+    );
     assert_eq!(history(&later, "SLA_STATE_CHANGED"), vec![(json!("ON_TRACK"), json!("STOPPED"))]);
     for (q, i) in [
         (SEVERITY, json!({ "id": r["id"], "severity": "A", "expectedVersion": version })),
@@ -267,7 +279,9 @@ async fn s4_resolving_or_closing_stops_the_clock_for_good(t: TestApp) {
     let mut v = 1;
     t.clock.advance(chrono::Duration::hours(3));
     for status in ["OPEN", "RESOLVED"] {
-        let d = t.data(NORTHWIND_ADMIN, STATUS, json!({ "i": { "id": r["id"], "status": status, "expectedVersion": v } })).await;
+        let d = t
+            .data(NORTHWIND_ADMIN, STATUS, json!({ "i": { "id": r["id"], "status": status, "expectedVersion": v } }))
+            .await;
         v = d["changeServiceRequestStatus"]["serviceRequest"]["version"].as_i64().unwrap();
     }
     let resolved = request(&t, &r["id"]).await;
@@ -293,9 +307,7 @@ async fn s4_only_admins_record_support_responses_and_it_is_marked_manual(t: Test
 }
 
 async fn s4_the_warning_window_is_configurable_per_severity(t: TestApp) {
-    let t2 = t
-        .reconfigured(|c| c.sla = support_gateway::domain::sla::SlaPolicy::parse("A=50,C=10").unwrap())
-        .await;
+    let t2 = t.reconfigured(|c| c.sla = support_gateway::domain::sla::SlaPolicy::parse("A=50,C=10").unwrap()).await;
     let now = t2.clock.now();
     for (impact, warn_after_minutes) in [("CRITICAL", 60), ("MODERATE", 180), ("MINIMAL", 432)] {
         let r = file(&t2, NORTHWIND_ADMIN, impact).await;
@@ -326,9 +338,11 @@ async fn s2_the_filtered_countdown_follows_running_clocks_as_queries_see_them(t:
     let addr = serve(t.router.clone()).await;
     // A German severity-A request filed outside business hours: its clock stands at 2 hours.
     t.clock.set("2026-11-25T19:00:00Z".parse().unwrap()); // 20:00 in Berlin
-    let input = filing(&t, NORTHWIND_ADMIN, "CRITICAL", "de", |c| c["businessCalendar"]["timeZone"] == "Europe/Berlin").await;
+    let input =
+        filing(&t, NORTHWIND_ADMIN, "CRITICAL", "de", |c| c["businessCalendar"]["timeZone"] == "Europe/Berlin").await;
     let customer = input["customerId"].clone();
-    let r = t.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"].clone();
+    let r =
+        t.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"].clone();
     let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
     ws.subscribe("c", BOARD, json!({ "f": { "customer": [customer] } })).await;
     for hours in [0, 3, 6] {
@@ -338,7 +352,11 @@ async fn s2_the_filtered_countdown_follows_running_clocks_as_queries_see_them(t:
         assert_eq!(query["remainingSeconds"], 7200, "the clock is stopped overnight");
         let tick = tick_where(&mut ws, "c", now, |_| true).await;
         let item = tick["items"].as_array().unwrap().iter().find(|i| i["serviceRequestId"] == r["id"]).unwrap().clone();
-        assert_eq!((&item["remainingSeconds"], &item["state"]), (&query["remainingSeconds"], &query["state"]), "tick = query");
+        assert_eq!(
+            (&item["remainingSeconds"], &item["state"]),
+            (&query["remainingSeconds"], &query["state"]),
+            "tick = query"
+        );
     }
     // The unfiltered board: only running clocks, soonest due first, each as a query sees it.
     let mut board = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
@@ -367,14 +385,17 @@ async fn s2_the_filtered_countdown_follows_running_clocks_as_queries_see_them(t:
     t.clock.advance(chrono::Duration::minutes(1));
     t.data(NORTHWIND_ADMIN, RESPOND, json!({ "i": { "id": r["id"] } })).await;
     let now = t.clock.now();
-    tick_where(&mut ws, "c", now, |tick| tick["items"].as_array().unwrap().iter().all(|i| i["serviceRequestId"] != r["id"]))
-        .await;
+    tick_where(&mut ws, "c", now, |tick| {
+        tick["items"].as_array().unwrap().iter().all(|i| i["serviceRequestId"] != r["id"])
+    })
+    .await;
 }
 
 const CALENDAR_FIELDS: &str = "businessCalendar { id name timeZone version editable holidays { date } weeklyHours { isoWeekday start end } } rescheduledRequests";
 
 async fn s5_admins_maintain_calendars_and_open_requests_follow_them(t: TestApp) {
-    let create = format!("mutation($i: BusinessCalendarInput!) {{ createBusinessCalendar(input: $i) {{ {CALENDAR_FIELDS} }} }}");
+    let create =
+        format!("mutation($i: BusinessCalendarInput!) {{ createBusinessCalendar(input: $i) {{ {CALENDAR_FIELDS} }} }}");
     let update = format!(
         "mutation($id: ID!, $i: BusinessCalendarInput!, $v: Int) {{ updateBusinessCalendar(id: $id, input: $i, expectedVersion: $v) {{ {CALENDAR_FIELDS} }} }}"
     );
@@ -395,14 +416,20 @@ async fn s5_admins_maintain_calendars_and_open_requests_follow_them(t: TestApp) 
         assert!(message.contains(needle), "{needle}: {message}");
     }
     let (_, body) = t
-        .gql_as(Some(NORTHWIND_HELPDESK), &create, json!({ "i": { "name": "X", "timeZone": "UTC", "weeklyHours": week("09:00", "17:00") } }))
+        .gql_as(
+            Some(NORTHWIND_HELPDESK),
+            &create,
+            json!({ "i": { "name": "X", "timeZone": "UTC", "weeklyHours": week("09:00", "17:00") } }),
+        )
         .await;
     assert_eq!(body["errors"][0]["extensions"]["rule"], "ACCESS", "{body}");
     assert_eq!(write_counts(&t).await, before);
     // A German request on a business-hours clock, then its customer gets a new calendar.
-    let input = filing(&t, NORTHWIND_ADMIN, "CRITICAL", "de", |c| c["businessCalendar"]["timeZone"] == "Europe/Berlin").await;
+    let input =
+        filing(&t, NORTHWIND_ADMIN, "CRITICAL", "de", |c| c["businessCalendar"]["timeZone"] == "Europe/Berlin").await;
     let customer = input["customerId"].clone();
-    let r = t.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"].clone();
+    let r =
+        t.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"].clone();
     let due_before = request(&t, &r["id"]).await["sla"]["dueAt"].clone();
     let i = json!({ "name": "Contoso late shift", "timeZone": "Europe/Berlin", "weeklyHours": week("18:00", "22:00"),
                     "holidays": [{ "date": "2028-12-25", "name": "Weihnachten" }] });
@@ -416,15 +443,22 @@ async fn s5_admins_maintain_calendars_and_open_requests_follow_them(t: TestApp) 
     let moved = request(&t, &r["id"]).await;
     // Filed Wednesday 15:00 UTC (16:00 Berlin): two working hours from 18:00 are due at 20:00 Berlin.
     assert_eq!(at(&moved["sla"]["dueAt"]), "2026-11-25T19:00:00Z".parse::<DateTime<Utc>>().unwrap());
-    assert_eq!(history(&moved, "SLA_DUE_CHANGED"), vec![(json!(at(&due_before).to_rfc3339()), json!(at(&moved["sla"]["dueAt"]).to_rfc3339()))]);
+    assert_eq!(
+        history(&moved, "SLA_DUE_CHANGED"),
+        vec![(json!(at(&due_before).to_rfc3339()), json!(at(&moved["sla"]["dueAt"]).to_rfc3339()))]
+    );
     // An edit moves them again, and is refused on a stale version.
-    let edited = json!({ "name": "Contoso late shift", "timeZone": "Europe/Berlin", "weeklyHours": week("19:00", "23:00") });
+    let edited =
+        json!({ "name": "Contoso late shift", "timeZone": "Europe/Berlin", "weeklyHours": week("19:00", "23:00") });
     let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), &update, json!({ "id": cal["id"], "i": edited, "v": 7 })).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}");
     let d = t.data(NORTHWIND_ADMIN, &update, json!({ "id": cal["id"], "i": edited, "v": 1 })).await["updateBusinessCalendar"].clone();
     assert_eq!(d["businessCalendar"]["version"], 2);
     assert!(d["rescheduledRequests"].as_i64().unwrap() >= 1);
-    assert_eq!(at(&request(&t, &r["id"]).await["sla"]["dueAt"]), "2026-11-25T20:00:00Z".parse::<DateTime<Utc>>().unwrap());
+    assert_eq!(
+        at(&request(&t, &r["id"]).await["sla"]["dueAt"]),
+        "2026-11-25T20:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
     // Built-in calendars are read-only; another partner neither sees nor changes this one.
     let builtin = gid("BusinessCalendar", "cal-de");
     let (_, body) = t.gql_as(Some(NORTHWIND_ADMIN), &update, json!({ "id": builtin, "i": edited })).await;
@@ -440,8 +474,16 @@ async fn s5_admins_maintain_calendars_and_open_requests_follow_them(t: TestApp) 
     assert!(d["node"].is_null());
     // The partner's own tenant gets its calendar the same way; built-in holidays run for years.
     t.data(NORTHWIND_ADMIN, &assign, json!({ "c": cal["id"] })).await;
-    let d = t.data(NORTHWIND_ADMIN, "{ viewer { partner { name } } businessCalendars { id holidays { date } } }", json!({})).await;
-    let us = d["businessCalendars"].as_array().unwrap().iter().find(|c| c["id"] == gid("BusinessCalendar", "cal-us-east")).unwrap().clone();
+    let d = t
+        .data(NORTHWIND_ADMIN, "{ viewer { partner { name } } businessCalendars { id holidays { date } } }", json!({}))
+        .await;
+    let us = d["businessCalendars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == gid("BusinessCalendar", "cal-us-east"))
+        .unwrap()
+        .clone();
     assert!(us["holidays"].as_array().unwrap().iter().any(|h| h["date"].as_str().unwrap() >= "2030-01-01"));
 }
 
@@ -451,12 +493,20 @@ async fn refused_rules(t: &TestApp, agent: &str, input: &Value) -> Vec<String> {
         return Vec::new();
     }
     assert_eq!(body["errors"][0]["extensions"]["code"], "POLICY_REFUSED", "{body}");
-    body["errors"][0]["extensions"]["violations"].as_array().unwrap().iter().map(|v| v["rule"].as_str().unwrap().to_owned()).collect()
+    body["errors"][0]["extensions"]["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["rule"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn r7_the_contact_is_the_partners_own(t: TestApp) {
-    let input = filing(&t, NORTHWIND_ADMIN, "MODERATE", "en", |c| c["primaryDomain"] == "contoso.onmicrosoft.com").await;
-    for email in ["it@contoso.com", "it@contoso.onmicrosoft.com", "someone@gmail.com", "desk@northwind-cloud.example.evil"] {
+    let input =
+        filing(&t, NORTHWIND_ADMIN, "MODERATE", "en", |c| c["primaryDomain"] == "contoso.onmicrosoft.com").await;
+    for email in
+        ["it@contoso.com", "it@contoso.onmicrosoft.com", "someone@gmail.com", "desk@northwind-cloud.example.evil"]
+    {
         let mut i = input.clone();
         i["contact"] = json!({ "name": "IT", "email": email });
         assert_eq!(refused_rules(&t, NORTHWIND_ADMIN, &i).await, vec!["R7"], "{email}");
@@ -528,7 +578,10 @@ async fn r12_r13_an_entitlement_covers_only_what_it_covers(t: TestApp) {
     // Tailspin holds nothing: eligibility shows no coverage, only what would do.
     let d = t.data(TAILSPIN_ADMIN, ELIGIBILITY, json!({ "f": "AZURE", "k": "TECHNICAL_BREAK_FIX" })).await;
     let e = &d["supportEligibility"];
-    assert_eq!((e["eligible"].as_bool(), &e["supportPlan"], &e["feeCoverage"]), (Some(false), &Value::Null, &Value::Null));
+    assert_eq!(
+        (e["eligible"].as_bool(), &e["supportPlan"], &e["feeCoverage"]),
+        (Some(false), &Value::Null, &Value::Null)
+    );
     assert_eq!(e["blockers"], json!([{ "rule": "R12" }]));
     assert_eq!(e["entitlements"], json!([]));
     // Adatum's eligibility for its own Microsoft 365 lists no Azure plan; for Azure it does.
@@ -555,13 +608,31 @@ impl Rng {
 async fn r1_r15_eligibility_and_filing_agree_on_every_draft(t: TestApp) {
     let all = customers(&t, NORTHWIND_ADMIN).await;
     let families = ["AZURE", "MICROSOFT_365", "DYNAMICS_365", "ENTERPRISE_MOBILITY_SUITE"];
-    let kinds = ["TECHNICAL_BREAK_FIX", "NON_BREAK_FIX", "BILLING", "BILLING_DISPUTE", "FRAUD_CONCERN", "SUBSCRIPTION_MANAGEMENT"];
+    let kinds = [
+        "TECHNICAL_BREAK_FIX",
+        "NON_BREAK_FIX",
+        "BILLING",
+        "BILLING_DISPUTE",
+        "FRAUD_CONCERN",
+        "SUBSCRIPTION_MANAGEMENT",
+    ];
     let mut topics = Vec::new();
     for f in families {
         topics.push(topic(&t, f).await);
     }
-    let contacts = [Value::Null, json!("desk@northwind-cloud.example"), json!("it@contoso.com"), json!("me@gmail.com"), json!(NORTHWIND_SALES)];
-    let entitlements = [Value::Null, json!({ "plan": "MPN_CONTRACT", "reference": "MPN-4410-2231" }), json!({ "plan": "PREMIER" }), json!({ "plan": "AZURE_SUPPORT_PLAN" })];
+    let contacts = [
+        Value::Null,
+        json!("desk@northwind-cloud.example"),
+        json!("it@contoso.com"),
+        json!("me@gmail.com"),
+        json!(NORTHWIND_SALES),
+    ];
+    let entitlements = [
+        Value::Null,
+        json!({ "plan": "MPN_CONTRACT", "reference": "MPN-4410-2231" }),
+        json!({ "plan": "PREMIER" }),
+        json!({ "plan": "AZURE_SUPPORT_PLAN" }),
+    ];
     let agents = [NORTHWIND_ADMIN, NORTHWIND_HELPDESK, "global@northwind-cloud.example"];
     let mut rng = Rng(15);
     let mut accepted = 0;
@@ -604,12 +675,18 @@ async fn r1_r15_eligibility_and_filing_agree_on_every_draft(t: TestApp) {
         let what = format!("case {case}: {input}\neligibility: {eligibility}\nfiling: {filed}");
         if !eligibility["errors"].is_null() {
             // Bad input (a subscription of another family) is bad input to both.
-            assert_eq!(eligibility["errors"][0]["extensions"]["code"], filed["errors"][0]["extensions"]["code"], "{what}");
+            assert_eq!(
+                eligibility["errors"][0]["extensions"]["code"], filed["errors"][0]["extensions"]["code"],
+                "{what}"
+            );
             continue;
         }
         let e = &eligibility["data"]["supportEligibility"];
-        let mut expected: Vec<String> = e["blockers"].as_array().unwrap().iter().map(|b| b["rule"].as_str().unwrap().to_owned()).collect();
-        for (flag, rule) in [("requiresSupportTopic", "R9"), ("requiresAzureSubscription", "R8"), ("requiresEntitlement", "R12")] {
+        let mut expected: Vec<String> =
+            e["blockers"].as_array().unwrap().iter().map(|b| b["rule"].as_str().unwrap().to_owned()).collect();
+        for (flag, rule) in
+            [("requiresSupportTopic", "R9"), ("requiresAzureSubscription", "R8"), ("requiresEntitlement", "R12")]
+        {
             if e[flag] == true && !expected.contains(&rule.to_owned()) {
                 expected.push(rule.to_owned());
             }
@@ -618,7 +695,12 @@ async fn r1_r15_eligibility_and_filing_agree_on_every_draft(t: TestApp) {
             true => Vec::new(),
             false => {
                 assert_eq!(filed["errors"][0]["extensions"]["code"], "POLICY_REFUSED", "{what}");
-                filed["errors"][0]["extensions"]["violations"].as_array().unwrap().iter().map(|v| v["rule"].as_str().unwrap().to_owned()).collect()
+                filed["errors"][0]["extensions"]["violations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v["rule"].as_str().unwrap().to_owned())
+                    .collect()
             }
         };
         expected.sort();
@@ -632,7 +714,7 @@ async fn r1_r15_eligibility_and_filing_agree_on_every_draft(t: TestApp) {
         assert_eq!(complete, filed["errors"].is_null(), "{what}");
         accepted += usize::from(complete);
     }
-    assert!(accepted >= 5 && accepted <= 55, "{accepted} of 60 drafts accepted: the drafts exercise both answers");
+    assert!((5..=55).contains(&accepted), "{accepted} of 60 drafts accepted: the drafts exercise both answers");
 }
 
 async fn r1_r15_every_demo_request_obeys_the_rules(t: TestApp) {
@@ -676,7 +758,9 @@ async fn r1_r15_every_demo_request_obeys_the_rules(t: TestApp) {
         assert_eq!(decision.filing.severity.as_str(), r.severity, "{}", r.id);
         // The title fits the family and the kind; the topic is of the family.
         assert!(
-            support_gateway::seed::REQUEST_TEMPLATES.iter().any(|(f, k, _, title)| *f == family && *k == kind && *title == r.title),
+            support_gateway::seed::REQUEST_TEMPLATES
+                .iter()
+                .any(|(f, k, _, title)| *f == family && *k == kind && *title == r.title),
             "{}: \"{}\" is not a {family} {kind} title",
             r.id,
             r.title
@@ -708,7 +792,8 @@ async fn s1_s5_random_lives_never_rewrite_the_record(t: TestApp) {
         let language = rng.pick(&["en", "de"]);
         let input = filing(&t, NORTHWIND_ADMIN, impact, language, |_| true).await;
         let customer = input["customerId"].clone();
-        let r = t.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"].clone();
+        let r = t.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"]
+            .clone();
         let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
         ws.subscribe("c", "subscription($ids: [ID!]!) { slaCountdown(ids: $ids, intervalSeconds: 1) { at items { state remainingSeconds } } }", json!({ "ids": [r["id"]] })).await;
         let mut breached = false;
@@ -723,18 +808,29 @@ async fn s1_s5_random_lives_never_rewrite_the_record(t: TestApp) {
                 }
                 2 => {
                     let severity = rng.pick(&["A", "B", "C"]);
-                    t.gql_as(Some(NORTHWIND_ADMIN), SEVERITY, json!({ "i": { "id": r["id"], "severity": severity, "expectedVersion": version } })).await;
+                    t.gql_as(
+                        Some(NORTHWIND_ADMIN),
+                        SEVERITY,
+                        json!({ "i": { "id": r["id"], "severity": severity, "expectedVersion": version } }),
+                    )
+                    .await;
                     "severity"
                 }
                 3 => {
                     let back = chrono::Duration::minutes(rng.below(200) as i64);
                     let when = (t.clock.now() - back).max(at(&now["createdAt"]));
-                    t.gql_as(Some(NORTHWIND_ADMIN), RESPOND, json!({ "i": { "id": r["id"], "respondedAt": when } })).await;
+                    t.gql_as(Some(NORTHWIND_ADMIN), RESPOND, json!({ "i": { "id": r["id"], "respondedAt": when } }))
+                        .await;
                     "response"
                 }
                 4 => {
                     let status = rng.pick(&["OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED"]);
-                    t.gql_as(Some(NORTHWIND_ADMIN), STATUS, json!({ "i": { "id": r["id"], "status": status, "expectedVersion": version } })).await;
+                    t.gql_as(
+                        Some(NORTHWIND_ADMIN),
+                        STATUS,
+                        json!({ "i": { "id": r["id"], "status": status, "expectedVersion": version } }),
+                    )
+                    .await;
                     "status"
                 }
                 _ => {
@@ -766,7 +862,11 @@ async fn s1_s5_random_lives_never_rewrite_the_record(t: TestApp) {
             assert_eq!(last, state, "every change is recorded: {context}");
             // The countdown at this instant equals the query (an open request is shown).
             let open = !["RESOLVED", "CLOSED"].contains(&after["status"].as_str().unwrap());
-            let expected = if open { json!([{ "state": state, "remainingSeconds": after["sla"]["remainingSeconds"] }]) } else { json!([]) };
+            let expected = if open {
+                json!([{ "state": state, "remainingSeconds": after["sla"]["remainingSeconds"] }])
+            } else {
+                json!([])
+            };
             let now = t.clock.now();
             let mut matched = false;
             for _ in 0..8 {

@@ -249,4 +249,3 @@ pub struct EventRow {
     pub payload: String,
     pub created_at: NaiveDateTime,
 }
-

@@ -395,7 +395,10 @@ pub fn evaluate(caller: &CallerFacts, tenant: &Tenant, request: &FilingRequest, 
     {
         refusals.push(Refusal::new(
             Rule::R11,
-            format!("the subscription is deleted: only billing matters about it are supported, not {}", request.incident_kind),
+            format!(
+                "the subscription is deleted: only billing matters about it are supported, not {}",
+                request.incident_kind
+            ),
             "pick an active subscription, or file the request as BILLING, BILLING_DISPUTE or FRAUD_CONCERN",
         ));
     }
@@ -656,12 +659,17 @@ mod tests {
     fn r7_contact_must_be_the_partners() {
         let c = caller(AgentRole::AdminAgent);
         let t = Tenant::Customer(customer());
-        for email in ["it@contoso.com", "it@CONTOSO.onmicrosoft.com", "it@eu.contoso.com", "me@gmail.com", "x@partner.example.evil"]
-        {
+        for email in [
+            "it@contoso.com",
+            "it@CONTOSO.onmicrosoft.com",
+            "it@eu.contoso.com",
+            "me@gmail.com",
+            "x@partner.example.evil",
+        ] {
             let mut r = request(ProductFamily::Microsoft365);
             r.contact_email = Some(email.into());
             assert_eq!(rules(&eval(&c, &t, &r)), vec![Rule::R7], "{email}");
-            assert_eq!(rules(&eval(&c, &Tenant::PartnerOwn, &r)).contains(&Rule::R7), true, "{email} on the own tenant");
+            assert!(rules(&eval(&c, &Tenant::PartnerOwn, &r)).contains(&Rule::R7), "{email} on the own tenant");
         }
         for email in ["desk@partner.example", "desk@EU.partner.example"] {
             let mut r = request(ProductFamily::Microsoft365);

@@ -38,54 +38,72 @@ pub fn check_transition(from: RequestStatus, to: RequestStatus) -> Result<(), St
 
 /// Filing and working service requests: global admins, admin agents and helpdesk agents;
 /// sales agents and billing admins read.
-pub fn may_work_requests(role: AgentRole) -> Result<(), Refusal> {
+pub fn may_work_requests(role: AgentRole) -> Result<(), Box<Refusal>> {
     if role.can_work_requests() {
         Ok(())
     } else {
-        Err(Refusal::access(
+        Err(Box::new(Refusal::access(
             format!("a {role} can read service requests but not change them"),
             "ask an admin agent, a helpdesk agent or a global admin of your partner",
-        ))
+        )))
     }
 }
 
 /// Recording support's first response by hand: admin agents and global admins only. The
 /// response time is the evidence a partner shows its customers and Microsoft when a case goes
 /// wrong, so only the roles accountable for the partner's support relationship may write it.
-pub fn may_record_support_response(role: AgentRole) -> Result<(), Refusal> {
+pub fn may_record_support_response(role: AgentRole) -> Result<(), Box<Refusal>> {
     if matches!(role, AgentRole::AdminAgent | AgentRole::GlobalAdmin) {
         Ok(())
     } else {
-        Err(Refusal::access(
+        Err(Box::new(Refusal::access(
             format!("a {role} cannot record support's response: it is the SLA's evidence"),
             "ask an admin agent or a global admin of your partner to record it",
-        ))
+        )))
     }
 }
 
 /// Creating, editing and assigning business calendars: admin agents and global admins, since
 /// a calendar moves the due times of every open request on it.
-pub fn may_manage_calendars(role: AgentRole) -> Result<(), Refusal> {
+pub fn may_manage_calendars(role: AgentRole) -> Result<(), Box<Refusal>> {
     if matches!(role, AgentRole::AdminAgent | AgentRole::GlobalAdmin) {
         Ok(())
     } else {
-        Err(Refusal::access(
+        Err(Box::new(Refusal::access(
             format!("a {role} cannot change business calendars"),
             "ask an admin agent or a global admin of your partner",
-        ))
+        )))
     }
 }
 
-/// Granting or revoking a reseller's access to a customer's Azure account (R4): the indirect
-/// provider's admin agents and global admins.
-pub fn may_grant_azure_access(role: AgentRole) -> Result<(), Refusal> {
+/// Granting or revoking a reseller's access to a customer's Azure account (R4): the admin
+/// agents and global admins of the customer's reseller's indirect provider (`is_provider`).
+pub fn may_grant_azure_access(role: AgentRole, is_provider: bool) -> Result<(), Box<Refusal>> {
+    if !is_provider {
+        return Err(Box::new(Refusal::access(
+            "only the indirect provider of the customer's reseller grants or revokes Azure access",
+            "ask the customer's indirect provider",
+        )));
+    }
     if matches!(role, AgentRole::AdminAgent | AgentRole::GlobalAdmin) {
         Ok(())
     } else {
-        Err(Refusal::access(
+        Err(Box::new(Refusal::access(
             format!("a {role} cannot grant or revoke Azure access"),
             "ask an admin agent or a global admin of your partner",
-        ))
+        )))
+    }
+}
+
+/// The business calendar a request's SLA runs on (S5): its customer's, or, for the partner's
+/// own tenant, the one the partner assigned to it (`None`: none assigned yet).
+pub fn calendar_of_request<'a>(
+    customer_calendar: Option<&'a str>,
+    partner_calendar: Option<&'a str>,
+) -> Option<&'a str> {
+    match customer_calendar {
+        Some(calendar) => Some(calendar),
+        None => partner_calendar,
     }
 }
 

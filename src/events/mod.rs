@@ -356,15 +356,18 @@ async fn fetch_after(db: &Db, floor: i64) -> AppResult<Vec<(i64, Option<Event>)>
                 return (e.id, None);
             };
             let request = e.service_request_id.as_ref().and_then(|id| requests.get(id).cloned());
-            (e.id, Some(Event {
-                id: e.id,
-                partner_id: e.partner_id,
-                service_request_id: e.service_request_id,
-                kind,
-                payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
-                created_at: e.created_at.and_utc(),
-                request,
-            }))
+            (
+                e.id,
+                Some(Event {
+                    id: e.id,
+                    partner_id: e.partner_id,
+                    service_request_id: e.service_request_id,
+                    kind,
+                    payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
+                    created_at: e.created_at.and_utc(),
+                    request,
+                }),
+            )
         })
         .collect())
 }

@@ -66,8 +66,7 @@ pub struct RequestCtx {
 
 impl RequestCtx {
     pub fn new(caller: Caller, app: &crate::app::App) -> RequestCtx {
-        let repo =
-            Repo::new(app.db.clone(), caller.partner_id.clone(), Some(app.events.clone()))
+        let repo = Repo::new(app.db.clone(), caller.partner_id.clone(), Some(app.events.clone()))
             .of_kind(caller.partner_kind)
             .with_sla(app.config.sla);
         let loaders = LazyLoaders::new(&repo);

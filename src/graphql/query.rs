@@ -227,8 +227,9 @@ impl Query {
         #[graphql(default_with = "crate::domain::model::BusinessImpact::Moderate")]
         business_impact: crate::domain::model::BusinessImpact,
         support_topic_id: Option<ID>,
-        #[graphql(desc = "The contact's e-mail; omitted, the filing agent is the contact (R7).")]
-        contact_email: Option<String>,
+        #[graphql(desc = "The contact's e-mail; omitted, the filing agent is the contact (R7).")] contact_email: Option<
+            String,
+        >,
         #[graphql(default)] channel: crate::domain::policy::FilingChannel,
         entitlement: Option<super::mutation::EntitlementInput>,
     ) -> Result<super::eligibility::SupportEligibility> {

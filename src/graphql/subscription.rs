@@ -352,7 +352,8 @@ impl Countdown {
         let rows: Vec<ServiceRequestRow> = match &self.mode {
             Mode::Ids(ids) => {
                 let found = self.repo.requests_by_ids(ids).await?;
-                let mut by_id: HashMap<String, ServiceRequestRow> = found.into_iter().map(|r| (r.id.clone(), r)).collect();
+                let mut by_id: HashMap<String, ServiceRequestRow> =
+                    found.into_iter().map(|r| (r.id.clone(), r)).collect();
                 ids.iter().filter_map(|id| by_id.remove(id)).collect()
             }
             Mode::Filter(m) => {
@@ -377,7 +378,12 @@ impl Countdown {
                 let page = crate::paging::PageArgs { first: Some(MAX_COUNTDOWN_REQUESTS + 1), ..Default::default() };
                 let found = self
                     .repo
-                    .request_page(&repo_filter, crate::repo::queries::RequestOrder::DueAsc, self.clock.now().naive_utc(), &page)
+                    .request_page(
+                        &repo_filter,
+                        crate::repo::queries::RequestOrder::DueAsc,
+                        self.clock.now().naive_utc(),
+                        &page,
+                    )
                     .await?;
                 let mut rows = found.rows;
                 self.complete = rows.len() <= MAX_COUNTDOWN_REQUESTS;

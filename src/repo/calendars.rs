@@ -28,7 +28,7 @@ pub struct CalendarChange {
 }
 
 fn require_calendar_admin(caller: &Caller) -> AppResult<()> {
-    workflow::may_manage_calendars(caller.role).map_err(|r| AppError::PolicyRefused(vec![r]))
+    workflow::may_manage_calendars(caller.role).map_err(|r| AppError::PolicyRefused(vec![*r]))
 }
 
 fn valid(draft: &CalendarDraft) -> AppResult<ValidCalendar> {
@@ -48,7 +48,10 @@ fn hour_rows(id: &str, v: &ValidCalendar) -> Vec<CalendarHoursRow> {
 }
 
 fn holiday_rows(id: &str, v: &ValidCalendar) -> Vec<HolidayRow> {
-    v.holidays.iter().map(|(day, name)| HolidayRow { calendar_id: id.to_owned(), day: *day, name: name.clone() }).collect()
+    v.holidays
+        .iter()
+        .map(|(day, name)| HolidayRow { calendar_id: id.to_owned(), day: *day, name: name.clone() })
+        .collect()
 }
 
 fn calendar_event(partner_id: &str, calendar_id: &str, actor: &str, now: DateTime<Utc>) -> NewEventRow {
@@ -61,6 +64,9 @@ fn calendar_event(partner_id: &str, calendar_id: &str, actor: &str, now: DateTim
     }
 }
 
+/// A request moved onto a calendar: the row as it becomes, its history entries and events.
+type Rescheduled = (ServiceRequestRow, Vec<HistoryRow>, Vec<NewEventRow>);
+
 /// The new SLA of an open request on `calendar` (its plan recomputed: a business day may
 /// have changed length), its history entries and events. `None` when nothing changes.
 fn reschedule(
@@ -70,7 +76,7 @@ fn reschedule(
     policy: SlaPolicy,
     agent: &str,
     now: DateTime<Utc>,
-) -> AppResult<Option<(ServiceRequestRow, Vec<HistoryRow>, Vec<NewEventRow>)>> {
+) -> AppResult<Option<Rescheduled>> {
     let mut record = sla_record(row)?;
     let severity: Severity = row.severity.parse()?;
     let kind: IncidentKind = row.incident_kind.parse()?;
@@ -325,12 +331,24 @@ impl Repo {
                     open_request_ids!(conn, p, service_requests::customer_id.eq(customer))
                 }
                 None => {
-                    diesel::update(partners::table.find(p)).set(partners::calendar_id.eq(calendar_id)).execute(conn).await?;
+                    diesel::update(partners::table.find(p))
+                        .set(partners::calendar_id.eq(calendar_id))
+                        .execute(conn)
+                        .await?;
                     open_request_ids!(conn, p, service_requests::customer_id.is_null())
                 }
             };
-            let rescheduled =
-                reschedule_requests!(conn, postgres, p, ids, calendar_id, &calendar, policy, caller.agent_id.as_str(), now);
+            let rescheduled = reschedule_requests!(
+                conn,
+                postgres,
+                p,
+                ids,
+                calendar_id,
+                &calendar,
+                policy,
+                caller.agent_id.as_str(),
+                now
+            );
             emit!(conn, postgres, &calendar_event(p, calendar_id, &caller.agent_id, now));
             Ok(CalendarChange { calendar_id: calendar_id.to_owned(), rescheduled })
         });
@@ -349,4 +367,3 @@ impl Repo {
         result
     }
 }
-

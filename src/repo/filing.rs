@@ -5,7 +5,9 @@ use super::Repo;
 use crate::auth::Caller;
 use crate::db::models::*;
 use crate::domain::model::*;
-use crate::domain::policy::{self, CallerFacts, CustomerFacts, Decision, EntitlementClaim, FilingChannel, FilingRequest, Tenant};
+use crate::domain::policy::{
+    self, CallerFacts, CustomerFacts, Decision, EntitlementClaim, FilingChannel, FilingRequest, Tenant,
+};
 use crate::error::AppResult;
 
 /// What the rules are asked about: the policy-relevant fields of the filing form, raw ids.
@@ -45,10 +47,10 @@ impl Facts {
     /// The business calendar the request's SLA runs on: its customer's, or the one the partner
     /// assigned to its own tenant.
     pub fn calendar_id(&self) -> Option<&str> {
-        match &self.customer {
-            Some(c) => Some(c.calendar_id.as_str()),
-            None => self.partner.calendar_id.as_deref(),
-        }
+        crate::domain::workflow::calendar_of_request(
+            self.customer.as_ref().map(|c| c.calendar_id.as_str()),
+            self.partner.calendar_id.as_deref(),
+        )
     }
 }
 
@@ -69,7 +71,11 @@ pub(crate) fn caller_facts(caller: &Caller, partner: &PartnerRow, domains: Vec<S
     })
 }
 
-pub(crate) fn customer_facts(customer: &CustomerRow, domains: Vec<String>, partner_id: &str) -> AppResult<CustomerFacts> {
+pub(crate) fn customer_facts(
+    customer: &CustomerRow,
+    domains: Vec<String>,
+    partner_id: &str,
+) -> AppResult<CustomerFacts> {
     Ok(CustomerFacts {
         relationship: customer.relationship.parse()?,
         delegated_admin: customer.delegated_admin,
@@ -87,18 +93,16 @@ pub(crate) fn customer_facts(customer: &CustomerRow, domains: Vec<String>, partn
 #[macro_export]
 macro_rules! gather_facts {
     ($conn:ident, $p:expr, $caller:expr, $draft:expr) => {{
-        use $crate::db::models::{
-            CustomerRow, MarketplaceProductRow, PartnerRow, SubscriptionRow, SupportTopicRow,
-        };
+        use diesel::{BoolExpressionMethods as _, ExpressionMethods as _, OptionalExtension as _};
+        use diesel::{QueryDsl as _, SelectableHelper as _};
+        use diesel_async::RunQueryDsl as _;
+        use $crate::db::models::{CustomerRow, MarketplaceProductRow, PartnerRow, SubscriptionRow, SupportTopicRow};
         use $crate::db::schema::{
             agents, customer_domains, customers, marketplace_products, partner_domains, partners, subscriptions,
             support_topics,
         };
         use $crate::domain::policy::{FilingRequest, MarketplaceProductFacts, SubscriptionFacts, Tenant};
         use $crate::error::AppError;
-        use diesel::{BoolExpressionMethods as _, ExpressionMethods as _, OptionalExtension as _};
-        use diesel::{QueryDsl as _, SelectableHelper as _};
-        use diesel_async::RunQueryDsl as _;
         let p: &str = $p;
         let caller: &$crate::auth::Caller = $caller;
         let draft: &$crate::repo::filing::Draft = $draft;
@@ -183,16 +187,11 @@ macro_rules! gather_facts {
         // R7: the contact defaults to the filing agent; a named contact may be another agent.
         let contact_email = match &draft.contact_email {
             Some(email) => email.trim().to_owned(),
-            None => {
-                agents::table.find(&caller.agent_id).select(agents::email).first::<String>($conn).await?
-            }
+            None => agents::table.find(&caller.agent_id).select(agents::email).first::<String>($conn).await?,
         };
         let contact_is_partner_agent = {
-            let emails: Vec<String> = agents::table
-                .filter(agents::partner_id.eq(p))
-                .select(agents::email)
-                .load($conn)
-                .await?;
+            let emails: Vec<String> =
+                agents::table.filter(agents::partner_id.eq(p)).select(agents::email).load($conn).await?;
             emails.iter().any(|e| e.eq_ignore_ascii_case(&contact_email))
         };
         let request = FilingRequest {

@@ -151,7 +151,11 @@ pub struct SlaView {
 
 /// The SLA of a stored request at `now`. `calendar` is the request's calendar; it is needed
 /// only for a business-hours clock counting time still ahead of the due time.
-pub fn sla_view(row: &ServiceRequestRow, calendar: Option<&BusinessCalendar>, now: DateTime<Utc>) -> AppResult<SlaView> {
+pub fn sla_view(
+    row: &ServiceRequestRow,
+    calendar: Option<&BusinessCalendar>,
+    now: DateTime<Utc>,
+) -> AppResult<SlaView> {
     static ALWAYS_OPEN: std::sync::LazyLock<BusinessCalendar> = std::sync::LazyLock::new(BusinessCalendar::always_open);
     let record = sla_record(row)?;
     let left = record.remaining_at(calendar.unwrap_or(&ALWAYS_OPEN), now);
@@ -163,7 +167,8 @@ pub fn sla_view(row: &ServiceRequestRow, calendar: Option<&BusinessCalendar>, no
 
 /// Whether [`sla_view`] needs the request's calendar at `now`.
 pub fn sla_view_needs_calendar(row: &ServiceRequestRow, now: DateTime<Utc>) -> bool {
-    row.sla_clock == SlaClock::BusinessHours.as_str() && row.sla_stopped_at.map_or(now, |t| t.and_utc()) < row.sla_due_at.and_utc()
+    row.sla_clock == SlaClock::BusinessHours.as_str()
+        && row.sla_stopped_at.map_or(now, |t| t.and_utc()) < row.sla_due_at.and_utc()
 }
 
 /// Copies a record's fields back onto the row.
@@ -208,7 +213,7 @@ pub(crate) fn sla_entries(
 
 /// Refuses read-only roles before any work (Who may do what).
 fn require_worker(caller: &Caller) -> AppResult<()> {
-    workflow::may_work_requests(caller.role).map_err(|r| AppError::PolicyRefused(vec![r]))
+    workflow::may_work_requests(caller.role).map_err(|r| AppError::PolicyRefused(vec![*r]))
 }
 
 /// Refuses a change to the SLA of a resolved or closed request (S4).
@@ -551,7 +556,13 @@ impl Repo {
             diesel::insert_into(service_request_notes::table).values(&note).execute(conn).await?;
             bump_version!(conn, row, now);
             let h = history(&row.id, Some(&caller.agent_id), HistoryKind::NoteAdded, None, Some(note.id.clone()), now);
-            let e = event(p, Some(&row.id), EventKind::NoteAdded, json!({ "noteId": note.id, "actor": caller.agent_id }), now);
+            let e = event(
+                p,
+                Some(&row.id),
+                EventKind::NoteAdded,
+                json!({ "noteId": note.id, "actor": caller.agent_id }),
+                now,
+            );
             record!(conn, postgres, [h], [e]);
             Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
         });
@@ -699,7 +710,7 @@ impl Repo {
     ) -> AppResult<ServiceRequestRow> {
         require_worker(caller)?;
         if source == ResponseSource::Manual {
-            workflow::may_record_support_response(caller.role).map_err(|r| AppError::PolicyRefused(vec![r]))?;
+            workflow::may_record_support_response(caller.role).map_err(|r| AppError::PolicyRefused(vec![*r]))?;
         }
         let p = self.partner_id.as_str();
         let postgres = self.db.backend == crate::db::Backend::Postgres;
@@ -782,12 +793,9 @@ impl Repo {
                 .await
                 .optional()?
                 .ok_or_else(|| AppError::NotFound("no such customer".into()))?;
-            if customer.provider_id.as_deref() != Some(p) {
-                return Err(AppError::Forbidden(
-                    "only the indirect provider of the customer's reseller grants or revokes Azure access".into(),
-                ));
-            }
-            if let Err(refusal) = workflow::may_grant_azure_access(caller.role) {
+            if let Err(refusal) =
+                workflow::may_grant_azure_access(caller.role, customer.provider_id.as_deref() == Some(p))
+            {
                 return Err(AppError::Forbidden(format!("{}; {}", refusal.message, refusal.help)));
             }
             if customer.azure_access_granted == granted {

@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use super::partner::Contact;
 use super::{Agent, Customer, Subscription, SupportTopic, parse, utc};
 use crate::db::models::{HistoryRow, NoteRow, ServiceRequestRow};
-use crate::domain::model::{BusinessImpact, FeeCoverage, HistoryKind, IncidentKind, NoteAuthorKind, ProductFamily, RequestStatus, ResponseSource, RouteKind, Severity, SlaClock, SlaState, SupportPlan};
+use crate::domain::model::{
+    BusinessImpact, FeeCoverage, HistoryKind, IncidentKind, NoteAuthorKind, ProductFamily, RequestStatus,
+    ResponseSource, RouteKind, Severity, SlaClock, SlaState, SupportPlan,
+};
 use crate::graphql::connection::{Conn, from_list};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::rc;
