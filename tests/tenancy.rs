@@ -246,22 +246,24 @@ async fn idempotency_keys_are_per_partner(t: TestApp) {
         json!({ "i": {
             "customerId": customer, "subscriptionId": subscription, "productFamily": "AZURE", "incidentKind": "TECHNICAL_BREAK_FIX",
             "businessImpact": "MODERATE", "title": "Shared key", "description": "Same idempotency key, other partner",
-            "contact": { "name": "Desk", "email": "desk@northwind-cloud.example" }, "idempotencyKey": "shared-key-1" } })
+            "idempotencyKey": "shared-key-1" } })
     };
     let first_azure = async |agent: &str| {
         let d = t
-            .data(agent, "{ customers(first: 100) { edges { node { id delegatedAdminPrivileges subscriptions(first: 50) { edges { node { id productFamily } } } } } } }", json!({}))
+            .data(agent, "{ customers(first: 100) { edges { node { id relationship delegatedAdminPrivileges subscriptions(first: 50) { edges { node { id productFamily status } } } } } } }", json!({}))
             .await;
         d["customers"]["edges"]
             .as_array()
             .unwrap()
             .iter()
+            // R11: a customer the partner resells to, and a subscription not deleted.
+            .filter(|c| c["node"]["relationship"] != "ADVISOR")
             .find_map(|c| {
                 let sub = c["node"]["subscriptions"]["edges"]
                     .as_array()
                     .unwrap()
                     .iter()
-                    .find(|s| s["node"]["productFamily"] == "AZURE")?;
+                    .find(|s| s["node"]["productFamily"] == "AZURE" && s["node"]["status"] != "DELETED")?;
                 Some((c["node"]["id"].as_str()?.to_owned(), sub["node"]["id"].as_str()?.to_owned()))
             })
             .expect("a customer with Azure")
