@@ -212,7 +212,6 @@ async fn clean(url: &str) {
         "DELETE FROM service_request_notes WHERE body LIKE 'load note %' OR service_request_id IN ({filed});
          DELETE FROM service_request_history WHERE service_request_id IN ({filed}) OR (kind = 'NOTE_ADDED' AND to_value LIKE 'load note %');
          DELETE FROM events WHERE service_request_id IN ({filed});
-         DELETE FROM sla_transitions WHERE service_request_id IN ({filed});
          DELETE FROM idempotency_keys WHERE service_request_id IN ({filed});
          DELETE FROM service_requests WHERE title = 'Load benchmark filing';"
     );

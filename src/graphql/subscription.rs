@@ -291,7 +291,8 @@ impl Subscription {
                         _ = tokio::time::sleep_until(deadline) => break,
                         received = st.events.recv() => match received {
                             Ok(event) => {
-                                if event.kind == EventKind::CalendarChanged {
+                                // Only the partner's own calendars can change (built-in ones are read-only).
+                                if event.kind == EventKind::CalendarChanged && event.partner_id == st.repo.partner_id {
                                     st.calendars.clear();
                                     let _ = st.load_calendars().await;
                                     break;
