@@ -89,6 +89,11 @@ impl Closer {
         }
     }
 
+    /// The close asked for, if any.
+    fn pending(&self) -> Option<Closing> {
+        self.0.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Waits for the first close asked for.
     async fn requested(&self) -> Closing {
         loop {
@@ -156,6 +161,14 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                         }
                     }
                     None => {
+                        // The reader is gone; if it asked for a close on its way out, that
+                        // close (with its code) goes first, whichever branch woke first.
+                        if let Some(Closing(code, reason, last)) = close_requested.pending() {
+                            if let Some(text) = last {
+                                let _ = sink.send(Message::Text(text.into())).await;
+                            }
+                            let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                        }
                         let _ = sink.close().await;
                         break;
                     }
