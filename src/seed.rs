@@ -556,6 +556,9 @@ impl Generator {
                 product_family: family.as_str().into(),
                 category: (*category).into(),
                 name: (*name).into(),
+                source: "LOCAL".into(),
+                upstream_id: None,
+                synced_at: None,
             });
         }
         // Each partner's own tenant: an Azure and a Microsoft 365 subscription (R12).
@@ -577,6 +580,9 @@ impl Generator {
                     is_trial: false,
                     azure_subscription_id: azure_id,
                     created_at: t0,
+                    source: "LOCAL".into(),
+                    upstream_id: None,
+                    synced_at: None,
                 });
             }
         }
@@ -619,6 +625,10 @@ impl Generator {
             delegated_admin,
             azure_access_granted: azure_access,
             created_at: created,
+            source: "LOCAL".into(),
+            upstream_id: None,
+            synced_at: None,
+            relationship_ended_at: None,
         });
         self.data.domains.push(CustomerDomainRow { domain: primary, customer_id: id.clone(), is_primary: true });
         if self.rng.chance(50) {
@@ -663,6 +673,9 @@ impl Generator {
                 is_trial: trial,
                 azure_subscription_id: (family == ProductFamily::Azure).then(|| self.rng.uuid()),
                 created_at: created + Duration::days(s as i64),
+                source: "LOCAL".into(),
+                upstream_id: None,
+                synced_at: None,
             });
         }
         for p in 0..PRODUCTS.len() {
@@ -932,6 +945,7 @@ impl Generator {
                     format!("Partner: more detail on \"{title}\" (update {k}).")
                 },
                 created_at: (created + Duration::seconds(elapsed * (k as i64 + 1) / 5)).naive_utc(),
+                upstream_key: None,
             });
         }
         let closed_at = (status == RequestStatus::Closed).then(|| t.naive_utc());
@@ -973,6 +987,9 @@ impl Generator {
             first_response_source: first_response.map(|_| ResponseSource::Microsoft.as_str().into()),
             first_response_entered_at: first_response.map(|t| t.naive_utc()),
             first_response_agent_id: None,
+            source: "LOCAL".into(),
+            upstream_id: None,
+            synced_at: None,
         });
     }
 }

@@ -94,6 +94,14 @@ pub struct CustomerRow {
     pub delegated_admin: bool,
     pub azure_access_granted: bool,
     pub created_at: NaiveDateTime,
+    /// `LOCAL`, `PARTNER_CENTER`, `AZURE_SUPPORT` or `IMPORT`.
+    pub source: String,
+    /// The object's id at its source (Microsoft's case number for a request filed there).
+    pub upstream_id: Option<String>,
+    /// When sync last saw the object at its source.
+    pub synced_at: Option<NaiveDateTime>,
+    /// When Partner Center stopped listing the customer as the partner's.
+    pub relationship_ended_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -120,6 +128,12 @@ pub struct SubscriptionRow {
     pub is_trial: bool,
     pub azure_subscription_id: Option<String>,
     pub created_at: NaiveDateTime,
+    /// `LOCAL`, `PARTNER_CENTER`, `AZURE_SUPPORT` or `IMPORT`.
+    pub source: String,
+    /// The object's id at its source (Microsoft's case number for a request filed there).
+    pub upstream_id: Option<String>,
+    /// When sync last saw the object at its source.
+    pub synced_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -149,6 +163,12 @@ pub struct SupportTopicRow {
     pub product_family: String,
     pub category: String,
     pub name: String,
+    /// `LOCAL`, `PARTNER_CENTER`, `AZURE_SUPPORT` or `IMPORT`.
+    pub source: String,
+    /// The object's id at its source (Microsoft's case number for a request filed there).
+    pub upstream_id: Option<String>,
+    /// When sync last saw the object at its source.
+    pub synced_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -194,6 +214,12 @@ pub struct ServiceRequestRow {
     pub first_response_source: Option<String>,
     pub first_response_entered_at: Option<NaiveDateTime>,
     pub first_response_agent_id: Option<String>,
+    /// `LOCAL`, `PARTNER_CENTER`, `AZURE_SUPPORT` or `IMPORT`.
+    pub source: String,
+    /// The object's id at its source (Microsoft's case number for a request filed there).
+    pub upstream_id: Option<String>,
+    /// When sync last saw the object at its source.
+    pub synced_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -215,6 +241,8 @@ pub struct NoteRow {
     pub agent_id: Option<String>,
     pub body: String,
     pub created_at: NaiveDateTime,
+    /// Identifies a note read from upstream, so it is added once.
+    pub upstream_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -248,4 +276,20 @@ pub struct EventRow {
     pub kind: String,
     pub payload: String,
     pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sync_state)]
+pub struct SyncStateRow {
+    pub partner_id: String,
+    pub source: String,
+    pub resource: String,
+    pub cursor: Option<String>,
+    pub pass_started_at: Option<NaiveDateTime>,
+    pub pass_objects: i64,
+    pub last_started_at: Option<NaiveDateTime>,
+    pub last_finished_at: Option<NaiveDateTime>,
+    pub last_objects: i64,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<NaiveDateTime>,
 }

@@ -87,6 +87,10 @@ crate::table! {
         delegated_admin -> Bool,
         azure_access_granted -> Bool,
         created_at -> Timestamp,
+        source -> Text,
+        upstream_id -> Nullable<Text>,
+        synced_at -> Nullable<Timestamp>,
+        relationship_ended_at -> Nullable<Timestamp>,
     }
 }
 
@@ -113,6 +117,9 @@ crate::table! {
         is_trial -> Bool,
         azure_subscription_id -> Nullable<Text>,
         created_at -> Timestamp,
+        source -> Text,
+        upstream_id -> Nullable<Text>,
+        synced_at -> Nullable<Timestamp>,
     }
 }
 
@@ -142,6 +149,9 @@ crate::table! {
         product_family -> Text,
         category -> Text,
         name -> Text,
+        source -> Text,
+        upstream_id -> Nullable<Text>,
+        synced_at -> Nullable<Timestamp>,
     }
 }
 
@@ -184,6 +194,9 @@ crate::table! {
         first_response_source -> Nullable<Text>,
         first_response_entered_at -> Nullable<Timestamp>,
         first_response_agent_id -> Nullable<Text>,
+        source -> Text,
+        upstream_id -> Nullable<Text>,
+        synced_at -> Nullable<Timestamp>,
     }
 }
 
@@ -205,6 +218,7 @@ crate::table! {
         agent_id -> Nullable<Text>,
         body -> Text,
         created_at -> Timestamp,
+        upstream_key -> Nullable<Text>,
     }
 }
 
@@ -217,6 +231,22 @@ crate::table! {
         from_value -> Nullable<Text>,
         to_value -> Nullable<Text>,
         created_at -> Timestamp,
+    }
+}
+
+crate::table! {
+    sync_state (partner_id, source, resource) {
+        partner_id -> Text,
+        source -> Text,
+        resource -> Text,
+        cursor -> Nullable<Text>,
+        pass_started_at -> Nullable<Timestamp>,
+        pass_objects -> BigInt,
+        last_started_at -> Nullable<Timestamp>,
+        last_finished_at -> Nullable<Timestamp>,
+        last_objects -> BigInt,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamp>,
     }
 }
 
@@ -260,6 +290,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_request_notes,
     service_request_history,
     events,
+    sync_state,
 );
 
 diesel::allow_tables_to_appear_in_same_query!(partner_domains, agents);

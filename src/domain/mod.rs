@@ -1,6 +1,7 @@
 //! Plain, synchronous, database-free domain code: the vocabulary of partner support
 //! (`model`), the filing rules (`policy`, R1–R15), business calendars and the SLA clock (`sla`,
-//! rules S1–S5), and what free text may hold (`text`).
+//! rules S1–S5), what free text may hold (`text`), and how
+//! Microsoft's vocabulary reads in ours (`upstream`).
 //!
 //! Nothing here touches diesel, async or HTTP, so it can be tested exhaustively and fast.
 //! Enums derive `async_graphql::Enum` only so the GraphQL schema can name them without a
@@ -12,4 +13,5 @@ pub mod model;
 pub mod policy;
 pub mod sla;
 pub mod text;
+pub mod upstream;
 pub mod workflow;

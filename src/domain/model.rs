@@ -1,7 +1,5 @@
 //! The enums of the partner-support domain, as stored (upper-case text) and as served.
 
-use std::fmt;
-use std::str::FromStr;
 
 /// A stored or submitted value that names no variant of the enum it was read as.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,23 +26,25 @@ macro_rules! text_enum {
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownVariant;
-            fn from_str(s: &str) -> Result<Self, UnknownVariant> {
+        impl std::str::FromStr for $name {
+            type Err = $crate::domain::model::UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, $crate::domain::model::UnknownVariant> {
                 match s {
                     $($s => Ok($name::$variant),)+
-                    _ => Err(UnknownVariant { kind: stringify!($name), value: s.to_owned() }),
+                    _ => Err($crate::domain::model::UnknownVariant { kind: stringify!($name), value: s.to_owned() }),
                 }
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
+
+pub(crate) use text_enum;
 
 text_enum! {
     /// How a Cloud Solution Provider partner transacts.

@@ -496,6 +496,9 @@ impl Repo {
                 first_response_source: None,
                 first_response_entered_at: None,
                 first_response_agent_id: None,
+                source: "LOCAL".into(),
+                upstream_id: None,
+                synced_at: None,
             };
             diesel::insert_into(service_requests::table).values(&row).execute(conn).await?;
             let h = history(
@@ -552,6 +555,7 @@ impl Repo {
                 agent_id: Some(caller.agent_id.clone()),
                 body: body.to_owned(),
                 created_at: now.naive_utc(),
+                upstream_key: None,
             };
             diesel::insert_into(service_request_notes::table).values(&note).execute(conn).await?;
             bump_version!(conn, row, now);
@@ -745,6 +749,7 @@ impl Repo {
                     agent_id: None,
                     body: body.to_owned(),
                     created_at: now.naive_utc(),
+                    upstream_key: None,
                 };
                 diesel::insert_into(service_request_notes::table).values(&n).execute(conn).await?;
             }

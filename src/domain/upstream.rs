@@ -1,0 +1,204 @@
+//! How Microsoft's vocabulary (Partner Center, the Azure Support API) reads in ours. Pure:
+//! `sync` calls these on each upstream object before it writes anything.
+
+use super::model::{
+    BillingCycle, BusinessImpact, CustomerRelationship, IncidentKind, PartnerKind, ProductFamily, RequestStatus,
+    Severity, SubscriptionStatus,
+};
+
+crate::domain::model::text_enum! {
+    /// Where an object came from.
+    DataSource {
+        /// Made here: by an agent, or the demo data.
+        Local = "LOCAL",
+        /// Kept in step with Partner Center by sync.
+        PartnerCenter = "PARTNER_CENTER",
+        /// Kept in step with the Azure Support API by sync.
+        AzureSupport = "AZURE_SUPPORT",
+        /// Read from a file by `support-gateway import`.
+        Import = "IMPORT",
+    }
+}
+
+/// A Partner Center service request's `status` (`none`, `open`, `attention_needed`, `closed`).
+/// Unknown values read as `OPEN`: the request is still Microsoft's to work.
+pub fn pc_request_status(status: &str) -> RequestStatus {
+    match status.to_ascii_lowercase().replace('_', "").as_str() {
+        "none" => RequestStatus::New,
+        "attentionneeded" => RequestStatus::WaitingOnPartner,
+        "closed" => RequestStatus::Closed,
+        "resolved" => RequestStatus::Resolved,
+        _ => RequestStatus::Open,
+    }
+}
+
+/// A severity as Partner Center and the Azure Support API write it. `unknown` (or anything
+/// else) reads as the lowest, C.
+pub fn upstream_severity(severity: &str) -> Severity {
+    match severity.to_ascii_lowercase().as_str() {
+        "critical" | "highestcriticalimpact" => Severity::A,
+        "moderate" => Severity::B,
+        _ => Severity::C,
+    }
+}
+
+/// The severity as Partner Center and the Azure Support API take it.
+pub fn severity_upstream(severity: Severity) -> &'static str {
+    match severity {
+        Severity::A => "critical",
+        Severity::B => "moderate",
+        Severity::C => "minimal",
+    }
+}
+
+/// The business impact a severity stands for (the inverse of `BusinessImpact::severity`).
+pub fn impact_of(severity: Severity) -> BusinessImpact {
+    match severity {
+        Severity::A => BusinessImpact::Critical,
+        Severity::B => BusinessImpact::Moderate,
+        Severity::C => BusinessImpact::Minimal,
+    }
+}
+
+/// The product family an offer or support topic belongs to, from its name: Partner Center
+/// names no family. Anything not Azure, Dynamics or EMS is Microsoft 365.
+pub fn product_family_of(name: &str) -> ProductFamily {
+    let n = name.to_ascii_lowercase();
+    if n.contains("azure") {
+        ProductFamily::Azure
+    } else if n.contains("dynamics") {
+        ProductFamily::Dynamics365
+    } else if n.contains("enterprise mobility") || n.contains("intune") || n.contains("ems ") || n.ends_with("ems") {
+        ProductFamily::EnterpriseMobilitySuite
+    } else {
+        ProductFamily::Microsoft365
+    }
+}
+
+/// What kind of incident a support topic files: billing topics are billing matters (R13's
+/// no-fee rule applies to them); everything else is technical.
+pub fn incident_kind_of_topic(name: &str) -> IncidentKind {
+    let n = name.to_ascii_lowercase();
+    if n.contains("billing") || n.contains("invoice") {
+        IncidentKind::Billing
+    } else if n.contains("subscription management") || n.contains("license") {
+        IncidentKind::SubscriptionManagement
+    } else {
+        IncidentKind::TechnicalBreakFix
+    }
+}
+
+/// A Partner Center subscription's `status`. `none` and unknown values read as `PENDING`.
+pub fn pc_subscription_status(status: &str) -> SubscriptionStatus {
+    match status.to_ascii_lowercase().as_str() {
+        "active" => SubscriptionStatus::Active,
+        "suspended" | "disabled" => SubscriptionStatus::Suspended,
+        "deleted" => SubscriptionStatus::Deleted,
+        "expired" => SubscriptionStatus::Expired,
+        _ => SubscriptionStatus::Pending,
+    }
+}
+
+/// A Partner Center `billingCycle`; one-time and multi-year terms bill outside the monthly and
+/// annual cycles.
+pub fn pc_billing_cycle(cycle: &str) -> BillingCycle {
+    match cycle.to_ascii_lowercase().as_str() {
+        "monthly" => BillingCycle::Monthly,
+        "annual" => BillingCycle::Annual,
+        _ => BillingCycle::None,
+    }
+}
+
+/// The relationship a Partner Center customer has with a partner of `kind`, or `None` when
+/// Partner Center says there is none (`none`, or a relationship the gateway does not serve:
+/// `syndication`, `microsoft_support`): the relationship has ended.
+pub fn pc_relationship(relationship: &str, kind: PartnerKind) -> Option<CustomerRelationship> {
+    match relationship.to_ascii_lowercase().replace('_', "").as_str() {
+        "reseller" | "indirectreseller" if kind == PartnerKind::IndirectReseller => {
+            Some(CustomerRelationship::IndirectReseller)
+        }
+        "reseller" => Some(CustomerRelationship::Reseller),
+        "advisor" => Some(CustomerRelationship::Advisor),
+        _ => None,
+    }
+}
+
+/// The built-in business calendar for a customer's country (ISO 3166 alpha-2), where there is
+/// one; otherwise the partner's own calendar applies.
+pub fn calendar_for_country(country: &str) -> Option<&'static str> {
+    Some(match country.to_ascii_uppercase().as_str() {
+        "US" | "CA" => "cal-us-east",
+        "GB" | "IE" => "cal-uk",
+        "DE" | "AT" | "CH" => "cal-de",
+        "FR" | "BE" => "cal-fr",
+        "ES" => "cal-es",
+        "JP" => "cal-jp",
+        "BR" => "cal-br",
+        "AU" => "cal-au",
+        "IN" => "cal-in",
+        _ => return None,
+    })
+}
+
+/// Partner Center writes an unset date as `0001-01-01T00:00:00`; that means "none".
+pub fn is_unset_date(value: &str) -> bool {
+    value.starts_with("0001-01-01")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_read_as_ours() {
+        assert_eq!(pc_request_status("none"), RequestStatus::New);
+        assert_eq!(pc_request_status("open"), RequestStatus::Open);
+        assert_eq!(pc_request_status("attention_needed"), RequestStatus::WaitingOnPartner);
+        assert_eq!(pc_request_status("attentionNeeded"), RequestStatus::WaitingOnPartner);
+        assert_eq!(pc_request_status("closed"), RequestStatus::Closed);
+        assert_eq!(pc_request_status("somethingNew"), RequestStatus::Open);
+    }
+
+    #[test]
+    fn severities_round_trip() {
+        for s in Severity::ALL {
+            assert_eq!(upstream_severity(severity_upstream(*s)), *s);
+            assert_eq!(impact_of(*s).severity(), *s);
+        }
+        assert_eq!(upstream_severity("highestcriticalimpact"), Severity::A);
+        assert_eq!(upstream_severity("unknown"), Severity::C);
+    }
+
+    #[test]
+    fn families_from_names() {
+        assert_eq!(product_family_of("Azure plan"), ProductFamily::Azure);
+        assert_eq!(product_family_of("Dynamics 365 Sales Enterprise"), ProductFamily::Dynamics365);
+        assert_eq!(product_family_of("Enterprise Mobility + Security E3"), ProductFamily::EnterpriseMobilitySuite);
+        assert_eq!(product_family_of("Microsoft Intune"), ProductFamily::EnterpriseMobilitySuite);
+        assert_eq!(product_family_of("Office 365 E3"), ProductFamily::Microsoft365);
+        assert_eq!(product_family_of("Systems"), ProductFamily::Microsoft365);
+    }
+
+    #[test]
+    fn relationships_end() {
+        assert_eq!(pc_relationship("reseller", PartnerKind::Direct), Some(CustomerRelationship::Reseller));
+        assert_eq!(
+            pc_relationship("reseller", PartnerKind::IndirectReseller),
+            Some(CustomerRelationship::IndirectReseller)
+        );
+        assert_eq!(pc_relationship("advisor", PartnerKind::Direct), Some(CustomerRelationship::Advisor));
+        assert_eq!(pc_relationship("none", PartnerKind::Direct), None);
+        assert_eq!(pc_relationship("microsoft_support", PartnerKind::Direct), None);
+    }
+
+    #[test]
+    fn subscriptions_and_calendars() {
+        assert_eq!(pc_subscription_status("active"), SubscriptionStatus::Active);
+        assert_eq!(pc_subscription_status("deleted"), SubscriptionStatus::Deleted);
+        assert_eq!(pc_subscription_status("none"), SubscriptionStatus::Pending);
+        assert_eq!(pc_billing_cycle("triennial"), BillingCycle::None);
+        assert_eq!(calendar_for_country("gb"), Some("cal-uk"));
+        assert_eq!(calendar_for_country("ZZ"), None);
+        assert!(is_unset_date("0001-01-01T00:00:00"));
+    }
+}
