@@ -34,8 +34,12 @@ pub mod paging;
 pub mod repo;
 /// Demo and benchmark data.
 pub mod seed;
+/// A stand-in for Microsoft's APIs, for offline use and tests.
+pub mod simulator;
 /// Logging, and span export over OTLP with the `otel` feature.
 pub mod telemetry;
+/// Calls to Microsoft's APIs: sign-in, throttling, retries.
+pub mod upstream;
 
 pub use app::{App, AppState};
 pub use graphql::{GatewaySchema, schema};

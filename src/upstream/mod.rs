@@ -1,0 +1,396 @@
+//! Calls to Microsoft: the one HTTP client every source uses, with its manners. It signs in with
+//! the OAuth 2.0 client-credentials grant (a token per tenant, reused until shortly before it
+//! expires), keeps to a configured request rate, puts a timeout on every call, waits out `429`
+//! for as long as `Retry-After` says, and retries `5xx`, timeouts and dropped connections with
+//! exponential backoff and jitter. What it cannot get past becomes an [`UpstreamError`].
+
+pub mod partner_center;
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use backon::BackoffBuilder;
+use oauth2::basic::BasicClient;
+use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
+
+/// How to reach one upstream API and sign in to it.
+#[derive(Clone)]
+pub struct UpstreamSettings {
+    /// The API's base URL, e.g. `https://api.partnercenter.microsoft.com/v1`.
+    pub base_url: String,
+    /// The identity platform, e.g. `https://login.microsoftonline.com`.
+    pub authority: String,
+    /// The partner's own tenant (tokens for calls made as the partner).
+    pub tenant: String,
+    pub client_id: String,
+    /// Never logged, never shown by `Debug`.
+    pub client_secret: String,
+    /// The scope asked for, e.g. `https://api.partnercenter.microsoft.com/.default`.
+    pub scope: String,
+    /// At most this many calls a second, spread evenly.
+    pub requests_per_second: u32,
+    /// The bound on each call, from connecting to the last byte of the answer.
+    pub timeout: Duration,
+    /// Retries of one call after `5xx`, timeouts and network errors.
+    pub max_retries: usize,
+    /// The longest `Retry-After` obeyed; a longer one fails the call as throttled.
+    pub max_retry_after: Duration,
+}
+
+impl std::fmt::Debug for UpstreamSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamSettings")
+            .field("base_url", &self.base_url)
+            .field("authority", &self.authority)
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("requests_per_second", &self.requests_per_second)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an upstream call failed, after the client did what it could.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// The upstream refused the call for good (`4xx` other than `429`): retrying won't help.
+    #[error("{service} refused the call ({status}{}): {message}", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    Rejected { service: &'static str, status: u16, code: Option<String>, message: String },
+    /// Signing in failed: wrong client id or secret, unknown tenant, identity platform away.
+    #[error("signing in to {service} failed: {message}")]
+    SignIn { service: &'static str, message: String },
+    /// Still throttled, or unreachable, after the retries (`5xx`, timeouts, dropped connections).
+    #[error("{service} is unavailable: {message}")]
+    Unavailable { service: &'static str, message: String },
+}
+
+impl UpstreamError {
+    /// Worth trying again later (the call itself was fine).
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, UpstreamError::Rejected { .. })
+    }
+}
+
+/// What the client did, for `/metrics` and tests.
+#[derive(Debug, Default)]
+pub struct UpstreamStats {
+    /// Calls sent (each retry counts).
+    pub calls: AtomicU64,
+    /// Answers that were `429`.
+    pub throttled: AtomicU64,
+    /// Milliseconds spent waiting out `Retry-After`.
+    pub throttled_wait_ms: AtomicU64,
+    /// Retries after `5xx`, timeouts or network errors.
+    pub retries: AtomicU64,
+    /// Tokens fetched from the identity platform.
+    pub tokens: AtomicU64,
+}
+
+struct CachedToken {
+    secret: String,
+    /// Renewed after this instant: a minute before it expires, or halfway for short tokens.
+    renew_at: Instant,
+}
+
+type Pacer = governor::RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    governor::clock::DefaultClock,
+    governor::middleware::NoOpMiddleware,
+>;
+
+/// A signed-in HTTP client for one upstream API.
+pub struct UpstreamClient {
+    service: &'static str,
+    settings: UpstreamSettings,
+    http: reqwest::Client,
+    /// The identity platform's client; it must not follow redirects.
+    oauth_http: reqwest::Client,
+    tokens: Mutex<HashMap<String, CachedToken>>,
+    pacer: Pacer,
+    pub stats: Arc<UpstreamStats>,
+}
+
+impl std::fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamClient").field("service", &self.service).field("settings", &self.settings).finish()
+    }
+}
+
+/// One answer: its status and its parsed body.
+#[derive(Debug)]
+pub struct Answer<T> {
+    pub status: u16,
+    pub body: T,
+}
+
+impl UpstreamClient {
+    pub fn new(service: &'static str, settings: UpstreamSettings) -> Result<UpstreamClient, String> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("support-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        let oauth_http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        let rate = NonZeroU32::new(settings.requests_per_second.max(1)).expect("at least one");
+        let pacer = governor::RateLimiter::direct(governor::Quota::per_second(rate).allow_burst(NonZeroU32::MIN));
+        Ok(UpstreamClient {
+            service,
+            settings,
+            http,
+            oauth_http,
+            tokens: Mutex::new(HashMap::new()),
+            pacer,
+            stats: Arc::new(UpstreamStats::default()),
+        })
+    }
+
+    pub fn settings(&self) -> &UpstreamSettings {
+        &self.settings
+    }
+
+    /// A token for `tenant` (the partner's own when `None`), from the cache while it is fresh.
+    async fn token(&self, tenant: Option<&str>) -> Result<String, UpstreamError> {
+        let tenant = tenant.unwrap_or(&self.settings.tenant).to_owned();
+        let mut tokens = self.tokens.lock().await;
+        if let Some(t) = tokens.get(&tenant)
+            && Instant::now() < t.renew_at
+        {
+            return Ok(t.secret.clone());
+        }
+        let sign_in = |message: String| UpstreamError::SignIn { service: self.service, message };
+        let url = format!("{}/{}/oauth2/v2.0/token", self.settings.authority.trim_end_matches('/'), tenant);
+        let client = BasicClient::new(ClientId::new(self.settings.client_id.clone()))
+            .set_client_secret(ClientSecret::new(self.settings.client_secret.clone()))
+            .set_auth_type(AuthType::RequestBody)
+            .set_token_uri(TokenUrl::new(url).map_err(|e| sign_in(format!("the authority URL is not valid: {e}")))?);
+        self.stats.tokens.fetch_add(1, Ordering::Relaxed);
+        let answer = client
+            .exchange_client_credentials()
+            .add_scope(Scope::new(self.settings.scope.clone()))
+            .request_async(&self.oauth_http)
+            .await
+            .map_err(|e| sign_in(describe_token_error(&e)))?;
+        let lifetime = answer.expires_in().unwrap_or(Duration::from_secs(300));
+        let early = if lifetime > Duration::from_secs(120) { Duration::from_secs(60) } else { lifetime / 2 };
+        let secret = answer.access_token().secret().clone();
+        tokens.insert(tenant, CachedToken { secret: secret.clone(), renew_at: Instant::now() + lifetime - early });
+        Ok(secret)
+    }
+
+    async fn forget_token(&self, tenant: Option<&str>) {
+        self.tokens.lock().await.remove(tenant.unwrap_or(&self.settings.tenant));
+    }
+
+    /// The absolute URL of `path`: a path under the base URL, or an absolute URL as given (a
+    /// `nextLink`). Partner Center's links sometimes repeat the `/v1` of the base; that is
+    /// dropped.
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            return path.to_owned();
+        }
+        let base = self.settings.base_url.trim_end_matches('/');
+        let mut path = path.trim_start_matches('/');
+        if let Some((_, version)) = base.rsplit_once('/')
+            && let Some(rest) = path.strip_prefix(version).and_then(|r| r.strip_prefix('/'))
+        {
+            path = rest;
+        }
+        format!("{base}/{path}")
+    }
+
+    /// Sends one call (retrying as the module says) and parses the JSON answer.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        tenant: Option<&str>,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer<T>, UpstreamError> {
+        let url = self.url(path);
+        let unavailable = |message: String| UpstreamError::Unavailable { service: self.service, message };
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(30))
+            .with_jitter()
+            .with_max_times(self.settings.max_retries)
+            .build();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut signed_in_again = false;
+        loop {
+            self.pacer.until_ready().await;
+            let token = self.token(tenant).await?;
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(&token)
+                .header("Accept", "application/json")
+                // Partner Center: the same MS-RequestId on a retry lets it recognise the call.
+                .header("MS-RequestId", &request_id)
+                .header("MS-CorrelationId", &request_id);
+            for (k, v) in headers {
+                request = request.header(*k, *v);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            self.stats.calls.fetch_add(1, Ordering::Relaxed);
+            let failure = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    if status.is_success() {
+                        let bytes = match response.bytes().await {
+                            Ok(b) => b,
+                            Err(e) => {
+                                self.retry_or(&mut delays, unavailable(format!("reading the answer: {e}"))).await?;
+                                continue;
+                            }
+                        };
+                        let text: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+                        let body = serde_json::from_slice(text).map_err(|e| UpstreamError::Rejected {
+                            service: self.service,
+                            status: status.as_u16(),
+                            code: Some("UNEXPECTED_ANSWER".into()),
+                            message: format!("the answer to {method} {url} is not what its documentation says: {e}"),
+                        })?;
+                        return Ok(Answer { status: status.as_u16(), body });
+                    }
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                        let wait = retry_after(&response).unwrap_or(Duration::from_secs(1));
+                        if wait > self.settings.max_retry_after {
+                            return Err(unavailable(format!(
+                                "throttled: it asks to wait {} s, more than the {} s allowed",
+                                wait.as_secs(),
+                                self.settings.max_retry_after.as_secs()
+                            )));
+                        }
+                        tracing::info!(service = self.service, wait_ms = wait.as_millis() as u64, "throttled; waiting");
+                        self.stats.throttled_wait_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    if status == StatusCode::UNAUTHORIZED && !signed_in_again {
+                        // The token was revoked or expired early: sign in again, once.
+                        signed_in_again = true;
+                        self.forget_token(tenant).await;
+                        continue;
+                    }
+                    let transient = status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT;
+                    let text = response.text().await.unwrap_or_default();
+                    let (code, message) = error_of(&text);
+                    if !transient {
+                        return Err(UpstreamError::Rejected {
+                            service: self.service,
+                            status: status.as_u16(),
+                            code,
+                            message: message.unwrap_or_else(|| status.to_string()),
+                        });
+                    }
+                    unavailable(format!("{status}: {}", message.unwrap_or_default()))
+                }
+                Err(e) => unavailable(describe_send_error(e)),
+            };
+            self.retry_or(&mut delays, failure).await?;
+        }
+    }
+
+    /// Sleeps the next backoff delay, or gives up with `failure` when the retries are spent.
+    async fn retry_or(
+        &self,
+        delays: &mut impl Iterator<Item = Duration>,
+        failure: UpstreamError,
+    ) -> Result<(), UpstreamError> {
+        match delays.next() {
+            Some(delay) => {
+                tracing::debug!(service = self.service, error = %failure, delay_ms = delay.as_millis() as u64, "retrying");
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+            None => Err(failure),
+        }
+    }
+}
+
+/// `Retry-After` in seconds (the form Microsoft's APIs send) or as an HTTP date.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return Some(Duration::from_secs_f64(seconds.clamp(0.0, 86_400.0)));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some((at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default())
+}
+
+/// The code and message of an error body: Partner Center's `{code, description}`, Azure's
+/// `{error: {code, message}}`, or the throttling answer's `{statusCode, message}`.
+fn error_of(text: &str) -> (Option<String>, Option<String>) {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        let t = text.trim();
+        return (None, (!t.is_empty()).then(|| t.chars().take(500).collect()));
+    };
+    let v = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str().map(str::to_owned).or_else(|| x.as_i64().map(|n| n.to_string())));
+    (s("code"), s("description").or_else(|| s("message")))
+}
+
+fn describe_send_error(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "no answer in time".into()
+    } else if e.is_connect() {
+        format!("could not connect: {}", e.without_url())
+    } else {
+        format!("the connection failed: {}", e.without_url())
+    }
+}
+
+fn describe_token_error<RE: std::error::Error + 'static>(
+    e: &oauth2::RequestTokenError<RE, oauth2::basic::BasicErrorResponse>,
+) -> String {
+    match e {
+        oauth2::RequestTokenError::ServerResponse(r) => format!(
+            "{}{}; check the client id, the secret and the tenant",
+            r.error(),
+            r.error_description().map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+        oauth2::RequestTokenError::Request(inner) => format!("the identity platform is unreachable: {inner}"),
+        oauth2::RequestTokenError::Parse(inner, _) => format!("the identity platform's answer is unreadable: {inner}"),
+        oauth2::RequestTokenError::Other(m) => m.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_of_both_apis() {
+        assert_eq!(
+            error_of(r#"{"code":"600008","description":"The customer was not found","source":"PartnerFD"}"#),
+            (Some("600008".into()), Some("The customer was not found".into()))
+        );
+        assert_eq!(
+            error_of(r#"{"error":{"code":"BadRequest","message":"Invalid problemClassificationId"}}"#),
+            (Some("BadRequest".into()), Some("Invalid problemClassificationId".into()))
+        );
+        assert_eq!(
+            error_of(r#"{"statusCode":429,"message":"Rate limit is exceeded."}"#),
+            (None, Some("Rate limit is exceeded.".into()))
+        );
+        assert_eq!(error_of("Bad gateway"), (None, Some("Bad gateway".into())));
+    }
+}
