@@ -120,6 +120,145 @@ pub enum Command {
     Token(TokenArgs),
     /// Print the GraphQL schema (SDL), as committed in `schema.graphql`.
     Schema,
+    /// Sync once from the configured sources (Partner Center) and exit.
+    Sync(SyncArgs),
+    /// Serve a simulator of Microsoft's APIs (identity platform, Partner Center) to try sync
+    /// offline; it prints the settings that point the gateway at it.
+    Simulate(SimulateArgs),
+}
+
+/// Where the partner's data comes from. Nothing set: the gateway runs on its own data.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SourceArgs {
+    /// Partner Center's API, e.g. `https://api.partnercenter.microsoft.com/v1`. Setting it
+    /// turns sync on.
+    #[arg(long, env = "SG_PARTNER_CENTER_URL")]
+    pub partner_center_url: Option<String>,
+
+    /// The Microsoft identity platform that issues tokens (client credentials).
+    #[arg(long, env = "SG_IDENTITY_AUTHORITY", default_value = "https://login.microsoftonline.com")]
+    pub identity_authority: String,
+
+    /// The partner's own Microsoft Entra tenant (id or domain).
+    #[arg(long, env = "SG_PARTNER_TENANT_ID")]
+    pub partner_tenant_id: Option<String>,
+
+    /// The application (client) id registered for the gateway.
+    #[arg(long, env = "SG_CLIENT_ID")]
+    pub client_id: Option<String>,
+
+    /// The application's client secret. Prefer SG_CLIENT_SECRET_FILE; never logged.
+    #[arg(long, env = "SG_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+
+    /// A file holding the client secret (first line), e.g. a mounted secret.
+    #[arg(long, env = "SG_CLIENT_SECRET_FILE")]
+    pub client_secret_file: Option<PathBuf>,
+
+    /// The agent (e-mail or id) sync acts as: its partner is the one synced, and requests filed
+    /// at Microsoft outside the gateway name it as their creator.
+    #[arg(long, env = "SG_SYNC_AGENT")]
+    pub sync_agent: Option<String>,
+
+    /// Seconds between sync passes inside `serve`; 0 turns the schedule off.
+    #[arg(long, env = "SG_SYNC_INTERVAL_SECONDS", default_value_t = 300)]
+    pub sync_interval_seconds: u64,
+
+    /// Most calls a second to each upstream API.
+    #[arg(long, env = "SG_UPSTREAM_RATE", default_value_t = 20)]
+    pub upstream_rate: u32,
+
+    /// Bound on each upstream call, in milliseconds.
+    #[arg(long, env = "SG_UPSTREAM_TIMEOUT_MS", default_value_t = 30_000)]
+    pub upstream_timeout_ms: u64,
+
+    /// Retries of an upstream call after 5xx, timeouts and network errors.
+    #[arg(long, env = "SG_UPSTREAM_RETRIES", default_value_t = 5)]
+    pub upstream_retries: usize,
+}
+
+/// The sources the gateway syncs from, resolved.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub partner_center: crate::upstream::UpstreamSettings,
+    pub agent: String,
+    /// `None`: no schedule inside `serve`.
+    pub interval: Option<Duration>,
+}
+
+impl SourceArgs {
+    /// `None` when no source is configured; an error naming what is missing otherwise.
+    pub fn resolve(&self) -> Result<Option<Sources>, String> {
+        let Some(url) = &self.partner_center_url else { return Ok(None) };
+        let missing = |name: &str| format!("SG_PARTNER_CENTER_URL is set, so {name} is needed too");
+        let secret = match (&self.client_secret, &self.client_secret_file) {
+            (_, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| format!("reading SG_CLIENT_SECRET_FILE {}: {e}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            (Some(secret), None) => secret.clone(),
+            (None, None) => return Err(missing("SG_CLIENT_SECRET_FILE (or SG_CLIENT_SECRET)")),
+        };
+        if secret.is_empty() {
+            return Err("the client secret is empty; check SG_CLIENT_SECRET_FILE / SG_CLIENT_SECRET".into());
+        }
+        let base = url.trim_end_matches('/');
+        let scope = match base.rsplit_once('/') {
+            Some((origin, v)) if v.starts_with('v') => format!("{origin}/.default"),
+            _ => format!("{base}/.default"),
+        };
+        Ok(Some(Sources {
+            partner_center: crate::upstream::UpstreamSettings {
+                base_url: base.to_owned(),
+                authority: self.identity_authority.clone(),
+                tenant: self.partner_tenant_id.clone().ok_or_else(|| missing("SG_PARTNER_TENANT_ID"))?,
+                client_id: self.client_id.clone().ok_or_else(|| missing("SG_CLIENT_ID"))?,
+                client_secret: secret,
+                scope,
+                requests_per_second: self.upstream_rate.max(1),
+                timeout: Duration::from_millis(self.upstream_timeout_ms.max(1)),
+                max_retries: self.upstream_retries,
+                max_retry_after: Duration::from_secs(120),
+            },
+            agent: self.sync_agent.clone().ok_or_else(|| missing("SG_SYNC_AGENT (the agent sync acts as)"))?,
+            interval: (self.sync_interval_seconds > 0).then(|| Duration::from_secs(self.sync_interval_seconds)),
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub sources: SourceArgs,
+    /// Start every resource from its first page (an unfinished pass is not resumed) and
+    /// re-read every customer's subscriptions.
+    #[arg(long)]
+    pub full: bool,
+    /// Customers or service requests per upstream page.
+    #[arg(long, default_value_t = 200)]
+    pub page_size: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8790")]
+    pub bind: SocketAddr,
+    /// Customers to start with.
+    #[arg(long, default_value_t = 12)]
+    pub customers: usize,
+    /// Subscriptions of each customer.
+    #[arg(long, default_value_t = 2)]
+    pub subscriptions_per_customer: usize,
+    /// The partner's service requests.
+    #[arg(long, default_value_t = 20)]
+    pub requests: usize,
+    /// Notes on each service request.
+    #[arg(long, default_value_t = 1)]
+    pub notes_per_request: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -181,6 +320,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub sources: SourceArgs,
 }
 
 /// Overrides of the query limits (`graphql::limits::Limits` documents each default and why).
@@ -283,6 +425,14 @@ impl Default for ServeArgs {
             http_max_connections: 16_384,
             shutdown_grace_seconds: 10,
             limits: LimitArgs::default(),
+            sources: SourceArgs {
+                identity_authority: "https://login.microsoftonline.com".into(),
+                sync_interval_seconds: 300,
+                upstream_rate: 20,
+                upstream_timeout_ms: 30_000,
+                upstream_retries: 5,
+                ..SourceArgs::default()
+            },
         }
     }
 }
@@ -338,6 +488,8 @@ pub struct Config {
     /// Timeouts and the connection cap of the HTTP server.
     pub http: crate::http::HttpLimits,
     pub shutdown_grace: Duration,
+    /// Where sync reads from; `None` runs on the gateway's own data.
+    pub sources: Option<Sources>,
 }
 
 /// Which browser origins may call the API.
@@ -449,6 +601,7 @@ impl Config {
                 max_connections: serve.http_max_connections.max(1),
             },
             shutdown_grace: Duration::from_secs(serve.shutdown_grace_seconds),
+            sources: serve.sources.resolve()?,
         })
     }
 
@@ -476,6 +629,7 @@ impl Config {
             limits: Limits::default(),
             http: crate::http::HttpLimits::default(),
             shutdown_grace: Duration::from_secs(10),
+            sources: None,
         }
     }
 }

@@ -36,6 +36,8 @@ pub mod repo;
 pub mod seed;
 /// A stand-in for Microsoft's APIs, for offline use and tests.
 pub mod simulator;
+/// Keeping the partner's data in step with Partner Center.
+pub mod sync;
 /// Logging, and span export over OTLP with the `otel` feature.
 pub mod telemetry;
 /// Calls to Microsoft's APIs: sign-in, throttling, retries.

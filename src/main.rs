@@ -4,7 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use support_gateway::clock::{Clock, SystemClock};
-use support_gateway::config::{Cli, Command, CommonArgs, Config, SeedArgs, ServeArgs, TokenArgs};
+use support_gateway::config::{
+    Cli, Command, CommonArgs, Config, SeedArgs, ServeArgs, SimulateArgs, SyncArgs, TokenArgs,
+};
 use support_gateway::db::Db;
 use support_gateway::{App, AppState, seed};
 
@@ -27,6 +29,8 @@ async fn main() -> ExitCode {
         Command::Migrate => database(&cli.common).await.map(|_| println!("migrations are up to date")),
         Command::Seed(args) => seed_command(&cli.common, args).await,
         Command::Token(args) => token(&cli.common, args).await,
+        Command::Sync(args) => sync(&cli.common, args).await,
+        Command::Simulate(args) => simulate(args).await,
         Command::Schema => {
             print!("{}", support_gateway::graphql::sdl());
             Ok(())
@@ -85,6 +89,14 @@ async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
     let app = start(common, &args).await?;
     app.spawn_sla_watcher();
     app.spawn_event_pruning();
+    if let Some(interval) = app.config.sources.as_ref().and_then(|s| s.interval) {
+        let sync = support_gateway::sync::PartnerCenterSync::for_app(&app)
+            .await
+            .map_err(|e| format!("setting up sync: {}", e.detail()))?
+            .expect("sources are configured");
+        support_gateway::sync::spawn_schedule(sync, interval);
+        println!("  sync:      Partner Center every {} s", interval.as_secs());
+    }
     support_gateway::memory::spawn_trim();
     let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| format!("binding {}: {e}", args.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -193,4 +205,64 @@ async fn token(common: &CommonArgs, args: TokenArgs) -> Result<(), String> {
         keys.issue(&agent.id, SystemClock.now(), chrono::Duration::hours(args.ttl_hours)).map_err(|e| e.detail())?;
     println!("{token}");
     Ok(())
+}
+
+async fn sync(common: &CommonArgs, args: SyncArgs) -> Result<(), String> {
+    let serve = ServeArgs { sources: args.sources.clone(), ..ServeArgs::default() };
+    if args.sources.partner_center_url.is_none() {
+        return Err("no source is configured: set SG_PARTNER_CENTER_URL (and the sign-in settings the README lists), \
+                    or run `support-gateway simulate` and use the settings it prints"
+            .into());
+    }
+    let app = start(common, &serve).await?;
+    let sync = support_gateway::sync::PartnerCenterSync::for_app(&app)
+        .await
+        .map_err(|e| format!("setting up sync: {}", e.detail()))?
+        .expect("a source is configured");
+    let options = support_gateway::sync::SyncOptions {
+        customer_page: args.page_size.max(1),
+        request_page: args.page_size.max(1),
+        full: args.full,
+    };
+    let started = std::time::Instant::now();
+    let report = sync.run(&options).await.map_err(|e| format!("sync stopped: {e}; run it again to resume"))?;
+    if !report.ran {
+        println!("another replica is syncing this partner; nothing done");
+        return Ok(());
+    }
+    let line = |name: &str, c: &support_gateway::sync::Counts| {
+        println!(
+            "  {name:<14} {:>6} new {:>6} updated {:>6} unchanged {:>5} marked {:>4} skipped",
+            c.created, c.updated, c.unchanged, c.marked, c.skipped
+        )
+    };
+    println!("synced from Partner Center in {:.1} s:", started.elapsed().as_secs_f64());
+    line("topics", &report.topics);
+    line("customers", &report.customers);
+    line("subscriptions", &report.subscriptions);
+    line("requests", &report.requests);
+    line("notes", &report.notes);
+    Ok(())
+}
+
+async fn simulate(args: SimulateArgs) -> Result<(), String> {
+    use support_gateway::simulator::{self, Simulator, Size};
+    let size = Size {
+        customers: args.customers,
+        subscriptions_per_customer: args.subscriptions_per_customer,
+        requests: args.requests,
+        notes_per_request: args.notes_per_request,
+    };
+    let sim = Simulator::new(size, SystemClock.now());
+    let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| format!("binding {}: {e}", args.bind))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("Microsoft API simulator listening on http://{addr}");
+    println!("point the gateway at it with:");
+    println!("  export SG_PARTNER_CENTER_URL=http://{addr}/v1");
+    println!("  export SG_IDENTITY_AUTHORITY=http://{addr}");
+    println!("  export SG_PARTNER_TENANT_ID={}", simulator::PARTNER_TENANT);
+    println!("  export SG_CLIENT_ID={}", simulator::CLIENT_ID);
+    println!("  export SG_CLIENT_SECRET={}", simulator::CLIENT_SECRET);
+    println!("  export SG_SYNC_AGENT=admin@northwind-cloud.example");
+    sim.serve(listener).await.map_err(|e| e.to_string())
 }

@@ -5,6 +5,7 @@
 //! is no released async `MultiConnection`, and a `match` arm per backend keeps every query
 //! type-checked against both.
 
+pub mod lease;
 pub mod models;
 pub mod plans;
 pub mod schema;
@@ -399,6 +400,11 @@ impl Db {
     }
 
     /// The database for messages: its URL without a password.
+    /// The URL it was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     pub fn describe(&self) -> String {
         redacted(&self.url)
     }

@@ -20,7 +20,7 @@ use crate::transaction;
 
 /// A new row id: UUIDv7, so rows written in one instant (the clock may stand still, and one
 /// transaction stamps all its rows alike) still sort in the order they were written.
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
@@ -93,7 +93,7 @@ pub enum Created {
     Replayed(ServiceRequestRow),
 }
 
-fn event(
+pub(crate) fn event(
     partner_id: &str,
     request_id: Option<&str>,
     kind: EventKind,
@@ -109,7 +109,7 @@ fn event(
     }
 }
 
-fn history(
+pub(crate) fn history(
     request_id: &str,
     agent: Option<&str>,
     kind: HistoryKind,
@@ -374,6 +374,7 @@ macro_rules! write_sla {
             .await?;
     }};
 }
+pub(crate) use write_sla;
 
 impl Repo {
     /// Passes a transaction's result on; once it committed, wakes this process's event

@@ -1,0 +1,969 @@
+//! Keeps the partner's data in step with Partner Center: support topics, customers with their
+//! subscriptions, and the partner's service requests with their notes.
+//!
+//! - **Keyed by upstream ids.** Each object is found by its Partner Center id and updated in
+//!   place; fields Partner Center does not hold (a customer's calendar, a request's customer,
+//!   plan or route) are set when the object is first seen and never overwritten.
+//! - **A page is one transaction**, and the position of the next page is written in it
+//!   (`sync_state.cursor`): a pass killed anywhere resumes after the last page it committed,
+//!   with no gap and no duplicate.
+//! - **Nothing is deleted.** At the end of a full pass, a customer Partner Center no longer
+//!   lists gets `relationship_ended_at`; a subscription gone from its customer's list becomes
+//!   `DELETED`. Their requests stay.
+//! - **The same events as local changes**: a request filed or changed at Microsoft, a note and
+//!   support's first response reach subscribers like any other change.
+//! - **One replica at a time**: on PostgreSQL a pass holds an advisory lock per partner; a
+//!   replica that finds it held skips its turn.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel_async::RunQueryDsl;
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::db::models::*;
+use crate::db::schema::*;
+use crate::domain::model::*;
+use crate::domain::sla::{self, SlaPolicy, SlaRecord};
+use crate::domain::upstream as up;
+use crate::error::{AppError, AppResult};
+use crate::events::EventBus;
+use crate::repo::mutations::{
+    emit, event, history, load_calendar, new_id, record, sla_entries, sla_record, store_sla, write_sla,
+};
+use crate::transaction;
+use crate::upstream::UpstreamError;
+use crate::upstream::partner_center::{self as pc, PartnerCenter};
+
+/// Closes the pass of a resource: the cursor is cleared and the pass's totals become the last.
+macro_rules! finish_pass {
+    ($conn:ident, $partner:expr, $resource:expr, $now:expr, $seen:expr) => {{
+        let seen: i64 = $seen as i64;
+        diesel::update(sync_state::table.find(($partner, SOURCE, $resource)))
+            .set((
+                sync_state::cursor.eq(None::<String>),
+                sync_state::last_objects.eq(sync_state::pass_objects + seen),
+                sync_state::pass_objects.eq(0),
+                sync_state::pass_started_at.eq(None::<NaiveDateTime>),
+                sync_state::last_finished_at.eq(Some($now.naive_utc())),
+                sync_state::last_error.eq(None::<String>),
+            ))
+            .execute($conn)
+            .await?;
+    }};
+}
+
+/// Upserts one customer's subscriptions and marks those Partner Center no longer lists.
+macro_rules! sync_subscriptions {
+    ($conn:ident, $partner:expr, $customer:expr, $list:expr, $now:expr, $counts:ident) => {{
+        let partner: &str = $partner;
+        let customer: &str = $customer;
+        let list: &Vec<pc::Subscription> = $list;
+        let now: DateTime<Utc> = $now;
+        let known: Vec<SubscriptionRow> = subscriptions::table
+            .filter(subscriptions::customer_id.eq(customer))
+            .filter(subscriptions::source.eq(SOURCE))
+            .select(SubscriptionRow::as_select())
+            .load($conn)
+            .await?;
+        let mut listed = Vec::new();
+        for s in list {
+            listed.push(s.id.clone());
+            let status = up::pc_subscription_status(&s.status);
+            let quantity = s.quantity.max(1);
+            match known.iter().find(|k| k.upstream_id.as_deref() == Some(s.id.as_str())) {
+                Some(k) => {
+                    if k.status != status.as_str() || k.quantity != quantity || k.offer_name != s.offer_name {
+                        $counts.updated += 1;
+                    } else {
+                        $counts.unchanged += 1;
+                    }
+                    diesel::update(subscriptions::table.find(&k.id))
+                        .set((
+                            subscriptions::status.eq(status.as_str()),
+                            subscriptions::quantity.eq(quantity),
+                            subscriptions::offer_name.eq(&s.offer_name),
+                            subscriptions::synced_at.eq(Some(now.naive_utc())),
+                        ))
+                        .execute($conn)
+                        .await?;
+                }
+                None => {
+                    let family = up::product_family_of(&s.offer_name);
+                    let azure = family == ProductFamily::Azure;
+                    let row = SubscriptionRow {
+                        id: new_id(),
+                        partner_id: partner.to_owned(),
+                        provider_id: None,
+                        customer_id: Some(customer.to_owned()),
+                        owner: SubscriptionOwner::Customer.as_str().into(),
+                        product_family: family.as_str().into(),
+                        offer_name: s.offer_name.clone(),
+                        status: status.as_str().into(),
+                        billing_cycle: up::pc_billing_cycle(&s.billing_cycle).as_str().into(),
+                        quantity,
+                        is_trial: s.is_trial,
+                        azure_subscription_id: azure.then(|| s.entitlement_id.clone().unwrap_or_else(|| s.id.clone())),
+                        created_at: instant(s.creation_date.as_deref()).unwrap_or(now).naive_utc(),
+                        source: SOURCE.into(),
+                        upstream_id: Some(s.id.clone()),
+                        synced_at: Some(now.naive_utc()),
+                    };
+                    diesel::insert_into(subscriptions::table).values(&row).execute($conn).await?;
+                    $counts.created += 1;
+                }
+            }
+        }
+        // Gone from the customer's list: cancelled at Microsoft. Kept, marked deleted.
+        for k in known.iter().filter(|k| k.upstream_id.as_ref().is_some_and(|u| !listed.contains(u))) {
+            if k.status != SubscriptionStatus::Deleted.as_str() {
+                diesel::update(subscriptions::table.find(&k.id))
+                    .set(subscriptions::status.eq(SubscriptionStatus::Deleted.as_str()))
+                    .execute($conn)
+                    .await?;
+                $counts.marked += 1;
+            }
+        }
+    }};
+}
+
+/// What sync writes in `source` and `sync_state.source`.
+const SOURCE: &str = "PARTNER_CENTER";
+/// The actor named in the events of changes read from Partner Center.
+const ACTOR: &str = "sync:PARTNER_CENTER";
+
+/// The resources of one Partner Center pass, in the order they are synced.
+pub const RESOURCES: [&str; 3] = ["support_topics", "customers", "service_requests"];
+
+/// How a pass goes.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Customers per page.
+    pub customer_page: usize,
+    /// Service requests per page.
+    pub request_page: usize,
+    /// Start every resource from its first page, even where an earlier pass stopped partway,
+    /// and re-read every customer's subscriptions.
+    pub full: bool,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions { customer_page: 200, request_page: 200, full: false }
+    }
+}
+
+/// Why a pass stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("{}", .0.detail())]
+    Local(AppError),
+}
+
+impl From<AppError> for SyncError {
+    fn from(e: AppError) -> Self {
+        SyncError::Local(e)
+    }
+}
+
+/// What a pass did, per resource.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Ended relationships, deleted subscriptions.
+    pub marked: u64,
+    /// Objects skipped because they belong to another partner here.
+    pub skipped: u64,
+    pub pages: u64,
+}
+
+impl Counts {
+    fn seen(&self) -> u64 {
+        self.created + self.updated + self.unchanged
+    }
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct SyncReport {
+    /// `false` when another replica held the lock and this one did nothing.
+    pub ran: bool,
+    pub topics: Counts,
+    pub customers: Counts,
+    pub subscriptions: Counts,
+    pub requests: Counts,
+    pub notes: Counts,
+}
+
+/// Syncs one partner's data from Partner Center, acting as one of its agents.
+pub struct PartnerCenterSync {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    events: Option<EventBus>,
+    api: PartnerCenter,
+    partner: PartnerRow,
+    agent: AgentRow,
+    sla: SlaPolicy,
+}
+
+impl std::fmt::Debug for PartnerCenterSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartnerCenterSync").field("partner", &self.partner.id).field("api", &self.api).finish()
+    }
+}
+
+/// Stable text for an instant read from upstream, or `None` for Partner Center's unset date.
+fn instant(text: Option<&str>) -> Option<DateTime<Utc>> {
+    let text = text?;
+    if up::is_unset_date(text) {
+        return None;
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc()))
+        .ok()
+}
+
+fn note_key(n: &pc::Note) -> String {
+    crate::graphql::documents::sha256_hex(&format!("{}\u{1f}{}\u{1f}{}", n.created_by_name, n.created_date, n.text))
+}
+
+fn contact_name(c: &pc::Contact) -> String {
+    [c.first_name.as_deref(), c.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ")
+}
+
+impl PartnerCenterSync {
+    /// Sync for the partner of `agent` (an e-mail or id), which the history of synced changes
+    /// names where an agent is required (the creator of a request filed at Microsoft).
+    pub async fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        events: Option<EventBus>,
+        api: PartnerCenter,
+        acting_as: &str,
+        sla: SlaPolicy,
+    ) -> AppResult<PartnerCenterSync> {
+        let (agent, partner) = crate::with_conn!(db, |conn| {
+            let agent: Option<AgentRow> = agents::table
+                .filter(agents::email.eq(acting_as).or(agents::id.eq(acting_as)))
+                .select(AgentRow::as_select())
+                .first(conn)
+                .await
+                .optional()?;
+            let agent = agent.ok_or_else(|| {
+                AppError::bad_input(format!(
+                    "no agent {acting_as}: name an existing agent (e-mail or id) for sync to act as (SG_SYNC_AGENT)"
+                ))
+            })?;
+            let partner: PartnerRow =
+                partners::table.find(&agent.partner_id).select(PartnerRow::as_select()).first(conn).await?;
+            AppResult::Ok((agent, partner))
+        })?;
+        Ok(PartnerCenterSync { db, clock, events, api, partner, agent, sla })
+    }
+
+    pub fn partner_id(&self) -> &str {
+        &self.partner.id
+    }
+
+    pub fn api(&self) -> &PartnerCenter {
+        &self.api
+    }
+
+    /// One pass over every resource. On PostgreSQL it runs only if no other replica is
+    /// running one for the same partner (`ran: false` otherwise).
+    pub async fn run(&self, options: &SyncOptions) -> Result<SyncReport, SyncError> {
+        let Some(_lock) = crate::db::lease::try_lock(&self.db, &format!("sync:{SOURCE}:{}", self.partner.id)).await?
+        else {
+            tracing::info!(partner = %self.partner.id, "another replica is syncing; skipping this turn");
+            return Ok(SyncReport::default());
+        };
+        let mut report = SyncReport { ran: true, ..SyncReport::default() };
+        for resource in RESOURCES {
+            self.begin(resource, options.full).await?;
+            let outcome = match resource {
+                "support_topics" => self.topics(&mut report).await,
+                "customers" => self.customers(options, &mut report).await,
+                _ => self.requests(options, &mut report).await,
+            };
+            if let Err(e) = &outcome {
+                self.failed(resource, &e.to_string()).await?;
+            }
+            outcome?;
+        }
+        Ok(report)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn wake(&self) {
+        if let Some(bus) = &self.events {
+            bus.wake();
+        }
+    }
+
+    /// Starts a pass of `resource`, or resumes the one under way (unless `restart`).
+    async fn begin(&self, resource: &str, restart: bool) -> AppResult<()> {
+        let now = self.now().naive_utc();
+        let p = self.partner.id.as_str();
+        transaction!(self.db, |conn| {
+            let state: Option<SyncStateRow> = sync_state::table
+                .find((p, SOURCE, resource))
+                .select(SyncStateRow::as_select())
+                .first(conn)
+                .await
+                .optional()?;
+            match state {
+                None => {
+                    let row = SyncStateRow {
+                        partner_id: p.into(),
+                        source: SOURCE.into(),
+                        resource: resource.into(),
+                        cursor: None,
+                        pass_started_at: Some(now),
+                        pass_objects: 0,
+                        last_started_at: Some(now),
+                        last_finished_at: None,
+                        last_objects: 0,
+                        last_error: None,
+                        last_error_at: None,
+                    };
+                    diesel::insert_into(sync_state::table).values(&row).execute(conn).await?;
+                }
+                // An unfinished pass resumes where it stopped.
+                Some(s) if s.pass_started_at.is_some() && !restart => {}
+                Some(_) => {
+                    diesel::update(sync_state::table.find((p, SOURCE, resource)))
+                        .set((
+                            sync_state::cursor.eq(None::<String>),
+                            sync_state::pass_started_at.eq(Some(now)),
+                            sync_state::pass_objects.eq(0),
+                            sync_state::last_started_at.eq(Some(now)),
+                        ))
+                        .execute(conn)
+                        .await?;
+                }
+            }
+            AppResult::Ok(())
+        })
+    }
+
+    async fn state(&self, resource: &str) -> AppResult<SyncStateRow> {
+        let p = self.partner.id.as_str();
+        crate::with_conn!(self.db, |conn| {
+            AppResult::Ok(
+                sync_state::table.find((p, SOURCE, resource)).select(SyncStateRow::as_select()).first(conn).await?,
+            )
+        })
+    }
+
+    async fn failed(&self, resource: &str, message: &str) -> AppResult<()> {
+        let now = self.now().naive_utc();
+        let p = self.partner.id.as_str();
+        tracing::warn!(partner = p, resource, error = message, "sync stopped; the next pass resumes here");
+        crate::with_conn!(self.db, |conn| {
+            diesel::update(sync_state::table.find((p, SOURCE, resource)))
+                .set((sync_state::last_error.eq(Some(message)), sync_state::last_error_at.eq(Some(now))))
+                .execute(conn)
+                .await?;
+            AppResult::Ok(())
+        })
+    }
+
+    /// Support topics: one call, one transaction.
+    async fn topics(&self, report: &mut SyncReport) -> Result<(), SyncError> {
+        let topics = self.api.support_topics().await?;
+        let now = self.now();
+        let p = self.partner.id.as_str();
+        let counts = async { transaction!(self.db, |conn| {
+            let mut counts = Counts { pages: 1, ..Counts::default() };
+            for t in &topics {
+                let id = format!("pc-topic-{}", t.id);
+                let existing: Option<SupportTopicRow> = support_topics::table
+                    .find(&id)
+                    .select(SupportTopicRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let family = up::product_family_of(&t.name);
+                match existing {
+                    Some(e) if e.name == t.name => {
+                        counts.unchanged += 1;
+                        diesel::update(support_topics::table.find(&id))
+                            .set(support_topics::synced_at.eq(Some(now.naive_utc())))
+                            .execute(conn)
+                            .await?;
+                    }
+                    Some(_) => {
+                        counts.updated += 1;
+                        diesel::update(support_topics::table.find(&id))
+                            .set((
+                                support_topics::name.eq(&t.name),
+                                support_topics::synced_at.eq(Some(now.naive_utc())),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    }
+                    None => {
+                        counts.created += 1;
+                        let row = SupportTopicRow {
+                            id,
+                            product_family: family.as_str().into(),
+                            category: "Partner Center".into(),
+                            name: t.name.clone(),
+                            source: SOURCE.into(),
+                            upstream_id: Some(t.id.clone()),
+                            synced_at: Some(now.naive_utc()),
+                        };
+                        diesel::insert_into(support_topics::table).values(&row).execute(conn).await?;
+                    }
+                }
+            }
+            finish_pass!(conn, p, "support_topics", now, counts.seen());
+            AppResult::Ok(counts)
+        })}.await?;
+        report.topics = counts;
+        Ok(())
+    }
+
+    /// Customers page by page, each with its subscriptions, in one transaction per page.
+    async fn customers(&self, options: &SyncOptions, report: &mut SyncReport) -> Result<(), SyncError> {
+        let p = self.partner.id.clone();
+        let kind: PartnerKind = self.partner.kind.parse().map_err(AppError::from)?;
+        loop {
+            let state = self.state("customers").await?;
+            let page = match self.api.customers(options.customer_page, state.cursor.as_deref()).await {
+                Err(UpstreamError::Rejected { status: 400, .. }) if state.cursor.is_some() => {
+                    // The continuation token expired: start the pass again from the top.
+                    self.begin("customers", true).await?;
+                    continue;
+                }
+                other => other?,
+            };
+            let ids: Vec<String> = page.items.iter().map(|c| c.id.clone()).collect();
+            let known: Vec<CustomerRow> = async { crate::with_conn!(self.db, |conn| {
+                AppResult::Ok(
+                    customers::table
+                        .filter(customers::tenant_id.eq_any(&ids))
+                        .select(CustomerRow::as_select())
+                        .load(conn)
+                        .await?,
+                )
+            })}.await?;
+            let known: HashMap<String, CustomerRow> = known.into_iter().map(|c| (c.tenant_id.clone(), c)).collect();
+            // What the page needs from Partner Center, read before the transaction opens: a new
+            // customer's billing profile, and subscriptions (a new customer's, or all on a full pass).
+            let mut details = HashMap::new();
+            let mut subscriptions = HashMap::new();
+            for c in &page.items {
+                let mine = known.get(&c.id).map(|k| k.partner_id == p);
+                if mine == Some(false) {
+                    continue;
+                }
+                if mine.is_none() && c.billing_profile.is_none() {
+                    details.insert(c.id.clone(), self.api.customer(&c.id).await?);
+                }
+                if mine.is_none() || options.full {
+                    subscriptions.insert(c.id.clone(), self.api.subscriptions(&c.id).await?);
+                }
+            }
+            let next = page.next_token();
+            let now = self.now();
+            let (customers, subs) = async { transaction!(self.db, |conn| {
+                let mut counts = Counts { pages: 1, ..Counts::default() };
+                let mut sub_counts = Counts::default();
+                for c in &page.items {
+                    let known = known.get(&c.id);
+                    if known.is_some_and(|k| k.partner_id != p) {
+                        counts.skipped += 1;
+                        continue;
+                    }
+                    let relationship = up::pc_relationship(&c.relationship_to_partner, kind);
+                    let customer_id = match known {
+                        Some(k) => {
+                            let ended = match relationship {
+                                None => k.relationship_ended_at.or(Some(now.naive_utc())),
+                                Some(_) => None,
+                            };
+                            let changed = k.company_name != c.company_profile.company_name
+                                || k.primary_domain != c.company_profile.domain
+                                || ended != k.relationship_ended_at
+                                || relationship.is_some_and(|r| r.as_str() != k.relationship);
+                            if changed {
+                                counts.updated += 1;
+                            } else {
+                                counts.unchanged += 1;
+                            }
+                            diesel::update(customers::table.find(&k.id))
+                                .set((
+                                    customers::company_name.eq(&c.company_profile.company_name),
+                                    customers::primary_domain.eq(&c.company_profile.domain),
+                                    customers::relationship
+                                        .eq(relationship.map(|r| r.as_str().to_owned()).unwrap_or(k.relationship.clone())),
+                                    customers::relationship_ended_at.eq(ended),
+                                    customers::synced_at.eq(Some(now.naive_utc())),
+                                ))
+                                .execute(conn)
+                                .await?;
+                            k.id.clone()
+                        }
+                        None => {
+                            let detail = details.get(&c.id).unwrap_or(c);
+                            let billing = detail.billing_profile.clone().unwrap_or_default();
+                            let country = billing
+                                .default_address
+                                .and_then(|a| a.country)
+                                .filter(|c| c.len() == 2)
+                                .unwrap_or_else(|| "US".into())
+                                .to_ascii_uppercase();
+                            let calendar_id = up::calendar_for_country(&country)
+                                .map(str::to_owned)
+                                .or_else(|| self.partner.calendar_id.clone())
+                                .unwrap_or_else(|| "cal-us-east".into());
+                            let calendar: CalendarRow = business_calendars::table
+                                .find(&calendar_id)
+                                .select(CalendarRow::as_select())
+                                .first(conn)
+                                .await?;
+                            let row = CustomerRow {
+                                id: new_id(),
+                                partner_id: p.clone(),
+                                provider_id: (relationship == Some(CustomerRelationship::IndirectReseller))
+                                    .then(|| self.partner.provider_id.clone())
+                                    .flatten(),
+                                company_name: c.company_profile.company_name.clone(),
+                                primary_domain: c.company_profile.domain.clone(),
+                                tenant_id: c.id.clone(),
+                                country,
+                                time_zone: calendar.time_zone,
+                                language: billing.culture.or(billing.language).unwrap_or_else(|| "en-US".into()),
+                                cloud: self.partner.cloud.clone(),
+                                calendar_id,
+                                relationship: relationship.unwrap_or(CustomerRelationship::Reseller).as_str().into(),
+                                delegated_admin: detail.allow_delegated_access.unwrap_or(false),
+                                azure_access_granted: false,
+                                created_at: now.naive_utc(),
+                                source: SOURCE.into(),
+                                upstream_id: Some(c.id.clone()),
+                                synced_at: Some(now.naive_utc()),
+                                relationship_ended_at: relationship.is_none().then(|| now.naive_utc()),
+                            };
+                            diesel::insert_into(customers::table).values(&row).execute(conn).await?;
+                            let domain = CustomerDomainRow {
+                                domain: row.primary_domain.to_lowercase(),
+                                customer_id: row.id.clone(),
+                                is_primary: true,
+                            };
+                            diesel::insert_into(customer_domains::table)
+                                .values(&domain)
+                                .on_conflict_do_nothing()
+                                .execute(conn)
+                                .await?;
+                            counts.created += 1;
+                            row.id
+                        }
+                    };
+                    if let Some(list) = subscriptions.get(&c.id) {
+                        sync_subscriptions!(conn, &p, &customer_id, list, now, sub_counts);
+                    }
+                }
+                let seen = counts.seen() as i64;
+                match &next {
+                    Some(token) => {
+                        diesel::update(sync_state::table.find((p.as_str(), SOURCE, "customers")))
+                            .set((
+                                sync_state::cursor.eq(Some(token)),
+                                sync_state::pass_objects.eq(sync_state::pass_objects + seen),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    }
+                    None => {
+                        // The pass saw every customer Partner Center lists: the others ended.
+                        let started = state.pass_started_at.unwrap_or(now.naive_utc());
+                        counts.marked += diesel::update(
+                            customers::table
+                                .filter(customers::partner_id.eq(&p))
+                                .filter(customers::source.eq(SOURCE))
+                                .filter(customers::relationship_ended_at.is_null())
+                                .filter(customers::synced_at.lt(started)),
+                        )
+                        .set(customers::relationship_ended_at.eq(Some(now.naive_utc())))
+                        .execute(conn)
+                        .await? as u64;
+                        finish_pass!(conn, p.as_str(), "customers", now, seen);
+                    }
+                }
+                AppResult::Ok((counts, sub_counts))
+            })}.await?;
+            add(&mut report.customers, &customers);
+            add(&mut report.subscriptions, &subs);
+            if next.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The partner's service requests, page by page, with their notes.
+    async fn requests(&self, options: &SyncOptions, report: &mut SyncReport) -> Result<(), SyncError> {
+        let p = self.partner.id.clone();
+        let calendar_id =
+            self.partner.calendar_id.clone().ok_or_else(|| {
+                AppError::bad_input(format!(
+                    "partner {} has no business calendar for its own tenant; assign one (assignBusinessCalendar) \
+                     before syncing its service requests",
+                    self.partner.id
+                ))
+            })?;
+        let cloud: Cloud = self.partner.cloud.parse().map_err(AppError::from)?;
+        let postgres = self.db.backend == crate::db::Backend::Postgres;
+        let partner_names: Vec<String> = async { crate::with_conn!(self.db, |conn| {
+            AppResult::Ok(
+                agents::table.filter(agents::partner_id.eq(&p)).select(agents::display_name).load(conn).await?,
+            )
+        })}.await?;
+        loop {
+            let state = self.state("service_requests").await?;
+            let offset: usize = state.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+            let page = self.api.service_requests(offset, options.request_page).await?;
+            let size = page.items.len();
+            let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
+            let now = self.now();
+            let (counts, notes) = async { transaction!(self.db, |conn| {
+                let mut counts = Counts { pages: 1, ..Counts::default() };
+                let mut note_counts = Counts::default();
+                let known: Vec<ServiceRequestRow> = service_requests::table
+                    .filter(service_requests::partner_id.eq(&p))
+                    .filter(service_requests::source.eq(SOURCE))
+                    .filter(service_requests::upstream_id.eq_any(&ids))
+                    .select(ServiceRequestRow::as_select())
+                    .load(conn)
+                    .await?;
+                let known: HashMap<String, ServiceRequestRow> =
+                    known.into_iter().map(|r| (r.upstream_id.clone().unwrap_or_default(), r)).collect();
+                let calendar = load_calendar!(conn, &calendar_id);
+                for r in &page.items {
+                    let Some(created) = instant(Some(&r.created_date)) else { continue };
+                    let created = created.min(now);
+                    let status = up::pc_request_status(&r.status);
+                    let severity = up::upstream_severity(&r.severity);
+                    let contact = r.primary_contact.clone().unwrap_or_default();
+                    let contact_full = contact_name(&contact);
+                    let mut histories = Vec::new();
+                    let mut evs = Vec::new();
+                    let (row, first_seen) = match known.get(&r.id) {
+                        Some(row) => (row.clone(), false),
+                        None => {
+                            let topic_name = r.support_topic_name.clone().unwrap_or_default();
+                            let family = up::product_family_of(&topic_name);
+                            let kind = up::incident_kind_of_topic(&topic_name);
+                            let (route, portal_url) = route_for(family, cloud, None);
+                            let language = "en-US".to_owned();
+                            let plan = sla::plan(kind, severity, &language, &calendar);
+                            let record =
+                                SlaRecord::file(plan, &calendar, created, self.sla.warning_percent(severity));
+                            let topic_id = r.support_topic_id.as_ref().map(|t| format!("pc-topic-{t}"));
+                            let topic_known = match &topic_id {
+                                Some(t) => support_topics::table
+                                    .find(t)
+                                    .select(support_topics::id)
+                                    .first::<String>(conn)
+                                    .await
+                                    .optional()?
+                                    .is_some(),
+                                None => false,
+                            };
+                            let fee = if is_billing(kind) { FeeCoverage::NoFee } else { FeeCoverage::CspBenefit };
+                            let mut row = ServiceRequestRow {
+                                id: new_id(),
+                                partner_id: p.clone(),
+                                customer_id: None,
+                                subscription_id: None,
+                                product_family: family.as_str().into(),
+                                incident_kind: kind.as_str().into(),
+                                business_impact: up::impact_of(severity).as_str().into(),
+                                severity: severity.as_str().into(),
+                                title: r.title.chars().take(200).collect(),
+                                description: r.description.chars().take(20_000).collect(),
+                                support_topic_id: topic_id.filter(|_| topic_known),
+                                support_plan: SupportPlan::CloudSolutionProvider.as_str().into(),
+                                entitlement_ref: None,
+                                fee_coverage: fee.as_str().into(),
+                                route: route.as_str().into(),
+                                portal_url,
+                                contact_name: if contact_full.is_empty() {
+                                    self.partner.support_contact_name.clone()
+                                } else {
+                                    contact_full.clone()
+                                },
+                                contact_email: contact
+                                    .email
+                                    .clone()
+                                    .unwrap_or_else(|| self.partner.support_contact_email.clone()),
+                                contact_phone: contact.phone_number.clone(),
+                                support_language: language,
+                                status: RequestStatus::New.as_str().into(),
+                                calendar_id: calendar_id.clone(),
+                                sla_clock: plan.clock.as_str().into(),
+                                sla_target_minutes: plan.target.num_minutes(),
+                                sla_due_at: record.schedule.due_at.naive_utc(),
+                                sla_at_risk_at: record.schedule.at_risk_at.naive_utc(),
+                                first_response_at: None,
+                                created_by_agent_id: self.agent.id.clone(),
+                                created_at: created.naive_utc(),
+                                updated_at: now.naive_utc(),
+                                closed_at: None,
+                                version: 1,
+                                sla_state: record.recorded.as_str().into(),
+                                sla_stopped_at: None,
+                                first_response_source: None,
+                                first_response_entered_at: None,
+                                first_response_agent_id: None,
+                                source: SOURCE.into(),
+                                upstream_id: Some(r.id.clone()),
+                                synced_at: Some(now.naive_utc()),
+                            };
+                            store_sla(&mut row, &record);
+                            diesel::insert_into(service_requests::table).values(&row).execute(conn).await?;
+                            histories.push(history(
+                                &row.id,
+                                None,
+                                HistoryKind::Created,
+                                Some(SOURCE.into()),
+                                Some(RequestStatus::New.as_str().into()),
+                                created,
+                            ));
+                            evs.push(event(
+                                &p,
+                                Some(&row.id),
+                                EventKind::Created,
+                                json!({ "status": row.status, "severity": row.severity, "slaDueAt": record.schedule.due_at, "actor": ACTOR, "upstreamId": r.id }),
+                                now,
+                            ));
+                            counts.created += 1;
+                            (row, true)
+                        }
+                    };
+                    let mut updated = row.clone();
+                    let mut record = sla_record(&row)?;
+                    let mut transitions = Vec::new();
+                    // Notes not seen before, oldest first; support's first one is its response.
+                    let mut fresh: Vec<&pc::Note> = Vec::new();
+                    if !r.notes.is_empty() {
+                        let seen: Vec<Option<String>> = service_request_notes::table
+                            .filter(service_request_notes::service_request_id.eq(&row.id))
+                            .filter(service_request_notes::upstream_key.is_not_null())
+                            .select(service_request_notes::upstream_key)
+                            .load(conn)
+                            .await?;
+                        fresh = r.notes.iter().filter(|n| !seen.contains(&Some(note_key(n)))).collect();
+                        fresh.sort_by_key(|n| instant(Some(&n.created_date)));
+                    }
+                    for n in fresh {
+                        let at = instant(Some(&n.created_date)).unwrap_or(now).clamp(created, now);
+                        let by_partner = n.created_by_name == contact_full
+                            || n.created_by_name == "Partner"
+                            || partner_names.iter().any(|a| a == &n.created_by_name);
+                        let body: String = n.text.chars().take(20_000).collect();
+                        if body.trim().is_empty() {
+                            continue;
+                        }
+                        let note = NoteRow {
+                            id: new_id(),
+                            service_request_id: row.id.clone(),
+                            author_kind: if by_partner { NoteAuthorKind::Partner } else { NoteAuthorKind::Support }
+                                .as_str()
+                                .into(),
+                            agent_id: by_partner.then(|| self.agent.id.clone()),
+                            body,
+                            created_at: at.naive_utc(),
+                            upstream_key: Some(note_key(n)),
+                        };
+                        diesel::insert_into(service_request_notes::table).values(&note).execute(conn).await?;
+                        note_counts.created += 1;
+                        histories.push(history(&row.id, None, HistoryKind::NoteAdded, None, Some(note.id.clone()), at));
+                        evs.push(event(
+                            &p,
+                            Some(&row.id),
+                            EventKind::NoteAdded,
+                            json!({ "noteId": note.id, "actor": ACTOR, "by": n.created_by_name }),
+                            now,
+                        ));
+                        if !by_partner && record.first_response_at.is_none() && record.stopped_at.is_none() {
+                            // Microsoft's record says when support answered. A request sync meets
+                            // for the first time takes that record as it stands; one it already
+                            // tracked follows S4 from the moment the answer is read.
+                            let entered = if first_seen { at } else { now };
+                            if let Ok(t) = record.respond(at, entered) {
+                                transitions.extend(t);
+                                updated.first_response_source = Some(ResponseSource::Microsoft.as_str().into());
+                                updated.first_response_entered_at = Some(now.naive_utc());
+                                histories.push(history(
+                                    &row.id,
+                                    None,
+                                    HistoryKind::SupportResponded,
+                                    Some(ResponseSource::Microsoft.as_str().into()),
+                                    Some(at.to_rfc3339()),
+                                    now,
+                                ));
+                                evs.push(event(
+                                    &p,
+                                    Some(&row.id),
+                                    EventKind::SupportResponded,
+                                    json!({ "respondedAt": at, "source": "MICROSOFT", "actor": ACTOR }),
+                                    now,
+                                ));
+                            }
+                        }
+                    }
+                    let from: RequestStatus = row.status.parse()?;
+                    if status != from {
+                        let closed_at = match status {
+                            RequestStatus::Closed => instant(r.last_closed_date.as_deref()).unwrap_or(now).min(now),
+                            _ => now,
+                        };
+                        updated.status = status.as_str().into();
+                        updated.closed_at = (status == RequestStatus::Closed).then(|| closed_at.naive_utc());
+                        histories.push(history(
+                            &row.id,
+                            None,
+                            HistoryKind::StatusChanged,
+                            Some(from.as_str().into()),
+                            Some(status.as_str().into()),
+                            if first_seen { closed_at } else { now },
+                        ));
+                        evs.push(event(
+                            &p,
+                            Some(&row.id),
+                            EventKind::StatusChanged,
+                            json!({ "from": from.as_str(), "to": status.as_str(), "actor": ACTOR }),
+                            now,
+                        ));
+                        let at = if first_seen { closed_at } else { now };
+                        transitions.extend(if status.is_open() { record.catch_up(at) } else { record.stop(at) });
+                    }
+                    transitions.extend(record.catch_up(now));
+                    store_sla(&mut updated, &record);
+                    let title: String = r.title.chars().take(200).collect();
+                    let changed = updated.status != row.status
+                        || updated.sla_state != row.sla_state
+                        || updated.first_response_at != row.first_response_at
+                        || title != row.title
+                        || !histories.is_empty();
+                    if !first_seen {
+                        if changed {
+                            counts.updated += 1;
+                        } else {
+                            counts.unchanged += 1;
+                        }
+                    }
+                    diesel::update(service_requests::table.find(&row.id))
+                        .set((
+                            service_requests::status.eq(&updated.status),
+                            service_requests::closed_at.eq(updated.closed_at),
+                            service_requests::title.eq(&title),
+                            service_requests::synced_at.eq(Some(now.naive_utc())),
+                            service_requests::version.eq(row.version + i64::from(changed && !first_seen)),
+                            service_requests::updated_at
+                                .eq(if changed { now.naive_utc() } else { row.updated_at }),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    write_sla!(conn, updated);
+                    let (h, e) = sla_entries(&updated, None, &transitions, now);
+                    histories.extend(h);
+                    evs.extend(e);
+                    record!(conn, postgres, histories, evs);
+                }
+                let seen = counts.seen() as i64;
+                if size == options.request_page {
+                    diesel::update(sync_state::table.find((p.as_str(), SOURCE, "service_requests")))
+                        .set((
+                            sync_state::cursor.eq(Some((offset + size).to_string())),
+                            sync_state::pass_objects.eq(sync_state::pass_objects + seen),
+                        ))
+                        .execute(conn)
+                        .await?;
+                } else {
+                    finish_pass!(conn, p.as_str(), "service_requests", now, seen);
+                }
+                AppResult::Ok((counts, note_counts))
+            })}.await?;
+            self.wake();
+            add(&mut report.requests, &counts);
+            add(&mut report.notes, &notes);
+            if size < options.request_page {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn is_billing(kind: IncidentKind) -> bool {
+    matches!(kind, IncidentKind::Billing | IncidentKind::BillingDispute)
+}
+
+fn add(total: &mut Counts, page: &Counts) {
+    total.created += page.created;
+    total.updated += page.updated;
+    total.unchanged += page.unchanged;
+    total.marked += page.marked;
+    total.skipped += page.skipped;
+    total.pages += page.pages;
+}
+
+
+impl PartnerCenterSync {
+    /// Sync as the app's configuration sets it up, or `None` when no source is configured.
+    pub async fn for_app(app: &crate::App) -> AppResult<Option<PartnerCenterSync>> {
+        let Some(sources) = &app.config.sources else { return Ok(None) };
+        let client = crate::upstream::UpstreamClient::new("Partner Center", sources.partner_center.clone())
+            .map_err(AppError::internal)?;
+        let sync = PartnerCenterSync::new(
+            app.db.clone(),
+            app.clock.clone(),
+            Some(app.events.clone()),
+            PartnerCenter { client },
+            &sources.agent,
+            app.config.sla,
+        )
+        .await?;
+        Ok(Some(sync))
+    }
+}
+
+/// Runs a pass every `interval` for the life of the process. A failed pass is logged and
+/// recorded in `sync_state`; local reads and writes never wait for it.
+/// Every `FULL_EVERY`th pass is a full reconciliation (every customer's subscriptions are read
+/// again); the others read only what changes cheaply.
+pub fn spawn_schedule(sync: PartnerCenterSync, interval: std::time::Duration) {
+    const FULL_EVERY: u64 = 12;
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for pass in 0u64.. {
+            ticks.tick().await;
+            let started = std::time::Instant::now();
+            let options = SyncOptions { full: pass % FULL_EVERY == FULL_EVERY - 1, ..SyncOptions::default() };
+            match sync.run(&options).await {
+                Ok(report) if report.ran => tracing::info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    customers = ?report.customers,
+                    requests = ?report.requests,
+                    "sync pass done"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sync pass failed; the next one resumes where it stopped"),
+            }
+        }
+    });
+}
