@@ -90,7 +90,13 @@ fn at(base: DateTime<Utc>, minutes: i64) -> String {
 }
 
 const COUNTRIES: [&str; 6] = ["US", "GB", "DE", "FR", "JP", "NZ"];
-const OFFERS: [&str; 5] = ["Microsoft 365 E3", "Azure plan", "Dynamics 365 Sales Enterprise", "Enterprise Mobility + Security E3", "Office 365 E1"];
+const OFFERS: [&str; 5] = [
+    "Microsoft 365 E3",
+    "Azure plan",
+    "Dynamics 365 Sales Enterprise",
+    "Enterprise Mobility + Security E3",
+    "Office 365 E1",
+];
 
 impl Simulator {
     /// A simulator holding `size` of generated data, dated up to `now`. The same size gives the
@@ -291,7 +297,10 @@ async fn token(State(sim): Shared, Path(tenant): Path<String>, Form(form): Form<
 }
 
 fn oauth_error(error: &str, description: &str) -> Response {
-    (StatusCode::UNAUTHORIZED, Json(json!({ "error": error, "error_description": description, "error_codes": [7000215] })))
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "error": error, "error_description": description, "error_codes": [7000215] })),
+    )
         .into_response()
 }
 
@@ -395,8 +404,9 @@ async fn customers(State(sim): Shared, headers: HeaderMap, Query(q): Query<Custo
         .take(size)
         .map(|c| {
             // A list leaves out the billing profile and the delegated-access flag.
-            let mut v = serde_json::to_value(Customer { billing_profile: None, allow_delegated_access: None, ..c.clone() })
-                .unwrap();
+            let mut v =
+                serde_json::to_value(Customer { billing_profile: None, allow_delegated_access: None, ..c.clone() })
+                    .unwrap();
             v["attributes"] = json!({ "objectType": "Customer" });
             v
         })
@@ -583,8 +593,12 @@ struct NoteBody {
 }
 
 async fn sim_note(State(sim): Shared, Path(id): Path<String>, Json(b): Json<NoteBody>) -> Response {
-    if sim.add_note(&id, &b.created_by_name, &b.text, Utc::now()) { StatusCode::NO_CONTENT } else { StatusCode::NOT_FOUND }
-        .into_response()
+    if sim.add_note(&id, &b.created_by_name, &b.text, Utc::now()) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+    .into_response()
 }
 
 async fn stats(State(sim): Shared) -> Response {

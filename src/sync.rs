@@ -341,13 +341,20 @@ impl PartnerCenterSync {
                 }
                 // An unfinished pass resumes where it stopped.
                 Some(s) if s.pass_started_at.is_some() && !restart => {}
-                Some(_) => {
+                Some(s) => {
+                    // A pass starts strictly after the last one did, even on a clock that
+                    // stood still, so "not seen since this pass started" marks exactly what
+                    // this pass did not see (objects it sees are stamped no earlier).
+                    let start = match s.last_started_at {
+                        Some(last) if last >= now => last + chrono::Duration::microseconds(1),
+                        _ => now,
+                    };
                     diesel::update(sync_state::table.find((p, SOURCE, resource)))
                         .set((
                             sync_state::cursor.eq(None::<String>),
-                            sync_state::pass_started_at.eq(Some(now)),
+                            sync_state::pass_started_at.eq(Some(start)),
                             sync_state::pass_objects.eq(0),
-                            sync_state::last_started_at.eq(Some(now)),
+                            sync_state::last_started_at.eq(Some(start)),
                         ))
                         .execute(conn)
                         .await?;
@@ -384,53 +391,56 @@ impl PartnerCenterSync {
         let topics = self.api.support_topics().await?;
         let now = self.now();
         let p = self.partner.id.as_str();
-        let counts = async { transaction!(self.db, |conn| {
-            let mut counts = Counts { pages: 1, ..Counts::default() };
-            for t in &topics {
-                let id = format!("pc-topic-{}", t.id);
-                let existing: Option<SupportTopicRow> = support_topics::table
-                    .find(&id)
-                    .select(SupportTopicRow::as_select())
-                    .first(conn)
-                    .await
-                    .optional()?;
-                let family = up::product_family_of(&t.name);
-                match existing {
-                    Some(e) if e.name == t.name => {
-                        counts.unchanged += 1;
-                        diesel::update(support_topics::table.find(&id))
-                            .set(support_topics::synced_at.eq(Some(now.naive_utc())))
-                            .execute(conn)
-                            .await?;
-                    }
-                    Some(_) => {
-                        counts.updated += 1;
-                        diesel::update(support_topics::table.find(&id))
-                            .set((
-                                support_topics::name.eq(&t.name),
-                                support_topics::synced_at.eq(Some(now.naive_utc())),
-                            ))
-                            .execute(conn)
-                            .await?;
-                    }
-                    None => {
-                        counts.created += 1;
-                        let row = SupportTopicRow {
-                            id,
-                            product_family: family.as_str().into(),
-                            category: "Partner Center".into(),
-                            name: t.name.clone(),
-                            source: SOURCE.into(),
-                            upstream_id: Some(t.id.clone()),
-                            synced_at: Some(now.naive_utc()),
-                        };
-                        diesel::insert_into(support_topics::table).values(&row).execute(conn).await?;
+        let counts = async {
+            transaction!(self.db, |conn| {
+                let mut counts = Counts { pages: 1, ..Counts::default() };
+                for t in &topics {
+                    let id = format!("pc-topic-{}", t.id);
+                    let existing: Option<SupportTopicRow> = support_topics::table
+                        .find(&id)
+                        .select(SupportTopicRow::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let family = up::product_family_of(&t.name);
+                    match existing {
+                        Some(e) if e.name == t.name => {
+                            counts.unchanged += 1;
+                            diesel::update(support_topics::table.find(&id))
+                                .set(support_topics::synced_at.eq(Some(now.naive_utc())))
+                                .execute(conn)
+                                .await?;
+                        }
+                        Some(_) => {
+                            counts.updated += 1;
+                            diesel::update(support_topics::table.find(&id))
+                                .set((
+                                    support_topics::name.eq(&t.name),
+                                    support_topics::synced_at.eq(Some(now.naive_utc())),
+                                ))
+                                .execute(conn)
+                                .await?;
+                        }
+                        None => {
+                            counts.created += 1;
+                            let row = SupportTopicRow {
+                                id,
+                                product_family: family.as_str().into(),
+                                category: "Partner Center".into(),
+                                name: t.name.clone(),
+                                source: SOURCE.into(),
+                                upstream_id: Some(t.id.clone()),
+                                synced_at: Some(now.naive_utc()),
+                            };
+                            diesel::insert_into(support_topics::table).values(&row).execute(conn).await?;
+                        }
                     }
                 }
-            }
-            finish_pass!(conn, p, "support_topics", now, counts.seen());
-            AppResult::Ok(counts)
-        })}.await?;
+                finish_pass!(conn, p, "support_topics", now, counts.seen());
+                AppResult::Ok(counts)
+            })
+        }
+        .await?;
         report.topics = counts;
         Ok(())
     }
@@ -450,15 +460,18 @@ impl PartnerCenterSync {
                 other => other?,
             };
             let ids: Vec<String> = page.items.iter().map(|c| c.id.clone()).collect();
-            let known: Vec<CustomerRow> = async { crate::with_conn!(self.db, |conn| {
-                AppResult::Ok(
-                    customers::table
-                        .filter(customers::tenant_id.eq_any(&ids))
-                        .select(CustomerRow::as_select())
-                        .load(conn)
-                        .await?,
-                )
-            })}.await?;
+            let known: Vec<CustomerRow> = async {
+                crate::with_conn!(self.db, |conn| {
+                    AppResult::Ok(
+                        customers::table
+                            .filter(customers::tenant_id.eq_any(&ids))
+                            .select(CustomerRow::as_select())
+                            .load(conn)
+                            .await?,
+                    )
+                })
+            }
+            .await?;
             let known: HashMap<String, CustomerRow> = known.into_iter().map(|c| (c.tenant_id.clone(), c)).collect();
             // What the page needs from Partner Center, read before the transaction opens: a new
             // customer's billing profile, and subscriptions (a new customer's, or all on a full pass).
@@ -477,134 +490,142 @@ impl PartnerCenterSync {
                 }
             }
             let next = page.next_token();
-            let now = self.now();
-            let (customers, subs) = async { transaction!(self.db, |conn| {
-                let mut counts = Counts { pages: 1, ..Counts::default() };
-                let mut sub_counts = Counts::default();
-                for c in &page.items {
-                    let known = known.get(&c.id);
-                    if known.is_some_and(|k| k.partner_id != p) {
-                        counts.skipped += 1;
-                        continue;
-                    }
-                    let relationship = up::pc_relationship(&c.relationship_to_partner, kind);
-                    let customer_id = match known {
-                        Some(k) => {
-                            let ended = match relationship {
-                                None => k.relationship_ended_at.or(Some(now.naive_utc())),
-                                Some(_) => None,
-                            };
-                            let changed = k.company_name != c.company_profile.company_name
-                                || k.primary_domain != c.company_profile.domain
-                                || ended != k.relationship_ended_at
-                                || relationship.is_some_and(|r| r.as_str() != k.relationship);
-                            if changed {
-                                counts.updated += 1;
-                            } else {
-                                counts.unchanged += 1;
+            // Stamped no earlier than the pass started (see `begin`).
+            let now = self.now().max(state.pass_started_at.map(|t| t.and_utc()).unwrap_or_default());
+            let (customers, subs) = async {
+                transaction!(self.db, |conn| {
+                    let mut counts = Counts { pages: 1, ..Counts::default() };
+                    let mut sub_counts = Counts::default();
+                    for c in &page.items {
+                        let known = known.get(&c.id);
+                        if known.is_some_and(|k| k.partner_id != p) {
+                            counts.skipped += 1;
+                            continue;
+                        }
+                        let relationship = up::pc_relationship(&c.relationship_to_partner, kind);
+                        let customer_id = match known {
+                            Some(k) => {
+                                let ended = match relationship {
+                                    None => k.relationship_ended_at.or(Some(now.naive_utc())),
+                                    Some(_) => None,
+                                };
+                                let changed = k.company_name != c.company_profile.company_name
+                                    || k.primary_domain != c.company_profile.domain
+                                    || ended != k.relationship_ended_at
+                                    || relationship.is_some_and(|r| r.as_str() != k.relationship);
+                                if changed {
+                                    counts.updated += 1;
+                                } else {
+                                    counts.unchanged += 1;
+                                }
+                                diesel::update(customers::table.find(&k.id))
+                                    .set((
+                                        customers::company_name.eq(&c.company_profile.company_name),
+                                        customers::primary_domain.eq(&c.company_profile.domain),
+                                        customers::relationship.eq(relationship
+                                            .map(|r| r.as_str().to_owned())
+                                            .unwrap_or(k.relationship.clone())),
+                                        customers::relationship_ended_at.eq(ended),
+                                        customers::synced_at.eq(Some(now.naive_utc())),
+                                    ))
+                                    .execute(conn)
+                                    .await?;
+                                k.id.clone()
                             }
-                            diesel::update(customers::table.find(&k.id))
+                            None => {
+                                let detail = details.get(&c.id).unwrap_or(c);
+                                let billing = detail.billing_profile.clone().unwrap_or_default();
+                                let country = billing
+                                    .default_address
+                                    .and_then(|a| a.country)
+                                    .filter(|c| c.len() == 2)
+                                    .unwrap_or_else(|| "US".into())
+                                    .to_ascii_uppercase();
+                                let calendar_id = up::calendar_for_country(&country)
+                                    .map(str::to_owned)
+                                    .or_else(|| self.partner.calendar_id.clone())
+                                    .unwrap_or_else(|| "cal-us-east".into());
+                                let calendar: CalendarRow = business_calendars::table
+                                    .find(&calendar_id)
+                                    .select(CalendarRow::as_select())
+                                    .first(conn)
+                                    .await?;
+                                let row = CustomerRow {
+                                    id: new_id(),
+                                    partner_id: p.clone(),
+                                    provider_id: (relationship == Some(CustomerRelationship::IndirectReseller))
+                                        .then(|| self.partner.provider_id.clone())
+                                        .flatten(),
+                                    company_name: c.company_profile.company_name.clone(),
+                                    primary_domain: c.company_profile.domain.clone(),
+                                    tenant_id: c.id.clone(),
+                                    country,
+                                    time_zone: calendar.time_zone,
+                                    language: billing.culture.or(billing.language).unwrap_or_else(|| "en-US".into()),
+                                    cloud: self.partner.cloud.clone(),
+                                    calendar_id,
+                                    relationship: relationship
+                                        .unwrap_or(CustomerRelationship::Reseller)
+                                        .as_str()
+                                        .into(),
+                                    delegated_admin: detail.allow_delegated_access.unwrap_or(false),
+                                    azure_access_granted: false,
+                                    created_at: now.naive_utc(),
+                                    source: SOURCE.into(),
+                                    upstream_id: Some(c.id.clone()),
+                                    synced_at: Some(now.naive_utc()),
+                                    relationship_ended_at: relationship.is_none().then(|| now.naive_utc()),
+                                };
+                                diesel::insert_into(customers::table).values(&row).execute(conn).await?;
+                                let domain = CustomerDomainRow {
+                                    domain: row.primary_domain.to_lowercase(),
+                                    customer_id: row.id.clone(),
+                                    is_primary: true,
+                                };
+                                diesel::insert_into(customer_domains::table)
+                                    .values(&domain)
+                                    .on_conflict_do_nothing()
+                                    .execute(conn)
+                                    .await?;
+                                counts.created += 1;
+                                row.id
+                            }
+                        };
+                        if let Some(list) = subscriptions.get(&c.id) {
+                            sync_subscriptions!(conn, &p, &customer_id, list, now, sub_counts);
+                        }
+                    }
+                    let seen = counts.seen() as i64;
+                    match &next {
+                        Some(token) => {
+                            diesel::update(sync_state::table.find((p.as_str(), SOURCE, "customers")))
                                 .set((
-                                    customers::company_name.eq(&c.company_profile.company_name),
-                                    customers::primary_domain.eq(&c.company_profile.domain),
-                                    customers::relationship
-                                        .eq(relationship.map(|r| r.as_str().to_owned()).unwrap_or(k.relationship.clone())),
-                                    customers::relationship_ended_at.eq(ended),
-                                    customers::synced_at.eq(Some(now.naive_utc())),
+                                    sync_state::cursor.eq(Some(token)),
+                                    sync_state::pass_objects.eq(sync_state::pass_objects + seen),
                                 ))
                                 .execute(conn)
                                 .await?;
-                            k.id.clone()
                         }
                         None => {
-                            let detail = details.get(&c.id).unwrap_or(c);
-                            let billing = detail.billing_profile.clone().unwrap_or_default();
-                            let country = billing
-                                .default_address
-                                .and_then(|a| a.country)
-                                .filter(|c| c.len() == 2)
-                                .unwrap_or_else(|| "US".into())
-                                .to_ascii_uppercase();
-                            let calendar_id = up::calendar_for_country(&country)
-                                .map(str::to_owned)
-                                .or_else(|| self.partner.calendar_id.clone())
-                                .unwrap_or_else(|| "cal-us-east".into());
-                            let calendar: CalendarRow = business_calendars::table
-                                .find(&calendar_id)
-                                .select(CalendarRow::as_select())
-                                .first(conn)
-                                .await?;
-                            let row = CustomerRow {
-                                id: new_id(),
-                                partner_id: p.clone(),
-                                provider_id: (relationship == Some(CustomerRelationship::IndirectReseller))
-                                    .then(|| self.partner.provider_id.clone())
-                                    .flatten(),
-                                company_name: c.company_profile.company_name.clone(),
-                                primary_domain: c.company_profile.domain.clone(),
-                                tenant_id: c.id.clone(),
-                                country,
-                                time_zone: calendar.time_zone,
-                                language: billing.culture.or(billing.language).unwrap_or_else(|| "en-US".into()),
-                                cloud: self.partner.cloud.clone(),
-                                calendar_id,
-                                relationship: relationship.unwrap_or(CustomerRelationship::Reseller).as_str().into(),
-                                delegated_admin: detail.allow_delegated_access.unwrap_or(false),
-                                azure_access_granted: false,
-                                created_at: now.naive_utc(),
-                                source: SOURCE.into(),
-                                upstream_id: Some(c.id.clone()),
-                                synced_at: Some(now.naive_utc()),
-                                relationship_ended_at: relationship.is_none().then(|| now.naive_utc()),
-                            };
-                            diesel::insert_into(customers::table).values(&row).execute(conn).await?;
-                            let domain = CustomerDomainRow {
-                                domain: row.primary_domain.to_lowercase(),
-                                customer_id: row.id.clone(),
-                                is_primary: true,
-                            };
-                            diesel::insert_into(customer_domains::table)
-                                .values(&domain)
-                                .on_conflict_do_nothing()
-                                .execute(conn)
-                                .await?;
-                            counts.created += 1;
-                            row.id
-                        }
-                    };
-                    if let Some(list) = subscriptions.get(&c.id) {
-                        sync_subscriptions!(conn, &p, &customer_id, list, now, sub_counts);
-                    }
-                }
-                let seen = counts.seen() as i64;
-                match &next {
-                    Some(token) => {
-                        diesel::update(sync_state::table.find((p.as_str(), SOURCE, "customers")))
-                            .set((
-                                sync_state::cursor.eq(Some(token)),
-                                sync_state::pass_objects.eq(sync_state::pass_objects + seen),
-                            ))
+                            // The pass saw every customer Partner Center lists: the others ended.
+                            let started = state.pass_started_at.unwrap_or(now.naive_utc());
+                            counts.marked += diesel::update(
+                                customers::table
+                                    .filter(customers::partner_id.eq(&p))
+                                    .filter(customers::source.eq(SOURCE))
+                                    .filter(customers::relationship_ended_at.is_null())
+                                    .filter(customers::synced_at.lt(started)),
+                            )
+                            .set(customers::relationship_ended_at.eq(Some(now.naive_utc())))
                             .execute(conn)
-                            .await?;
+                            .await? as u64;
+                            finish_pass!(conn, p.as_str(), "customers", now, seen);
+                        }
                     }
-                    None => {
-                        // The pass saw every customer Partner Center lists: the others ended.
-                        let started = state.pass_started_at.unwrap_or(now.naive_utc());
-                        counts.marked += diesel::update(
-                            customers::table
-                                .filter(customers::partner_id.eq(&p))
-                                .filter(customers::source.eq(SOURCE))
-                                .filter(customers::relationship_ended_at.is_null())
-                                .filter(customers::synced_at.lt(started)),
-                        )
-                        .set(customers::relationship_ended_at.eq(Some(now.naive_utc())))
-                        .execute(conn)
-                        .await? as u64;
-                        finish_pass!(conn, p.as_str(), "customers", now, seen);
-                    }
-                }
-                AppResult::Ok((counts, sub_counts))
-            })}.await?;
+                    AppResult::Ok((counts, sub_counts))
+                })
+            }
+            .await?;
             add(&mut report.customers, &customers);
             add(&mut report.subscriptions, &subs);
             if next.is_none() {
@@ -616,21 +637,23 @@ impl PartnerCenterSync {
     /// The partner's service requests, page by page, with their notes.
     async fn requests(&self, options: &SyncOptions, report: &mut SyncReport) -> Result<(), SyncError> {
         let p = self.partner.id.clone();
-        let calendar_id =
-            self.partner.calendar_id.clone().ok_or_else(|| {
-                AppError::bad_input(format!(
-                    "partner {} has no business calendar for its own tenant; assign one (assignBusinessCalendar) \
+        let calendar_id = self.partner.calendar_id.clone().ok_or_else(|| {
+            AppError::bad_input(format!(
+                "partner {} has no business calendar for its own tenant; assign one (assignBusinessCalendar) \
                      before syncing its service requests",
-                    self.partner.id
-                ))
-            })?;
+                self.partner.id
+            ))
+        })?;
         let cloud: Cloud = self.partner.cloud.parse().map_err(AppError::from)?;
         let postgres = self.db.backend == crate::db::Backend::Postgres;
-        let partner_names: Vec<String> = async { crate::with_conn!(self.db, |conn| {
-            AppResult::Ok(
-                agents::table.filter(agents::partner_id.eq(&p)).select(agents::display_name).load(conn).await?,
-            )
-        })}.await?;
+        let partner_names: Vec<String> = async {
+            crate::with_conn!(self.db, |conn| {
+                AppResult::Ok(
+                    agents::table.filter(agents::partner_id.eq(&p)).select(agents::display_name).load(conn).await?,
+                )
+            })
+        }
+        .await?;
         loop {
             let state = self.state("service_requests").await?;
             let offset: usize = state.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
@@ -920,7 +943,6 @@ fn add(total: &mut Counts, page: &Counts) {
     total.skipped += page.skipped;
     total.pages += page.pages;
 }
-
 
 impl PartnerCenterSync {
     /// Sync as the app's configuration sets it up, or `None` when no source is configured.

@@ -11,6 +11,7 @@ use crate::error::{AppError, AppResult};
 
 /// Held while the work runs; dropping it lets the next holder in.
 pub struct Lease {
+    /// The in-process name held (SQLite); empty on PostgreSQL.
     name: String,
     #[cfg(feature = "postgres")]
     _connection: Option<super::PgConn>,
@@ -29,22 +30,14 @@ fn held() -> &'static Mutex<HashSet<String>> {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        held().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.name);
+        if !self.name.is_empty() {
+            held().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.name);
+        }
     }
 }
 
 /// Takes the lease `name` if nobody holds it, else `None`.
 pub async fn try_lock(db: &Db, name: &str) -> AppResult<Option<Lease>> {
-    // Within the process first (both backends), so two tasks never both reach the database.
-    if !held().lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned()) {
-        return Ok(None);
-    }
-    #[allow(unused_mut)]
-    let mut lease = Lease {
-        name: name.to_owned(),
-        #[cfg(feature = "postgres")]
-        _connection: None,
-    };
     #[cfg(feature = "postgres")]
     if db.backend == Backend::Postgres {
         use diesel::sql_types::{BigInt, Bool};
@@ -67,7 +60,14 @@ pub async fn try_lock(db: &Db, name: &str) -> AppResult<Option<Lease>> {
         if !row.taken {
             return Ok(None);
         }
-        lease._connection = Some(conn);
+        return Ok(Some(Lease { name: String::new(), _connection: Some(conn) }));
     }
-    Ok(Some(lease))
+    if !held().lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned()) {
+        return Ok(None);
+    }
+    Ok(Some(Lease {
+        name: name.to_owned(),
+        #[cfg(feature = "postgres")]
+        _connection: None,
+    }))
 }

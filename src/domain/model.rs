@@ -1,6 +1,5 @@
 //! The enums of the partner-support domain, as stored (upper-case text) and as served.
 
-
 /// A stored or submitted value that names no variant of the enum it was read as.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{value}` is not a valid {kind}")]

@@ -68,7 +68,10 @@ pub fn product_family_of(name: &str) -> ProductFamily {
         ProductFamily::Azure
     } else if n.contains("dynamics") {
         ProductFamily::Dynamics365
-    } else if n.contains("enterprise mobility") || n.contains("intune") || n.contains("ems ") || n.ends_with("ems") {
+    } else if n.contains("enterprise mobility")
+        || n.contains("intune")
+        || n.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "ems")
+    {
         ProductFamily::EnterpriseMobilitySuite
     } else {
         ProductFamily::Microsoft365
@@ -177,6 +180,7 @@ mod tests {
         assert_eq!(product_family_of("Microsoft Intune"), ProductFamily::EnterpriseMobilitySuite);
         assert_eq!(product_family_of("Office 365 E3"), ProductFamily::Microsoft365);
         assert_eq!(product_family_of("Systems"), ProductFamily::Microsoft365);
+        assert_eq!(product_family_of("EMS E5"), ProductFamily::EnterpriseMobilitySuite);
     }
 
     #[test]

@@ -76,6 +76,19 @@ pub fn may_manage_calendars(role: AgentRole) -> Result<(), Box<Refusal>> {
     }
 }
 
+/// Seeing where sync with Microsoft stands (its errors name upstream accounts and tenants):
+/// admin agents and global admins.
+pub fn may_see_sync_status(role: AgentRole) -> Result<(), Box<Refusal>> {
+    if matches!(role, AgentRole::AdminAgent | AgentRole::GlobalAdmin) {
+        Ok(())
+    } else {
+        Err(Box::new(Refusal::access(
+            format!("a {role} cannot see sync status"),
+            "ask an admin agent or a global admin of your partner",
+        )))
+    }
+}
+
 /// Granting or revoking a reseller's access to a customer's Azure account (R4): the admin
 /// agents and global admins of the customer's reseller's indirect provider (`is_provider`).
 pub fn may_grant_azure_access(role: AgentRole, is_provider: bool) -> Result<(), Box<Refusal>> {

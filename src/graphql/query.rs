@@ -248,6 +248,15 @@ impl Query {
         super::eligibility::support_eligibility(ctx, draft).await
     }
 
+    /// Where sync with Microsoft stands for your partner, per source and resource: the pass
+    /// under way (where it will resume), the last finished one, and the last error. Admin agents
+    /// and global admins only (`FORBIDDEN`, rule `ACCESS`).
+    async fn sync_status(&self, ctx: &Context<'_>) -> Result<Vec<SyncStatus>> {
+        let rc = rc(ctx)?;
+        crate::domain::workflow::may_see_sync_status(rc.caller.role).map_err(|r| AppError::PolicyRefused(vec![*r]))?;
+        Ok(rc.repo.sync_states().await?.into_iter().map(SyncStatus::from).collect())
+    }
+
     /// Every business calendar (S5), by name.
     async fn business_calendars(&self, ctx: &Context<'_>) -> Result<Vec<BusinessCalendar>> {
         let rc = rc(ctx)?;

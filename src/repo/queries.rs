@@ -958,6 +958,19 @@ impl Repo {
     }
 
     /// The calendars the partner may use: the built-in ones and its own, by name.
+    /// Where sync stands for the partner, per source and resource.
+    pub async fn sync_states(&self) -> AppResult<Vec<SyncStateRow>> {
+        let p = &self.partner_id;
+        Ok(with_conn!(self.db, |conn| {
+            sync_state::table
+                .filter(sync_state::partner_id.eq(p))
+                .order((sync_state::source, sync_state::resource))
+                .select(SyncStateRow::as_select())
+                .load(conn)
+                .await?
+        }))
+    }
+
     pub async fn all_calendar_ids(&self) -> AppResult<Vec<String>> {
         let p = &self.partner_id;
         Ok(with_conn!(self.db, |conn| {

@@ -344,7 +344,8 @@ fn error_of(text: &str) -> (Option<String>, Option<String>) {
         return (None, (!t.is_empty()).then(|| t.chars().take(500).collect()));
     };
     let v = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
-    let s = |k: &str| v.get(k).and_then(|x| x.as_str().map(str::to_owned).or_else(|| x.as_i64().map(|n| n.to_string())));
+    let s =
+        |k: &str| v.get(k).and_then(|x| x.as_str().map(str::to_owned).or_else(|| x.as_i64().map(|n| n.to_string())));
     (s("code"), s("description").or_else(|| s("message")))
 }
 

@@ -106,6 +106,18 @@ impl Customer {
         utc(self.0.created_at)
     }
 
+    /// Where it came from (`source`, `upstreamId`, `syncedAt`).
+    #[graphql(flatten)]
+    async fn provenance(&self) -> super::Provenance {
+        super::Provenance::of(&self.0.source, &self.0.upstream_id, self.0.synced_at)
+    }
+
+    /// When Partner Center stopped listing the customer as the partner's (the relationship
+    /// ended); its subscriptions and requests stay.
+    async fn relationship_ended_at(&self) -> Option<DateTime<Utc>> {
+        self.0.relationship_ended_at.map(utc)
+    }
+
     /// The customer's subscriptions, oldest first.
     async fn subscriptions(
         &self,

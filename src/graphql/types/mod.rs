@@ -42,3 +42,77 @@ pub(crate) fn parse<T: std::str::FromStr<Err = crate::domain::model::UnknownVari
 ) -> async_graphql::Result<T> {
     s.parse::<T>().map_err(|e| crate::error::AppError::from(e).into())
 }
+
+/// Where sync stands for one source and resource (`syncStatus`).
+#[derive(async_graphql::SimpleObject)]
+pub struct SyncStatus {
+    /// `PARTNER_CENTER` or `AZURE_SUPPORT`.
+    pub source: crate::domain::upstream::DataSource,
+    /// `support_topics`, `customers` or `service_requests`.
+    pub resource: String,
+    /// A pass is under way (or stopped partway and resumes at `cursor` on the next run).
+    pub running: bool,
+    /// Where the pass under way resumes: a continuation token or an offset.
+    pub cursor: Option<String>,
+    pub pass_started_at: Option<DateTime<Utc>>,
+    /// Objects the pass under way has read so far.
+    pub pass_objects: i64,
+    pub last_started_at: Option<DateTime<Utc>>,
+    pub last_finished_at: Option<DateTime<Utc>>,
+    /// Objects the last finished pass read.
+    pub last_objects: i64,
+    /// Why the last pass stopped, if it failed; cleared when a pass finishes.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::models::SyncStateRow> for SyncStatus {
+    fn from(r: crate::db::models::SyncStateRow) -> Self {
+        SyncStatus {
+            source: r.source.parse().unwrap_or(crate::domain::upstream::DataSource::PartnerCenter),
+            resource: r.resource,
+            running: r.pass_started_at.is_some(),
+            cursor: r.cursor,
+            pass_started_at: r.pass_started_at.map(utc),
+            pass_objects: r.pass_objects,
+            last_started_at: r.last_started_at.map(utc),
+            last_finished_at: r.last_finished_at.map(utc),
+            last_objects: r.last_objects,
+            last_error: r.last_error,
+            last_error_at: r.last_error_at.map(utc),
+        }
+    }
+}
+
+/// Where an object came from; its fields appear on every object sync keeps.
+pub struct Provenance {
+    source: String,
+    upstream_id: Option<String>,
+    synced_at: Option<NaiveDateTime>,
+}
+
+impl Provenance {
+    pub fn of(source: &str, upstream_id: &Option<String>, synced_at: Option<NaiveDateTime>) -> Provenance {
+        Provenance { source: source.to_owned(), upstream_id: upstream_id.clone(), synced_at }
+    }
+}
+
+#[async_graphql::Object]
+impl Provenance {
+    /// Where it came from: made here (`LOCAL`), kept in step with Microsoft by sync
+    /// (`PARTNER_CENTER`, `AZURE_SUPPORT`), or imported from a file (`IMPORT`).
+    async fn source(&self) -> async_graphql::Result<crate::domain::upstream::DataSource> {
+        parse(&self.source)
+    }
+
+    /// Its id at its source: a customer's tenant id, a subscription's id, or Microsoft's case
+    /// number of a request (once filed there, or synced from there).
+    async fn upstream_id(&self) -> Option<&str> {
+        self.upstream_id.as_deref()
+    }
+
+    /// When sync last saw it at its source; null for objects sync does not keep.
+    async fn synced_at(&self) -> Option<DateTime<Utc>> {
+        self.synced_at.map(utc)
+    }
+}

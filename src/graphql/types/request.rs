@@ -141,6 +141,11 @@ impl ServiceRequest {
     async fn updated_at(&self) -> DateTime<Utc> {
         utc(self.0.updated_at)
     }
+    /// Where it came from (`source`, `upstreamId`, `syncedAt`).
+    #[graphql(flatten)]
+    async fn provenance(&self) -> super::Provenance {
+        super::Provenance::of(&self.0.source, &self.0.upstream_id, self.0.synced_at)
+    }
 
     async fn closed_at(&self) -> Option<DateTime<Utc>> {
         self.0.closed_at.map(utc)

@@ -65,6 +65,12 @@ impl Subscription {
         utc(self.0.created_at)
     }
 
+    /// Where it came from (`source`, `upstreamId`, `syncedAt`).
+    #[graphql(flatten)]
+    async fn provenance(&self) -> super::Provenance {
+        super::Provenance::of(&self.0.source, &self.0.upstream_id, self.0.synced_at)
+    }
+
     /// Service requests about this subscription filed by the caller's partner, newest first.
     async fn service_requests(
         &self,

@@ -1,0 +1,366 @@
+//! Sync from Partner Center, through real HTTP to the simulator (`support_gateway::simulator`)
+//! into a real SQLite file and a real PostgreSQL database, read back through the router.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::ws::*;
+use common::*;
+use serde_json::{Value, json};
+use support_gateway::clock::Clock;
+use support_gateway::simulator::{self, Faults, Simulator, Size};
+use support_gateway::sync::{PartnerCenterSync, SyncError, SyncOptions};
+use support_gateway::upstream::partner_center::PartnerCenter;
+use support_gateway::upstream::{UpstreamClient, UpstreamError, UpstreamSettings};
+
+/// A simulator on a free port, holding `size` of data dated up to the test's clock.
+async fn simulator(t: &TestApp, size: Size) -> (Arc<Simulator>, String) {
+    let sim = Simulator::new(size, t.clock.now());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(sim.clone().serve(listener));
+    (sim, base)
+}
+
+fn settings(base: &str, retries: usize) -> UpstreamSettings {
+    UpstreamSettings {
+        base_url: format!("{base}/v1"),
+        authority: base.to_owned(),
+        tenant: simulator::PARTNER_TENANT.into(),
+        client_id: simulator::CLIENT_ID.into(),
+        client_secret: simulator::CLIENT_SECRET.into(),
+        scope: "https://api.partnercenter.microsoft.com/.default".into(),
+        requests_per_second: 1000,
+        timeout: Duration::from_secs(5),
+        max_retries: retries,
+        max_retry_after: Duration::from_secs(5),
+    }
+}
+
+async fn syncer_with(t: &TestApp, settings: UpstreamSettings) -> PartnerCenterSync {
+    let client = UpstreamClient::new("Partner Center", settings).unwrap();
+    PartnerCenterSync::new(
+        t.app.db.clone(),
+        t.app.clock.clone(),
+        Some(t.app.events.clone()),
+        PartnerCenter { client },
+        NORTHWIND_ADMIN,
+        t.app.config.sla,
+    )
+    .await
+    .unwrap()
+}
+
+async fn syncer(t: &TestApp, base: &str) -> PartnerCenterSync {
+    syncer_with(t, settings(base, 3)).await
+}
+
+fn pages(n: usize) -> SyncOptions {
+    SyncOptions { customer_page: n, request_page: n, full: false }
+}
+
+const SYNCED: &str = "{
+  customers(first: 100, search: \"Sim Customer\") { totalCount edges { node { id companyName tenantId source upstreamId
+      syncedAt relationshipEndedAt subscriptions(first: 20) { edges { node { id status source upstreamId syncedAt } } } } } }
+  serviceRequests(first: 1) { totalCount } }";
+
+/// The synced requests, with what the tests look at (every page of Northwind's requests).
+async fn synced_requests(t: &TestApp) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let d = t
+            .data(
+                NORTHWIND_ADMIN,
+                "query($a: String) { serviceRequests(first: 100, after: $a) { pageInfo { hasNextPage endCursor }
+                   edges { node { id source upstreamId syncedAt status severity title
+                     sla { state firstResponseAt firstResponseSource } notes(first: 20) { edges { node { authorKind body } } } } } } }",
+                json!({ "a": after }),
+            )
+            .await;
+        let page = &d["serviceRequests"];
+        out.extend(
+            page["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"].clone())
+                .filter(|n| n["source"] == "PARTNER_CENTER"),
+        );
+        if page["pageInfo"]["hasNextPage"] != true {
+            return out;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
+async fn full_sync_then_a_quiet_pass_changes_nothing(t: TestApp) {
+    let (sim, base) = simulator(&t, Size::SMALL).await;
+    let sync = syncer(&t, &base).await;
+    let report = sync.run(&pages(5)).await.unwrap();
+    assert!(report.ran);
+    assert_eq!(report.topics.created, 5);
+    assert_eq!(report.customers.created, 12);
+    assert_eq!(report.customers.pages, 3, "12 customers in pages of 5");
+    assert_eq!(report.subscriptions.created, 24);
+    assert_eq!(report.requests.created, 20);
+    assert_eq!(report.notes.created, 20);
+
+    let d = t.data(NORTHWIND_ADMIN, SYNCED, json!({})).await;
+    assert_eq!(d["customers"]["totalCount"], 12);
+    let first = d["customers"]["edges"][0]["node"].clone();
+    assert_eq!(first["source"], "PARTNER_CENTER");
+    assert_eq!(first["upstreamId"], first["tenantId"]);
+    assert!(first["syncedAt"].is_string() && first["relationshipEndedAt"].is_null());
+    let subs = first["subscriptions"]["edges"].as_array().unwrap();
+    assert_eq!(subs.len(), 2);
+    assert!(subs.iter().all(|s| s["node"]["source"] == "PARTNER_CENTER" && s["node"]["upstreamId"].is_string()));
+    let requests = synced_requests(&t).await;
+    assert_eq!(requests.len(), 20);
+    let upstream: Vec<String> = sim.requests().iter().map(|r| r.id.clone()).collect();
+    assert!(requests.iter().all(|r| upstream.contains(&r["upstreamId"].as_str().unwrap().to_owned())));
+    // Partner Center's severities and notes, in our words.
+    assert!(requests.iter().any(|r| r["severity"] == "A"));
+    assert!(requests.iter().all(|r| r["notes"]["edges"][0]["node"]["authorKind"] == "PARTNER"));
+
+    // A second pass: nothing new, and only a handful of calls (topics, a customer page per 5,
+    // a request page per 5; the token is reused).
+    let calls = sim.calls.load(Ordering::Relaxed);
+    let tokens = sim.tokens_issued.load(Ordering::Relaxed);
+    let again = sync.run(&pages(5)).await.unwrap();
+    assert_eq!(
+        (again.customers.created, again.requests.created, again.notes.created, again.subscriptions.created),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(again.customers.unchanged, 12);
+    assert_eq!(again.requests.unchanged, 20);
+    assert_eq!(sim.calls.load(Ordering::Relaxed) - calls, 1 + 3 + 5, "topics + 3 customer pages + 5 request pages");
+    assert_eq!(sim.tokens_issued.load(Ordering::Relaxed), tokens, "the token is cached");
+    let d2 = t.data(NORTHWIND_ADMIN, SYNCED, json!({})).await;
+    assert_eq!(d2["serviceRequests"]["totalCount"], d["serviceRequests"]["totalCount"], "no duplicates");
+
+    // Where sync stands: for admins only.
+    let status = t
+        .data(
+            NORTHWIND_ADMIN,
+            "{ syncStatus { source resource running cursor lastFinishedAt lastObjects lastError } }",
+            json!({}),
+        )
+        .await;
+    let rows = status["syncStatus"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let customers = rows.iter().find(|r| r["resource"] == "customers").unwrap();
+    assert_eq!(customers["source"], "PARTNER_CENTER");
+    assert_eq!((customers["running"].as_bool(), customers["lastObjects"].as_i64()), (Some(false), Some(12)));
+    assert!(customers["lastError"].is_null() && customers["cursor"].is_null());
+    let (_, body) = t.gql_as(Some(NORTHWIND_HELPDESK), "{ syncStatus { resource } }", json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+    // Another partner sees none of it.
+    let other = t
+        .data(
+            FABRIKAM_ADMIN,
+            "{ syncStatus { resource } customers(search: \"Sim Customer\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(other["syncStatus"], json!([]));
+    assert_eq!(other["customers"]["totalCount"], 0);
+}
+
+async fn a_pass_killed_partway_resumes_without_gaps_or_duplicates(t: TestApp) {
+    let size = Size { customers: 23, subscriptions_per_customer: 1, requests: 47, notes_per_request: 2 };
+    let (sim, base) = simulator(&t, size).await;
+    // No retries: the outage stops the pass, as a kill would.
+    let sync = syncer_with(&t, settings(&base, 0)).await;
+    // Topics (1), customer pages of 5 with their new customers' subscriptions (5 × 1 + 5 × 1 per
+    // page), then the outage partway through the customers.
+    sim.set_faults(Faults { fail_after: 1 + 11 + 11 + 6, ..Faults::default() });
+    let err = sync.run(&pages(5)).await.unwrap_err();
+    assert!(matches!(err, SyncError::Upstream(UpstreamError::Unavailable { .. })), "{err}");
+    let status =
+        t.data(NORTHWIND_ADMIN, "{ syncStatus { resource running cursor passObjects lastError } }", json!({})).await;
+    let customers =
+        status["syncStatus"].as_array().unwrap().iter().find(|r| r["resource"] == "customers").unwrap().clone();
+    assert_eq!(customers["running"], true, "{customers}");
+    assert!(customers["cursor"].is_string(), "the position is stored: {customers}");
+    assert_eq!(customers["passObjects"], 10, "two pages committed");
+    assert!(customers["lastError"].as_str().unwrap().contains("unavailable"), "{customers}");
+    let partial = t.data(NORTHWIND_ADMIN, SYNCED, json!({})).await;
+    assert_eq!(partial["customers"]["totalCount"], 10, "whole pages only");
+
+    // Back up: the next pass resumes at the stored position.
+    sim.set_faults(Faults::default());
+    let calls = sim.calls.load(Ordering::Relaxed);
+    let report = sync.run(&pages(5)).await.unwrap();
+    assert_eq!(report.customers.created, 13, "the rest, and none again");
+    assert_eq!(report.customers.pages, 3, "pages 3 to 5 only");
+    assert_eq!(report.requests.created, 47);
+    assert_eq!(report.notes.created, 94);
+    assert!(sim.calls.load(Ordering::Relaxed) - calls < 1 + 3 + 13 * 2 + 10 + 2);
+    let d = t.data(NORTHWIND_ADMIN, SYNCED, json!({})).await;
+    assert_eq!(d["customers"]["totalCount"], 23);
+    let mut tenants: Vec<String> = d["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["tenantId"].as_str().unwrap().to_owned())
+        .collect();
+    tenants.sort();
+    tenants.dedup();
+    assert_eq!(tenants.len(), 23, "each customer once");
+
+    // Killed partway through the requests this time, then resumed.
+    sim.set_faults(Faults { fail_after: 1 + 5 + 3, ..Faults::default() });
+    let full = SyncOptions { full: true, ..pages(5) };
+    assert!(sync.run(&full).await.is_err());
+    sim.set_faults(Faults::default());
+    sync.run(&pages(5)).await.unwrap();
+    let requests = synced_requests(&t).await;
+    assert_eq!(requests.len(), 47, "each request once");
+    let mut ids: Vec<&str> = requests.iter().map(|r| r["upstreamId"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 47);
+    assert!(requests.iter().all(|r| r["notes"]["edges"].as_array().unwrap().len() == 2), "each note once");
+}
+
+async fn throttling_outages_and_dropped_connections_are_waited_out(t: TestApp) {
+    let (sim, base) = simulator(&t, Size::SMALL).await;
+    let sync = syncer(&t, &base).await;
+    sim.set_faults(Faults { throttle: 2, retry_after_seconds: 0.3, fail: 2, drop: 1, ..Faults::default() });
+    let report = sync.run(&pages(50)).await.unwrap();
+    assert_eq!((report.customers.created, report.requests.created), (12, 20));
+    let stats = &sync.api().client.stats;
+    assert_eq!(stats.throttled.load(Ordering::Relaxed), 2);
+    assert!(stats.throttled_wait_ms.load(Ordering::Relaxed) >= 600, "Retry-After is obeyed");
+    assert_eq!(stats.retries.load(Ordering::Relaxed), 3, "two 503s and a dropped connection, each retried");
+
+    // A Retry-After longer than allowed fails the pass instead of hanging it.
+    sim.set_faults(Faults { throttle: 1, retry_after_seconds: 3600.0, ..Faults::default() });
+    let err = sync.run(&pages(50)).await.unwrap_err();
+    assert!(err.to_string().contains("throttled"), "{err}");
+
+    // Local reads and writes go on while Partner Center is down.
+    sim.set_faults(Faults { fail: 1000, ..Faults::default() });
+    assert!(sync.run(&pages(50)).await.is_err());
+    t.data(NORTHWIND_ADMIN, SYNCED, json!({})).await;
+}
+
+async fn objects_gone_upstream_are_marked_not_deleted(t: TestApp) {
+    let (sim, base) = simulator(&t, Size::SMALL).await;
+    let sync = syncer(&t, &base).await;
+    sync.run(&pages(50)).await.unwrap();
+    let gone = sim.customers()[0].clone();
+    let kept = sim.customers()[1].clone();
+    sim.remove_customer(&gone.id);
+    let d = t.data(NORTHWIND_ADMIN, SYNCED, json!({})).await;
+    let kept_row =
+        d["customers"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["tenantId"] == kept.id.as_str()).unwrap()
+            ["node"]
+            .clone();
+    let cancelled = kept_row["subscriptions"]["edges"][0]["node"]["upstreamId"].as_str().unwrap().to_owned();
+    sim.remove_subscription(&kept.id, &cancelled);
+    sim.rename_customer(&kept.id, "Sim Customer Renamed");
+
+    let report = sync.run(&SyncOptions { full: true, ..pages(50) }).await.unwrap();
+    assert_eq!(report.customers.marked, 1);
+    assert_eq!(report.subscriptions.marked, 1);
+    assert_eq!(report.customers.updated, 1);
+    let d = t.data(NORTHWIND_ADMIN, SYNCED, json!({})).await;
+    assert_eq!(d["customers"]["totalCount"], 12, "nothing deleted");
+    let node = |tenant: &str| {
+        d["customers"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["tenantId"] == tenant).unwrap()["node"]
+            .clone()
+    };
+    assert!(node(&gone.id)["relationshipEndedAt"].is_string());
+    let kept_row = node(&kept.id);
+    assert_eq!(kept_row["companyName"], "Sim Customer Renamed");
+    assert!(kept_row["relationshipEndedAt"].is_null());
+    let sub = kept_row["subscriptions"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["node"]["upstreamId"] == cancelled.as_str())
+        .unwrap()["node"]
+        .clone();
+    assert_eq!(sub["status"], "DELETED");
+}
+
+async fn changes_at_microsoft_reach_subscribers_and_the_sla(t: TestApp) {
+    let (sim, base) = simulator(&t, Size { notes_per_request: 0, ..Size::SMALL }).await;
+    let sync = syncer(&t, &base).await;
+    sync.run(&pages(50)).await.unwrap();
+    // The newest request (filed 10 minutes ago) still has a running clock.
+    let upstream = sim.requests().last().unwrap().clone();
+    let requests = synced_requests(&t).await;
+    let ours = requests.iter().find(|r| r["upstreamId"] == upstream.id.as_str()).unwrap().clone();
+    assert!(["ON_TRACK", "AT_RISK"].contains(&ours["sla"]["state"].as_str().unwrap()), "{ours}");
+
+    let addr = serve(t.router.clone()).await;
+    let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    ws.subscribe(
+        "e",
+        "subscription($f: ServiceRequestEventFilter) { serviceRequestEvents(filter: $f) { kind fromValue toValue serviceRequest { id sla { state firstResponseSource } } } }",
+        json!({ "f": { "ids": [ours["id"]] } }),
+    )
+    .await;
+    t.clock.advance(chrono::Duration::minutes(5));
+    let answered = t.clock.now() - chrono::Duration::minutes(1);
+    assert!(sim.add_note(&upstream.id, "Microsoft Support Engineer", "We are looking into it.", answered));
+    assert!(sim.set_request_status(&upstream.id, "attention_needed", t.clock.now()));
+    sync.run(&pages(50)).await.unwrap();
+
+    let mut kinds = Vec::new();
+    while kinds.len() < 4 {
+        let e = ws.next("e").await;
+        kinds.push(e["data"]["serviceRequestEvents"]["kind"].as_str().unwrap_or_else(|| panic!("{e}")).to_owned());
+    }
+    kinds.sort();
+    assert_eq!(kinds, ["NOTE_ADDED", "SLA_STATE_CHANGED", "STATUS_CHANGED", "SUPPORT_RESPONDED"]);
+    let r = synced_requests(&t).await.into_iter().find(|r| r["upstreamId"] == upstream.id.as_str()).unwrap();
+    assert_eq!(r["status"], "WAITING_ON_PARTNER");
+    assert_eq!(r["sla"]["state"], "MET");
+    assert_eq!(r["sla"]["firstResponseSource"], "MICROSOFT");
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(r["sla"]["firstResponseAt"].as_str().unwrap()).unwrap(),
+        answered,
+        "at Microsoft's timestamp"
+    );
+    let note = r["notes"]["edges"].as_array().unwrap().last().unwrap()["node"].clone();
+    assert_eq!(note["authorKind"], "SUPPORT");
+}
+
+async fn two_replicas_sync_once(t: TestApp) {
+    let (sim, base) = simulator(&t, Size::SMALL).await;
+    sim.set_faults(Faults { delay_ms: 20, ..Faults::default() });
+    let other = t.reconfigured(|_| {}).await;
+    let (a, b) = (syncer(&t, &base).await, syncer(&other, &base).await);
+    let options = pages(5);
+    let (ra, rb) = tokio::join!(a.run(&options), b.run(&options));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert!(ra.ran != rb.ran, "exactly one replica ran the pass: {} {}", ra.ran, rb.ran);
+    assert_eq!(ra.customers.created + rb.customers.created, 12);
+    assert_eq!(synced_requests(&t).await.len(), 20);
+}
+
+async fn a_wrong_secret_is_refused_and_never_shown(t: TestApp) {
+    let (_sim, base) = simulator(&t, Size::SMALL).await;
+    let sync = syncer_with(&t, UpstreamSettings { client_secret: "not-the-secret".into(), ..settings(&base, 0) }).await;
+    let err = sync.run(&pages(5)).await.unwrap_err().to_string();
+    assert!(err.contains("invalid_client") && err.contains("check the client id"), "{err}");
+    assert!(!err.contains("not-the-secret"));
+    assert!(!format!("{:?}", sync.api()).contains("not-the-secret"));
+}
+
+on_both_backends!(
+    full_sync_then_a_quiet_pass_changes_nothing,
+    a_pass_killed_partway_resumes_without_gaps_or_duplicates,
+    throttling_outages_and_dropped_connections_are_waited_out,
+    objects_gone_upstream_are_marked_not_deleted,
+    changes_at_microsoft_reach_subscribers_and_the_sla,
+    two_replicas_sync_once,
+    a_wrong_secret_is_refused_and_never_shown,
+);
