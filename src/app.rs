@@ -30,6 +30,9 @@ pub struct App {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Callers by agent id, for `config.caller_cache_ttl`.
     pub callers: crate::auth::CallerCache,
+    /// The partner whose Microsoft account the configured source signs in to (the sync agent's):
+    /// its requests are filed at Microsoft too. `None` without a source.
+    pub outbound_partner: Option<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -71,7 +74,30 @@ impl App {
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let metrics = Arc::new(crate::metrics::Metrics::new(&db, &events, &sla));
         let callers = crate::auth::CallerCache::new(config.caller_cache_ttl);
-        Ok(Arc::new(App { db, clock, keys, config, events, sla, documents, shutdown, metrics, callers }))
+        let outbound_partner = match &config.sources {
+            Some(sources) => {
+                Some(crate::repo::queries::partner_of_agent(&db, &sources.agent).await?.ok_or_else(|| {
+                    AppError::bad_input(format!(
+                        "SG_SYNC_AGENT names no agent ({}); name an existing agent's e-mail or id",
+                        sources.agent
+                    ))
+                })?)
+            }
+            None => None,
+        };
+        Ok(Arc::new(App {
+            db,
+            clock,
+            keys,
+            config,
+            events,
+            sla,
+            documents,
+            shutdown,
+            metrics,
+            callers,
+            outbound_partner,
+        }))
     }
 
     /// The clock the app runs on.

@@ -28,6 +28,8 @@ pub mod http;
 pub mod memory;
 /// Prometheus metrics and the per-operation timing extension.
 pub mod metrics;
+/// Filing at Microsoft what was filed here.
+pub mod outbox;
 /// Relay cursor paging.
 pub mod paging;
 /// Partner-scoped queries and per-request loaders.

@@ -89,13 +89,17 @@ async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
     let app = start(common, &args).await?;
     app.spawn_sla_watcher();
     app.spawn_event_pruning();
-    if let Some(interval) = app.config.sources.as_ref().and_then(|s| s.interval) {
+    if let Some(sources) = &app.config.sources {
         let sync = support_gateway::sync::PartnerCenterSync::for_app(&app)
             .await
             .map_err(|e| format!("setting up sync: {}", e.detail()))?
             .expect("sources are configured");
-        support_gateway::sync::spawn_schedule(sync, interval);
-        println!("  sync:      Partner Center every {} s", interval.as_secs());
+        // Requests filed here go to Partner Center as well, within seconds.
+        support_gateway::outbox::spawn(sync.outbox(), std::time::Duration::from_secs(2));
+        if let Some(interval) = sources.interval {
+            println!("  sync:      Partner Center every {} s", interval.as_secs());
+            support_gateway::sync::spawn_schedule(sync, interval);
+        }
     }
     support_gateway::memory::spawn_trim();
     let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| format!("binding {}: {e}", args.bind))?;

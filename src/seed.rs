@@ -990,6 +990,8 @@ impl Generator {
             source: "LOCAL".into(),
             upstream_id: None,
             synced_at: None,
+            upstream_state: None,
+            upstream_error: None,
         });
     }
 }

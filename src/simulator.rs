@@ -71,6 +71,8 @@ struct Data {
     requests: Vec<ServiceRequest>,
     topics: Vec<SupportTopic>,
     tokens: HashMap<String, String>,
+    /// Service requests created, by the MS-RequestId of the call that created them.
+    created_by_key: HashMap<String, String>,
     faults: Faults,
 }
 
@@ -515,8 +517,15 @@ async fn create_request(
     };
     let topic = field(&body, "supportTopicId").map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
     let now = Utc::now();
+    let key = headers.get("MS-RequestId").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let request = {
         let mut d = sim.data.lock().unwrap();
+        // A retry of a call whose answer was lost: the request the first call made.
+        if let Some(earlier) = key.as_ref().and_then(|k| d.created_by_key.get(k)).cloned()
+            && let Some(r) = d.requests.iter().find(|r| r.id == earlier)
+        {
+            return (StatusCode::CREATED, Json(r.clone())).into_response();
+        }
         let Some(t) = topic.as_ref().and_then(|t| d.topics.iter().find(|x| &x.id == t)).cloned() else {
             return pc_error(StatusCode::BAD_REQUEST, "400", "The support topic is not valid");
         };
@@ -536,6 +545,9 @@ async fn create_request(
             country_code: Some("US".into()),
         };
         d.requests.push(r.clone());
+        if let Some(k) = key {
+            d.created_by_key.insert(k, r.id.clone());
+        }
         r
     };
     sim.created.fetch_add(1, Ordering::Relaxed);

@@ -207,7 +207,7 @@ pub struct PartnerCenterSync {
     db: Db,
     clock: Arc<dyn Clock>,
     events: Option<EventBus>,
-    api: PartnerCenter,
+    api: Arc<PartnerCenter>,
     partner: PartnerRow,
     agent: AgentRow,
     sla: SlaPolicy,
@@ -246,7 +246,7 @@ impl PartnerCenterSync {
         db: Db,
         clock: Arc<dyn Clock>,
         events: Option<EventBus>,
-        api: PartnerCenter,
+        api: Arc<PartnerCenter>,
         acting_as: &str,
         sla: SlaPolicy,
     ) -> AppResult<PartnerCenterSync> {
@@ -273,8 +273,20 @@ impl PartnerCenterSync {
         &self.partner.id
     }
 
-    pub fn api(&self) -> &PartnerCenter {
+    pub fn api(&self) -> &Arc<PartnerCenter> {
         &self.api
+    }
+
+    /// The outbox worker that files this partner's requests at Microsoft, sharing this sync's
+    /// client (its token and request rate).
+    pub fn outbox(&self) -> crate::outbox::Outbox {
+        crate::outbox::Outbox::new(
+            self.db.clone(),
+            self.clock.clone(),
+            self.events.clone(),
+            self.api.clone(),
+            self.partner.id.clone(),
+        )
     }
 
     /// One pass over every resource. On PostgreSQL it runs only if no other replica is
@@ -664,9 +676,9 @@ impl PartnerCenterSync {
             let (counts, notes) = async { transaction!(self.db, |conn| {
                 let mut counts = Counts { pages: 1, ..Counts::default() };
                 let mut note_counts = Counts::default();
+                // Any source: a request filed here and then at Microsoft (the outbox) is the same one.
                 let known: Vec<ServiceRequestRow> = service_requests::table
                     .filter(service_requests::partner_id.eq(&p))
-                    .filter(service_requests::source.eq(SOURCE))
                     .filter(service_requests::upstream_id.eq_any(&ids))
                     .select(ServiceRequestRow::as_select())
                     .load(conn)
@@ -754,6 +766,8 @@ impl PartnerCenterSync {
                                 source: SOURCE.into(),
                                 upstream_id: Some(r.id.clone()),
                                 synced_at: Some(now.naive_utc()),
+                                upstream_state: None,
+                                upstream_error: None,
                             };
                             store_sla(&mut row, &record);
                             diesel::insert_into(service_requests::table).values(&row).execute(conn).await?;
@@ -954,7 +968,7 @@ impl PartnerCenterSync {
             app.db.clone(),
             app.clock.clone(),
             Some(app.events.clone()),
-            PartnerCenter { client },
+            Arc::new(PartnerCenter { client }),
             &sources.agent,
             app.config.sla,
         )

@@ -46,7 +46,7 @@ async fn syncer_with(t: &TestApp, settings: UpstreamSettings) -> PartnerCenterSy
         t.app.db.clone(),
         t.app.clock.clone(),
         Some(t.app.events.clone()),
-        PartnerCenter { client },
+        Arc::new(PartnerCenter { client }),
         NORTHWIND_ADMIN,
         t.app.config.sla,
     )
@@ -355,7 +355,138 @@ async fn a_wrong_secret_is_refused_and_never_shown(t: TestApp) {
     assert!(!format!("{:?}", sync.api()).contains("not-the-secret"));
 }
 
+const CREATE: &str = "mutation($i: CreateServiceRequestInput!) { createServiceRequest(input: $i) {
+  serviceRequest { id upstreamState upstreamId upstreamError source } } }";
+const FILED: &str = "query($id: ID!) { node(id: $id) { ... on ServiceRequest { id version upstreamState upstreamId upstreamError source } } }";
+
+/// A Microsoft 365 filing for a demo customer of Northwind under `topic`.
+async fn m365_filing(t: &TestApp, topic: &Value, title: &str) -> Value {
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "{ customers(first: 100) { edges { node { id relationship subscriptions(first: 50) { edges { node { id productFamily status } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let (customer, subscription) = d["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["node"]["relationship"] != "ADVISOR")
+        .find_map(|c| {
+            let s = c["node"]["subscriptions"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["node"]["productFamily"] == "MICROSOFT_365" && s["node"]["status"] == "ACTIVE")?;
+            Some((c["node"]["id"].clone(), s["node"]["id"].clone()))
+        })
+        .expect("a demo customer with Microsoft 365");
+    json!({
+        "customerId": customer, "productFamily": "MICROSOFT_365", "subscriptionId": subscription,
+        "supportTopicId": topic, "incidentKind": "TECHNICAL_BREAK_FIX", "businessImpact": "MODERATE",
+        "title": title, "description": "Queues growing.", "supportLanguage": "en",
+    })
+}
+
+async fn topic_named(t: &TestApp, name: &str) -> Value {
+    let d = t.data(NORTHWIND_ADMIN, "{ supportTopics(productFamily: MICROSOFT_365) { id name } }", json!({})).await;
+    d["supportTopics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .map(|x| x["id"].clone())
+        .unwrap_or_else(|| panic!("no topic {name}: {d}"))
+}
+
+async fn requests_filed_here_reach_microsoft_exactly_once(t: TestApp) {
+    let (sim, base) = simulator(&t, Size::SMALL).await;
+    syncer(&t, &base).await.run(&pages(50)).await.unwrap();
+    // The gateway with Partner Center configured: Northwind's requests go there too.
+    let gw = t
+        .reconfigured(|c| {
+            c.sources = Some(support_gateway::config::Sources {
+                partner_center: settings(&base, 3),
+                agent: NORTHWIND_ADMIN.into(),
+                interval: None,
+            })
+        })
+        .await;
+    let outbox = syncer(&gw, &base).await.outbox();
+    let pc_topic = topic_named(&gw, "Microsoft 365 / Exchange Online mail flow").await;
+    let created_before = sim.created.load(Ordering::Relaxed);
+
+    // The answer to the first POST is lost after Partner Center filed it: the retry carries the
+    // same MS-RequestId and gets that ticket back.
+    sim.set_faults(Faults { lose_answer: 1, ..Faults::default() });
+    let input = m365_filing(&gw, &pc_topic, "Mail delayed").await;
+    let r =
+        gw.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"].clone();
+    assert_eq!((r["upstreamState"].as_str(), r["source"].as_str()), (Some("PENDING"), Some("LOCAL")), "{r}");
+    let round = outbox.run_once().await.unwrap();
+    assert_eq!((round.filed, round.rejected), (1, 0));
+    assert_eq!(sim.created.load(Ordering::Relaxed) - created_before, 1, "one ticket at Microsoft");
+    let filed = gw.data(NORTHWIND_ADMIN, FILED, json!({ "id": r["id"] })).await["node"].clone();
+    assert_eq!(filed["upstreamState"], "FILED");
+    let case = filed["upstreamId"].as_str().unwrap().to_owned();
+    assert!(sim.requests().iter().any(|x| x.id == case && x.title == "Mail delayed"));
+    assert_eq!(outbox.run_once().await.unwrap(), Default::default(), "nothing left to send");
+
+    // Partner Center down: the attempt is put off, then made once it is back.
+    sim.set_faults(Faults { fail: 1000, ..Faults::default() });
+    let input = m365_filing(&gw, &pc_topic, "Calendar sync broken").await;
+    let r2 =
+        gw.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"].clone();
+    assert_eq!(outbox.run_once().await.unwrap().deferred, 1);
+    sim.set_faults(Faults::default());
+    assert_eq!(outbox.run_once().await.unwrap(), Default::default(), "not before its retry time");
+    gw.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(outbox.run_once().await.unwrap().filed, 1);
+    assert_eq!(gw.data(NORTHWIND_ADMIN, FILED, json!({ "id": r2["id"] })).await["node"]["upstreamState"], "FILED");
+    assert_eq!(sim.created.load(Ordering::Relaxed) - created_before, 2);
+
+    // Two workers (two replicas) at once: one ticket.
+    let other = syncer(&t, &base).await.outbox();
+    let input = m365_filing(&gw, &pc_topic, "Teams calls drop").await;
+    gw.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await;
+    let (a, b) = tokio::join!(outbox.run_once(), other.run_once());
+    assert_eq!(a.unwrap().filed + b.unwrap().filed, 1);
+    assert_eq!(sim.created.load(Ordering::Relaxed) - created_before, 3);
+
+    // Refused: a topic Partner Center does not know. Shown on the request, with the reason.
+    let local_topic = gw
+        .data(NORTHWIND_ADMIN, "{ supportTopics(productFamily: MICROSOFT_365) { id name } }", json!({}))
+        .await["supportTopics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| !x["name"].as_str().unwrap().contains('/'))
+        .unwrap()["id"]
+        .clone();
+    let input = m365_filing(&gw, &local_topic, "Licence question").await;
+    let r4 =
+        gw.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"].clone();
+    assert_eq!(outbox.run_once().await.unwrap().rejected, 1);
+    let rejected = gw.data(NORTHWIND_ADMIN, FILED, json!({ "id": r4["id"] })).await["node"].clone();
+    assert_eq!(rejected["upstreamState"], "REJECTED");
+    assert!(rejected["upstreamError"].as_str().unwrap().contains("support topics"), "{rejected}");
+    assert_eq!(sim.created.load(Ordering::Relaxed) - created_before, 3, "nothing sent");
+
+    // Sync reads the filed requests back as the same requests, not new ones.
+    let report = syncer(&gw, &base).await.run(&pages(50)).await.unwrap();
+    assert_eq!(report.requests.created, 0);
+    assert_eq!(report.requests.unchanged + report.requests.updated, 23);
+    assert_eq!(synced_requests(&gw).await.len(), 20);
+    // Without a source configured, nothing is queued.
+    let input = m365_filing(&t, &pc_topic, "Local only").await;
+    let local =
+        t.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"].clone();
+    assert!(local["upstreamState"].is_null());
+}
+
 on_both_backends!(
+    requests_filed_here_reach_microsoft_exactly_once,
     full_sync_then_a_quiet_pass_changes_nothing,
     a_pass_killed_partway_resumes_without_gaps_or_duplicates,
     throttling_outages_and_dropped_connections_are_waited_out,

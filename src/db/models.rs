@@ -220,6 +220,10 @@ pub struct ServiceRequestRow {
     pub upstream_id: Option<String>,
     /// When sync last saw the object at its source.
     pub synced_at: Option<NaiveDateTime>,
+    /// Filing at Microsoft: `PENDING`, `FILED`, `REJECTED`; `None` when not for Microsoft.
+    pub upstream_state: Option<String>,
+    /// Microsoft's message when it refused the request.
+    pub upstream_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -292,4 +296,20 @@ pub struct SyncStateRow {
     pub last_objects: i64,
     pub last_error: Option<String>,
     pub last_error_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = upstream_outbox)]
+pub struct OutboxRow {
+    pub id: String,
+    pub partner_id: String,
+    pub service_request_id: String,
+    pub kind: String,
+    pub request_key: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: NaiveDateTime,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub done_at: Option<NaiveDateTime>,
 }

@@ -197,6 +197,8 @@ crate::table! {
         source -> Text,
         upstream_id -> Nullable<Text>,
         synced_at -> Nullable<Timestamp>,
+        upstream_state -> Nullable<Text>,
+        upstream_error -> Nullable<Text>,
     }
 }
 
@@ -251,6 +253,22 @@ crate::table! {
 }
 
 crate::table! {
+    upstream_outbox (id) {
+        id -> Text,
+        partner_id -> Text,
+        service_request_id -> Text,
+        kind -> Text,
+        request_key -> Text,
+        state -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        done_at -> Nullable<Timestamp>,
+    }
+}
+
+crate::table! {
     events (id) {
         id -> BigInt,
         partner_id -> Text,
@@ -291,6 +309,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_request_history,
     events,
     sync_state,
+    upstream_outbox,
 );
 
 diesel::allow_tables_to_appear_in_same_query!(partner_domains, agents);

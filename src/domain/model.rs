@@ -280,6 +280,10 @@ text_enum! {
         /// A business calendar was created or edited, or assigned to a customer or the
         /// partner's own tenant.
         CalendarChanged = "CALENDAR_CHANGED",
+        /// Filed at Microsoft: the request now has Microsoft's case number.
+        FiledAtMicrosoft = "FILED_AT_MICROSOFT",
+        /// Microsoft refused the request for good.
+        RejectedByMicrosoft = "REJECTED_BY_MICROSOFT",
     }
 }
 

@@ -20,6 +20,32 @@ crate::domain::model::text_enum! {
     }
 }
 
+crate::domain::model::text_enum! {
+    /// Where a request filed here stands at Microsoft.
+    UpstreamState {
+        /// Waiting to be filed (or retried after an outage).
+        Pending = "PENDING",
+        /// Filed: `upstreamId` is Microsoft's case number.
+        Filed = "FILED",
+        /// Microsoft refused it for good; `upstreamError` says why.
+        Rejected = "REJECTED",
+    }
+}
+
+/// When the outbox tries again after attempt `attempts` failed for a passing reason: 5 s,
+/// doubling, at most 15 minutes (the upstream client has already retried within the attempt).
+pub fn outbox_retry_delay(attempts: i64) -> chrono::Duration {
+    let seconds = 5i64.saturating_mul(1i64 << attempts.clamp(0, 20));
+    chrono::Duration::seconds(seconds.min(15 * 60))
+}
+
+/// Whether a request of `family` is filed at Microsoft through Partner Center: Microsoft 365,
+/// Dynamics 365 and EMS. Azure requests go to the Azure Support API in the customer's
+/// context, which the gateway does not call yet: they stay here.
+pub fn files_at_partner_center(family: ProductFamily) -> bool {
+    family != ProductFamily::Azure
+}
+
 /// A Partner Center service request's `status` (`none`, `open`, `attention_needed`, `closed`).
 /// Unknown values read as `OPEN`: the request is still Microsoft's to work.
 pub fn pc_request_status(status: &str) -> RequestStatus {
@@ -193,6 +219,15 @@ mod tests {
         assert_eq!(pc_relationship("advisor", PartnerKind::Direct), Some(CustomerRelationship::Advisor));
         assert_eq!(pc_relationship("none", PartnerKind::Direct), None);
         assert_eq!(pc_relationship("microsoft_support", PartnerKind::Direct), None);
+    }
+
+    #[test]
+    fn outbox_backs_off_to_a_ceiling() {
+        assert_eq!(outbox_retry_delay(0).num_seconds(), 5);
+        assert_eq!(outbox_retry_delay(3).num_seconds(), 40);
+        assert_eq!(outbox_retry_delay(60).num_seconds(), 900);
+        assert!(!files_at_partner_center(ProductFamily::Azure));
+        assert!(files_at_partner_center(ProductFamily::Dynamics365));
     }
 
     #[test]

@@ -24,17 +24,31 @@ pub struct Repo {
     pub provides: bool,
     /// The SLA warning window per severity (S4).
     pub sla: crate::domain::sla::SlaPolicy,
+    /// Whether requests filed here are also filed at Microsoft (a source is configured for
+    /// this partner): `createServiceRequest` then writes an outbox entry with the request.
+    pub outbound: bool,
 }
 
 impl Repo {
     pub fn new(db: Db, partner_id: impl Into<String>, events: Option<crate::events::EventBus>) -> Repo {
-        Repo { db, partner_id: partner_id.into(), events, provides: true, sla: Default::default() }
+        Repo { db, partner_id: partner_id.into(), events, provides: true, sla: Default::default(), outbound: false }
     }
 
     /// The same repo with the deployment's SLA settings.
     pub fn with_sla(mut self, sla: crate::domain::sla::SlaPolicy) -> Repo {
         self.sla = sla;
         self
+    }
+
+    /// The same repo filing at Microsoft too (see `outbound`).
+    pub fn with_outbound(mut self, outbound: bool) -> Repo {
+        self.outbound = outbound;
+        self
+    }
+
+    /// Whether a request of `family` filed here goes to Microsoft as well.
+    pub fn outbound(&self, family: crate::domain::model::ProductFamily) -> bool {
+        self.outbound && crate::domain::upstream::files_at_partner_center(family)
     }
 
     /// The same repo for a partner of `kind`: only indirect providers have resellers.

@@ -500,8 +500,27 @@ impl Repo {
                 source: "LOCAL".into(),
                 upstream_id: None,
                 synced_at: None,
+                upstream_state: self.outbound(input.product_family).then(|| "PENDING".to_owned()),
+                upstream_error: None,
             };
             diesel::insert_into(service_requests::table).values(&row).execute(conn).await?;
+            if row.upstream_state.is_some() {
+                // Filed at Microsoft by the outbox worker once this commits (crate::outbox).
+                let entry = OutboxRow {
+                    id: new_id(),
+                    partner_id: p.to_owned(),
+                    service_request_id: row.id.clone(),
+                    kind: "FILE".into(),
+                    request_key: uuid::Uuid::new_v4().to_string(),
+                    state: "PENDING".into(),
+                    attempts: 0,
+                    next_attempt_at: now.naive_utc(),
+                    last_error: None,
+                    created_at: now.naive_utc(),
+                    done_at: None,
+                };
+                diesel::insert_into(upstream_outbox::table).values(&entry).execute(conn).await?;
+            }
             let h = history(
                 &row.id,
                 Some(&caller.agent_id),

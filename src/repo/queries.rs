@@ -338,6 +338,18 @@ pub async fn agent_by_email(db: &Db, email: &str) -> AppResult<Option<AgentRow>>
     }))
 }
 
+/// The partner of the agent with this e-mail (any case) or id.
+pub async fn partner_of_agent(db: &Db, agent: &str) -> AppResult<Option<String>> {
+    Ok(with_conn!(db, |conn| {
+        agents::table
+            .filter(lower(agents::email).eq(agent.to_lowercase()).or(agents::id.eq(agent)))
+            .select(agents::partner_id)
+            .first(conn)
+            .await
+            .optional()?
+    }))
+}
+
 /// Every agent with its partner's name, for the README and `token` help.
 pub async fn all_agents(db: &Db) -> AppResult<Vec<(AgentRow, String)>> {
     Ok(with_conn!(db, |conn| {

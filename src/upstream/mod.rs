@@ -228,7 +228,10 @@ impl UpstreamClient {
             .with_jitter()
             .with_max_times(self.settings.max_retries)
             .build();
-        let request_id = uuid::Uuid::new_v4().to_string();
+        // Partner Center: the same MS-RequestId on a retry lets it recognise the call. A caller
+        // that retries across calls (the outbox) passes its own.
+        let own_id = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("MS-RequestId")).map(|(_, v)| v.to_string());
+        let request_id = own_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let mut signed_in_again = false;
         loop {
             self.pacer.until_ready().await;
@@ -238,10 +241,9 @@ impl UpstreamClient {
                 .request(method.clone(), &url)
                 .bearer_auth(&token)
                 .header("Accept", "application/json")
-                // Partner Center: the same MS-RequestId on a retry lets it recognise the call.
                 .header("MS-RequestId", &request_id)
                 .header("MS-CorrelationId", &request_id);
-            for (k, v) in headers {
+            for (k, v) in headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("MS-RequestId")) {
                 request = request.header(*k, *v);
             }
             if let Some(body) = body {

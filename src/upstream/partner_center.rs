@@ -232,6 +232,18 @@ impl PartnerCenter {
         Ok(self.client.call(Method::GET, None, &path, &[], None).await?.body)
     }
 
+    /// Files a service request (`POST /servicerequests/{agent-locale}`). `request_key` goes out
+    /// as MS-RequestId: the same key on a retry lets Partner Center answer with the request the
+    /// first attempt made, instead of filing a second.
+    pub async fn create_request(
+        &self,
+        body: &serde_json::Value,
+        request_key: &str,
+    ) -> Result<ServiceRequest, UpstreamError> {
+        let headers = [("MS-RequestId", request_key)];
+        Ok(self.client.call(Method::POST, None, "servicerequests/en-US", &headers, Some(body)).await?.body)
+    }
+
     pub async fn support_topics(&self) -> Result<Vec<SupportTopic>, UpstreamError> {
         let answer: super::Answer<Collection<SupportTopic>> =
             self.client.call(Method::GET, None, "servicerequests/supporttopics", &[], None).await?;

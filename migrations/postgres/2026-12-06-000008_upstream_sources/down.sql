@@ -1,6 +1,9 @@
 DROP TABLE sync_state;
 DROP INDEX service_request_notes_upstream_idx;
 ALTER TABLE service_request_notes DROP COLUMN upstream_key;
+DROP TABLE upstream_outbox;
+ALTER TABLE service_requests DROP COLUMN upstream_error;
+ALTER TABLE service_requests DROP COLUMN upstream_state;
 DROP INDEX service_requests_upstream_idx;
 ALTER TABLE service_requests DROP COLUMN synced_at;
 ALTER TABLE service_requests DROP COLUMN upstream_id;

@@ -28,6 +28,29 @@ ALTER TABLE service_requests ADD COLUMN source TEXT NOT NULL DEFAULT 'LOCAL'
 ALTER TABLE service_requests ADD COLUMN upstream_id TEXT;
 ALTER TABLE service_requests ADD COLUMN synced_at TIMESTAMP;
 CREATE UNIQUE INDEX service_requests_upstream_idx ON service_requests (partner_id, source, upstream_id);
+-- Filing at Microsoft: PENDING (in the outbox), FILED (upstream_id holds the case number) or
+-- REJECTED (upstream_error holds Microsoft's message). NULL: not for Microsoft (no source).
+ALTER TABLE service_requests ADD COLUMN upstream_state TEXT CHECK (upstream_state IN ('PENDING', 'FILED', 'REJECTED'));
+ALTER TABLE service_requests ADD COLUMN upstream_error TEXT;
+
+-- What is still to be sent to Microsoft, written in the transaction of the change it carries.
+-- `request_key` goes out as MS-RequestId on every attempt, so Partner Center recognises a retry
+-- of a call whose answer was lost. A worker claims an entry by moving `next_attempt_at`.
+CREATE TABLE upstream_outbox (
+    id                 TEXT PRIMARY KEY,
+    partner_id         TEXT NOT NULL REFERENCES partners (id),
+    service_request_id TEXT NOT NULL REFERENCES service_requests (id),
+    kind               TEXT NOT NULL CHECK (kind IN ('FILE')),
+    request_key        TEXT NOT NULL,
+    state              TEXT NOT NULL CHECK (state IN ('PENDING', 'DONE', 'REJECTED')),
+    attempts           BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at    TIMESTAMP NOT NULL,
+    last_error         TEXT,
+    created_at         TIMESTAMP NOT NULL,
+    done_at            TIMESTAMP
+);
+CREATE INDEX upstream_outbox_due_idx ON upstream_outbox (partner_id, state, next_attempt_at);
+CREATE INDEX upstream_outbox_request_idx ON upstream_outbox (service_request_id);
 
 -- A synced note is known by a key made of its upstream author, instant and text (Partner
 -- Center's notes have no id), so a page read twice adds it once.

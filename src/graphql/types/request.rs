@@ -141,6 +141,18 @@ impl ServiceRequest {
     async fn updated_at(&self) -> DateTime<Utc> {
         utc(self.0.updated_at)
     }
+    /// Where the request stands at Microsoft when it is filed there too: `PENDING` until the
+    /// outbox has filed it, `FILED` (`upstreamId` is the case number) or `REJECTED`
+    /// (`upstreamError` says why). Null for requests that stay here.
+    async fn upstream_state(&self) -> Result<Option<crate::domain::upstream::UpstreamState>> {
+        self.0.upstream_state.as_deref().map(parse).transpose()
+    }
+
+    /// Microsoft's message when it refused the request.
+    async fn upstream_error(&self) -> Option<&str> {
+        self.0.upstream_error.as_deref()
+    }
+
     /// Where it came from (`source`, `upstreamId`, `syncedAt`).
     #[graphql(flatten)]
     async fn provenance(&self) -> super::Provenance {

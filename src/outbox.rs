@@ -1,0 +1,294 @@
+//! Files at Microsoft what was filed here. `createServiceRequest` commits the request and an
+//! outbox entry together; this worker sends the entry to Partner Center and records the answer.
+//!
+//! - **Exactly one ticket.** Every attempt of an entry sends the same `MS-RequestId`, Partner
+//!   Center's idempotency key: a retry after a lost answer gets the ticket the first attempt made.
+//! - **One worker per entry.** A worker claims an entry by moving its `next_attempt_at` forward
+//!   only if nobody moved it meanwhile; on any replica, the claim is what makes it the sender.
+//!   A worker that dies mid-call leaves the entry to be claimed again when the claim runs out.
+//! - **Refusals are shown.** A permanent refusal (`4xx`) marks the request `REJECTED` with
+//!   Microsoft's message and publishes an event; passing failures retry with backoff.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel_async::RunQueryDsl;
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::db::models::*;
+use crate::db::schema::*;
+use crate::domain::model::{EventKind, Severity};
+use crate::domain::upstream::{self as up, UpstreamState};
+use crate::error::AppResult;
+use crate::events::EventBus;
+use crate::repo::mutations::{emit, event};
+use crate::transaction;
+use crate::upstream::UpstreamError;
+use crate::upstream::partner_center::PartnerCenter;
+
+/// How long a claim lasts: longer than an attempt can take (the client's retries included).
+const CLAIM: chrono::Duration = chrono::Duration::minutes(10);
+/// Entries one round sends at most.
+const BATCH: i64 = 20;
+
+/// What one round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Round {
+    pub filed: u64,
+    pub rejected: u64,
+    /// Failed for a passing reason; tried again later.
+    pub deferred: u64,
+}
+
+pub struct Outbox {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    events: Option<EventBus>,
+    api: Arc<PartnerCenter>,
+    partner_id: String,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").field("partner_id", &self.partner_id).finish()
+    }
+}
+
+/// What Partner Center is sent for a request: its own fields, the contact, and the customer it
+/// is filed for (Partner Center's request has no customer field, so the description names it).
+fn create_body(
+    request: &ServiceRequestRow,
+    customer: Option<&CustomerRow>,
+    topic: &str,
+) -> AppResult<serde_json::Value> {
+    let severity: Severity = request.severity.parse()?;
+    let (first, last) = match request.contact_name.rsplit_once(' ') {
+        Some((f, l)) => (f.to_owned(), l.to_owned()),
+        None => (request.contact_name.clone(), String::new()),
+    };
+    let on_behalf = customer
+        .map(|c| format!("Customer: {} (tenant {}, {})\n\n", c.company_name, c.tenant_id, c.primary_domain))
+        .unwrap_or_default();
+    Ok(json!({
+        "Title": request.title,
+        "Description": format!("{on_behalf}{}", request.description),
+        "Severity": up::severity_upstream(severity),
+        "SupportTopicId": topic,
+        "Status": "none",
+        "PrimaryContact": {
+            "FirstName": first,
+            "LastName": last,
+            "Email": request.contact_email,
+            "PhoneNumber": request.contact_phone,
+        },
+        "Attributes": { "ObjectType": "ServiceRequest" },
+    }))
+}
+
+impl Outbox {
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        events: Option<EventBus>,
+        api: Arc<PartnerCenter>,
+        partner_id: impl Into<String>,
+    ) -> Outbox {
+        Outbox { db, clock, events, api, partner_id: partner_id.into() }
+    }
+
+    /// Sends the entries that are due, one after the other.
+    pub async fn run_once(&self) -> AppResult<Round> {
+        let now = self.clock.now();
+        let p = self.partner_id.as_str();
+        let due: Vec<OutboxRow> = crate::with_conn!(self.db, |conn| {
+            upstream_outbox::table
+                .filter(upstream_outbox::partner_id.eq(p))
+                .filter(upstream_outbox::state.eq("PENDING"))
+                .filter(upstream_outbox::next_attempt_at.le(now.naive_utc()))
+                .order(upstream_outbox::next_attempt_at)
+                .limit(BATCH)
+                .select(OutboxRow::as_select())
+                .load(conn)
+                .await?
+        });
+        let mut round = Round::default();
+        for entry in due {
+            if !self.claim(&entry, now).await? {
+                continue;
+            }
+            match self.send(&entry).await {
+                Ok(Ok(upstream_id)) => {
+                    self.settle(&entry, UpstreamState::Filed, Some(&upstream_id), None).await?;
+                    round.filed += 1;
+                }
+                Ok(Err(refusal)) => {
+                    self.settle(&entry, UpstreamState::Rejected, None, Some(&refusal)).await?;
+                    round.rejected += 1;
+                }
+                Err(failure) => {
+                    self.defer(&entry, &failure.to_string()).await?;
+                    round.deferred += 1;
+                }
+            }
+        }
+        if round.filed + round.rejected > 0
+            && let Some(bus) = &self.events
+        {
+            bus.wake();
+        }
+        Ok(round)
+    }
+
+    /// Makes this worker the entry's sender, unless another claimed it first.
+    async fn claim(&self, entry: &OutboxRow, now: DateTime<Utc>) -> AppResult<bool> {
+        let claimed = crate::with_conn!(self.db, |conn| {
+            diesel::update(
+                upstream_outbox::table
+                    .filter(upstream_outbox::id.eq(&entry.id))
+                    .filter(upstream_outbox::state.eq("PENDING"))
+                    .filter(upstream_outbox::next_attempt_at.eq(entry.next_attempt_at)),
+            )
+            .set((
+                upstream_outbox::next_attempt_at.eq((now + CLAIM).naive_utc()),
+                upstream_outbox::attempts.eq(entry.attempts + 1),
+            ))
+            .execute(conn)
+            .await?
+        });
+        Ok(claimed == 1)
+    }
+
+    /// Files the entry's request: Microsoft's case number, its refusal (`Ok(Err)`), or a passing
+    /// failure (`Err`).
+    async fn send(&self, entry: &OutboxRow) -> Result<Result<String, String>, UpstreamError> {
+        let loaded = async {
+            crate::with_conn!(self.db, |conn| {
+                let request: ServiceRequestRow = service_requests::table
+                    .find(&entry.service_request_id)
+                    .select(ServiceRequestRow::as_select())
+                    .first(conn)
+                    .await?;
+                let customer: Option<CustomerRow> = match &request.customer_id {
+                    Some(id) => {
+                        customers::table.find(id).select(CustomerRow::as_select()).first(conn).await.optional()?
+                    }
+                    None => None,
+                };
+                let topic: Option<SupportTopicRow> = match &request.support_topic_id {
+                    Some(id) => support_topics::table
+                        .find(id)
+                        .select(SupportTopicRow::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?,
+                    None => None,
+                };
+                AppResult::Ok((request, customer, topic))
+            })
+        }
+        .await;
+        let (request, customer, topic) = match loaded {
+            Ok(l) => l,
+            Err(e) => return Err(UpstreamError::Unavailable { service: "the database", message: e.detail() }),
+        };
+        // Partner Center files under one of its own support topics (synced from it).
+        let Some(topic) = topic.filter(|t| t.source == "PARTNER_CENTER").and_then(|t| t.upstream_id) else {
+            return Ok(Err("Partner Center files a request under one of its own support topics; sync them \
+                           (support-gateway sync) and file the request under one of those"
+                .into()));
+        };
+        let body = match create_body(&request, customer.as_ref(), &topic) {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(e.detail())),
+        };
+        match self.api.create_request(&body, &entry.request_key).await {
+            Ok(created) => Ok(Ok(created.id)),
+            Err(UpstreamError::Rejected { message, code, .. }) => {
+                Ok(Err(code.map(|c| format!("{message} ({c})")).unwrap_or(message)))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Records Microsoft's answer on the request and the entry, with its event, at once.
+    async fn settle(
+        &self,
+        entry: &OutboxRow,
+        state: UpstreamState,
+        upstream_id: Option<&str>,
+        refusal: Option<&str>,
+    ) -> AppResult<()> {
+        let now = self.clock.now();
+        let postgres = self.db.backend == crate::db::Backend::Postgres;
+        transaction!(self.db, |conn| {
+            let request: ServiceRequestRow = service_requests::table
+                .find(&entry.service_request_id)
+                .select(ServiceRequestRow::as_select())
+                .first(conn)
+                .await?;
+            diesel::update(service_requests::table.find(&request.id))
+                .set((
+                    service_requests::upstream_state.eq(Some(state.as_str())),
+                    service_requests::upstream_id.eq(upstream_id.or(request.upstream_id.as_deref())),
+                    service_requests::upstream_error.eq(refusal),
+                    service_requests::version.eq(request.version + 1),
+                    service_requests::updated_at.eq(now.naive_utc()),
+                ))
+                .execute(conn)
+                .await?;
+            let entry_state = if state == UpstreamState::Filed { "DONE" } else { "REJECTED" };
+            diesel::update(upstream_outbox::table.find(&entry.id))
+                .set((
+                    upstream_outbox::state.eq(entry_state),
+                    upstream_outbox::done_at.eq(Some(now.naive_utc())),
+                    upstream_outbox::last_error.eq(refusal),
+                ))
+                .execute(conn)
+                .await?;
+            let (kind, payload) = match state {
+                UpstreamState::Filed => (
+                    EventKind::FiledAtMicrosoft,
+                    json!({ "upstreamId": upstream_id, "actor": "outbox:PARTNER_CENTER" }),
+                ),
+                _ => (EventKind::RejectedByMicrosoft, json!({ "message": refusal, "actor": "outbox:PARTNER_CENTER" })),
+            };
+            let e = event(&request.partner_id, Some(&request.id), kind, payload, now);
+            emit!(conn, postgres, &e);
+            AppResult::Ok(())
+        })?;
+        if state == UpstreamState::Rejected {
+            tracing::warn!(request = %entry.service_request_id, refusal, "Microsoft refused a request");
+        }
+        Ok(())
+    }
+
+    /// A passing failure: try again after a backoff.
+    async fn defer(&self, entry: &OutboxRow, failure: &str) -> AppResult<()> {
+        let next = self.clock.now() + up::outbox_retry_delay(entry.attempts);
+        tracing::info!(request = %entry.service_request_id, failure, "filing at Microsoft failed; will retry");
+        crate::with_conn!(self.db, |conn| {
+            diesel::update(upstream_outbox::table.find(&entry.id))
+                .set((upstream_outbox::next_attempt_at.eq(next.naive_utc()), upstream_outbox::last_error.eq(failure)))
+                .execute(conn)
+                .await?
+        });
+        Ok(())
+    }
+}
+
+/// Runs a round every `every` for the life of the process.
+pub fn spawn(outbox: Outbox, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = outbox.run_once().await {
+                tracing::warn!(error = %e.detail(), "outbox round failed");
+            }
+        }
+    });
+}
