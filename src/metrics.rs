@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format (OpenMetrics, by `prometheus-client`): request
 //! durations by operation, errors by code, SQL statements and their duration, the pool, live
-//! WebSockets and subscriptions, events and SLA transitions. Counters that other parts own
+//! WebSockets and subscriptions, events and SLA transitions, and what the gateway did with
+//! Microsoft (calls, throttling, sync, the outbox). Counters that other parts own
 //! (the pool's statement counter, the event bus, the SLA watcher) are registered here by handle.
 //!
 //! Operation names come from clients: at most [`MAX_OPERATION_NAMES`] distinct ones are
@@ -47,6 +48,8 @@ pub struct Metrics {
     pool_waiting: Gauge,
     names: Mutex<HashSet<String>>,
     db: Db,
+    /// What the gateway did with Microsoft (sync, the outbox, their calls).
+    pub upstream: std::sync::Arc<crate::upstream::UpstreamStats>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -91,6 +94,8 @@ impl Metrics {
             stats.listener_reconnects.clone(),
         );
         registry.register("sla_transitions", "SLA transitions recorded by this process", sla.transitions.clone());
+        let upstream = std::sync::Arc::new(crate::upstream::UpstreamStats::default());
+        upstream.register(&mut registry);
         Metrics {
             registry,
             requests,
@@ -102,6 +107,7 @@ impl Metrics {
             pool_waiting,
             names: Mutex::new(HashSet::new()),
             db: db.clone(),
+            upstream,
         }
     }
 

@@ -134,6 +134,10 @@ impl Outbox {
                 }
             }
         }
+        let stats = &self.api.client.stats;
+        stats.outbox_filed.inc_by(round.filed);
+        stats.outbox_rejected.inc_by(round.rejected);
+        stats.outbox_deferred.inc_by(round.deferred);
         if round.filed + round.rejected > 0
             && let Some(bus) = &self.events
         {

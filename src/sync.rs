@@ -306,10 +306,16 @@ impl PartnerCenterSync {
                 _ => self.requests(options, &mut report).await,
             };
             if let Err(e) = &outcome {
+                self.api.client.stats.sync_errors.inc();
                 self.failed(resource, &e.to_string()).await?;
             }
             outcome?;
         }
+        let stats = &self.api.client.stats;
+        for c in [&report.topics, &report.customers, &report.subscriptions, &report.requests] {
+            stats.objects_synced.inc_by(c.seen());
+        }
+        stats.last_sync_success.set(self.now().timestamp());
         Ok(report)
     }
 
@@ -963,7 +969,8 @@ impl PartnerCenterSync {
     pub async fn for_app(app: &crate::App) -> AppResult<Option<PartnerCenterSync>> {
         let Some(sources) = &app.config.sources else { return Ok(None) };
         let client = crate::upstream::UpstreamClient::new("Partner Center", sources.partner_center.clone())
-            .map_err(AppError::internal)?;
+            .map_err(AppError::internal)?
+            .with_stats(app.metrics.upstream.clone());
         let sync = PartnerCenterSync::new(
             app.db.clone(),
             app.clock.clone(),

@@ -234,9 +234,9 @@ async fn throttling_outages_and_dropped_connections_are_waited_out(t: TestApp) {
     let report = sync.run(&pages(50)).await.unwrap();
     assert_eq!((report.customers.created, report.requests.created), (12, 20));
     let stats = &sync.api().client.stats;
-    assert_eq!(stats.throttled.load(Ordering::Relaxed), 2);
-    assert!(stats.throttled_wait_ms.load(Ordering::Relaxed) >= 600, "Retry-After is obeyed");
-    assert_eq!(stats.retries.load(Ordering::Relaxed), 3, "two 503s and a dropped connection, each retried");
+    assert_eq!(stats.throttled.get(), 2);
+    assert!(stats.throttled_wait_seconds.get() >= 0.6, "Retry-After is obeyed");
+    assert_eq!(stats.retries.get(), 3, "two 503s and a dropped connection, each retried");
 
     // A Retry-After longer than allowed fails the pass instead of hanging it.
     sim.set_faults(Faults { throttle: 1, retry_after_seconds: 3600.0, ..Faults::default() });
@@ -474,10 +474,20 @@ async fn requests_filed_here_reach_microsoft_exactly_once(t: TestApp) {
     assert_eq!(sim.created.load(Ordering::Relaxed) - created_before, 3, "nothing sent");
 
     // Sync reads the filed requests back as the same requests, not new ones.
-    let report = syncer(&gw, &base).await.run(&pages(50)).await.unwrap();
+    // (As `serve` sets it up: counting into /metrics.)
+    let sync = PartnerCenterSync::for_app(&gw.app).await.unwrap().expect("a source is configured");
+    let report = sync.run(&pages(50)).await.unwrap();
     assert_eq!(report.requests.created, 0);
     assert_eq!(report.requests.unchanged + report.requests.updated, 23);
     assert_eq!(synced_requests(&gw).await.len(), 20);
+    let metrics = gw.app.metrics.render();
+    let value = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}: {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("sg_sync_objects_total"), 5.0 + 12.0 + 23.0, "topics, customers, requests");
+    assert!(value("sg_upstream_calls_total") >= 3.0);
+    assert_eq!(value("sg_sync_last_success_timestamp_seconds"), gw.clock.now().timestamp() as f64);
     // Without a source configured, nothing is queued.
     let input = m365_filing(&t, &pc_topic, "Local only").await;
     let local =

@@ -9,7 +9,10 @@ pub mod partner_center;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
@@ -78,19 +81,63 @@ impl UpstreamError {
     }
 }
 
-/// What the client did, for `/metrics` and tests.
+/// What the gateway did with Microsoft, for `/metrics` (`sg_upstream_*`, `sg_sync_*`,
+/// `sg_outbox_*`) and tests. One set per process, shared by every client, sync and outbox.
 #[derive(Debug, Default)]
 pub struct UpstreamStats {
     /// Calls sent (each retry counts).
-    pub calls: AtomicU64,
+    pub calls: Counter,
     /// Answers that were `429`.
-    pub throttled: AtomicU64,
-    /// Milliseconds spent waiting out `Retry-After`.
-    pub throttled_wait_ms: AtomicU64,
+    pub throttled: Counter,
+    /// Time spent waiting out `Retry-After`.
+    pub throttled_wait_seconds: Counter<f64, AtomicU64>,
     /// Retries after `5xx`, timeouts or network errors.
-    pub retries: AtomicU64,
+    pub retries: Counter,
     /// Tokens fetched from the identity platform.
-    pub tokens: AtomicU64,
+    pub tokens: Counter,
+    /// Objects read by sync (created, updated or unchanged).
+    pub objects_synced: Counter,
+    /// Sync passes that stopped on an error.
+    pub sync_errors: Counter,
+    /// When the last sync pass finished, in seconds since the epoch: the lag is now minus this.
+    pub last_sync_success: Gauge,
+    /// Requests filed at Microsoft by the outbox, refused there, and attempts put off.
+    pub outbox_filed: Counter,
+    pub outbox_rejected: Counter,
+    pub outbox_deferred: Counter,
+}
+
+impl UpstreamStats {
+    /// Registers every series in `registry`.
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register("upstream_calls", "Calls sent to Microsoft's APIs, retries included", self.calls.clone());
+        registry.register("upstream_throttled", "Answers from Microsoft that were 429", self.throttled.clone());
+        registry.register(
+            "upstream_throttled_wait_seconds",
+            "Time spent waiting out Retry-After",
+            self.throttled_wait_seconds.clone(),
+        );
+        registry.register(
+            "upstream_retries",
+            "Upstream calls retried after 5xx or network errors",
+            self.retries.clone(),
+        );
+        registry.register("upstream_tokens", "Tokens fetched from the identity platform", self.tokens.clone());
+        registry.register("sync_objects", "Objects read by sync", self.objects_synced.clone());
+        registry.register("sync_errors", "Sync passes stopped by an error", self.sync_errors.clone());
+        registry.register(
+            "sync_last_success_timestamp_seconds",
+            "When the last sync pass finished (the lag is now minus this)",
+            self.last_sync_success.clone(),
+        );
+        registry.register("outbox_filed", "Requests filed at Microsoft", self.outbox_filed.clone());
+        registry.register("outbox_rejected", "Requests Microsoft refused", self.outbox_rejected.clone());
+        registry.register(
+            "outbox_deferred",
+            "Filing attempts put off after a passing failure",
+            self.outbox_deferred.clone(),
+        );
+    }
 }
 
 struct CachedToken {
@@ -157,6 +204,12 @@ impl UpstreamClient {
         })
     }
 
+    /// The same client counting into the process's shared `stats` (`/metrics`).
+    pub fn with_stats(mut self, stats: Arc<UpstreamStats>) -> UpstreamClient {
+        self.stats = stats;
+        self
+    }
+
     pub fn settings(&self) -> &UpstreamSettings {
         &self.settings
     }
@@ -176,7 +229,7 @@ impl UpstreamClient {
             .set_client_secret(ClientSecret::new(self.settings.client_secret.clone()))
             .set_auth_type(AuthType::RequestBody)
             .set_token_uri(TokenUrl::new(url).map_err(|e| sign_in(format!("the authority URL is not valid: {e}")))?);
-        self.stats.tokens.fetch_add(1, Ordering::Relaxed);
+        self.stats.tokens.inc();
         let answer = client
             .exchange_client_credentials()
             .add_scope(Scope::new(self.settings.scope.clone()))
@@ -249,7 +302,7 @@ impl UpstreamClient {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            self.stats.calls.fetch_add(1, Ordering::Relaxed);
+            self.stats.calls.inc();
             let failure = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
@@ -271,7 +324,7 @@ impl UpstreamClient {
                         return Ok(Answer { status: status.as_u16(), body });
                     }
                     if status == StatusCode::TOO_MANY_REQUESTS {
-                        self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                        self.stats.throttled.inc();
                         let wait = retry_after(&response).unwrap_or(Duration::from_secs(1));
                         if wait > self.settings.max_retry_after {
                             return Err(unavailable(format!(
@@ -281,7 +334,7 @@ impl UpstreamClient {
                             )));
                         }
                         tracing::info!(service = self.service, wait_ms = wait.as_millis() as u64, "throttled; waiting");
-                        self.stats.throttled_wait_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+                        self.stats.throttled_wait_seconds.inc_by(wait.as_secs_f64());
                         tokio::time::sleep(wait).await;
                         continue;
                     }
@@ -319,7 +372,7 @@ impl UpstreamClient {
         match delays.next() {
             Some(delay) => {
                 tracing::debug!(service = self.service, error = %failure, delay_ms = delay.as_millis() as u64, "retrying");
-                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                self.stats.retries.inc();
                 tokio::time::sleep(delay).await;
                 Ok(())
             }
