@@ -31,8 +31,9 @@ pub struct App {
     /// Callers by agent id, for `config.caller_cache_ttl`.
     pub callers: crate::auth::CallerCache,
     /// The partner whose Microsoft account the configured source signs in to (the sync agent's):
-    /// its requests are filed at Microsoft too. `None` without a source.
-    pub outbound_partner: Option<String>,
+    /// its requests are filed at Microsoft too. Unset without a source, and until the sync agent
+    /// exists (a fresh embedded database is seeded after the app starts: [`App::resolve_outbound`]).
+    pub outbound_partner: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -74,18 +75,7 @@ impl App {
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let metrics = Arc::new(crate::metrics::Metrics::new(&db, &events, &sla));
         let callers = crate::auth::CallerCache::new(config.caller_cache_ttl);
-        let outbound_partner = match &config.sources {
-            Some(sources) => {
-                Some(crate::repo::queries::partner_of_agent(&db, &sources.agent).await?.ok_or_else(|| {
-                    AppError::bad_input(format!(
-                        "SG_SYNC_AGENT names no agent ({}); name an existing agent's e-mail or id",
-                        sources.agent
-                    ))
-                })?)
-            }
-            None => None,
-        };
-        Ok(Arc::new(App {
+        let app = Arc::new(App {
             db,
             clock,
             keys,
@@ -96,8 +86,22 @@ impl App {
             shutdown,
             metrics,
             callers,
-            outbound_partner,
-        }))
+            outbound_partner: std::sync::OnceLock::new(),
+        });
+        app.resolve_outbound().await?;
+        Ok(app)
+    }
+
+    /// Finds the partner of the configured sync agent, once it exists (see `outbound_partner`).
+    /// Without a source, or before the agent exists, requests stay here.
+    pub async fn resolve_outbound(&self) -> AppResult<()> {
+        if let Some(sources) = &self.config.sources
+            && self.outbound_partner.get().is_none()
+            && let Some(partner) = crate::repo::queries::partner_of_agent(&self.db, &sources.agent).await?
+        {
+            let _ = self.outbound_partner.set(partner);
+        }
+        Ok(())
     }
 
     /// The clock the app runs on.

@@ -78,6 +78,8 @@ async fn start(common: &CommonArgs, serve: &ServeArgs) -> Result<AppState, Strin
         tracing::info!("first start: loading the demo data set");
         seed::load(&app.db, &seed::demo(app.clock.now())).await.map_err(|e| format!("seeding: {}", e.detail()))?;
     }
+    // The sync agent exists now if the demo was just loaded.
+    app.resolve_outbound().await.map_err(|e| e.detail())?;
     if embedded && !marker.exists() {
         std::fs::write(&marker, "support-gateway has used the database beside this file\n")
             .map_err(|e| format!("writing {}: {e}", marker.display()))?;
