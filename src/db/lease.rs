@@ -1,7 +1,7 @@
 //! Work that one replica at a time may do (a sync pass). On PostgreSQL the lease is a session
 //! advisory lock on a connection of its own, outside the pool: it is released when the lease is
 //! dropped, and by PostgreSQL itself when the holder dies. On SQLite the database belongs to one
-//! process, so a lease is taken within the process.
+//! process, so a lease is taken within the process, per database file.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
@@ -62,11 +62,13 @@ pub async fn try_lock(db: &Db, name: &str) -> AppResult<Option<Lease>> {
         }
         return Ok(Some(Lease { name: String::new(), _connection: Some(conn) }));
     }
-    if !held().lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned()) {
+    // Per database file: one process may hold several (tests do).
+    let name = format!("{}#{name}", db.url());
+    if !held().lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone()) {
         return Ok(None);
     }
     Ok(Some(Lease {
-        name: name.to_owned(),
+        name,
         #[cfg(feature = "postgres")]
         _connection: None,
     }))
