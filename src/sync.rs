@@ -689,6 +689,16 @@ impl PartnerCenterSync {
                     .select(ServiceRequestRow::as_select())
                     .load(conn)
                     .await?;
+                // The notes already read from upstream, for the whole page in one query.
+                let known_ids: Vec<&str> = known.iter().map(|r| r.id.as_str()).collect();
+                let seen_notes: Vec<(String, Option<String>)> = service_request_notes::table
+                    .filter(service_request_notes::service_request_id.eq_any(&known_ids))
+                    .filter(service_request_notes::upstream_key.is_not_null())
+                    .select((service_request_notes::service_request_id, service_request_notes::upstream_key))
+                    .load(conn)
+                    .await?;
+                let seen_notes: std::collections::HashSet<(String, String)> =
+                    seen_notes.into_iter().filter_map(|(r, k)| Some((r, k?))).collect();
                 let known: HashMap<String, ServiceRequestRow> =
                     known.into_iter().map(|r| (r.upstream_id.clone().unwrap_or_default(), r)).collect();
                 let calendar = load_calendar!(conn, &calendar_id);
@@ -800,18 +810,14 @@ impl PartnerCenterSync {
                     let mut record = sla_record(&row)?;
                     let mut transitions = Vec::new();
                     // Notes not seen before, oldest first; support's first one is its response.
-                    let mut fresh: Vec<&pc::Note> = Vec::new();
-                    if !r.notes.is_empty() {
-                        let seen: Vec<Option<String>> = service_request_notes::table
-                            .filter(service_request_notes::service_request_id.eq(&row.id))
-                            .filter(service_request_notes::upstream_key.is_not_null())
-                            .select(service_request_notes::upstream_key)
-                            .load(conn)
-                            .await?;
-                        fresh = r.notes.iter().filter(|n| !seen.contains(&Some(note_key(n)))).collect();
-                        fresh.sort_by_key(|n| instant(Some(&n.created_date)));
-                    }
-                    for n in fresh {
+                    let mut fresh: Vec<(&pc::Note, String)> = r
+                        .notes
+                        .iter()
+                        .map(|n| (n, note_key(n)))
+                        .filter(|(_, key)| !seen_notes.contains(&(row.id.clone(), key.clone())))
+                        .collect();
+                    fresh.sort_by_key(|(n, _)| instant(Some(&n.created_date)));
+                    for (n, key) in fresh {
                         let at = instant(Some(&n.created_date)).unwrap_or(now).clamp(created, now);
                         let by_partner = n.created_by_name == contact_full
                             || n.created_by_name == "Partner"
@@ -829,7 +835,7 @@ impl PartnerCenterSync {
                             agent_id: by_partner.then(|| self.agent.id.clone()),
                             body,
                             created_at: at.naive_utc(),
-                            upstream_key: Some(note_key(n)),
+                            upstream_key: Some(key),
                         };
                         diesel::insert_into(service_request_notes::table).values(&note).execute(conn).await?;
                         note_counts.created += 1;
