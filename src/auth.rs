@@ -33,6 +33,9 @@ pub struct AuthSettings {
     /// The longest a token may be valid (`exp` − `iat`, or `exp` − now without `iat`): a leaked
     /// token must not work for years.
     pub max_lifetime: std::time::Duration,
+    /// The claim of a JWKS-verified token mapped to `agents.identity`; `None`: `sub` is the
+    /// agent id.
+    pub identity_claim: Option<String>,
 }
 
 /// The longest token lifetime by default: 30 days, the `token` command's default.
@@ -47,6 +50,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("audience", &self.audience)
             .field("leeway_seconds", &self.leeway_seconds)
             .field("max_lifetime", &self.max_lifetime)
+            .field("identity_claim", &self.identity_claim)
             .finish()
     }
 }
@@ -61,6 +65,7 @@ impl AuthSettings {
             audience: AUDIENCE.into(),
             leeway_seconds: 30,
             max_lifetime: DEFAULT_MAX_LIFETIME,
+            identity_claim: None,
         }
     }
 }
@@ -76,7 +81,32 @@ pub struct Claims {
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    /// Every other claim (an identity provider's `oid`, `email` ...).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Who a verified token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Identity {
+    /// An agent id (`sub` of the gateway's own tokens, or of any token without a mapping claim).
+    Agent(String),
+    /// An identity provider's value of the mapping claim, lower case, to find in
+    /// `agents.identity`.
+    Mapped { claim: String, value: String },
+}
+
+impl Identity {
+    /// The key callers are cached under: ids and mapped identities never collide.
+    pub fn cache_key(&self) -> String {
+        match self {
+            Identity::Agent(id) => format!("agent:{id}"),
+            Identity::Mapped { value, .. } => format!("identity:{value}"),
+        }
+    }
+}
+
+pub use crate::domain::admin::normalize_identity;
 
 /// `aud` is a string or a list of strings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +132,7 @@ pub struct TokenKeys {
     audience: String,
     leeway: u64,
     max_lifetime_seconds: i64,
+    identity_claim: Option<String>,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -207,6 +238,7 @@ impl TokenKeys {
             audience: settings.audience.clone(),
             leeway: settings.leeway_seconds,
             max_lifetime_seconds: i64::try_from(settings.max_lifetime.as_secs()).unwrap_or(i64::MAX),
+            identity_claim: settings.identity_claim.clone(),
         })
     }
 
@@ -227,17 +259,19 @@ impl TokenKeys {
             iat: Some(now.timestamp()),
             exp: (now + ttl).timestamp(),
             nbf: None,
+            other: Default::default(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, encoding).map_err(AppError::internal)
     }
 
-    /// Verifies signature, algorithm, issuer, audience, expiry and not-before; returns the agent id.
-    pub fn verify(&self, token: &str) -> AppResult<String> {
-        self.verify_claims(token).map(|c| c.sub)
+    /// Verifies signature, algorithm, issuer, audience, expiry and not-before; returns who the
+    /// token speaks for.
+    pub fn verify(&self, token: &str) -> AppResult<Identity> {
+        self.verify_claims(token).map(|(_, identity)| identity)
     }
 
-    /// Like `verify`, returning every claim (a WebSocket closes when `exp` passes).
-    pub fn verify_claims(&self, token: &str) -> AppResult<Claims> {
+    /// Like `verify`, returning every claim too (a WebSocket closes when `exp` passes).
+    pub fn verify_claims(&self, token: &str) -> AppResult<(Claims, Identity)> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| unauthenticated(header_problem(token)))?;
         let key = match header.alg {
             Algorithm::HS256 => match &self.hs256 {
@@ -275,7 +309,22 @@ impl TokenKeys {
                 self.max_lifetime_seconds / 3600
             )));
         }
-        Ok(claims)
+        let identity = match (&self.identity_claim, header.alg) {
+            (Some(claim), Algorithm::RS256 | Algorithm::ES256) => {
+                let value = match claim.as_str() {
+                    "sub" => Some(claims.sub.as_str()),
+                    other => claims.other.get(other).and_then(|v| v.as_str()),
+                };
+                let value = value.map(normalize_identity).filter(|v| !v.is_empty()).ok_or_else(|| {
+                    unauthenticated(format!(
+                        "it has no `{claim}` claim, which this gateway maps to its agents (SG_IDENTITY_CLAIM)"
+                    ))
+                })?;
+                Identity::Mapped { claim: claim.clone(), value }
+            }
+            _ => Identity::Agent(claims.sub.clone()),
+        };
+        Ok((claims, identity))
     }
 }
 
@@ -289,7 +338,7 @@ pub struct Caller {
     pub partner_kind: PartnerKind,
 }
 
-/// Callers by agent id for a few seconds: every request would otherwise read its agent and
+/// Callers by identity for a few seconds: every request would otherwise read its agent and
 /// partner first (one statement of the two a `node` lookup costs). A removed agent or deleted
 /// partner keeps access for at most the time to live.
 pub struct CallerCache {
@@ -305,15 +354,15 @@ impl CallerCache {
         CallerCache { ttl: Duration::from_std(ttl).unwrap_or(Duration::zero()), entries: Default::default() }
     }
 
-    pub fn get(&self, agent_id: &str, now: DateTime<Utc>) -> Option<Caller> {
+    pub fn get(&self, key: &str, now: DateTime<Utc>) -> Option<Caller> {
         if self.ttl <= Duration::zero() {
             return None;
         }
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.get(agent_id).filter(|(_, expires)| *expires > now).map(|(c, _)| c.clone())
+        entries.get(key).filter(|(_, expires)| *expires > now).map(|(c, _)| c.clone())
     }
 
-    pub fn put(&self, caller: Caller, now: DateTime<Utc>) {
+    pub fn put(&self, key: String, caller: Caller, now: DateTime<Utc>) {
         if self.ttl <= Duration::zero() {
             return;
         }
@@ -321,7 +370,7 @@ impl CallerCache {
         if entries.len() >= CALLER_CACHE_MAX {
             entries.clear();
         }
-        entries.insert(caller.agent_id.clone(), (caller, now + self.ttl));
+        entries.insert(key, (caller, now + self.ttl));
     }
 }
 
@@ -339,7 +388,7 @@ mod tests {
     fn tokens_round_trip_and_reject_tampering() {
         let keys = TokenKeys::new("0123456789abcdef0123456789abcdef");
         let token = keys.issue("agent-1", Utc::now(), Duration::hours(1)).unwrap();
-        assert_eq!(keys.verify(&token).unwrap(), "agent-1");
+        assert_eq!(keys.verify(&token).unwrap(), Identity::Agent("agent-1".into()));
         let other = TokenKeys::new("another-secret-another-secret-000");
         assert!(matches!(other.verify(&token), Err(AppError::Unauthenticated(_))));
         let expired = keys.issue("agent-1", Utc::now() - Duration::hours(3), Duration::hours(1)).unwrap();

@@ -97,6 +97,13 @@ pub struct CommonArgs {
     /// refused, and `token --ttl-hours` may not exceed it.
     #[arg(long, env = "SG_JWT_MAX_LIFETIME_HOURS", default_value_t = 24 * 30, global = true)]
     pub jwt_max_lifetime_hours: u64,
+
+    /// The claim of an identity provider's token (one verified by a `SG_JWKS_FILE` key) that
+    /// names the agent: `oid`, `email`, `preferred_username`, `sub` ... Its value is looked up
+    /// in the agents' `identity`, which admins set (`createAgent`, `updateAgent`). Unset, such
+    /// tokens name the agent id in `sub`. The gateway's own HS256 tokens always do.
+    #[arg(long, env = "SG_IDENTITY_CLAIM", global = true)]
+    pub identity_claim: Option<String>,
 }
 
 /// What the gateway is set up for.
@@ -122,6 +129,9 @@ pub enum Command {
     Schema,
     /// Sync once from the configured sources (Partner Center) and exit.
     Sync(SyncArgs),
+    /// Import a file for a partner: Partner Center's customer or subscription export (CSV),
+    /// or marketplace products with their ISVs' support contacts (JSON or CSV). All or nothing.
+    Import(ImportArgs),
     /// Serve a simulator of Microsoft's APIs (identity platform, Partner Center) to try sync
     /// offline; it prints the settings that point the gateway at it.
     Simulate(SimulateArgs),
@@ -240,6 +250,16 @@ pub struct SyncArgs {
     /// Customers or service requests per upstream page.
     #[arg(long, default_value_t = 200)]
     pub page_size: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The file: a `.csv` export or a `.json` product list (the README shows the formats).
+    pub file: PathBuf,
+    /// The agent (e-mail or id) the import is made as: its partner receives the data, and
+    /// the administrative history names it. A global admin or admin agent.
+    #[arg(long, env = "SG_IMPORT_AGENT")]
+    pub agent: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -562,6 +582,15 @@ impl Config {
             audience: common.jwt_audience.clone(),
             leeway_seconds: common.jwt_leeway_seconds,
             max_lifetime: Duration::from_secs(common.jwt_max_lifetime_hours.saturating_mul(3600)),
+            identity_claim: match common.identity_claim.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(claim) if claim.chars().all(|c| c.is_ascii_alphanumeric() || "_-:./".contains(c)) => {
+                    Some(claim.to_owned())
+                }
+                Some(claim) => {
+                    return Err(format!("SG_IDENTITY_CLAIM `{claim}` is not a claim name (such as oid, email)"));
+                }
+            },
         };
         let cors_origins = match &serve.cors_origins {
             Some(list) => {

@@ -24,6 +24,8 @@ pub mod events;
 pub mod graphql;
 /// The axum router: GraphQL over HTTP and WebSocket, GraphiQL, health.
 pub mod http;
+/// `support-gateway import`: customers, subscriptions and products from files.
+pub mod import;
 /// Giving freed memory back to the operating system.
 pub mod memory;
 /// Prometheus metrics and the per-operation timing extension.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use support_gateway::clock::{Clock, SystemClock};
 use support_gateway::config::{
-    Cli, Command, CommonArgs, Config, SeedArgs, ServeArgs, SimulateArgs, SyncArgs, TokenArgs,
+    Cli, Command, CommonArgs, Config, ImportArgs, SeedArgs, ServeArgs, SimulateArgs, SyncArgs, TokenArgs,
 };
 use support_gateway::db::Db;
 use support_gateway::{App, AppState, seed};
@@ -30,6 +30,7 @@ async fn main() -> ExitCode {
         Command::Seed(args) => seed_command(&cli.common, args).await,
         Command::Token(args) => token(&cli.common, args).await,
         Command::Sync(args) => sync(&cli.common, args).await,
+        Command::Import(args) => import(&cli.common, args).await,
         Command::Simulate(args) => simulate(args).await,
         Command::Schema => {
             print!("{}", support_gateway::graphql::sdl());
@@ -248,6 +249,42 @@ async fn sync(common: &CommonArgs, args: SyncArgs) -> Result<(), String> {
     line("subscriptions", &report.subscriptions);
     line("requests", &report.requests);
     line("notes", &report.notes);
+    Ok(())
+}
+
+async fn import(common: &CommonArgs, args: ImportArgs) -> Result<(), String> {
+    use support_gateway::domain::admin;
+    let db = database(common).await?;
+    let agent = support_gateway::repo::queries::agent_by_email_or_id(&db, &args.agent)
+        .await
+        .map_err(|e| e.detail())?
+        .filter(|a| a.disabled_at.is_none())
+        .ok_or_else(|| format!("no agent {} can sign in: name an admin of the partner to import for", args.agent))?;
+    let role = agent.role.parse().map_err(|e: support_gateway::domain::model::UnknownVariant| e.to_string())?;
+    admin::may_manage_products(role).map_err(|r| format!("{}: {}", r.message, r.help))?;
+    let report = support_gateway::import::import_file(&db, &agent, &args.file, SystemClock.now())
+        .await
+        .map_err(|e| format!("{}: {}", args.file.display(), e.detail()))?;
+    if !report.applied() {
+        for r in &report.rejected {
+            eprintln!("{}:{}: {}", args.file.display(), r.line, r.reason);
+        }
+        return Err(format!(
+            "nothing was imported: {} of {} rows were refused (listed above); fix them and run the import again",
+            report.rejected.len(),
+            report.rows
+        ));
+    }
+    println!(
+        "imported {} {} from {}: {} new, {} updated, {} unchanged, {} kept (synced from Partner Center)",
+        report.rows,
+        report.kind.name(),
+        args.file.display(),
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.kept
+    );
     Ok(())
 }
 

@@ -536,6 +536,8 @@ impl Generator {
                     display_name: format!("{} {}", p.name.split(' ').next().unwrap_or(p.name), role_label(role)),
                     role: role.as_str().into(),
                     created_at: t0,
+                    identity: None,
+                    disabled_at: None,
                 });
             }
         }
@@ -548,6 +550,7 @@ impl Generator {
                 support_url: url.map(Into::into),
                 support_email: email.map(Into::into),
                 support_phone: phone.map(Into::into),
+                partner_id: None,
             });
         }
         for (family, category, name) in TOPICS {

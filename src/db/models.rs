@@ -44,6 +44,10 @@ pub struct AgentRow {
     pub display_name: String,
     pub role: String,
     pub created_at: NaiveDateTime,
+    /// The identity provider's value for this agent (see `SG_IDENTITY_CLAIM`), lower case.
+    pub identity: Option<String>,
+    /// Set when an admin removed the agent: it can no longer sign in.
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -146,6 +150,8 @@ pub struct MarketplaceProductRow {
     pub support_url: Option<String>,
     pub support_email: Option<String>,
     pub support_phone: Option<String>,
+    /// The partner that maintains the product; `None` for the public catalogue.
+    pub partner_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -312,4 +318,17 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub done_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = admin_changes)]
+pub struct AdminChangeRow {
+    pub id: String,
+    pub partner_id: String,
+    pub agent_id: Option<String>,
+    pub subject: String,
+    pub subject_id: String,
+    pub action: String,
+    pub detail: String,
+    pub created_at: NaiveDateTime,
 }

@@ -39,6 +39,8 @@ crate::table! {
         display_name -> Text,
         role -> Text,
         created_at -> Timestamp,
+        identity -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamp>,
     }
 }
 
@@ -132,6 +134,7 @@ crate::table! {
         support_url -> Nullable<Text>,
         support_email -> Nullable<Text>,
         support_phone -> Nullable<Text>,
+        partner_id -> Nullable<Text>,
     }
 }
 
@@ -269,6 +272,19 @@ crate::table! {
 }
 
 crate::table! {
+    admin_changes (id) {
+        id -> Text,
+        partner_id -> Text,
+        agent_id -> Nullable<Text>,
+        subject -> Text,
+        subject_id -> Text,
+        action -> Text,
+        detail -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+crate::table! {
     events (id) {
         id -> BigInt,
         partner_id -> Text,
@@ -293,6 +309,7 @@ diesel::joinable!(business_calendar_holidays -> business_calendars (calendar_id)
 
 diesel::allow_tables_to_appear_in_same_query!(
     partners,
+    admin_changes,
     agents,
     business_calendars,
     business_calendar_hours,

@@ -1,6 +1,7 @@
 //! The GraphQL schema. Root resolvers are a few lines that validate arguments and delegate to
 //! the repo; object types wrap stored rows and resolve their relations through the loaders.
 
+pub mod admin;
 pub mod codes;
 pub mod connection;
 pub mod documents;
@@ -24,20 +25,24 @@ use crate::error::{AppError, AppResult};
 use crate::repo::Repo;
 use crate::repo::loaders::LazyLoaders;
 
-pub type GatewaySchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+pub type GatewaySchema = Schema<query::Query, MutationRoot, subscription::Subscription>;
+
+/// The mutation root: filing and working requests, and the partner's own administration.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct MutationRoot(mutation::Mutation, admin::AdminMutation);
 
 /// The schema with introspection on (for the SDL). It has no extensions: transports run
 /// requests through [`run`], which applies the limits, persisted documents, error codes and
 /// metrics (see there why). Per-request state (caller, loaders) is attached to each request.
 pub fn schema() -> GatewaySchema {
-    Schema::build(query::Query, mutation::Mutation, subscription::Subscription).finish()
+    Schema::build(query::Query, MutationRoot::default(), subscription::Subscription).finish()
 }
 
 /// The schema an app serves, for its profile (introspection and field suggestions are off in
 /// production unless enabled). Run requests on it through [`run`].
 pub fn schema_for(app: &crate::app::App) -> GatewaySchema {
     let config = &app.config;
-    let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription);
+    let mut builder = Schema::build(query::Query, MutationRoot::default(), subscription::Subscription);
     if !config.introspection {
         builder = builder.disable_introspection();
     }

@@ -21,6 +21,7 @@ pub const MAX_TEXT_CHARS: usize = 20_000;
 /// Longest idempotency key: a UUID or a client's own request id fits easily.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
 
+#[derive(Default)]
 pub struct Mutation;
 
 /// The partner's contact for a request (R7: one of the partner's agents or an address at one

@@ -257,6 +257,25 @@ impl Query {
         Ok(rc.repo.sync_states().await?.into_iter().map(SyncStatus::from).collect())
     }
 
+    /// Every change to what your partner maintains itself (agents, domains, agreements,
+    /// products, calendars, imports), newest first. Admin agents and global admins only.
+    async fn admin_changes(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        subject: Option<crate::domain::admin::AdminSubject>,
+    ) -> Result<Conn<super::types::AdminChange>> {
+        let rc = rc(ctx)?;
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
+            .counting_if(ctx.look_ahead().field("totalCount").exists());
+        let page = rc.repo.admin_changes(&rc.caller, subject, &args).await?;
+        let rows = page.rows.into_iter().map(super::types::AdminChange::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(from_page(crate::repo::queries::Page { rows, start: page.start, total: page.total }, |c| c))
+    }
+
     /// Every business calendar (S5), by name.
     async fn business_calendars(&self, ctx: &Context<'_>) -> Result<Vec<BusinessCalendar>> {
         let rc = rc(ctx)?;

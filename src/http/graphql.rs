@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::Shared;
-use crate::auth::{Caller, bearer};
+use crate::auth::{Caller, Identity, bearer};
 use crate::error::{AppError, AppResult};
 use crate::graphql::RequestCtx;
 use crate::graphql::codes::with_code;
@@ -292,11 +292,11 @@ async fn admit_and_run(
     // is read, so that a refused document costs no statement at all; it is parsed once here
     // (the schema reuses the parse).
     let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
-    let agent_id = match token.map(|t| shared.app.keys.verify(t)).transpose() {
-        Ok(agent_id) => agent_id,
+    let identity = match token.map(|t| shared.app.keys.verify(t)).transpose() {
+        Ok(identity) => identity,
         Err(e) => return Outcome::Refused(StatusCode::UNAUTHORIZED, e),
     };
-    let admission = if agent_id.is_some() { run::Admission::Authenticated } else { run::Admission::Anonymous };
+    let admission = if identity.is_some() { run::Admission::Authenticated } else { run::Admission::Anonymous };
     let op = match run::admit(&shared.app, &mut request, admission) {
         Ok(op) => op,
         Err(e) => return early(shared, async_graphql::Response::from_errors(vec![e])),
@@ -313,8 +313,8 @@ async fn admit_and_run(
         );
     }
     let run = async {
-        let request = match agent_id {
-            Some(agent_id) => match caller_of(&shared.app, &agent_id).await {
+        let request = match identity {
+            Some(identity) => match caller_of(&shared.app, &identity).await {
                 Ok(caller) => {
                     log.caller(&caller);
                     request.data(RequestCtx::new(caller, &shared.app))
@@ -347,16 +347,27 @@ async fn admit_and_run(
     }
 }
 
-/// The caller an agent id (from a verified token) stands for: from the short-lived cache
-/// (`SG_CALLER_CACHE_SECONDS`), or read and cached. Unknown agents are never cached.
-pub async fn caller_of(app: &crate::app::App, agent_id: &str) -> AppResult<Caller> {
+/// The caller a verified token stands for: from the short-lived cache
+/// (`SG_CALLER_CACHE_SECONDS`), or read and cached. Unknown identities are never cached; a
+/// removed agent, or one of a deleted partner, is unknown.
+pub async fn caller_of(app: &crate::app::App, identity: &Identity) -> AppResult<Caller> {
     let now = app.clock.now();
-    if let Some(caller) = app.callers.get(agent_id, now) {
+    let key = identity.cache_key();
+    if let Some(caller) = app.callers.get(&key, now) {
         return Ok(caller);
     }
-    let (agent, partner) = caller_rows(&app.db, agent_id)
-        .await?
-        .ok_or_else(|| AppError::Unauthenticated("the token's agent does not exist".into()))?;
+    let (agent, partner) = caller_rows(&app.db, identity).await?.ok_or_else(|| match identity {
+        Identity::Agent(_) => AppError::Unauthenticated("the token's agent does not exist".into()),
+        Identity::Mapped { claim, value } => AppError::Unauthenticated(format!(
+            "no agent of this gateway has the identity `{value}` (the token's `{claim}`): \
+             an admin of your partner must set it on your agent (updateAgent)"
+        )),
+    })?;
+    if agent.disabled_at.is_some() {
+        return Err(AppError::Unauthenticated(
+            "the token's agent was removed by an admin of its partner and can no longer sign in".into(),
+        ));
+    }
     let caller = Caller {
         agent_id: agent.id,
         agent_email: agent.email,
@@ -364,8 +375,13 @@ pub async fn caller_of(app: &crate::app::App, agent_id: &str) -> AppResult<Calle
         partner_id: partner.id,
         partner_kind: partner.kind.parse()?,
     };
-    app.callers.put(caller.clone(), now);
+    app.callers.put(key, caller.clone(), now);
     Ok(caller)
+}
+
+/// The caller of an agent id (tests, the `token` command).
+pub async fn caller_of_agent(app: &crate::app::App, agent_id: &str) -> AppResult<Caller> {
+    caller_of(app, &Identity::Agent(agent_id.to_owned())).await
 }
 
 /// A WebSocket for subscriptions (`graphql-transport-ws` or legacy `graphql-ws`),

@@ -5,7 +5,7 @@ mod graphql;
 pub mod server;
 mod ws;
 
-pub use graphql::caller_of as caller_of_agent;
+pub use graphql::{caller_of, caller_of_agent};
 pub use server::{HttpLimits, serve};
 
 use std::time::Duration;

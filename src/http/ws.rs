@@ -250,7 +250,7 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                     refuse_init(&closer, protocol, "send a bearer token in the connection_init payload");
                     break;
                 };
-                let claims = match shared.app.keys.verify_claims(&token) {
+                let (claims, identity) = match shared.app.keys.verify_claims(&token) {
                     Ok(c) => c,
                     Err(e) => {
                         refuse_init(&closer, protocol, &e.message());
@@ -259,7 +259,7 @@ pub async fn serve(socket: WebSocket, shared: Shared, header_token: Option<Strin
                 };
                 // Boxed: awaited once per connection, it would otherwise size every
                 // connection's task for the whole lookup.
-                match Box::pin(caller_of(&shared.app, &claims.sub)).await {
+                match Box::pin(caller_of(&shared.app, &identity)).await {
                     Ok(c) => caller = Some(c),
                     Err(e) => {
                         refuse_init(&closer, protocol, &e.message());

@@ -164,6 +164,7 @@ macro_rules! gather_facts {
             Some(id) => Some(
                 marketplace_products::table
                     .find(id)
+                    .filter(marketplace_products::partner_id.is_null().or(marketplace_products::partner_id.eq(p)))
                     .select(MarketplaceProductRow::as_select())
                     .first($conn)
                     .await

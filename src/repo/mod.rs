@@ -3,6 +3,7 @@
 //! Every read goes through a [`Repo`], which carries the caller's partner id: there is no
 //! unscoped query in this module for anything a partner owns.
 
+pub mod admin;
 pub mod calendars;
 pub mod filing;
 pub mod loaders;

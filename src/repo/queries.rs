@@ -59,6 +59,7 @@ macro_rules! page_window {
         (window, total, limit)
     }};
 }
+pub(crate) use page_window;
 
 /// The children a nested connection lists under each of its parents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -312,14 +313,22 @@ fn chunks(keys: &[String]) -> impl Iterator<Item = &[String]> {
 // ---------------------------------------------------------------------------------------
 // Who is asking (unscoped by nature: this is how the scope is found).
 
-/// The agent and its partner, for an agent id from a verified token. Deleted partners' agents
+/// The agent and its partner, for who a verified token speaks for. Deleted partners' agents
 /// are unknown.
-pub async fn caller_rows(db: &Db, agent_id: &str) -> AppResult<Option<(AgentRow, PartnerRow)>> {
-    Ok(with_conn!(db, |conn| {
-        agents::table
-            .inner_join(partners::table)
-            .filter(agents::id.eq(agent_id))
-            .filter(partners::deleted_at.is_null())
+pub async fn caller_rows(db: &Db, identity: &crate::auth::Identity) -> AppResult<Option<(AgentRow, PartnerRow)>> {
+    let (by_id, by_identity) = match identity {
+        crate::auth::Identity::Agent(id) => (Some(id.as_str()), None),
+        crate::auth::Identity::Mapped { value, .. } => (None, Some(value.as_str())),
+    };
+    Ok(with_conn!(db, |conn, DB| {
+        let mut q = agents::table.inner_join(partners::table).into_boxed::<DB>();
+        if let Some(id) = by_id {
+            q = q.filter(agents::id.eq(id));
+        }
+        if let Some(value) = by_identity {
+            q = q.filter(agents::identity.eq(value));
+        }
+        q.filter(partners::deleted_at.is_null())
             .select((AgentRow::as_select(), PartnerRow::as_select()))
             .first(conn)
             .await
@@ -331,6 +340,18 @@ pub async fn agent_by_email(db: &Db, email: &str) -> AppResult<Option<AgentRow>>
     Ok(with_conn!(db, |conn| {
         agents::table
             .filter(lower(agents::email).eq(email.to_lowercase()))
+            .select(AgentRow::as_select())
+            .first(conn)
+            .await
+            .optional()?
+    }))
+}
+
+/// The agent with this e-mail (any case) or id.
+pub async fn agent_by_email_or_id(db: &Db, agent: &str) -> AppResult<Option<AgentRow>> {
+    Ok(with_conn!(db, |conn| {
+        agents::table
+            .filter(lower(agents::email).eq(agent.to_lowercase()).or(agents::id.eq(agent)))
             .select(AgentRow::as_select())
             .first(conn)
             .await
@@ -422,8 +443,10 @@ impl Repo {
         Ok(out)
     }
 
-    /// Marketplace products are a public catalogue: visible to every partner.
+    /// Marketplace products of the public catalogue, visible to every partner, and the
+    /// partner's own.
     pub async fn products_by_ids(&self, ids: &[String]) -> AppResult<Vec<MarketplaceProductRow>> {
+        let p = self.partner_id.as_str();
         let mut out = Vec::new();
         for keys in chunks(ids) {
             out.extend(with_conn!(self.db, |conn| {
@@ -432,6 +455,11 @@ impl Repo {
                     conn,
                     indexed_by(marketplace_products::table, indexes::MarketplaceProductsPk)
                         .filter(marketplace_products::id.eq_any(keys))
+                        .filter(
+                            unindexed(marketplace_products::partner_id)
+                                .is_null()
+                                .or(unindexed(marketplace_products::partner_id).eq(p)),
+                        )
                         .select(MarketplaceProductRow::as_select())
                 )
             }));
@@ -927,10 +955,13 @@ impl Repo {
     }
 
     pub async fn product_page(&self, search: Option<&str>, page: &PageArgs) -> AppResult<Page<MarketplaceProductRow>> {
+        let p = self.partner_id.as_str();
         let pattern = search.map(str::trim).filter(|s| !s.is_empty()).map(like_escape);
         Ok(with_conn!(self.db, |conn, DB| {
             let base = || {
-                let mut q = marketplace_products::table.into_boxed::<DB>();
+                let mut q = marketplace_products::table
+                    .filter(marketplace_products::partner_id.is_null().or(marketplace_products::partner_id.eq(p)))
+                    .into_boxed::<DB>();
                 if let Some(pat) = &pattern {
                     q = q.filter(
                         lower(marketplace_products::name).like(format!("%{pat}%")).escape('\\').or(lower(

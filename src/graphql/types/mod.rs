@@ -43,6 +43,35 @@ pub(crate) fn parse<T: std::str::FromStr<Err = crate::domain::model::UnknownVari
     s.parse::<T>().map_err(|e| crate::error::AppError::from(e).into())
 }
 
+/// One change to what the partner maintains itself (`adminChanges`).
+#[derive(async_graphql::SimpleObject)]
+pub struct AdminChange {
+    pub subject: crate::domain::admin::AdminSubject,
+    /// The changed object's id (an agent, product or calendar id, a domain, the partner id).
+    pub subject_id: String,
+    pub action: crate::domain::admin::AdminAction,
+    /// The agent who made the change; `null` for the `import` command.
+    pub agent_id: Option<String>,
+    /// The fields as they became, as a JSON object.
+    pub detail: async_graphql::Json<serde_json::Value>,
+    pub at: DateTime<Utc>,
+}
+
+impl TryFrom<crate::db::models::AdminChangeRow> for AdminChange {
+    type Error = crate::error::AppError;
+
+    fn try_from(r: crate::db::models::AdminChangeRow) -> Result<Self, Self::Error> {
+        Ok(AdminChange {
+            subject: r.subject.parse()?,
+            subject_id: r.subject_id,
+            action: r.action.parse()?,
+            agent_id: r.agent_id,
+            detail: async_graphql::Json(serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null)),
+            at: utc(r.created_at),
+        })
+    }
+}
+
 /// Where sync stands for one source and resource (`syncStatus`).
 #[derive(async_graphql::SimpleObject)]
 pub struct SyncStatus {

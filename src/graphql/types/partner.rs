@@ -53,6 +53,17 @@ impl Agent {
         let rc = rc(ctx)?;
         Ok(load(&rc.loaders.partner, PartnerKey(self.0.partner_id.clone())).await?.map(Partner))
     }
+
+    /// The identity provider's value that signs in as this agent (`SG_IDENTITY_CLAIM`), lower
+    /// case; `null` when the agent has none.
+    async fn identity(&self) -> Option<&str> {
+        self.0.identity.as_deref()
+    }
+
+    /// When an admin removed the agent; a removed agent cannot sign in.
+    async fn removed_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.disabled_at.map(utc)
+    }
 }
 
 /// A Cloud Solution Provider partner.
@@ -131,6 +142,26 @@ impl Partner {
             return Ok(Vec::new());
         }
         Ok(rc.repo.own_subscriptions().await?.into_iter().map(Subscription).collect())
+    }
+
+    /// The partner's own domains (R7: contacts at them are the partner's). Empty for any
+    /// partner but the caller's own.
+    async fn domains(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        let rc = rc(ctx)?;
+        if rc.caller.partner_id != self.0.id {
+            return Ok(Vec::new());
+        }
+        Ok(rc.repo.partner_domains().await?)
+    }
+
+    /// The partner's agents, removed ones included, by e-mail. Empty for any partner but the
+    /// caller's own.
+    async fn agents(&self, ctx: &Context<'_>) -> Result<Vec<Agent>> {
+        let rc = rc(ctx)?;
+        if rc.caller.partner_id != self.0.id {
+            return Ok(Vec::new());
+        }
+        Ok(rc.repo.agents().await?.into_iter().map(Agent).collect())
     }
 
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
