@@ -1,11 +1,15 @@
-//! Files at Microsoft what was filed here. `createServiceRequest` commits the request and an
-//! outbox entry together; this worker sends the entry to Partner Center and records the answer.
+//! Files at Microsoft what was filed here. `createServiceRequest` and `addNote` commit their
+//! change and an outbox entry together; this worker sends the entry to Partner Center and
+//! records the answer.
 //!
 //! - **Exactly one ticket.** Every attempt of an entry sends the same `MS-RequestId`, Partner
 //!   Center's idempotency key: a retry after a lost answer gets the ticket the first attempt made.
 //! - **One worker per entry.** A worker claims an entry by moving its `next_attempt_at` forward
 //!   only if nobody moved it meanwhile; on any replica, the claim is what makes it the sender.
 //!   A worker that dies mid-call leaves the entry to be claimed again when the claim runs out.
+//! - **Notes once.** Partner Center has no idempotency for adding a note, so a note is sent
+//!   without the client's own retries, and a repeated attempt first reads the ticket for the
+//!   note an earlier attempt may have left.
 //! - **Refusals are shown.** A permanent refusal (`4xx`) marks the request `REJECTED` with
 //!   Microsoft's message and publishes an event; passing failures retry with backoff.
 
@@ -38,6 +42,8 @@ const BATCH: i64 = 20;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Round {
     pub filed: u64,
+    /// Notes added to tickets at Microsoft.
+    pub notes: u64,
     pub rejected: u64,
     /// Failed for a passing reason; tried again later.
     pub deferred: u64,
@@ -55,6 +61,15 @@ impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox").field("partner_id", &self.partner_id).finish()
     }
+}
+
+/// What sending a note came to.
+enum NoteOutcome {
+    /// On the ticket at Microsoft; the key sync knows Microsoft's copy by, when it was found.
+    Sent(Option<String>),
+    Refused(String),
+    /// The request is not filed at Microsoft yet: the note follows once it is.
+    NotYet,
 }
 
 /// What Partner Center is sent for a request: its own fields, the contact, and the customer it
@@ -119,6 +134,24 @@ impl Outbox {
             if !self.claim(&entry, now).await? {
                 continue;
             }
+            if entry.kind == "NOTE" {
+                match self.send_note(&entry).await {
+                    Ok(NoteOutcome::Sent(key)) => {
+                        self.settle_note(&entry, key.as_deref(), None).await?;
+                        round.notes += 1;
+                    }
+                    Ok(NoteOutcome::Refused(refusal)) => {
+                        self.settle_note(&entry, None, Some(&refusal)).await?;
+                        round.rejected += 1;
+                    }
+                    Ok(NoteOutcome::NotYet) => self.wait_for_filing(&entry).await?,
+                    Err(failure) => {
+                        self.defer(&entry, &failure.to_string()).await?;
+                        round.deferred += 1;
+                    }
+                }
+                continue;
+            }
             match self.send(&entry).await {
                 Ok(Ok(upstream_id)) => {
                     self.settle(&entry, UpstreamState::Filed, Some(&upstream_id), None).await?;
@@ -138,7 +171,7 @@ impl Outbox {
         stats.outbox_filed.inc_by(round.filed);
         stats.outbox_rejected.inc_by(round.rejected);
         stats.outbox_deferred.inc_by(round.deferred);
-        if round.filed + round.rejected > 0
+        if round.filed + round.rejected + round.notes > 0
             && let Some(bus) = &self.events
         {
             bus.wake();
@@ -215,6 +248,137 @@ impl Outbox {
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// Adds the entry's note to the request's ticket at Microsoft. A repeated attempt first
+    /// reads the ticket: if it holds more copies of the note's text than the gateway has
+    /// matched, the earlier attempt got there, and the note is not sent again.
+    async fn send_note(&self, entry: &OutboxRow) -> Result<NoteOutcome, UpstreamError> {
+        let loaded = async {
+            crate::with_conn!(self.db, |conn| {
+                let request: ServiceRequestRow = service_requests::table
+                    .find(&entry.service_request_id)
+                    .select(ServiceRequestRow::as_select())
+                    .first(conn)
+                    .await?;
+                let note: NoteRow = service_request_notes::table
+                    .find(entry.note_id.as_deref().unwrap_or_default())
+                    .select(NoteRow::as_select())
+                    .first(conn)
+                    .await?;
+                let matched: i64 = service_request_notes::table
+                    .filter(service_request_notes::service_request_id.eq(&request.id))
+                    .filter(service_request_notes::body.eq(&note.body))
+                    .filter(service_request_notes::upstream_key.is_not_null())
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                AppResult::Ok((request, note, matched))
+            })
+        }
+        .await;
+        let (request, note, matched) = match loaded {
+            Ok(l) => l,
+            Err(e) => return Err(UpstreamError::Unavailable { service: "the database", message: e.detail() }),
+        };
+        if note.upstream_key.is_some() {
+            // Sync already read Microsoft's copy: an earlier attempt got there.
+            return Ok(NoteOutcome::Sent(None));
+        }
+        if request.upstream_state.as_deref() == Some(UpstreamState::Pending.as_str()) {
+            return Ok(NoteOutcome::NotYet);
+        }
+        let Some(ticket) =
+            request.upstream_id.filter(|_| up::notes_go_upstream(&request.source, request.upstream_state.as_deref()))
+        else {
+            return Ok(NoteOutcome::Refused("the request is not filed at Microsoft, so its notes stay here".into()));
+        };
+        let copies = |r: &crate::upstream::partner_center::ServiceRequest| {
+            r.notes.iter().filter(|n| n.text == note.body).map(crate::sync::note_key).collect::<Vec<_>>()
+        };
+        if entry.attempts > 0 {
+            let current = self.api.service_request(&ticket).await?;
+            let found = copies(&current);
+            if found.len() as i64 > matched {
+                return Ok(NoteOutcome::Sent(found.last().cloned()));
+            }
+        }
+        match self.api.add_note(&ticket, &note.body, &entry.request_key).await {
+            Ok(answer) => Ok(NoteOutcome::Sent(copies(&answer).last().cloned())),
+            Err(UpstreamError::Rejected { message, code, .. }) => {
+                Ok(NoteOutcome::Refused(code.map(|c| format!("{message} ({c})")).unwrap_or(message)))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Records a sent or refused note: the entry is done, and the note knows Microsoft's copy
+    /// (unless another note of the request already took that copy), so sync does not add it
+    /// again. A refusal publishes an event.
+    async fn settle_note(&self, entry: &OutboxRow, key: Option<&str>, refusal: Option<&str>) -> AppResult<()> {
+        let now = self.clock.now();
+        let postgres = self.db.backend == crate::db::Backend::Postgres;
+        let note_id = entry.note_id.as_deref().unwrap_or_default();
+        transaction!(self.db, |conn| {
+            if let Some(key) = key {
+                let taken: i64 = service_request_notes::table
+                    .filter(service_request_notes::service_request_id.eq(&entry.service_request_id))
+                    .filter(service_request_notes::upstream_key.eq(key))
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                if taken == 0 {
+                    diesel::update(
+                        service_request_notes::table
+                            .find(note_id)
+                            .filter(service_request_notes::upstream_key.is_null()),
+                    )
+                    .set(service_request_notes::upstream_key.eq(Some(key)))
+                    .execute(conn)
+                    .await?;
+                }
+            }
+            diesel::update(upstream_outbox::table.find(&entry.id))
+                .set((
+                    upstream_outbox::state.eq(if refusal.is_some() { "REJECTED" } else { "DONE" }),
+                    upstream_outbox::done_at.eq(Some(now.naive_utc())),
+                    upstream_outbox::last_error.eq(refusal),
+                ))
+                .execute(conn)
+                .await?;
+            if let Some(message) = refusal {
+                let payload = json!({ "noteId": note_id, "message": message, "actor": "outbox:PARTNER_CENTER" });
+                let e = event(
+                    &entry.partner_id,
+                    Some(&entry.service_request_id),
+                    EventKind::RejectedByMicrosoft,
+                    payload,
+                    now,
+                );
+                emit!(conn, postgres, &e);
+            }
+            AppResult::Ok(())
+        })?;
+        if let Some(refusal) = refusal {
+            tracing::warn!(request = %entry.service_request_id, note = note_id, refusal, "Microsoft refused a note");
+        }
+        Ok(())
+    }
+
+    /// A note of a request still waiting to be filed: look again shortly, without counting
+    /// an attempt.
+    async fn wait_for_filing(&self, entry: &OutboxRow) -> AppResult<()> {
+        let next = self.clock.now() + up::outbox_retry_delay(0);
+        crate::with_conn!(self.db, |conn| {
+            diesel::update(upstream_outbox::table.find(&entry.id))
+                .set((
+                    upstream_outbox::next_attempt_at.eq(next.naive_utc()),
+                    upstream_outbox::attempts.eq(entry.attempts),
+                ))
+                .execute(conn)
+                .await?
+        });
+        Ok(())
     }
 
     /// Records Microsoft's answer on the request and the entry, with its event, at once.

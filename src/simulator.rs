@@ -56,7 +56,7 @@ pub struct Faults {
     pub fail: u32,
     /// The next N API calls lose their connection before any answer.
     pub drop: u32,
-    /// The next N creates take effect, then lose their connection before the answer.
+    /// The next N creates or updates take effect, then lose their connection before the answer.
     pub lose_answer: u32,
     /// Every API call waits this long before answering.
     pub delay_ms: u64,
@@ -564,22 +564,33 @@ async fn update_request(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(answer) = admit(&sim, &headers, false).await {
-        return answer;
-    }
-    let mut d = sim.data.lock().unwrap();
-    let Some(r) = d.requests.iter_mut().find(|r| r.id == id) else {
-        return pc_error(StatusCode::NOT_FOUND, "404", "The service request was not found");
+    let lose = match admit(&sim, &headers, true).await {
+        Ok(lose) => lose,
+        Err(answer) => return answer,
     };
-    let now = Utc::now().to_rfc3339();
-    if let Some(text) = field(&body, "newNote").and_then(|n| field(n, "text")).and_then(Value::as_str) {
-        r.notes.push(Note { created_by_name: "Partner".into(), created_date: now.clone(), text: text.into() });
+    let updated = {
+        let mut d = sim.data.lock().unwrap();
+        let Some(r) = d.requests.iter_mut().find(|r| r.id == id) else {
+            return pc_error(StatusCode::NOT_FOUND, "404", "The service request was not found");
+        };
+        let now = Utc::now().to_rfc3339();
+        if let Some(text) = field(&body, "newNote").and_then(|n| field(n, "text")).and_then(Value::as_str) {
+            if text.trim().is_empty() {
+                return pc_error(StatusCode::BAD_REQUEST, "400", "A note needs text");
+            }
+            r.notes.push(Note { created_by_name: "Partner".into(), created_date: now.clone(), text: text.into() });
+        }
+        if let Some(status) = field(&body, "status").and_then(Value::as_str) {
+            r.status = status.into();
+        }
+        r.last_modified_date = Some(now);
+        r.clone()
+    };
+    // Like a create, an update may take effect and lose its answer (no idempotency here).
+    if lose {
+        return dropped();
     }
-    if let Some(status) = field(&body, "status").and_then(Value::as_str) {
-        r.status = status.into();
-    }
-    r.last_modified_date = Some(now);
-    Json(r.clone()).into_response()
+    Json(updated).into_response()
 }
 
 async fn set_faults(State(sim): Shared, Json(faults): Json<Faults>) -> Response {

@@ -231,7 +231,8 @@ fn instant(text: Option<&str>) -> Option<DateTime<Utc>> {
         .ok()
 }
 
-fn note_key(n: &pc::Note) -> String {
+/// A synced note's key: its author, instant and text (Partner Center's notes have no id).
+pub(crate) fn note_key(n: &pc::Note) -> String {
     crate::graphql::documents::sha256_hex(&format!("{}\u{1f}{}\u{1f}{}", n.created_by_name, n.created_date, n.text))
 }
 
@@ -699,6 +700,20 @@ impl PartnerCenterSync {
                     .await?;
                 let seen_notes: std::collections::HashSet<(String, String)> =
                     seen_notes.into_iter().filter_map(|(r, k)| Some((r, k?))).collect();
+                // Notes added here and not yet matched to Microsoft's copy (the outbox sends them):
+                // when Microsoft's copy is read, it is the same note, not a new one.
+                let mut unmatched: Vec<(String, String, String)> = service_request_notes::table
+                    .filter(service_request_notes::service_request_id.eq_any(&known_ids))
+                    .filter(service_request_notes::upstream_key.is_null())
+                    .filter(service_request_notes::author_kind.eq(NoteAuthorKind::Partner.as_str()))
+                    .order(service_request_notes::created_at)
+                    .select((
+                        service_request_notes::service_request_id,
+                        service_request_notes::body,
+                        service_request_notes::id,
+                    ))
+                    .load(conn)
+                    .await?;
                 let known: HashMap<String, ServiceRequestRow> =
                     known.into_iter().map(|r| (r.upstream_id.clone().unwrap_or_default(), r)).collect();
                 let calendar = load_calendar!(conn, &calendar_id);
@@ -824,6 +839,18 @@ impl PartnerCenterSync {
                             || partner_names.iter().any(|a| a == &n.created_by_name);
                         let body: String = n.text.chars().take(20_000).collect();
                         if body.trim().is_empty() {
+                            continue;
+                        }
+                        let local = by_partner
+                            .then(|| unmatched.iter().position(|(r, b, _)| *r == row.id && *b == body))
+                            .flatten();
+                        if let Some(i) = local {
+                            let (_, _, id) = unmatched.remove(i);
+                            diesel::update(service_request_notes::table.find(&id))
+                                .set(service_request_notes::upstream_key.eq(Some(&key)))
+                                .execute(conn)
+                                .await?;
+                            note_counts.unchanged += 1;
                             continue;
                         }
                         let note = NoteRow {

@@ -400,19 +400,22 @@ async fn topic_named(t: &TestApp, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no topic {name}: {d}"))
 }
 
+/// The gateway with Partner Center configured: Northwind's requests and notes go there too.
+async fn with_source(t: &TestApp, base: &str) -> TestApp {
+    t.reconfigured(|c| {
+        c.sources = Some(support_gateway::config::Sources {
+            partner_center: settings(base, 3),
+            agent: NORTHWIND_ADMIN.into(),
+            interval: None,
+        })
+    })
+    .await
+}
+
 async fn requests_filed_here_reach_microsoft_exactly_once(t: TestApp) {
     let (sim, base) = simulator(&t, Size::SMALL).await;
     syncer(&t, &base).await.run(&pages(50)).await.unwrap();
-    // The gateway with Partner Center configured: Northwind's requests go there too.
-    let gw = t
-        .reconfigured(|c| {
-            c.sources = Some(support_gateway::config::Sources {
-                partner_center: settings(&base, 3),
-                agent: NORTHWIND_ADMIN.into(),
-                interval: None,
-            })
-        })
-        .await;
+    let gw = with_source(&t, &base).await;
     let outbox = syncer(&gw, &base).await.outbox();
     let pc_topic = topic_named(&gw, "Microsoft 365 / Exchange Online mail flow").await;
     let created_before = sim.created.load(Ordering::Relaxed);
@@ -495,7 +498,67 @@ async fn requests_filed_here_reach_microsoft_exactly_once(t: TestApp) {
     assert!(local["upstreamState"].is_null());
 }
 
+const ADD_NOTE: &str = "mutation($id: ID!, $body: String!) { addServiceRequestNote(input: { id: $id, body: $body }) {
+  serviceRequest { id } } }";
+const NOTES: &str =
+    "query($id: ID!) { node(id: $id) { ... on ServiceRequest { notes(first: 50) { nodes { body authorKind } } } } }";
+
+async fn notes_added_here_reach_microsoft_once(t: TestApp) {
+    let (sim, base) = simulator(&t, Size::SMALL).await;
+    syncer(&t, &base).await.run(&pages(50)).await.unwrap();
+    let gw = with_source(&t, &base).await;
+    let sync = syncer(&gw, &base).await;
+    let outbox = sync.outbox();
+    let pc_topic = topic_named(&gw, "Microsoft 365 / Exchange Online mail flow").await;
+    let input = m365_filing(&gw, &pc_topic, "Shared mailbox missing").await;
+    let r =
+        gw.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"]["id"]
+            .clone();
+    // A note added before the request reaches Microsoft follows it there.
+    gw.data(NORTHWIND_ADMIN, ADD_NOTE, json!({ "id": r, "body": "It vanished at 09:10." })).await;
+    let round = outbox.run_once().await.unwrap();
+    assert_eq!((round.filed, round.notes), (1, 1), "{round:?}");
+    let case =
+        gw.data(NORTHWIND_ADMIN, FILED, json!({ "id": r })).await["node"]["upstreamId"].as_str().unwrap().to_owned();
+    let at_microsoft = |text: &str| {
+        let ticket = sim.requests().into_iter().find(|x| x.id == case).unwrap();
+        ticket.notes.iter().filter(|n| n.text == text).count()
+    };
+    assert_eq!(at_microsoft("It vanished at 09:10."), 1);
+
+    // The answer to the note is lost after Partner Center added it: the next attempt finds it
+    // on the ticket and does not add it again.
+    sim.set_faults(Faults { lose_answer: 1, ..Faults::default() });
+    gw.data(NORTHWIND_ADMIN, ADD_NOTE, json!({ "id": r, "body": "Users still cannot open it." })).await;
+    assert_eq!(outbox.run_once().await.unwrap().deferred, 1);
+    assert_eq!(at_microsoft("Users still cannot open it."), 1, "the lost call took effect");
+    gw.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(outbox.run_once().await.unwrap().notes, 1);
+    assert_eq!(at_microsoft("Users still cannot open it."), 1, "not sent twice");
+    // The same words again are a new note, and go.
+    gw.data(NORTHWIND_ADMIN, ADD_NOTE, json!({ "id": r, "body": "Users still cannot open it." })).await;
+    assert_eq!(outbox.run_once().await.unwrap().notes, 1);
+    assert_eq!(at_microsoft("Users still cannot open it."), 2);
+
+    // Sync reads Microsoft's copies as the notes they are, and support's reply as new.
+    sim.add_note(&case, "Microsoft Support", "We restored the mailbox.", gw.clock.now());
+    let report = sync.run(&pages(50)).await.unwrap();
+    assert_eq!(report.notes.created, 1, "{report:?}");
+    let notes = gw.data(NORTHWIND_ADMIN, NOTES, json!({ "id": r })).await["node"]["notes"]["nodes"].clone();
+    let bodies: Vec<(&str, &str)> = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["body"].as_str().unwrap(), n["authorKind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(bodies.len(), 4, "{notes}");
+    assert_eq!(bodies.iter().filter(|(_, k)| *k == "SUPPORT").count(), 1, "{notes}");
+    assert_eq!(sync.run(&pages(50)).await.unwrap().notes.created, 0, "a quiet pass adds nothing");
+    assert_eq!(outbox.run_once().await.unwrap(), Default::default(), "nothing left to send");
+}
+
 on_both_backends!(
+    notes_added_here_reach_microsoft_once,
     requests_filed_here_reach_microsoft_exactly_once,
     full_sync_then_a_quiet_pass_changes_nothing,
     a_pass_killed_partway_resumes_without_gaps_or_duplicates,

@@ -318,6 +318,8 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub done_at: Option<NaiveDateTime>,
+    /// The note a `NOTE` entry sends.
+    pub note_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -268,6 +268,7 @@ crate::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         done_at -> Nullable<Timestamp>,
+        note_id -> Nullable<Text>,
     }
 }
 

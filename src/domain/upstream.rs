@@ -86,6 +86,12 @@ pub fn impact_of(severity: Severity) -> BusinessImpact {
     }
 }
 
+/// Whether a note added here goes to Microsoft too: the request is Microsoft's (synced from
+/// Partner Center) or is being or was filed there (`upstream_state` `PENDING` or `FILED`).
+pub fn notes_go_upstream(source: &str, upstream_state: Option<&str>) -> bool {
+    source == DataSource::PartnerCenter.as_str() || matches!(upstream_state, Some("PENDING" | "FILED"))
+}
+
 /// The product family an offer or support topic belongs to, from its name: Partner Center
 /// names no family. Anything not Azure, Dynamics or EMS is Microsoft 365.
 pub fn product_family_of(name: &str) -> ProductFamily {

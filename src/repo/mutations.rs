@@ -376,6 +376,25 @@ macro_rules! write_sla {
 }
 pub(crate) use write_sla;
 
+/// An outbox entry due now: filing `request_id` at Microsoft, or with `note_id` adding that note
+/// to its ticket. Its key goes out as MS-RequestId on every attempt.
+fn outbox_entry(partner_id: &str, request_id: &str, note_id: Option<&str>, now: DateTime<Utc>) -> OutboxRow {
+    OutboxRow {
+        id: new_id(),
+        partner_id: partner_id.to_owned(),
+        service_request_id: request_id.to_owned(),
+        kind: if note_id.is_some() { "NOTE" } else { "FILE" }.into(),
+        request_key: uuid::Uuid::new_v4().to_string(),
+        state: "PENDING".into(),
+        attempts: 0,
+        next_attempt_at: now.naive_utc(),
+        last_error: None,
+        created_at: now.naive_utc(),
+        done_at: None,
+        note_id: note_id.map(str::to_owned),
+    }
+}
+
 impl Repo {
     /// Passes a transaction's result on; once it committed, wakes this process's event
     /// dispatcher so local subscribers hear of it at once.
@@ -506,19 +525,7 @@ impl Repo {
             diesel::insert_into(service_requests::table).values(&row).execute(conn).await?;
             if row.upstream_state.is_some() {
                 // Filed at Microsoft by the outbox worker once this commits (crate::outbox).
-                let entry = OutboxRow {
-                    id: new_id(),
-                    partner_id: p.to_owned(),
-                    service_request_id: row.id.clone(),
-                    kind: "FILE".into(),
-                    request_key: uuid::Uuid::new_v4().to_string(),
-                    state: "PENDING".into(),
-                    attempts: 0,
-                    next_attempt_at: now.naive_utc(),
-                    last_error: None,
-                    created_at: now.naive_utc(),
-                    done_at: None,
-                };
+                let entry = outbox_entry(p, &row.id, None, now);
                 diesel::insert_into(upstream_outbox::table).values(&entry).execute(conn).await?;
             }
             let h = history(
@@ -578,6 +585,11 @@ impl Repo {
                 upstream_key: None,
             };
             diesel::insert_into(service_request_notes::table).values(&note).execute(conn).await?;
+            if self.outbound && crate::domain::upstream::notes_go_upstream(&row.source, row.upstream_state.as_deref()) {
+                // Sent to Microsoft by the outbox worker once this commits (crate::outbox).
+                let entry = outbox_entry(p, &row.id, Some(&note.id), now);
+                diesel::insert_into(upstream_outbox::table).values(&entry).execute(conn).await?;
+            }
             bump_version!(conn, row, now);
             let h = history(&row.id, Some(&caller.agent_id), HistoryKind::NoteAdded, None, Some(note.id.clone()), now);
             let e = event(

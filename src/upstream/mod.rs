@@ -273,13 +273,40 @@ impl UpstreamClient {
         headers: &[(&str, &str)],
         body: Option<&serde_json::Value>,
     ) -> Result<Answer<T>, UpstreamError> {
+        self.call_with(method, tenant, path, headers, body, self.settings.max_retries).await
+    }
+
+    /// Like `call`, but a call that may have reached the upstream (a `5xx`, a timeout, a dropped
+    /// connection) is not sent again: for writes the upstream cannot recognise as repeats,
+    /// whose caller first looks for what an earlier attempt did. Throttling (`429`) and a
+    /// refused token (`401`) are still waited out and retried: those calls did nothing.
+    pub async fn call_unrepeated<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        tenant: Option<&str>,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer<T>, UpstreamError> {
+        self.call_with(method, tenant, path, headers, body, 0).await
+    }
+
+    async fn call_with<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        tenant: Option<&str>,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+        retries: usize,
+    ) -> Result<Answer<T>, UpstreamError> {
         let url = self.url(path);
         let unavailable = |message: String| UpstreamError::Unavailable { service: self.service, message };
         let mut delays = backon::ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
             .with_max_delay(Duration::from_secs(30))
             .with_jitter()
-            .with_max_times(self.settings.max_retries)
+            .with_max_times(retries)
             .build();
         // Partner Center: the same MS-RequestId on a retry lets it recognise the call. A caller
         // that retries across calls (the outbox) passes its own.

@@ -244,6 +244,22 @@ impl PartnerCenter {
         Ok(self.client.call(Method::POST, None, "servicerequests/en-US", &headers, Some(body)).await?.body)
     }
 
+    /// One service request, with its notes.
+    pub async fn service_request(&self, id: &str) -> Result<ServiceRequest, UpstreamError> {
+        let path = format!("servicerequests/{id}");
+        Ok(self.client.call(Method::GET, None, &path, &[], None).await?.body)
+    }
+
+    /// Adds a note to a service request (`PATCH /servicerequests/{id}` with `NewNote`); the
+    /// answer is the request with its notes. Partner Center documents no idempotency for it:
+    /// the caller looks for an earlier attempt's note before sending again.
+    pub async fn add_note(&self, id: &str, text: &str, request_key: &str) -> Result<ServiceRequest, UpstreamError> {
+        let path = format!("servicerequests/{id}");
+        let body = serde_json::json!({ "NewNote": { "Text": text } });
+        let headers = [("MS-RequestId", request_key)];
+        Ok(self.client.call_unrepeated(Method::PATCH, None, &path, &headers, Some(&body)).await?.body)
+    }
+
     pub async fn support_topics(&self) -> Result<Vec<SupportTopic>, UpstreamError> {
         let answer: super::Answer<Collection<SupportTopic>> =
             self.client.call(Method::GET, None, "servicerequests/supporttopics", &[], None).await?;

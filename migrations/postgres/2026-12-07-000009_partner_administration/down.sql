@@ -1,3 +1,7 @@
+DELETE FROM upstream_outbox WHERE kind = 'NOTE';
+ALTER TABLE upstream_outbox DROP COLUMN note_id;
+ALTER TABLE upstream_outbox DROP CONSTRAINT upstream_outbox_kind_check;
+ALTER TABLE upstream_outbox ADD CONSTRAINT upstream_outbox_kind_check CHECK (kind IN ('FILE'));
 DROP TABLE admin_changes;
 DROP INDEX marketplace_products_partner_idx;
 ALTER TABLE marketplace_products DROP COLUMN partner_id;

@@ -27,3 +27,7 @@ CREATE TABLE admin_changes (
 );
 CREATE INDEX admin_changes_partner_idx ON admin_changes (partner_id, created_at, id);
 
+-- Notes added here go to Microsoft too: an outbox entry of kind NOTE carries the note.
+ALTER TABLE upstream_outbox DROP CONSTRAINT upstream_outbox_kind_check;
+ALTER TABLE upstream_outbox ADD CONSTRAINT upstream_outbox_kind_check CHECK (kind IN ('FILE', 'NOTE'));
+ALTER TABLE upstream_outbox ADD COLUMN note_id TEXT REFERENCES service_request_notes (id);

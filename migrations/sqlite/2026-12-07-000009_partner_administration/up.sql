@@ -28,3 +28,27 @@ CREATE TABLE admin_changes (
 );
 CREATE INDEX admin_changes_partner_idx ON admin_changes (partner_id, created_at, id);
 
+-- Notes added here go to Microsoft too: an outbox entry of kind NOTE carries the note. SQLite
+-- cannot change a CHECK constraint, so the table is rebuilt.
+CREATE TABLE upstream_outbox_next (
+    id                 TEXT PRIMARY KEY,
+    partner_id         TEXT NOT NULL REFERENCES partners (id),
+    service_request_id TEXT NOT NULL REFERENCES service_requests (id),
+    kind               TEXT NOT NULL CHECK (kind IN ('FILE', 'NOTE')),
+    request_key        TEXT NOT NULL,
+    state              TEXT NOT NULL CHECK (state IN ('PENDING', 'DONE', 'REJECTED')),
+    attempts           BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at    TIMESTAMP NOT NULL,
+    last_error         TEXT,
+    created_at         TIMESTAMP NOT NULL,
+    done_at            TIMESTAMP,
+    note_id            TEXT REFERENCES service_request_notes (id)
+);
+INSERT INTO upstream_outbox_next (id, partner_id, service_request_id, kind, request_key, state, attempts,
+    next_attempt_at, last_error, created_at, done_at)
+SELECT id, partner_id, service_request_id, kind, request_key, state, attempts, next_attempt_at, last_error,
+    created_at, done_at FROM upstream_outbox;
+DROP TABLE upstream_outbox;
+ALTER TABLE upstream_outbox_next RENAME TO upstream_outbox;
+CREATE INDEX upstream_outbox_due_idx ON upstream_outbox (partner_id, state, next_attempt_at);
+CREATE INDEX upstream_outbox_request_idx ON upstream_outbox (service_request_id);
