@@ -145,6 +145,13 @@ pub struct SourceArgs {
     #[arg(long, env = "SG_PARTNER_CENTER_URL")]
     pub partner_center_url: Option<String>,
 
+    /// Azure Resource Manager, for the Azure Support API: `https://management.azure.com`.
+    /// With it, Azure requests are filed as support tickets in the customer's tenant, and
+    /// Azure's services and problem classifications are synced as support topics. It signs in
+    /// with the same application and needs the Partner Center settings too.
+    #[arg(long, env = "SG_AZURE_MANAGEMENT_URL")]
+    pub azure_management_url: Option<String>,
+
     /// The Microsoft identity platform that issues tokens (client credentials).
     #[arg(long, env = "SG_IDENTITY_AUTHORITY", default_value = "https://login.microsoftonline.com")]
     pub identity_authority: String,
@@ -191,6 +198,8 @@ pub struct SourceArgs {
 #[derive(Debug, Clone)]
 pub struct Sources {
     pub partner_center: crate::upstream::UpstreamSettings,
+    /// The Azure Support API, when `SG_AZURE_MANAGEMENT_URL` is set.
+    pub azure_support: Option<crate::upstream::UpstreamSettings>,
     pub agent: String,
     /// `None`: no schedule inside `serve`.
     pub interval: Option<Duration>,
@@ -199,7 +208,16 @@ pub struct Sources {
 impl SourceArgs {
     /// `None` when no source is configured; an error naming what is missing otherwise.
     pub fn resolve(&self) -> Result<Option<Sources>, String> {
-        let Some(url) = &self.partner_center_url else { return Ok(None) };
+        let Some(url) = &self.partner_center_url else {
+            if self.azure_management_url.is_some() {
+                return Err(
+                    "SG_AZURE_MANAGEMENT_URL needs the Partner Center settings too (SG_PARTNER_CENTER_URL …): \
+                            the Azure Support API is used for the partner Partner Center syncs"
+                        .into(),
+                );
+            }
+            return Ok(None);
+        };
         let missing = |name: &str| format!("SG_PARTNER_CENTER_URL is set, so {name} is needed too");
         let secret = match (&self.client_secret, &self.client_secret_file) {
             (_, Some(path)) => std::fs::read_to_string(path)
@@ -220,19 +238,29 @@ impl SourceArgs {
             Some((origin, v)) if v.starts_with('v') => format!("{origin}/.default"),
             _ => format!("{base}/.default"),
         };
-        Ok(Some(Sources {
-            partner_center: crate::upstream::UpstreamSettings {
+        let partner_center = crate::upstream::UpstreamSettings {
+            base_url: base.to_owned(),
+            authority: self.identity_authority.clone(),
+            tenant: self.partner_tenant_id.clone().ok_or_else(|| missing("SG_PARTNER_TENANT_ID"))?,
+            client_id: self.client_id.clone().ok_or_else(|| missing("SG_CLIENT_ID"))?,
+            client_secret: secret,
+            scope,
+            requests_per_second: self.upstream_rate.max(1),
+            timeout: Duration::from_millis(self.upstream_timeout_ms.max(1)),
+            max_retries: self.upstream_retries,
+            max_retry_after: Duration::from_secs(120),
+        };
+        let azure_support = self.azure_management_url.as_deref().map(|url| {
+            let base = url.trim_end_matches('/');
+            crate::upstream::UpstreamSettings {
                 base_url: base.to_owned(),
-                authority: self.identity_authority.clone(),
-                tenant: self.partner_tenant_id.clone().ok_or_else(|| missing("SG_PARTNER_TENANT_ID"))?,
-                client_id: self.client_id.clone().ok_or_else(|| missing("SG_CLIENT_ID"))?,
-                client_secret: secret,
-                scope,
-                requests_per_second: self.upstream_rate.max(1),
-                timeout: Duration::from_millis(self.upstream_timeout_ms.max(1)),
-                max_retries: self.upstream_retries,
-                max_retry_after: Duration::from_secs(120),
-            },
+                scope: format!("{base}/.default"),
+                ..partner_center.clone()
+            }
+        });
+        Ok(Some(Sources {
+            partner_center,
+            azure_support,
             agent: self.sync_agent.clone().ok_or_else(|| missing("SG_SYNC_AGENT (the agent sync acts as)"))?,
             interval: (self.sync_interval_seconds > 0).then(|| Duration::from_secs(self.sync_interval_seconds)),
         }))

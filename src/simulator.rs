@@ -22,6 +22,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod azure;
+
 use crate::upstream::partner_center::{
     Address, BillingProfile, CompanyProfile, Contact, Customer, Note, ServiceRequest, Subscription, SupportTopic,
 };
@@ -74,6 +76,7 @@ struct Data {
     /// Service requests created, by the MS-RequestId of the call that created them.
     created_by_key: HashMap<String, String>,
     faults: Faults,
+    azure: azure::AzureData,
 }
 
 /// The simulator's state, shared by its handlers and the test that runs it.
@@ -246,7 +249,8 @@ impl Simulator {
     }
 
     /// Its HTTP API: the token endpoint at `/{tenant}/oauth2/v2.0/token`, Partner Center at
-    /// `/v1`, and the controls at `/_sim`.
+    /// `/v1`, the Azure Support API at `/providers/Microsoft.Support` and
+    /// `/subscriptions/{id}/providers/Microsoft.Support`, and the controls at `/_sim`.
     pub fn router(self: &Arc<Simulator>) -> Router {
         Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(token))
@@ -260,6 +264,7 @@ impl Simulator {
             .route("/_sim/servicerequests/{id}/status", post(sim_status))
             .route("/_sim/servicerequests/{id}/notes", post(sim_note))
             .route("/_sim/stats", get(stats))
+            .merge(azure::routes())
             .with_state(self.clone())
     }
 

@@ -41,9 +41,12 @@ use crate::upstream::partner_center::{self as pc, PartnerCenter};
 
 /// Closes the pass of a resource: the cursor is cleared and the pass's totals become the last.
 macro_rules! finish_pass {
-    ($conn:ident, $partner:expr, $resource:expr, $now:expr, $seen:expr) => {{
+    ($conn:ident, $partner:expr, $resource:expr, $now:expr, $seen:expr) => {
+        finish_pass!($conn, $partner, $resource, $now, $seen, SOURCE)
+    };
+    ($conn:ident, $partner:expr, $resource:expr, $now:expr, $seen:expr, $source:expr) => {{
         let seen: i64 = $seen as i64;
-        diesel::update(sync_state::table.find(($partner, SOURCE, $resource)))
+        diesel::update(sync_state::table.find(($partner, $source, $resource)))
             .set((
                 sync_state::cursor.eq(None::<String>),
                 sync_state::last_objects.eq(sync_state::pass_objects + seen),
@@ -300,7 +303,7 @@ impl PartnerCenterSync {
         };
         let mut report = SyncReport { ran: true, ..SyncReport::default() };
         for resource in RESOURCES {
-            self.begin(resource, options.full).await?;
+            self.begin(SOURCE, resource, options.full).await?;
             let outcome = match resource {
                 "support_topics" => self.topics(&mut report).await,
                 "customers" => self.customers(options, &mut report).await,
@@ -308,7 +311,7 @@ impl PartnerCenterSync {
             };
             if let Err(e) = &outcome {
                 self.api.client.stats.sync_errors.inc();
-                self.failed(resource, &e.to_string()).await?;
+                self.failed(SOURCE, resource, &e.to_string()).await?;
             }
             outcome?;
         }
@@ -331,12 +334,12 @@ impl PartnerCenterSync {
     }
 
     /// Starts a pass of `resource`, or resumes the one under way (unless `restart`).
-    async fn begin(&self, resource: &str, restart: bool) -> AppResult<()> {
+    async fn begin(&self, source: &str, resource: &str, restart: bool) -> AppResult<()> {
         let now = self.now().naive_utc();
         let p = self.partner.id.as_str();
         transaction!(self.db, |conn| {
             let state: Option<SyncStateRow> = sync_state::table
-                .find((p, SOURCE, resource))
+                .find((p, source, resource))
                 .select(SyncStateRow::as_select())
                 .first(conn)
                 .await
@@ -345,7 +348,7 @@ impl PartnerCenterSync {
                 None => {
                     let row = SyncStateRow {
                         partner_id: p.into(),
-                        source: SOURCE.into(),
+                        source: source.into(),
                         resource: resource.into(),
                         cursor: None,
                         pass_started_at: Some(now),
@@ -368,7 +371,7 @@ impl PartnerCenterSync {
                         Some(last) if last >= now => last + chrono::Duration::microseconds(1),
                         _ => now,
                     };
-                    diesel::update(sync_state::table.find((p, SOURCE, resource)))
+                    diesel::update(sync_state::table.find((p, source, resource)))
                         .set((
                             sync_state::cursor.eq(None::<String>),
                             sync_state::pass_started_at.eq(Some(start)),
@@ -383,21 +386,21 @@ impl PartnerCenterSync {
         })
     }
 
-    async fn state(&self, resource: &str) -> AppResult<SyncStateRow> {
+    async fn state(&self, source: &str, resource: &str) -> AppResult<SyncStateRow> {
         let p = self.partner.id.as_str();
         crate::with_conn!(self.db, |conn| {
             AppResult::Ok(
-                sync_state::table.find((p, SOURCE, resource)).select(SyncStateRow::as_select()).first(conn).await?,
+                sync_state::table.find((p, source, resource)).select(SyncStateRow::as_select()).first(conn).await?,
             )
         })
     }
 
-    async fn failed(&self, resource: &str, message: &str) -> AppResult<()> {
+    async fn failed(&self, source: &str, resource: &str, message: &str) -> AppResult<()> {
         let now = self.now().naive_utc();
         let p = self.partner.id.as_str();
         tracing::warn!(partner = p, resource, error = message, "sync stopped; the next pass resumes here");
         crate::with_conn!(self.db, |conn| {
-            diesel::update(sync_state::table.find((p, SOURCE, resource)))
+            diesel::update(sync_state::table.find((p, source, resource)))
                 .set((sync_state::last_error.eq(Some(message)), sync_state::last_error_at.eq(Some(now))))
                 .execute(conn)
                 .await?;
@@ -469,11 +472,11 @@ impl PartnerCenterSync {
         let p = self.partner.id.clone();
         let kind: PartnerKind = self.partner.kind.parse().map_err(AppError::from)?;
         loop {
-            let state = self.state("customers").await?;
+            let state = self.state(SOURCE, "customers").await?;
             let page = match self.api.customers(options.customer_page, state.cursor.as_deref()).await {
                 Err(UpstreamError::Rejected { status: 400, .. }) if state.cursor.is_some() => {
                     // The continuation token expired: start the pass again from the top.
-                    self.begin("customers", true).await?;
+                    self.begin(SOURCE, "customers", true).await?;
                     continue;
                 }
                 other => other?,
@@ -673,307 +676,15 @@ impl PartnerCenterSync {
             })
         }
         .await?;
+        let ctx = PageContext { p, calendar_id, cloud, postgres, partner_names };
         loop {
-            let state = self.state("service_requests").await?;
+            let state = self.state(SOURCE, "service_requests").await?;
             let offset: usize = state.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
             let page = self.api.service_requests(offset, options.request_page).await?;
             let size = page.items.len();
-            let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
-            let now = self.now();
-            let (counts, notes) = async { transaction!(self.db, |conn| {
-                let mut counts = Counts { pages: 1, ..Counts::default() };
-                let mut note_counts = Counts::default();
-                // Any source: a request filed here and then at Microsoft (the outbox) is the same one.
-                let known: Vec<ServiceRequestRow> = service_requests::table
-                    .filter(service_requests::partner_id.eq(&p))
-                    .filter(service_requests::upstream_id.eq_any(&ids))
-                    .select(ServiceRequestRow::as_select())
-                    .load(conn)
-                    .await?;
-                // The notes already read from upstream, for the whole page in one query.
-                let known_ids: Vec<&str> = known.iter().map(|r| r.id.as_str()).collect();
-                let seen_notes: Vec<(String, Option<String>)> = service_request_notes::table
-                    .filter(service_request_notes::service_request_id.eq_any(&known_ids))
-                    .filter(service_request_notes::upstream_key.is_not_null())
-                    .select((service_request_notes::service_request_id, service_request_notes::upstream_key))
-                    .load(conn)
-                    .await?;
-                let seen_notes: std::collections::HashSet<(String, String)> =
-                    seen_notes.into_iter().filter_map(|(r, k)| Some((r, k?))).collect();
-                // Notes added here and not yet matched to Microsoft's copy (the outbox sends them):
-                // when Microsoft's copy is read, it is the same note, not a new one.
-                let mut unmatched: Vec<(String, String, String)> = service_request_notes::table
-                    .filter(service_request_notes::service_request_id.eq_any(&known_ids))
-                    .filter(service_request_notes::upstream_key.is_null())
-                    .filter(service_request_notes::author_kind.eq(NoteAuthorKind::Partner.as_str()))
-                    .order(service_request_notes::created_at)
-                    .select((
-                        service_request_notes::service_request_id,
-                        service_request_notes::body,
-                        service_request_notes::id,
-                    ))
-                    .load(conn)
-                    .await?;
-                let known: HashMap<String, ServiceRequestRow> =
-                    known.into_iter().map(|r| (r.upstream_id.clone().unwrap_or_default(), r)).collect();
-                let calendar = load_calendar!(conn, &calendar_id);
-                for r in &page.items {
-                    let Some(created) = instant(Some(&r.created_date)) else { continue };
-                    let created = created.min(now);
-                    let status = up::pc_request_status(&r.status);
-                    let severity = up::upstream_severity(&r.severity);
-                    let contact = r.primary_contact.clone().unwrap_or_default();
-                    let contact_full = contact_name(&contact);
-                    let mut histories = Vec::new();
-                    let mut evs = Vec::new();
-                    let (row, first_seen) = match known.get(&r.id) {
-                        Some(row) => (row.clone(), false),
-                        None => {
-                            let topic_name = r.support_topic_name.clone().unwrap_or_default();
-                            let family = up::product_family_of(&topic_name);
-                            let kind = up::incident_kind_of_topic(&topic_name);
-                            let (route, portal_url) = route_for(family, cloud, None);
-                            let language = "en-US".to_owned();
-                            let plan = sla::plan(kind, severity, &language, &calendar);
-                            let record =
-                                SlaRecord::file(plan, &calendar, created, self.sla.warning_percent(severity));
-                            let topic_id = r.support_topic_id.as_ref().map(|t| format!("pc-topic-{t}"));
-                            let topic_known = match &topic_id {
-                                Some(t) => support_topics::table
-                                    .find(t)
-                                    .select(support_topics::id)
-                                    .first::<String>(conn)
-                                    .await
-                                    .optional()?
-                                    .is_some(),
-                                None => false,
-                            };
-                            let fee = if is_billing(kind) { FeeCoverage::NoFee } else { FeeCoverage::CspBenefit };
-                            let mut row = ServiceRequestRow {
-                                id: new_id(),
-                                partner_id: p.clone(),
-                                customer_id: None,
-                                subscription_id: None,
-                                product_family: family.as_str().into(),
-                                incident_kind: kind.as_str().into(),
-                                business_impact: up::impact_of(severity).as_str().into(),
-                                severity: severity.as_str().into(),
-                                title: r.title.chars().take(200).collect(),
-                                description: r.description.chars().take(20_000).collect(),
-                                support_topic_id: topic_id.filter(|_| topic_known),
-                                support_plan: SupportPlan::CloudSolutionProvider.as_str().into(),
-                                entitlement_ref: None,
-                                fee_coverage: fee.as_str().into(),
-                                route: route.as_str().into(),
-                                portal_url,
-                                contact_name: if contact_full.is_empty() {
-                                    self.partner.support_contact_name.clone()
-                                } else {
-                                    contact_full.clone()
-                                },
-                                contact_email: contact
-                                    .email
-                                    .clone()
-                                    .unwrap_or_else(|| self.partner.support_contact_email.clone()),
-                                contact_phone: contact.phone_number.clone(),
-                                support_language: language,
-                                status: RequestStatus::New.as_str().into(),
-                                calendar_id: calendar_id.clone(),
-                                sla_clock: plan.clock.as_str().into(),
-                                sla_target_minutes: plan.target.num_minutes(),
-                                sla_due_at: record.schedule.due_at.naive_utc(),
-                                sla_at_risk_at: record.schedule.at_risk_at.naive_utc(),
-                                first_response_at: None,
-                                created_by_agent_id: self.agent.id.clone(),
-                                created_at: created.naive_utc(),
-                                updated_at: now.naive_utc(),
-                                closed_at: None,
-                                version: 1,
-                                sla_state: record.recorded.as_str().into(),
-                                sla_stopped_at: None,
-                                first_response_source: None,
-                                first_response_entered_at: None,
-                                first_response_agent_id: None,
-                                source: SOURCE.into(),
-                                upstream_id: Some(r.id.clone()),
-                                synced_at: Some(now.naive_utc()),
-                                upstream_state: None,
-                                upstream_error: None,
-                            };
-                            store_sla(&mut row, &record);
-                            diesel::insert_into(service_requests::table).values(&row).execute(conn).await?;
-                            histories.push(history(
-                                &row.id,
-                                None,
-                                HistoryKind::Created,
-                                Some(SOURCE.into()),
-                                Some(RequestStatus::New.as_str().into()),
-                                created,
-                            ));
-                            evs.push(event(
-                                &p,
-                                Some(&row.id),
-                                EventKind::Created,
-                                json!({ "status": row.status, "severity": row.severity, "slaDueAt": record.schedule.due_at, "actor": ACTOR, "upstreamId": r.id }),
-                                now,
-                            ));
-                            counts.created += 1;
-                            (row, true)
-                        }
-                    };
-                    let mut updated = row.clone();
-                    let mut record = sla_record(&row)?;
-                    let mut transitions = Vec::new();
-                    // Notes not seen before, oldest first; support's first one is its response.
-                    let mut fresh: Vec<(&pc::Note, String)> = r
-                        .notes
-                        .iter()
-                        .map(|n| (n, note_key(n)))
-                        .filter(|(_, key)| !seen_notes.contains(&(row.id.clone(), key.clone())))
-                        .collect();
-                    fresh.sort_by_key(|(n, _)| instant(Some(&n.created_date)));
-                    for (n, key) in fresh {
-                        let at = instant(Some(&n.created_date)).unwrap_or(now).clamp(created, now);
-                        let by_partner = n.created_by_name == contact_full
-                            || n.created_by_name == "Partner"
-                            || partner_names.iter().any(|a| a == &n.created_by_name);
-                        let body: String = n.text.chars().take(20_000).collect();
-                        if body.trim().is_empty() {
-                            continue;
-                        }
-                        let local = by_partner
-                            .then(|| unmatched.iter().position(|(r, b, _)| *r == row.id && *b == body))
-                            .flatten();
-                        if let Some(i) = local {
-                            let (_, _, id) = unmatched.remove(i);
-                            diesel::update(service_request_notes::table.find(&id))
-                                .set(service_request_notes::upstream_key.eq(Some(&key)))
-                                .execute(conn)
-                                .await?;
-                            note_counts.unchanged += 1;
-                            continue;
-                        }
-                        let note = NoteRow {
-                            id: new_id(),
-                            service_request_id: row.id.clone(),
-                            author_kind: if by_partner { NoteAuthorKind::Partner } else { NoteAuthorKind::Support }
-                                .as_str()
-                                .into(),
-                            agent_id: by_partner.then(|| self.agent.id.clone()),
-                            body,
-                            created_at: at.naive_utc(),
-                            upstream_key: Some(key),
-                        };
-                        diesel::insert_into(service_request_notes::table).values(&note).execute(conn).await?;
-                        note_counts.created += 1;
-                        histories.push(history(&row.id, None, HistoryKind::NoteAdded, None, Some(note.id.clone()), at));
-                        evs.push(event(
-                            &p,
-                            Some(&row.id),
-                            EventKind::NoteAdded,
-                            json!({ "noteId": note.id, "actor": ACTOR, "by": n.created_by_name }),
-                            now,
-                        ));
-                        if !by_partner && record.first_response_at.is_none() && record.stopped_at.is_none() {
-                            // Microsoft's record says when support answered. A request sync meets
-                            // for the first time takes that record as it stands; one it already
-                            // tracked follows S4 from the moment the answer is read.
-                            let entered = if first_seen { at } else { now };
-                            if let Ok(t) = record.respond(at, entered) {
-                                transitions.extend(t);
-                                updated.first_response_source = Some(ResponseSource::Microsoft.as_str().into());
-                                updated.first_response_entered_at = Some(now.naive_utc());
-                                histories.push(history(
-                                    &row.id,
-                                    None,
-                                    HistoryKind::SupportResponded,
-                                    Some(ResponseSource::Microsoft.as_str().into()),
-                                    Some(at.to_rfc3339()),
-                                    now,
-                                ));
-                                evs.push(event(
-                                    &p,
-                                    Some(&row.id),
-                                    EventKind::SupportResponded,
-                                    json!({ "respondedAt": at, "source": "MICROSOFT", "actor": ACTOR }),
-                                    now,
-                                ));
-                            }
-                        }
-                    }
-                    let from: RequestStatus = row.status.parse()?;
-                    if status != from {
-                        let closed_at = match status {
-                            RequestStatus::Closed => instant(r.last_closed_date.as_deref()).unwrap_or(now).min(now),
-                            _ => now,
-                        };
-                        updated.status = status.as_str().into();
-                        updated.closed_at = (status == RequestStatus::Closed).then(|| closed_at.naive_utc());
-                        histories.push(history(
-                            &row.id,
-                            None,
-                            HistoryKind::StatusChanged,
-                            Some(from.as_str().into()),
-                            Some(status.as_str().into()),
-                            if first_seen { closed_at } else { now },
-                        ));
-                        evs.push(event(
-                            &p,
-                            Some(&row.id),
-                            EventKind::StatusChanged,
-                            json!({ "from": from.as_str(), "to": status.as_str(), "actor": ACTOR }),
-                            now,
-                        ));
-                        let at = if first_seen { closed_at } else { now };
-                        transitions.extend(if status.is_open() { record.catch_up(at) } else { record.stop(at) });
-                    }
-                    transitions.extend(record.catch_up(now));
-                    store_sla(&mut updated, &record);
-                    let title: String = r.title.chars().take(200).collect();
-                    let changed = updated.status != row.status
-                        || updated.sla_state != row.sla_state
-                        || updated.first_response_at != row.first_response_at
-                        || title != row.title
-                        || !histories.is_empty();
-                    if !first_seen {
-                        if changed {
-                            counts.updated += 1;
-                        } else {
-                            counts.unchanged += 1;
-                        }
-                    }
-                    diesel::update(service_requests::table.find(&row.id))
-                        .set((
-                            service_requests::status.eq(&updated.status),
-                            service_requests::closed_at.eq(updated.closed_at),
-                            service_requests::title.eq(&title),
-                            service_requests::synced_at.eq(Some(now.naive_utc())),
-                            service_requests::version.eq(row.version + i64::from(changed && !first_seen)),
-                            service_requests::updated_at
-                                .eq(if changed { now.naive_utc() } else { row.updated_at }),
-                        ))
-                        .execute(conn)
-                        .await?;
-                    write_sla!(conn, updated);
-                    let (h, e) = sla_entries(&updated, None, &transitions, now);
-                    histories.extend(h);
-                    evs.extend(e);
-                    record!(conn, postgres, histories, evs);
-                }
-                let seen = counts.seen() as i64;
-                if size == options.request_page {
-                    diesel::update(sync_state::table.find((p.as_str(), SOURCE, "service_requests")))
-                        .set((
-                            sync_state::cursor.eq(Some((offset + size).to_string())),
-                            sync_state::pass_objects.eq(sync_state::pass_objects + seen),
-                        ))
-                        .execute(conn)
-                        .await?;
-                } else {
-                    finish_pass!(conn, p.as_str(), "service_requests", now, seen);
-                }
-                AppResult::Ok((counts, note_counts))
-            })}.await?;
+            let next = (size == options.request_page).then(|| (offset + size).to_string());
+            let (counts, notes) =
+                self.apply_requests(&page.items, true, &ctx, SOURCE, "service_requests", next).await?;
             self.wake();
             add(&mut report.requests, &counts);
             add(&mut report.notes, &notes);
@@ -982,6 +693,333 @@ impl PartnerCenterSync {
             }
         }
     }
+
+    /// Applies one page of Microsoft's service requests in one transaction: requests known here
+    /// (by case number) follow Microsoft's status and notes, and support's first note is the
+    /// first response; unknown ones are created when `create_unknown`. The sync position moves
+    /// to `next_cursor`, or the pass of `resource` finishes when there is none.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_requests(
+        &self,
+        items: &[pc::ServiceRequest],
+        create_unknown: bool,
+        ctx: &PageContext,
+        source: &str,
+        resource: &str,
+        next_cursor: Option<String>,
+    ) -> AppResult<(Counts, Counts)> {
+        let PageContext { p, calendar_id, cloud, postgres, partner_names } = ctx;
+        let (p, cloud, postgres) = (p.clone(), *cloud, *postgres);
+        let ids: Vec<String> = items.iter().map(|r| r.id.clone()).collect();
+        let now = self.now();
+        transaction!(self.db, |conn| {
+            let mut counts = Counts { pages: 1, ..Counts::default() };
+            let mut note_counts = Counts::default();
+            // Any source: a request filed here and then at Microsoft (the outbox) is the same one.
+            let known: Vec<ServiceRequestRow> = service_requests::table
+                .filter(service_requests::partner_id.eq(&p))
+                .filter(service_requests::upstream_id.eq_any(&ids))
+                .select(ServiceRequestRow::as_select())
+                .load(conn)
+                .await?;
+            // The notes already read from upstream, for the whole page in one query.
+            let known_ids: Vec<&str> = known.iter().map(|r| r.id.as_str()).collect();
+            let seen_notes: Vec<(String, Option<String>)> = service_request_notes::table
+                .filter(service_request_notes::service_request_id.eq_any(&known_ids))
+                .filter(service_request_notes::upstream_key.is_not_null())
+                .select((service_request_notes::service_request_id, service_request_notes::upstream_key))
+                .load(conn)
+                .await?;
+            let seen_notes: std::collections::HashSet<(String, String)> =
+                seen_notes.into_iter().filter_map(|(r, k)| Some((r, k?))).collect();
+            // Notes added here and not yet matched to Microsoft's copy (the outbox sends them):
+            // when Microsoft's copy is read, it is the same note, not a new one.
+            let mut unmatched: Vec<(String, String, String)> = service_request_notes::table
+                .filter(service_request_notes::service_request_id.eq_any(&known_ids))
+                .filter(service_request_notes::upstream_key.is_null())
+                .filter(service_request_notes::author_kind.eq(NoteAuthorKind::Partner.as_str()))
+                .order(service_request_notes::created_at)
+                .select((
+                    service_request_notes::service_request_id,
+                    service_request_notes::body,
+                    service_request_notes::id,
+                ))
+                .load(conn)
+                .await?;
+            let known: HashMap<String, ServiceRequestRow> =
+                known.into_iter().map(|r| (r.upstream_id.clone().unwrap_or_default(), r)).collect();
+            let calendar = load_calendar!(conn, &calendar_id);
+            for r in items {
+                let Some(created) = instant(Some(&r.created_date)) else { continue };
+                let created = created.min(now);
+                let status = up::pc_request_status(&r.status);
+                let severity = up::upstream_severity(&r.severity);
+                let contact = r.primary_contact.clone().unwrap_or_default();
+                let contact_full = contact_name(&contact);
+                let mut histories = Vec::new();
+                let mut evs = Vec::new();
+                let (row, first_seen) = match known.get(&r.id) {
+                    Some(row) => (row.clone(), false),
+                    None if !create_unknown => {
+                        counts.skipped += 1;
+                        continue;
+                    }
+                    None => {
+                        let topic_name = r.support_topic_name.clone().unwrap_or_default();
+                        let family = up::product_family_of(&topic_name);
+                        let kind = up::incident_kind_of_topic(&topic_name);
+                        let (route, portal_url) = route_for(family, cloud, None);
+                        let language = "en-US".to_owned();
+                        let plan = sla::plan(kind, severity, &language, &calendar);
+                        let record = SlaRecord::file(plan, &calendar, created, self.sla.warning_percent(severity));
+                        let topic_id = r.support_topic_id.as_ref().map(|t| format!("pc-topic-{t}"));
+                        let topic_known = match &topic_id {
+                            Some(t) => support_topics::table
+                                .find(t)
+                                .select(support_topics::id)
+                                .first::<String>(conn)
+                                .await
+                                .optional()?
+                                .is_some(),
+                            None => false,
+                        };
+                        let fee = if is_billing(kind) { FeeCoverage::NoFee } else { FeeCoverage::CspBenefit };
+                        let mut row = ServiceRequestRow {
+                            id: new_id(),
+                            partner_id: p.clone(),
+                            customer_id: None,
+                            subscription_id: None,
+                            product_family: family.as_str().into(),
+                            incident_kind: kind.as_str().into(),
+                            business_impact: up::impact_of(severity).as_str().into(),
+                            severity: severity.as_str().into(),
+                            title: r.title.chars().take(200).collect(),
+                            description: r.description.chars().take(20_000).collect(),
+                            support_topic_id: topic_id.filter(|_| topic_known),
+                            support_plan: SupportPlan::CloudSolutionProvider.as_str().into(),
+                            entitlement_ref: None,
+                            fee_coverage: fee.as_str().into(),
+                            route: route.as_str().into(),
+                            portal_url,
+                            contact_name: if contact_full.is_empty() {
+                                self.partner.support_contact_name.clone()
+                            } else {
+                                contact_full.clone()
+                            },
+                            contact_email: contact
+                                .email
+                                .clone()
+                                .unwrap_or_else(|| self.partner.support_contact_email.clone()),
+                            contact_phone: contact.phone_number.clone(),
+                            support_language: language,
+                            status: RequestStatus::New.as_str().into(),
+                            calendar_id: calendar_id.clone(),
+                            sla_clock: plan.clock.as_str().into(),
+                            sla_target_minutes: plan.target.num_minutes(),
+                            sla_due_at: record.schedule.due_at.naive_utc(),
+                            sla_at_risk_at: record.schedule.at_risk_at.naive_utc(),
+                            first_response_at: None,
+                            created_by_agent_id: self.agent.id.clone(),
+                            created_at: created.naive_utc(),
+                            updated_at: now.naive_utc(),
+                            closed_at: None,
+                            version: 1,
+                            sla_state: record.recorded.as_str().into(),
+                            sla_stopped_at: None,
+                            first_response_source: None,
+                            first_response_entered_at: None,
+                            first_response_agent_id: None,
+                            source: SOURCE.into(),
+                            upstream_id: Some(r.id.clone()),
+                            synced_at: Some(now.naive_utc()),
+                            upstream_state: None,
+                            upstream_error: None,
+                        };
+                        store_sla(&mut row, &record);
+                        diesel::insert_into(service_requests::table).values(&row).execute(conn).await?;
+                        histories.push(history(
+                            &row.id,
+                            None,
+                            HistoryKind::Created,
+                            Some(SOURCE.into()),
+                            Some(RequestStatus::New.as_str().into()),
+                            created,
+                        ));
+                        evs.push(event(
+                            &p,
+                            Some(&row.id),
+                            EventKind::Created,
+                            json!({ "status": row.status, "severity": row.severity, "slaDueAt": record.schedule.due_at, "actor": ACTOR, "upstreamId": r.id }),
+                            now,
+                        ));
+                        counts.created += 1;
+                        (row, true)
+                    }
+                };
+                let mut updated = row.clone();
+                let mut record = sla_record(&row)?;
+                let mut transitions = Vec::new();
+                // Notes not seen before, oldest first; support's first one is its response.
+                let mut fresh: Vec<(&pc::Note, String)> = r
+                    .notes
+                    .iter()
+                    .map(|n| (n, note_key(n)))
+                    .filter(|(_, key)| !seen_notes.contains(&(row.id.clone(), key.clone())))
+                    .collect();
+                fresh.sort_by_key(|(n, _)| instant(Some(&n.created_date)));
+                for (n, key) in fresh {
+                    let at = instant(Some(&n.created_date)).unwrap_or(now).clamp(created, now);
+                    let by_partner = n.created_by_name == contact_full
+                        || n.created_by_name == "Partner"
+                        || partner_names.iter().any(|a| a == &n.created_by_name);
+                    let body: String = n.text.chars().take(20_000).collect();
+                    if body.trim().is_empty() {
+                        continue;
+                    }
+                    let local =
+                        by_partner.then(|| unmatched.iter().position(|(r, b, _)| *r == row.id && *b == body)).flatten();
+                    if let Some(i) = local {
+                        let (_, _, id) = unmatched.remove(i);
+                        diesel::update(service_request_notes::table.find(&id))
+                            .set(service_request_notes::upstream_key.eq(Some(&key)))
+                            .execute(conn)
+                            .await?;
+                        note_counts.unchanged += 1;
+                        continue;
+                    }
+                    let note = NoteRow {
+                        id: new_id(),
+                        service_request_id: row.id.clone(),
+                        author_kind: if by_partner { NoteAuthorKind::Partner } else { NoteAuthorKind::Support }
+                            .as_str()
+                            .into(),
+                        agent_id: by_partner.then(|| self.agent.id.clone()),
+                        body,
+                        created_at: at.naive_utc(),
+                        upstream_key: Some(key),
+                    };
+                    diesel::insert_into(service_request_notes::table).values(&note).execute(conn).await?;
+                    note_counts.created += 1;
+                    histories.push(history(&row.id, None, HistoryKind::NoteAdded, None, Some(note.id.clone()), at));
+                    evs.push(event(
+                        &p,
+                        Some(&row.id),
+                        EventKind::NoteAdded,
+                        json!({ "noteId": note.id, "actor": ACTOR, "by": n.created_by_name }),
+                        now,
+                    ));
+                    if !by_partner && record.first_response_at.is_none() && record.stopped_at.is_none() {
+                        // Microsoft's record says when support answered. A request sync meets
+                        // for the first time takes that record as it stands; one it already
+                        // tracked follows S4 from the moment the answer is read.
+                        let entered = if first_seen { at } else { now };
+                        if let Ok(t) = record.respond(at, entered) {
+                            transitions.extend(t);
+                            updated.first_response_source = Some(ResponseSource::Microsoft.as_str().into());
+                            updated.first_response_entered_at = Some(now.naive_utc());
+                            histories.push(history(
+                                &row.id,
+                                None,
+                                HistoryKind::SupportResponded,
+                                Some(ResponseSource::Microsoft.as_str().into()),
+                                Some(at.to_rfc3339()),
+                                now,
+                            ));
+                            evs.push(event(
+                                &p,
+                                Some(&row.id),
+                                EventKind::SupportResponded,
+                                json!({ "respondedAt": at, "source": "MICROSOFT", "actor": ACTOR }),
+                                now,
+                            ));
+                        }
+                    }
+                }
+                let from: RequestStatus = row.status.parse()?;
+                if status != from {
+                    let closed_at = match status {
+                        RequestStatus::Closed => instant(r.last_closed_date.as_deref()).unwrap_or(now).min(now),
+                        _ => now,
+                    };
+                    updated.status = status.as_str().into();
+                    updated.closed_at = (status == RequestStatus::Closed).then(|| closed_at.naive_utc());
+                    histories.push(history(
+                        &row.id,
+                        None,
+                        HistoryKind::StatusChanged,
+                        Some(from.as_str().into()),
+                        Some(status.as_str().into()),
+                        if first_seen { closed_at } else { now },
+                    ));
+                    evs.push(event(
+                        &p,
+                        Some(&row.id),
+                        EventKind::StatusChanged,
+                        json!({ "from": from.as_str(), "to": status.as_str(), "actor": ACTOR }),
+                        now,
+                    ));
+                    let at = if first_seen { closed_at } else { now };
+                    transitions.extend(if status.is_open() { record.catch_up(at) } else { record.stop(at) });
+                }
+                transitions.extend(record.catch_up(now));
+                store_sla(&mut updated, &record);
+                let title: String = r.title.chars().take(200).collect();
+                let changed = updated.status != row.status
+                    || updated.sla_state != row.sla_state
+                    || updated.first_response_at != row.first_response_at
+                    || title != row.title
+                    || !histories.is_empty();
+                if !first_seen {
+                    if changed {
+                        counts.updated += 1;
+                    } else {
+                        counts.unchanged += 1;
+                    }
+                }
+                diesel::update(service_requests::table.find(&row.id))
+                    .set((
+                        service_requests::status.eq(&updated.status),
+                        service_requests::closed_at.eq(updated.closed_at),
+                        service_requests::title.eq(&title),
+                        service_requests::synced_at.eq(Some(now.naive_utc())),
+                        service_requests::version.eq(row.version + i64::from(changed && !first_seen)),
+                        service_requests::updated_at.eq(if changed { now.naive_utc() } else { row.updated_at }),
+                    ))
+                    .execute(conn)
+                    .await?;
+                write_sla!(conn, updated);
+                let (h, e) = sla_entries(&updated, None, &transitions, now);
+                histories.extend(h);
+                evs.extend(e);
+                record!(conn, postgres, histories, evs);
+            }
+            let seen = counts.seen() as i64;
+            match next_cursor {
+                Some(next) => {
+                    diesel::update(sync_state::table.find((p.as_str(), source, resource)))
+                        .set((
+                            sync_state::cursor.eq(Some(next)),
+                            sync_state::pass_objects.eq(sync_state::pass_objects + seen),
+                        ))
+                        .execute(conn)
+                        .await?;
+                }
+                None => finish_pass!(conn, p.as_str(), resource, now, seen, source),
+            }
+            AppResult::Ok((counts, note_counts))
+        })
+    }
+}
+
+/// What applying a page of service requests needs from its pass.
+struct PageContext {
+    p: String,
+    /// The partner's own calendar: requests first seen here run on it.
+    calendar_id: String,
+    cloud: Cloud,
+    postgres: bool,
+    /// The partner's agents' names: their notes are the partner's, not support's.
+    partner_names: Vec<String>,
 }
 
 fn is_billing(kind: IncidentKind) -> bool {

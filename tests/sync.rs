@@ -405,6 +405,7 @@ async fn with_source(t: &TestApp, base: &str) -> TestApp {
     t.reconfigured(|c| {
         c.sources = Some(support_gateway::config::Sources {
             partner_center: settings(base, 3),
+            azure_support: None,
             agent: NORTHWIND_ADMIN.into(),
             interval: None,
         })

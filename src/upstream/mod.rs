@@ -4,6 +4,7 @@
 //! for as long as `Retry-After` says, and retries `5xx`, timeouts and dropped connections with
 //! exponential backoff and jitter. What it cannot get past becomes an [`UpstreamError`].
 
+pub mod azure_support;
 pub mod partner_center;
 
 use std::collections::HashMap;
@@ -163,6 +164,10 @@ pub struct UpstreamClient {
     tokens: Mutex<HashMap<String, CachedToken>>,
     pacer: Pacer,
     pub stats: Arc<UpstreamStats>,
+    /// Calls in another tenant carry the partner's own token as well
+    /// (`x-ms-authorization-auxiliary`), as Azure Resource Manager wants for a CSP partner
+    /// acting in its customer's tenant.
+    auxiliary: bool,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -201,10 +206,17 @@ impl UpstreamClient {
             tokens: Mutex::new(HashMap::new()),
             pacer,
             stats: Arc::new(UpstreamStats::default()),
+            auxiliary: false,
         })
     }
 
     /// The same client counting into the process's shared `stats` (`/metrics`).
+    /// Calls in a customer's tenant also carry the partner's token (see `auxiliary`).
+    pub fn with_auxiliary_partner_token(mut self) -> UpstreamClient {
+        self.auxiliary = true;
+        self
+    }
+
     pub fn with_stats(mut self, stats: Arc<UpstreamStats>) -> UpstreamClient {
         self.stats = stats;
         self
@@ -323,6 +335,13 @@ impl UpstreamClient {
                 .header("Accept", "application/json")
                 .header("MS-RequestId", &request_id)
                 .header("MS-CorrelationId", &request_id);
+            if self.auxiliary
+                && let Some(other) = tenant.filter(|t| *t != self.settings.tenant)
+            {
+                let own = self.token(None).await?;
+                request = request.header("x-ms-authorization-auxiliary", format!("Bearer {own}"));
+                tracing::trace!(tenant = other, "calling in a customer's tenant with the partner's token");
+            }
             for (k, v) in headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("MS-RequestId")) {
                 request = request.header(*k, *v);
             }
