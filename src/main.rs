@@ -100,7 +100,8 @@ async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
         // Requests filed here go to Partner Center as well, within seconds.
         support_gateway::outbox::spawn(sync.outbox(), std::time::Duration::from_secs(2));
         if let Some(interval) = sources.interval {
-            println!("  sync:      Partner Center every {} s", interval.as_secs());
+            let azure = if sources.azure_support.is_some() { " and the Azure Support API" } else { "" };
+            println!("  sync:      Partner Center{azure} every {} s", interval.as_secs());
             support_gateway::sync::spawn_schedule(sync, interval);
         }
     }
@@ -243,12 +244,16 @@ async fn sync(common: &CommonArgs, args: SyncArgs) -> Result<(), String> {
             c.created, c.updated, c.unchanged, c.marked, c.skipped
         )
     };
-    println!("synced from Partner Center in {:.1} s:", started.elapsed().as_secs_f64());
+    println!("synced from Microsoft in {:.1} s:", started.elapsed().as_secs_f64());
     line("topics", &report.topics);
     line("customers", &report.customers);
     line("subscriptions", &report.subscriptions);
     line("requests", &report.requests);
     line("notes", &report.notes);
+    if args.sources.azure_management_url.is_some() {
+        line("azure topics", &report.azure_topics);
+        line("azure tickets", &report.tickets);
+    }
     Ok(())
 }
 
@@ -302,6 +307,7 @@ async fn simulate(args: SimulateArgs) -> Result<(), String> {
     println!("Microsoft API simulator listening on http://{addr}");
     println!("point the gateway at it with:");
     println!("  export SG_PARTNER_CENTER_URL=http://{addr}/v1");
+    println!("  export SG_AZURE_MANAGEMENT_URL=http://{addr}");
     println!("  export SG_IDENTITY_AUTHORITY=http://{addr}");
     println!("  export SG_PARTNER_TENANT_ID={}", simulator::PARTNER_TENANT);
     println!("  export SG_CLIENT_ID={}", simulator::CLIENT_ID);

@@ -24,13 +24,14 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::models::*;
 use crate::db::schema::*;
-use crate::domain::model::{EventKind, Severity};
-use crate::domain::upstream::{self as up, UpstreamState};
+use crate::domain::model::{EventKind, ProductFamily, Severity};
+use crate::domain::upstream::{self as up, DataSource, UpstreamState};
 use crate::error::AppResult;
 use crate::events::EventBus;
 use crate::repo::mutations::{emit, event};
 use crate::transaction;
 use crate::upstream::UpstreamError;
+use crate::upstream::azure_support::{self, AzureSupport};
 use crate::upstream::partner_center::PartnerCenter;
 
 /// How long a claim lasts: longer than an attempt can take (the client's retries included).
@@ -54,6 +55,8 @@ pub struct Outbox {
     clock: Arc<dyn Clock>,
     events: Option<EventBus>,
     api: Arc<PartnerCenter>,
+    /// The Azure Support API, for Azure requests; without it they are refused upstream.
+    azure: Option<Arc<AzureSupport>>,
     partner_id: String,
 }
 
@@ -111,7 +114,13 @@ impl Outbox {
         api: Arc<PartnerCenter>,
         partner_id: impl Into<String>,
     ) -> Outbox {
-        Outbox { db, clock, events, api, partner_id: partner_id.into() }
+        Outbox { db, clock, events, api, azure: None, partner_id: partner_id.into() }
+    }
+
+    /// The same worker filing Azure requests through the Azure Support API.
+    pub fn with_azure(mut self, azure: Option<Arc<AzureSupport>>) -> Outbox {
+        self.azure = azure;
+        self
     }
 
     /// Sends the entries that are due, one after the other.
@@ -231,6 +240,9 @@ impl Outbox {
             Ok(l) => l,
             Err(e) => return Err(UpstreamError::Unavailable { service: "the database", message: e.detail() }),
         };
+        if !up::files_at_partner_center(request.product_family.parse().unwrap_or(ProductFamily::Azure)) {
+            return self.send_azure(entry, &request, customer.as_ref(), topic.as_ref()).await;
+        }
         // Partner Center files under one of its own support topics (synced from it).
         let Some(topic) = topic.filter(|t| t.source == "PARTNER_CENTER").and_then(|t| t.upstream_id) else {
             return Ok(Err("Partner Center files a request under one of its own support topics; sync them \
@@ -243,6 +255,94 @@ impl Outbox {
         };
         match self.api.create_request(&body, &entry.request_key).await {
             Ok(created) => Ok(Ok(created.id)),
+            Err(UpstreamError::Rejected { message, code, .. }) => {
+                Ok(Err(code.map(|c| format!("{message} ({c})")).unwrap_or(message)))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Files an Azure request as a support ticket on the customer's subscription, in the
+    /// customer's tenant. The ticket is named after the request: a repeated attempt first looks
+    /// that name up, so a lost answer never makes a second ticket.
+    async fn send_azure(
+        &self,
+        entry: &OutboxRow,
+        request: &ServiceRequestRow,
+        customer: Option<&CustomerRow>,
+        topic: Option<&SupportTopicRow>,
+    ) -> Result<Result<String, String>, UpstreamError> {
+        let Some(api) = &self.azure else {
+            return Ok(Err("Azure requests are filed through the Azure Support API, which is not configured \
+                           (SG_AZURE_MANAGEMENT_URL)"
+                .into()));
+        };
+        let Some(classification) =
+            topic.filter(|t| t.source == DataSource::AzureSupport.as_str()).and_then(|t| t.upstream_id.clone())
+        else {
+            return Ok(Err("Azure files a ticket under one of its problem classifications; sync them \
+                           (support-gateway sync) and file the request under an Azure topic"
+                .into()));
+        };
+        let Some(service) = azure_support::service_of(&classification) else {
+            return Ok(Err(format!("`{classification}` is not a problem classification of Azure")));
+        };
+        let Some(customer) = customer else {
+            return Ok(Err("an Azure ticket is filed in a customer's tenant; this request names no customer".into()));
+        };
+        let subscription = self.azure_target(request).await?.map(|(_, s)| s);
+        let Some(subscription) = subscription else {
+            return Ok(Err(
+                "an Azure ticket is filed on an Azure subscription; name the customer's Azure subscription".into(),
+            ));
+        };
+        let name = up::azure_ticket_name(&request.id);
+        let case = |t: &azure_support::Ticket| t.properties.support_ticket_id.clone().unwrap_or_else(|| t.name.clone());
+        if entry.attempts > 0
+            && let Some(earlier) = api.ticket(&customer.tenant_id, &subscription, &name).await?
+        {
+            return Ok(Ok(case(&earlier)));
+        }
+        let severity: Severity = request.severity.parse().unwrap_or(Severity::C);
+        let (first, last) = match request.contact_name.rsplit_once(' ') {
+            Some((f, l)) => (f.to_owned(), l.to_owned()),
+            None => (request.contact_name.clone(), "-".to_owned()),
+        };
+        let properties = azure_support::TicketProperties {
+            support_ticket_id: None,
+            title: request.title.clone(),
+            description: format!(
+                "Filed by the customer's Cloud Solution Provider partner for {} ({}).\n\n{}",
+                customer.company_name, customer.primary_domain, request.description
+            ),
+            service_id: format!("/providers/Microsoft.Support/services/{service}"),
+            problem_classification_id: classification.clone(),
+            severity: up::severity_upstream(severity).into(),
+            status: None,
+            require24_x7_response: severity == Severity::A,
+            advanced_diagnostic_consent: Some("No".into()),
+            contact_details: azure_support::ContactDetails {
+                first_name: first,
+                last_name: last,
+                preferred_contact_method: "email".into(),
+                primary_email_address: request.contact_email.clone(),
+                phone_number: request.contact_phone.clone(),
+                preferred_time_zone: "UTC".into(),
+                country: up::country_alpha3(&customer.country),
+                preferred_support_language: request.support_language.to_lowercase(),
+            },
+            created_date: None,
+            modified_date: None,
+        };
+        match api.create_ticket(&customer.tenant_id, &subscription, &name, &properties).await {
+            Ok(ticket) => Ok(Ok(case(&ticket))),
+            // The name is taken: an earlier attempt filed it.
+            Err(UpstreamError::Rejected { status: 409, .. }) => {
+                match api.ticket(&customer.tenant_id, &subscription, &name).await? {
+                    Some(t) => Ok(Ok(case(&t))),
+                    None => Ok(Err(format!("Azure says the ticket name {name} is taken, yet has no such ticket"))),
+                }
+            }
             Err(UpstreamError::Rejected { message, code, .. }) => {
                 Ok(Err(code.map(|c| format!("{message} ({c})")).unwrap_or(message)))
             }
@@ -288,11 +388,16 @@ impl Outbox {
         if request.upstream_state.as_deref() == Some(UpstreamState::Pending.as_str()) {
             return Ok(NoteOutcome::NotYet);
         }
-        let Some(ticket) =
-            request.upstream_id.filter(|_| up::notes_go_upstream(&request.source, request.upstream_state.as_deref()))
+        let Some(ticket) = request
+            .upstream_id
+            .clone()
+            .filter(|_| up::notes_go_upstream(&request.source, request.upstream_state.as_deref()))
         else {
             return Ok(NoteOutcome::Refused("the request is not filed at Microsoft, so its notes stay here".into()));
         };
+        if !up::files_at_partner_center(request.product_family.parse().unwrap_or(ProductFamily::Azure)) {
+            return self.send_azure_note(&request, &note).await;
+        }
         let copies = |r: &crate::upstream::partner_center::ServiceRequest| {
             r.notes.iter().filter(|n| n.text == note.body).map(crate::sync::note_key).collect::<Vec<_>>()
         };
@@ -305,6 +410,67 @@ impl Outbox {
         }
         match self.api.add_note(&ticket, &note.body, &entry.request_key).await {
             Ok(answer) => Ok(NoteOutcome::Sent(copies(&answer).last().cloned())),
+            Err(UpstreamError::Rejected { message, code, .. }) => {
+                Ok(NoteOutcome::Refused(code.map(|c| format!("{message} ({c})")).unwrap_or(message)))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The customer's tenant and Azure subscription id a request's ticket lives in, if it names
+    /// both.
+    async fn azure_target(&self, request: &ServiceRequestRow) -> Result<Option<(String, String)>, UpstreamError> {
+        let (Some(customer), Some(subscription)) = (&request.customer_id, &request.subscription_id) else {
+            return Ok(None);
+        };
+        let loaded = async {
+            crate::with_conn!(self.db, |conn| {
+                let tenant: Option<String> =
+                    customers::table.find(customer).select(customers::tenant_id).first(conn).await.optional()?;
+                let azure: Option<String> = subscriptions::table
+                    .find(subscription)
+                    .select(subscriptions::azure_subscription_id)
+                    .first::<Option<String>>(conn)
+                    .await
+                    .optional()?
+                    .flatten();
+                AppResult::Ok(tenant.zip(azure))
+            })
+        }
+        .await;
+        loaded.map_err(|e| UpstreamError::Unavailable { service: "the database", message: e.detail() })
+    }
+
+    /// Adds a note to an Azure request's ticket as a communication named after the note, so a
+    /// repeated attempt is refused as a name in use instead of writing it twice.
+    async fn send_azure_note(&self, request: &ServiceRequestRow, note: &NoteRow) -> Result<NoteOutcome, UpstreamError> {
+        let Some(api) = &self.azure else {
+            return Ok(NoteOutcome::Refused(
+                "the Azure Support API is not configured (SG_AZURE_MANAGEMENT_URL)".into(),
+            ));
+        };
+        let Some((tenant, subscription)) = self.azure_target(request).await? else {
+            return Ok(NoteOutcome::Refused("the request names no customer Azure subscription to write on".into()));
+        };
+        let properties = azure_support::CommunicationProperties {
+            communication_direction: None,
+            sender: Some(request.contact_email.clone()),
+            subject: format!("Update on: {}", request.title.chars().take(150).collect::<String>()),
+            body: note.body.clone(),
+            created_date: None,
+        };
+        let ticket = up::azure_ticket_name(&request.id);
+        let name = format!("sg-note-{}", note.id);
+        let key = |created: Option<&str>| {
+            crate::sync::note_key(&crate::upstream::partner_center::Note {
+                created_by_name: "Partner".into(),
+                created_date: created.unwrap_or_default().to_owned(),
+                text: note.body.clone(),
+            })
+        };
+        match api.create_communication(&tenant, &subscription, &ticket, &name, &properties).await {
+            Ok(sent) => Ok(NoteOutcome::Sent(Some(key(sent.properties.created_date.as_deref())))),
+            Err(UpstreamError::Rejected { status: 409, .. }) => Ok(NoteOutcome::Sent(None)),
             Err(UpstreamError::Rejected { message, code, .. }) => {
                 Ok(NoteOutcome::Refused(code.map(|c| format!("{message} ({c})")).unwrap_or(message)))
             }

@@ -19,7 +19,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel::{
+    BoolExpressionMethods, ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl,
+    SelectableHelper,
+};
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 
@@ -30,6 +33,7 @@ use crate::db::schema::*;
 use crate::domain::model::*;
 use crate::domain::sla::{self, SlaPolicy, SlaRecord};
 use crate::domain::upstream as up;
+use crate::domain::upstream::DataSource;
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
 use crate::repo::mutations::{
@@ -37,6 +41,7 @@ use crate::repo::mutations::{
 };
 use crate::transaction;
 use crate::upstream::UpstreamError;
+use crate::upstream::azure_support::{self as up_azure, AzureSupport};
 use crate::upstream::partner_center::{self as pc, PartnerCenter};
 
 /// Closes the pass of a resource: the cursor is cleared and the pass's totals become the last.
@@ -203,6 +208,10 @@ pub struct SyncReport {
     pub subscriptions: Counts,
     pub requests: Counts,
     pub notes: Counts,
+    /// Azure's problem classifications, as support topics (with the Azure Support API).
+    pub azure_topics: Counts,
+    /// Azure tickets of open Azure requests.
+    pub tickets: Counts,
 }
 
 /// Syncs one partner's data from Partner Center, acting as one of its agents.
@@ -211,6 +220,8 @@ pub struct PartnerCenterSync {
     clock: Arc<dyn Clock>,
     events: Option<EventBus>,
     api: Arc<PartnerCenter>,
+    /// The Azure Support API, when configured.
+    azure: Option<Arc<AzureSupport>>,
     partner: PartnerRow,
     agent: AgentRow,
     sla: SlaPolicy,
@@ -270,7 +281,13 @@ impl PartnerCenterSync {
                 partners::table.find(&agent.partner_id).select(PartnerRow::as_select()).first(conn).await?;
             AppResult::Ok((agent, partner))
         })?;
-        Ok(PartnerCenterSync { db, clock, events, api, partner, agent, sla })
+        Ok(PartnerCenterSync { db, clock, events, api, azure: None, partner, agent, sla })
+    }
+
+    /// The same sync, with Azure's topics and tickets from the Azure Support API too.
+    pub fn with_azure(mut self, api: Arc<AzureSupport>) -> PartnerCenterSync {
+        self.azure = Some(api);
+        self
     }
 
     pub fn partner_id(&self) -> &str {
@@ -291,6 +308,7 @@ impl PartnerCenterSync {
             self.api.clone(),
             self.partner.id.clone(),
         )
+        .with_azure(self.azure.clone())
     }
 
     /// One pass over every resource. On PostgreSQL it runs only if no other replica is
@@ -315,8 +333,33 @@ impl PartnerCenterSync {
             }
             outcome?;
         }
+        if let Some(azure) = &self.azure {
+            let source = DataSource::AzureSupport.as_str();
+            for resource in ["support_topics", "tickets"] {
+                self.begin(source, resource, options.full).await?;
+                let outcome = match resource {
+                    "support_topics" => self.azure_topics(azure, &mut report).await,
+                    _ => match self.page_context().await {
+                        Ok(ctx) => self.azure_tickets(azure, &ctx, &mut report).await,
+                        Err(e) => Err(e),
+                    },
+                };
+                if let Err(e) = &outcome {
+                    self.api.client.stats.sync_errors.inc();
+                    self.failed(source, resource, &e.to_string()).await?;
+                }
+                outcome?;
+            }
+        }
         let stats = &self.api.client.stats;
-        for c in [&report.topics, &report.customers, &report.subscriptions, &report.requests] {
+        for c in [
+            &report.topics,
+            &report.customers,
+            &report.subscriptions,
+            &report.requests,
+            &report.azure_topics,
+            &report.tickets,
+        ] {
             stats.objects_synced.inc_by(c.seen());
         }
         stats.last_sync_success.set(self.now().timestamp());
@@ -411,31 +454,64 @@ impl PartnerCenterSync {
     /// Support topics: one call, one transaction.
     async fn topics(&self, report: &mut SyncReport) -> Result<(), SyncError> {
         let topics = self.api.support_topics().await?;
+        let topics = topics
+            .iter()
+            .map(|t| TopicIn {
+                id: format!("pc-topic-{}", t.id),
+                family: up::product_family_of(&t.name),
+                category: "Partner Center".into(),
+                name: t.name.clone(),
+                upstream_id: t.id.clone(),
+            })
+            .collect();
+        report.topics = self.upsert_topics(SOURCE, topics).await?;
+        Ok(())
+    }
+
+    /// Azure's services and their problem classifications, as Azure support topics: a call
+    /// for the services and one per service, then one transaction.
+    async fn azure_topics(&self, api: &AzureSupport, report: &mut SyncReport) -> Result<(), SyncError> {
+        let mut topics = Vec::new();
+        for service in api.services().await? {
+            for pc in api.problem_classifications(&service.name).await? {
+                topics.push(TopicIn {
+                    id: format!("az-topic-{}", pc.name),
+                    family: ProductFamily::Azure,
+                    category: service.properties.display_name.clone(),
+                    name: format!("{} / {}", service.properties.display_name, pc.properties.display_name),
+                    upstream_id: pc.id.clone(),
+                });
+            }
+        }
+        report.azure_topics = self.upsert_topics(DataSource::AzureSupport.as_str(), topics).await?;
+        Ok(())
+    }
+
+    /// Upserts topics of `source` by id and finishes the pass of its `support_topics`.
+    async fn upsert_topics(&self, source: &str, topics: Vec<TopicIn>) -> Result<Counts, SyncError> {
         let now = self.now();
         let p = self.partner.id.as_str();
         let counts = async {
             transaction!(self.db, |conn| {
                 let mut counts = Counts { pages: 1, ..Counts::default() };
                 for t in &topics {
-                    let id = format!("pc-topic-{}", t.id);
                     let existing: Option<SupportTopicRow> = support_topics::table
-                        .find(&id)
+                        .find(&t.id)
                         .select(SupportTopicRow::as_select())
                         .first(conn)
                         .await
                         .optional()?;
-                    let family = up::product_family_of(&t.name);
                     match existing {
                         Some(e) if e.name == t.name => {
                             counts.unchanged += 1;
-                            diesel::update(support_topics::table.find(&id))
+                            diesel::update(support_topics::table.find(&t.id))
                                 .set(support_topics::synced_at.eq(Some(now.naive_utc())))
                                 .execute(conn)
                                 .await?;
                         }
                         Some(_) => {
                             counts.updated += 1;
-                            diesel::update(support_topics::table.find(&id))
+                            diesel::update(support_topics::table.find(&t.id))
                                 .set((
                                     support_topics::name.eq(&t.name),
                                     support_topics::synced_at.eq(Some(now.naive_utc())),
@@ -446,24 +522,76 @@ impl PartnerCenterSync {
                         None => {
                             counts.created += 1;
                             let row = SupportTopicRow {
-                                id,
-                                product_family: family.as_str().into(),
-                                category: "Partner Center".into(),
+                                id: t.id.clone(),
+                                product_family: t.family.as_str().into(),
+                                category: t.category.clone(),
                                 name: t.name.clone(),
-                                source: SOURCE.into(),
-                                upstream_id: Some(t.id.clone()),
+                                source: source.into(),
+                                upstream_id: Some(t.upstream_id.clone()),
                                 synced_at: Some(now.naive_utc()),
                             };
                             diesel::insert_into(support_topics::table).values(&row).execute(conn).await?;
                         }
                     }
                 }
-                finish_pass!(conn, p, "support_topics", now, counts.seen());
+                finish_pass!(conn, p, "support_topics", now, counts.seen(), source);
                 AppResult::Ok(counts)
             })
         }
         .await?;
-        report.topics = counts;
+        Ok(counts)
+    }
+
+    /// The Azure tickets of the partner's open Azure requests at Microsoft: each ticket's status
+    /// and communications, applied as Partner Center's requests are (support's first message is
+    /// the first response). One ticket and its messages are two calls.
+    async fn azure_tickets(
+        &self,
+        api: &AzureSupport,
+        ctx: &PageContext,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        let p = self.partner.id.as_str();
+        let open: Vec<(String, String, String, String)> = async {
+            crate::with_conn!(self.db, |conn| {
+                AppResult::Ok(
+                    service_requests::table
+                        .inner_join(
+                            subscriptions::table.on(subscriptions::id.nullable().eq(service_requests::subscription_id)),
+                        )
+                        .inner_join(customers::table.on(customers::id.nullable().eq(service_requests::customer_id)))
+                        .filter(service_requests::partner_id.eq(p))
+                        .filter(service_requests::product_family.eq(ProductFamily::Azure.as_str()))
+                        .filter(service_requests::upstream_id.is_not_null())
+                        .filter(
+                            service_requests::status
+                                .ne_all([RequestStatus::Resolved.as_str(), RequestStatus::Closed.as_str()]),
+                        )
+                        .filter(subscriptions::azure_subscription_id.is_not_null())
+                        .select((
+                            service_requests::id,
+                            service_requests::upstream_id.assume_not_null(),
+                            customers::tenant_id,
+                            subscriptions::azure_subscription_id.assume_not_null(),
+                        ))
+                        .load(conn)
+                        .await?,
+                )
+            })
+        }
+        .await?;
+        let mut items = Vec::new();
+        for (id, case, tenant, subscription) in &open {
+            let name = up::azure_ticket_name(id);
+            let Some(ticket) = api.ticket(tenant, subscription, &name).await? else { continue };
+            let messages = api.communications(tenant, subscription, &name).await?;
+            items.push(up_azure::as_service_request(case, &ticket, &messages));
+        }
+        let (counts, notes) =
+            self.apply_requests(&items, false, ctx, DataSource::AzureSupport.as_str(), "tickets", None).await?;
+        self.wake();
+        add(&mut report.tickets, &counts);
+        add(&mut report.notes, &notes);
         Ok(())
     }
 
@@ -658,6 +786,26 @@ impl PartnerCenterSync {
 
     /// The partner's service requests, page by page, with their notes.
     async fn requests(&self, options: &SyncOptions, report: &mut SyncReport) -> Result<(), SyncError> {
+        let ctx = self.page_context().await?;
+        loop {
+            let state = self.state(SOURCE, "service_requests").await?;
+            let offset: usize = state.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+            let page = self.api.service_requests(offset, options.request_page).await?;
+            let size = page.items.len();
+            let next = (size == options.request_page).then(|| (offset + size).to_string());
+            let (counts, notes) =
+                self.apply_requests(&page.items, true, &ctx, SOURCE, "service_requests", next).await?;
+            self.wake();
+            add(&mut report.requests, &counts);
+            add(&mut report.notes, &notes);
+            if size < options.request_page {
+                return Ok(());
+            }
+        }
+    }
+
+    /// What applying pages of requests needs: the partner's calendar, cloud and agents.
+    async fn page_context(&self) -> Result<PageContext, SyncError> {
         let p = self.partner.id.clone();
         let calendar_id = self.partner.calendar_id.clone().ok_or_else(|| {
             AppError::bad_input(format!(
@@ -676,22 +824,7 @@ impl PartnerCenterSync {
             })
         }
         .await?;
-        let ctx = PageContext { p, calendar_id, cloud, postgres, partner_names };
-        loop {
-            let state = self.state(SOURCE, "service_requests").await?;
-            let offset: usize = state.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
-            let page = self.api.service_requests(offset, options.request_page).await?;
-            let size = page.items.len();
-            let next = (size == options.request_page).then(|| (offset + size).to_string());
-            let (counts, notes) =
-                self.apply_requests(&page.items, true, &ctx, SOURCE, "service_requests", next).await?;
-            self.wake();
-            add(&mut report.requests, &counts);
-            add(&mut report.notes, &notes);
-            if size < options.request_page {
-                return Ok(());
-            }
-        }
+        Ok(PageContext { p, calendar_id, cloud, postgres, partner_names })
     }
 
     /// Applies one page of Microsoft's service requests in one transaction: requests known here
@@ -1011,6 +1144,15 @@ impl PartnerCenterSync {
     }
 }
 
+/// A support topic as a source gives it.
+struct TopicIn {
+    id: String,
+    family: ProductFamily,
+    category: String,
+    name: String,
+    upstream_id: String,
+}
+
 /// What applying a page of service requests needs from its pass.
 struct PageContext {
     p: String,
@@ -1051,6 +1193,16 @@ impl PartnerCenterSync {
             app.config.sla,
         )
         .await?;
+        let sync = match &sources.azure_support {
+            Some(settings) => {
+                let client = crate::upstream::UpstreamClient::new("the Azure Support API", settings.clone())
+                    .map_err(AppError::internal)?
+                    .with_auxiliary_partner_token()
+                    .with_stats(app.metrics.upstream.clone());
+                sync.with_azure(Arc::new(AzureSupport { client }))
+            }
+            None => sync,
+        };
         Ok(Some(sync))
     }
 }

@@ -400,6 +400,125 @@ async fn topic_named(t: &TestApp, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no topic {name}: {d}"))
 }
 
+/// The gateway with Partner Center and the Azure Support API configured (both at the simulator).
+async fn with_azure(t: &TestApp, base: &str) -> TestApp {
+    t.reconfigured(|c| {
+        let pc = settings(base, 3);
+        c.sources = Some(support_gateway::config::Sources {
+            azure_support: Some(UpstreamSettings {
+                base_url: base.to_owned(),
+                scope: "https://management.azure.com/.default".into(),
+                ..pc.clone()
+            }),
+            partner_center: pc,
+            agent: NORTHWIND_ADMIN.into(),
+            interval: None,
+        })
+    })
+    .await
+}
+
+const AZURE_REQUEST: &str =
+    "query($id: ID!) { node(id: $id) { ... on ServiceRequest { id status upstreamState upstreamId
+  upstreamError sla { state firstResponseAt firstResponseSource } notes(first: 20) { nodes { body authorKind } } } } }";
+
+async fn azure_requests_are_filed_as_tickets_in_the_customers_tenant(t: TestApp) {
+    let (sim, base) = simulator(&t, Size::SMALL).await;
+    let gw = with_azure(&t, &base).await;
+    let sync = PartnerCenterSync::for_app(&gw.app).await.unwrap().expect("sources are configured");
+    let report = sync.run(&pages(50)).await.unwrap();
+    assert_eq!(report.azure_topics.created, 2, "{report:?}");
+    let topics = gw.data(NORTHWIND_ADMIN, "{ supportTopics(productFamily: AZURE) { id name } }", json!({})).await;
+    let topic = topics["supportTopics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "Virtual Machine running Windows / Cannot connect to my VM / RDP")
+        .unwrap_or_else(|| panic!("{topics}"))["id"]
+        .clone();
+    // A synced customer with an Azure subscription (Sim Customer 1's second subscription).
+    let d = gw
+        .data(
+            NORTHWIND_ADMIN,
+            "{ customers(first: 1, search: \"Sim Customer 1\") { edges { node { id subscriptions(first: 5) {
+               edges { node { id productFamily } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let customer = &d["customers"]["edges"][0]["node"];
+    let subscription = customer["subscriptions"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["node"]["productFamily"] == "AZURE")
+        .unwrap_or_else(|| panic!("{d}"))["node"]["id"]
+        .clone();
+    let input = json!({
+        "customerId": customer["id"], "productFamily": "AZURE", "subscriptionId": subscription,
+        "supportTopicId": topic, "incidentKind": "TECHNICAL_BREAK_FIX", "businessImpact": "MODERATE",
+        "title": "VM unreachable", "description": "RDP times out since 08:00.", "supportLanguage": "en",
+    });
+    let (_, body) = gw.gql_as(Some(NORTHWIND_ADMIN), CREATE, json!({ "i": input })).await;
+    let r = body["data"]["createServiceRequest"]["serviceRequest"].clone();
+    assert_eq!(r["upstreamState"], "PENDING", "{body}");
+
+    // The PUT takes effect and its answer is lost: the next attempt finds the ticket by name.
+    let outbox = sync.outbox();
+    sim.set_faults(Faults { lose_answer: 1, ..Faults::default() });
+    assert_eq!(outbox.run_once().await.unwrap().deferred, 1);
+    gw.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(outbox.run_once().await.unwrap().filed, 1);
+    let tickets = sim.azure_tickets();
+    assert_eq!(tickets.len(), 1, "one ticket at Microsoft");
+    let ticket = &tickets[0];
+    let filed = gw.data(NORTHWIND_ADMIN, AZURE_REQUEST, json!({ "id": r["id"] })).await["node"].clone();
+    assert_eq!(filed["upstreamState"], "FILED");
+    assert_eq!(filed["upstreamId"].as_str(), ticket.properties.support_ticket_id.as_deref());
+    assert_eq!(ticket.properties.severity, "moderate");
+    assert!(ticket.properties.description.contains("RDP times out"));
+
+    // A note goes to the ticket as a communication; support answers; sync reads both.
+    gw.data(NORTHWIND_ADMIN, ADD_NOTE, json!({ "id": r["id"], "body": "It is the jump host." })).await;
+    assert_eq!(outbox.run_once().await.unwrap().notes, 1);
+    gw.clock.advance(chrono::Duration::minutes(5));
+    assert!(sim.add_azure_communication(&ticket.name, "Azure Support", "Please restart the VM agent.", gw.clock.now()));
+    let report = sync.run(&pages(50)).await.unwrap();
+    assert_eq!((report.tickets.updated, report.notes.created), (1, 1), "{report:?}");
+    let after = gw.data(NORTHWIND_ADMIN, AZURE_REQUEST, json!({ "id": r["id"] })).await["node"].clone();
+    assert_eq!(after["sla"]["firstResponseSource"], "MICROSOFT", "{after}");
+    assert_eq!(after["sla"]["state"], "MET", "{after}");
+    let kinds: Vec<&str> =
+        after["notes"]["nodes"].as_array().unwrap().iter().map(|n| n["authorKind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["PARTNER", "SUPPORT"], "{after}");
+    // Closed at Microsoft: closed here.
+    assert!(sim.set_azure_ticket_status(&ticket.name, "Closed"));
+    sync.run(&pages(50)).await.unwrap();
+    let closed = gw.data(NORTHWIND_ADMIN, AZURE_REQUEST, json!({ "id": r["id"] })).await["node"].clone();
+    assert_eq!(closed["status"], "CLOSED", "{closed}");
+
+    // Under a topic Azure does not know (the demo's own), the request is refused upstream.
+    let demo_topic = topics["supportTopics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| {
+            !x["name"].as_str().unwrap().starts_with("Virtual Machine")
+                && !x["name"].as_str().unwrap().starts_with("Storage")
+        })
+        .unwrap_or_else(|| panic!("a demo Azure topic: {topics}"))["id"]
+        .clone();
+    let mut input = input.clone();
+    input["supportTopicId"] = demo_topic;
+    input["title"] = json!("Another VM");
+    let r2 =
+        gw.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"].clone();
+    assert_eq!(outbox.run_once().await.unwrap().rejected, 1);
+    let refused = gw.data(NORTHWIND_ADMIN, AZURE_REQUEST, json!({ "id": r2["id"] })).await["node"].clone();
+    assert_eq!(refused["upstreamState"], "REJECTED");
+    assert!(refused["upstreamError"].as_str().unwrap().contains("problem classifications"), "{refused}");
+    assert_eq!(sim.azure_tickets().len(), 1, "nothing sent");
+}
+
 /// The gateway with Partner Center configured: Northwind's requests and notes go there too.
 async fn with_source(t: &TestApp, base: &str) -> TestApp {
     t.reconfigured(|c| {
@@ -559,6 +678,7 @@ async fn notes_added_here_reach_microsoft_once(t: TestApp) {
 }
 
 on_both_backends!(
+    azure_requests_are_filed_as_tickets_in_the_customers_tenant,
     notes_added_here_reach_microsoft_once,
     requests_filed_here_reach_microsoft_exactly_once,
     full_sync_then_a_quiet_pass_changes_nothing,

@@ -41,9 +41,73 @@ pub fn outbox_retry_delay(attempts: i64) -> chrono::Duration {
 
 /// Whether a request of `family` is filed at Microsoft through Partner Center: Microsoft 365,
 /// Dynamics 365 and EMS. Azure requests go to the Azure Support API in the customer's
-/// context, which the gateway does not call yet: they stay here.
+/// context (R2).
 pub fn files_at_partner_center(family: ProductFamily) -> bool {
     family != ProductFamily::Azure
+}
+
+/// Whether a request of `family` filed here is filed at Microsoft too: Partner Center takes
+/// every family but Azure, which needs the Azure Support API configured.
+pub fn files_upstream(family: ProductFamily, azure_configured: bool) -> bool {
+    files_at_partner_center(family) || azure_configured
+}
+
+/// The name of the Azure support ticket a request is filed as: derived from the request, so
+/// an attempt that lost its answer finds the ticket by name instead of filing another.
+pub fn azure_ticket_name(request_id: &str) -> String {
+    format!("sg-{request_id}")
+}
+
+/// An Azure ticket's `status` in Partner Center's words (`Open`, `Updating` → `open`;
+/// `Closed` → `closed`), so both read the same.
+pub fn azure_status(status: &str) -> &'static str {
+    if status.eq_ignore_ascii_case("closed") { "closed" } else { "open" }
+}
+
+/// An Azure severity in Partner Center's words (`highestcriticalimpact` is critical too).
+pub fn azure_severity(severity: &str) -> &'static str {
+    match severity.to_ascii_lowercase().as_str() {
+        "critical" | "highestcriticalimpact" => "critical",
+        "moderate" => "moderate",
+        _ => "minimal",
+    }
+}
+
+/// A two-letter country code as Azure's contact details want it (ISO 3166 alpha-3, lower
+/// case); codes not listed pass as they are.
+pub fn country_alpha3(country: &str) -> String {
+    let c = country.to_ascii_uppercase();
+    let known = [
+        ("US", "usa"),
+        ("CA", "can"),
+        ("GB", "gbr"),
+        ("IE", "irl"),
+        ("DE", "deu"),
+        ("AT", "aut"),
+        ("CH", "che"),
+        ("FR", "fra"),
+        ("BE", "bel"),
+        ("NL", "nld"),
+        ("ES", "esp"),
+        ("PT", "prt"),
+        ("IT", "ita"),
+        ("SE", "swe"),
+        ("NO", "nor"),
+        ("DK", "dnk"),
+        ("FI", "fin"),
+        ("PL", "pol"),
+        ("JP", "jpn"),
+        ("KR", "kor"),
+        ("CN", "chn"),
+        ("IN", "ind"),
+        ("AU", "aus"),
+        ("NZ", "nzl"),
+        ("BR", "bra"),
+        ("MX", "mex"),
+        ("SG", "sgp"),
+        ("ZA", "zaf"),
+    ];
+    known.iter().find(|(two, _)| *two == c).map(|(_, three)| (*three).to_owned()).unwrap_or(c.to_lowercase())
 }
 
 /// A Partner Center service request's `status` (`none`, `open`, `attention_needed`, `closed`).

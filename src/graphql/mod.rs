@@ -74,7 +74,8 @@ impl RequestCtx {
         let repo = Repo::new(app.db.clone(), caller.partner_id.clone(), Some(app.events.clone()))
             .of_kind(caller.partner_kind)
             .with_sla(app.config.sla)
-            .with_outbound(app.outbound_partner.get().map(String::as_str) == Some(caller.partner_id.as_str()));
+            .with_outbound(app.outbound_partner.get().map(String::as_str) == Some(caller.partner_id.as_str()))
+            .with_outbound_azure(app.config.sources.as_ref().is_some_and(|s| s.azure_support.is_some()));
         let loaders = LazyLoaders::new(&repo);
         let now = app.clock.now();
         RequestCtx { caller, repo, loaders, clock: app.clock.clone(), now, events: app.events.clone() }

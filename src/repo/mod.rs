@@ -28,11 +28,21 @@ pub struct Repo {
     /// Whether requests filed here are also filed at Microsoft (a source is configured for
     /// this partner): `createServiceRequest` then writes an outbox entry with the request.
     pub outbound: bool,
+    /// Whether Azure requests go too (the Azure Support API is configured).
+    pub outbound_azure: bool,
 }
 
 impl Repo {
     pub fn new(db: Db, partner_id: impl Into<String>, events: Option<crate::events::EventBus>) -> Repo {
-        Repo { db, partner_id: partner_id.into(), events, provides: true, sla: Default::default(), outbound: false }
+        Repo {
+            db,
+            partner_id: partner_id.into(),
+            events,
+            provides: true,
+            sla: Default::default(),
+            outbound: false,
+            outbound_azure: false,
+        }
     }
 
     /// The same repo with the deployment's SLA settings.
@@ -47,9 +57,15 @@ impl Repo {
         self
     }
 
+    /// The same repo filing Azure requests at Microsoft too (see `outbound_azure`).
+    pub fn with_outbound_azure(mut self, azure: bool) -> Repo {
+        self.outbound_azure = azure;
+        self
+    }
+
     /// Whether a request of `family` filed here goes to Microsoft as well.
     pub fn outbound(&self, family: crate::domain::model::ProductFamily) -> bool {
-        self.outbound && crate::domain::upstream::files_at_partner_center(family)
+        self.outbound && crate::domain::upstream::files_upstream(family, self.outbound_azure)
     }
 
     /// The same repo for a partner of `kind`: only indirect providers have resellers.

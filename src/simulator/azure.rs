@@ -138,6 +138,15 @@ impl Simulator {
 
 type Shared = State<Arc<Simulator>>;
 
+/// A write about `subscription`: sign-in, the faults in play, and the on-behalf-of check.
+/// `Ok(true)`: take effect, then lose the answer.
+#[allow(clippy::result_large_err)] // the refusal is the answer
+async fn admit_on_behalf(sim: &Simulator, headers: &HeaderMap, subscription: &str) -> Result<bool, Response> {
+    let lose = admit(sim, headers, true).await?;
+    sim.on_behalf(headers, subscription)?;
+    Ok(lose)
+}
+
 pub(super) fn routes() -> Router<Arc<Simulator>> {
     let tickets = "/subscriptions/{subscription}/providers/Microsoft.Support/supportTickets";
     Router::new()
@@ -145,6 +154,7 @@ pub(super) fn routes() -> Router<Arc<Simulator>> {
         .route("/providers/Microsoft.Support/services/{service}/problemClassifications", get(classifications))
         .route(&format!("{tickets}/{{name}}"), get(ticket).put(create_ticket))
         .route(&format!("{tickets}/{{name}}/communications"), get(communications))
+        .route(&format!("{tickets}/{{name}}/communications/{{message}}"), axum::routing::put(create_communication))
 }
 
 async fn services(State(sim): Shared, headers: HeaderMap) -> Response {
@@ -206,13 +216,10 @@ async fn create_ticket(
     Path((subscription, name)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Response {
-    let lose = match admit(&sim, &headers, true).await {
+    let lose = match admit_on_behalf(&sim, &headers, &subscription).await {
         Ok(lose) => lose,
         Err(answer) => return answer,
     };
-    if let Err(answer) = sim.on_behalf(&headers, &subscription) {
-        return answer;
-    }
     let Some(mut properties) =
         body.get("properties").cloned().and_then(|p| serde_json::from_value::<TicketProperties>(p).ok())
     else {
@@ -277,4 +284,48 @@ async fn communications(
     }
     let value = d.azure.communications.get(&name).cloned().unwrap_or_default();
     Json(List { value, next_link: None }).into_response()
+}
+
+/// `PUT …/communications/{message}`: the customer's side writes on a ticket. A name already in
+/// use is refused.
+async fn create_communication(
+    State(sim): Shared,
+    headers: HeaderMap,
+    Path((subscription, name, message)): Path<(String, String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let lose = match admit_on_behalf(&sim, &headers, &subscription).await {
+        Ok(lose) => lose,
+        Err(answer) => return answer,
+    };
+    let Some(mut properties) =
+        body.get("properties").cloned().and_then(|p| serde_json::from_value::<CommunicationProperties>(p).ok())
+    else {
+        return arm_error(StatusCode::BAD_REQUEST, "InvalidRequestContent", "properties needs subject and body");
+    };
+    let created = {
+        let mut d = sim.data.lock().unwrap();
+        if !d.azure.tickets.contains_key(&(subscription.clone(), name.clone())) {
+            return arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", "The support ticket was not found");
+        }
+        let list = d.azure.communications.entry(name.clone()).or_default();
+        if list.iter().any(|c| c.name == message) {
+            return arm_error(StatusCode::CONFLICT, "NameNotAvailable", "Name is already in use");
+        }
+        properties.communication_direction = Some("outbound".into());
+        properties.created_date = Some(Utc::now().to_rfc3339());
+        let c = Communication {
+            id: format!(
+                "/subscriptions/{subscription}/providers/Microsoft.Support/supportTickets/{name}/communications/{message}"
+            ),
+            name: message,
+            properties,
+        };
+        list.push(c.clone());
+        c
+    };
+    if lose {
+        return dropped();
+    }
+    Json(created).into_response()
 }

@@ -182,6 +182,64 @@ impl AzureSupport {
     }
 }
 
+impl AzureSupport {
+    /// Adds a message to a ticket (`PUT …/communications/{name}`), sent once per attempt like
+    /// a ticket: a name already taken means an earlier attempt got there.
+    pub async fn create_communication(
+        &self,
+        tenant: &str,
+        subscription: &str,
+        ticket: &str,
+        name: &str,
+        properties: &CommunicationProperties,
+    ) -> Result<Communication, UpstreamError> {
+        let path = versioned(&format!("{}/communications/{name}", ticket_path(subscription, ticket)));
+        let body = serde_json::json!({ "properties": properties });
+        Ok(self.client.call_unrepeated(Method::PUT, Some(tenant), &path, &[], Some(&body)).await?.body)
+    }
+}
+
+/// A ticket and its communications as Partner Center would show the request, `case` its id,
+/// so that sync applies both alike: Microsoft's messages (`inbound`) are support's notes, the
+/// rest the partner's.
+pub fn as_service_request(
+    case: &str,
+    ticket: &Ticket,
+    messages: &[Communication],
+) -> super::partner_center::ServiceRequest {
+    use crate::domain::upstream as up;
+    let t = &ticket.properties;
+    super::partner_center::ServiceRequest {
+        id: case.to_owned(),
+        title: t.title.clone(),
+        description: t.description.clone(),
+        severity: up::azure_severity(&t.severity).into(),
+        status: up::azure_status(t.status.as_deref().unwrap_or("Open")).into(),
+        support_topic_id: None,
+        support_topic_name: None,
+        primary_contact: None,
+        created_date: t.created_date.clone().unwrap_or_default(),
+        last_modified_date: t.modified_date.clone(),
+        last_closed_date: None,
+        notes: messages
+            .iter()
+            .map(|m| {
+                let inbound = m.properties.communication_direction.as_deref() == Some("inbound");
+                super::partner_center::Note {
+                    created_by_name: if inbound {
+                        m.properties.sender.clone().unwrap_or_else(|| "Microsoft Support".into())
+                    } else {
+                        "Partner".into()
+                    },
+                    created_date: m.properties.created_date.clone().unwrap_or_default(),
+                    text: m.properties.body.clone(),
+                }
+            })
+            .collect(),
+        country_code: None,
+    }
+}
+
 /// A problem classification's service name, from its id
 /// (`/providers/Microsoft.Support/services/{service}/problemClassifications/{id}`).
 pub fn service_of(problem_classification_id: &str) -> Option<&str> {
