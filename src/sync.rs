@@ -28,6 +28,7 @@ use serde_json::json;
 
 use crate::clock::Clock;
 use crate::db::Db;
+use crate::db::batch::InsertMany;
 use crate::db::models::*;
 use crate::db::schema::*;
 use crate::domain::model::*;
@@ -37,7 +38,7 @@ use crate::domain::upstream::DataSource;
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
 use crate::repo::mutations::{
-    emit, event, history, load_calendar, new_id, record, sla_entries, sla_record, store_sla, write_sla,
+    event, history, load_calendar, new_id, sla_entries, sla_record, store_sla, write_sla,
 };
 use crate::transaction;
 use crate::upstream::UpstreamError;
@@ -882,6 +883,12 @@ impl PartnerCenterSync {
             let known: HashMap<String, ServiceRequestRow> =
                 known.into_iter().map(|r| (r.upstream_id.clone().unwrap_or_default(), r)).collect();
             let calendar = load_calendar!(conn, &calendar_id);
+            // Written together at the end of the page: a statement per table, not per object.
+            let mut new_requests: Vec<ServiceRequestRow> = Vec::new();
+            let mut new_notes: Vec<NoteRow> = Vec::new();
+            let mut page_histories: Vec<HistoryRow> = Vec::new();
+            let mut page_events: Vec<NewEventRow> = Vec::new();
+            let mut quiet: Vec<String> = Vec::new();
             for r in items {
                 let Some(created) = instant(Some(&r.created_date)) else { continue };
                 let created = created.min(now);
@@ -969,7 +976,6 @@ impl PartnerCenterSync {
                             upstream_error: None,
                         };
                         store_sla(&mut row, &record);
-                        diesel::insert_into(service_requests::table).values(&row).execute(conn).await?;
                         histories.push(history(
                             &row.id,
                             None,
@@ -1031,14 +1037,15 @@ impl PartnerCenterSync {
                         created_at: at.naive_utc(),
                         upstream_key: Some(key),
                     };
-                    diesel::insert_into(service_request_notes::table).values(&note).execute(conn).await?;
+                    let note_id = note.id.clone();
+                    new_notes.push(note);
                     note_counts.created += 1;
-                    histories.push(history(&row.id, None, HistoryKind::NoteAdded, None, Some(note.id.clone()), at));
+                    histories.push(history(&row.id, None, HistoryKind::NoteAdded, None, Some(note_id.clone()), at));
                     evs.push(event(
                         &p,
                         Some(&row.id),
                         EventKind::NoteAdded,
-                        json!({ "noteId": note.id, "actor": ACTOR, "by": n.created_by_name }),
+                        json!({ "noteId": note_id, "actor": ACTOR, "by": n.created_by_name }),
                         now,
                     ));
                     if !by_partner && record.first_response_at.is_none() && record.stopped_at.is_none() {
@@ -1109,22 +1116,50 @@ impl PartnerCenterSync {
                         counts.unchanged += 1;
                     }
                 }
-                diesel::update(service_requests::table.find(&row.id))
-                    .set((
-                        service_requests::status.eq(&updated.status),
-                        service_requests::closed_at.eq(updated.closed_at),
-                        service_requests::title.eq(&title),
-                        service_requests::synced_at.eq(Some(now.naive_utc())),
-                        service_requests::version.eq(row.version + i64::from(changed && !first_seen)),
-                        service_requests::updated_at.eq(if changed { now.naive_utc() } else { row.updated_at }),
-                    ))
+                let sla_same = updated.sla_due_at == row.sla_due_at
+                    && updated.sla_at_risk_at == row.sla_at_risk_at
+                    && updated.sla_stopped_at == row.sla_stopped_at
+                    && updated.first_response_source == row.first_response_source;
+                if first_seen {
+                    updated.title = title;
+                    updated.synced_at = Some(now.naive_utc());
+                    new_requests.push(updated.clone());
+                } else if !changed && transitions.is_empty() && sla_same {
+                    quiet.push(row.id.clone());
+                } else {
+                    diesel::update(service_requests::table.find(&row.id))
+                        .set((
+                            service_requests::status.eq(&updated.status),
+                            service_requests::closed_at.eq(updated.closed_at),
+                            service_requests::title.eq(&title),
+                            service_requests::synced_at.eq(Some(now.naive_utc())),
+                            service_requests::version.eq(row.version + i64::from(changed)),
+                            service_requests::updated_at.eq(if changed { now.naive_utc() } else { row.updated_at }),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    write_sla!(conn, updated);
+                }
+                let (h, e) = sla_entries(&updated, None, &transitions, now);
+                page_histories.extend(histories);
+                page_histories.extend(h);
+                page_events.extend(evs);
+                page_events.extend(e);
+            }
+            // Requests before their notes, history and events (the foreign keys point at them).
+            conn.insert_many(&new_requests).await?;
+            conn.insert_many(&new_notes).await?;
+            conn.insert_many(&page_histories).await?;
+            conn.insert_many(&page_events).await?;
+            if postgres && !page_events.is_empty() {
+                // One wake-up for the page: listeners read every event after the last they saw.
+                diesel::sql_query(format!("NOTIFY {}", crate::events::CHANNEL)).execute(conn).await?;
+            }
+            for ids in quiet.chunks(1000) {
+                diesel::update(service_requests::table.filter(service_requests::id.eq_any(ids)))
+                    .set(service_requests::synced_at.eq(Some(now.naive_utc())))
                     .execute(conn)
                     .await?;
-                write_sla!(conn, updated);
-                let (h, e) = sla_entries(&updated, None, &transitions, now);
-                histories.extend(h);
-                evs.extend(e);
-                record!(conn, postgres, histories, evs);
             }
             let seen = counts.seen() as i64;
             match next_cursor {

@@ -5,6 +5,7 @@
 //! is no released async `MultiConnection`, and a `match` arm per backend keeps every query
 //! type-checked against both.
 
+pub mod batch;
 pub mod lease;
 pub mod models;
 pub mod plans;
