@@ -37,9 +37,7 @@ use crate::domain::upstream as up;
 use crate::domain::upstream::DataSource;
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
-use crate::repo::mutations::{
-    event, history, load_calendar, new_id, sla_entries, sla_record, store_sla, write_sla,
-};
+use crate::repo::mutations::{event, history, load_calendar, new_id, sla_entries, sla_record, store_sla, write_sla};
 use crate::transaction;
 use crate::upstream::UpstreamError;
 use crate::upstream::azure_support::{self as up_azure, AzureSupport};
@@ -67,18 +65,24 @@ macro_rules! finish_pass {
 }
 
 /// Upserts one customer's subscriptions and marks those Partner Center no longer lists.
+/// New subscriptions are added to `$new_rows`, for the page to insert together; a new
+/// customer (`$new_customer`) has none to look up.
 macro_rules! sync_subscriptions {
-    ($conn:ident, $partner:expr, $customer:expr, $list:expr, $now:expr, $counts:ident) => {{
+    ($conn:ident, $partner:expr, $customer:expr, $list:expr, $now:expr, $counts:ident, $new_customer:expr, $new_rows:ident) => {{
         let partner: &str = $partner;
         let customer: &str = $customer;
         let list: &Vec<pc::Subscription> = $list;
         let now: DateTime<Utc> = $now;
-        let known: Vec<SubscriptionRow> = subscriptions::table
-            .filter(subscriptions::customer_id.eq(customer))
-            .filter(subscriptions::source.eq(SOURCE))
-            .select(SubscriptionRow::as_select())
-            .load($conn)
-            .await?;
+        let known: Vec<SubscriptionRow> = if $new_customer {
+            Vec::new()
+        } else {
+            subscriptions::table
+                .filter(subscriptions::customer_id.eq(customer))
+                .filter(subscriptions::source.eq(SOURCE))
+                .select(SubscriptionRow::as_select())
+                .load($conn)
+                .await?
+        };
         let mut listed = Vec::new();
         for s in list {
             listed.push(s.id.clone());
@@ -122,7 +126,7 @@ macro_rules! sync_subscriptions {
                         upstream_id: Some(s.id.clone()),
                         synced_at: Some(now.naive_utc()),
                     };
-                    diesel::insert_into(subscriptions::table).values(&row).execute($conn).await?;
+                    $new_rows.push(row);
                     $counts.created += 1;
                 }
             }
@@ -647,6 +651,12 @@ impl PartnerCenterSync {
                 transaction!(self.db, |conn| {
                     let mut counts = Counts { pages: 1, ..Counts::default() };
                     let mut sub_counts = Counts::default();
+                    // Written together at the end of the page (see `InsertMany`).
+                    let mut new_customers: Vec<CustomerRow> = Vec::new();
+                    let mut new_domains: Vec<CustomerDomainRow> = Vec::new();
+                    let mut new_subscriptions: Vec<SubscriptionRow> = Vec::new();
+                    let mut quiet: Vec<String> = Vec::new();
+                    let mut zones: HashMap<String, String> = HashMap::new();
                     for c in &page.items {
                         let known = known.get(&c.id);
                         if known.is_some_and(|k| k.partner_id != p) {
@@ -664,24 +674,25 @@ impl PartnerCenterSync {
                                     || k.primary_domain != c.company_profile.domain
                                     || ended != k.relationship_ended_at
                                     || relationship.is_some_and(|r| r.as_str() != k.relationship);
-                                if changed {
-                                    counts.updated += 1;
-                                } else {
+                                if !changed {
                                     counts.unchanged += 1;
+                                    quiet.push(k.id.clone());
+                                } else {
+                                    counts.updated += 1;
+                                    diesel::update(customers::table.find(&k.id))
+                                        .set((
+                                            customers::company_name.eq(&c.company_profile.company_name),
+                                            customers::primary_domain.eq(&c.company_profile.domain),
+                                            customers::relationship.eq(relationship
+                                                .map(|r| r.as_str().to_owned())
+                                                .unwrap_or(k.relationship.clone())),
+                                            customers::relationship_ended_at.eq(ended),
+                                            customers::synced_at.eq(Some(now.naive_utc())),
+                                        ))
+                                        .execute(conn)
+                                        .await?;
                                 }
-                                diesel::update(customers::table.find(&k.id))
-                                    .set((
-                                        customers::company_name.eq(&c.company_profile.company_name),
-                                        customers::primary_domain.eq(&c.company_profile.domain),
-                                        customers::relationship.eq(relationship
-                                            .map(|r| r.as_str().to_owned())
-                                            .unwrap_or(k.relationship.clone())),
-                                        customers::relationship_ended_at.eq(ended),
-                                        customers::synced_at.eq(Some(now.naive_utc())),
-                                    ))
-                                    .execute(conn)
-                                    .await?;
-                                k.id.clone()
+                                (k.id.clone(), false)
                             }
                             None => {
                                 let detail = details.get(&c.id).unwrap_or(c);
@@ -696,11 +707,18 @@ impl PartnerCenterSync {
                                     .map(str::to_owned)
                                     .or_else(|| self.partner.calendar_id.clone())
                                     .unwrap_or_else(|| "cal-us-east".into());
-                                let calendar: CalendarRow = business_calendars::table
-                                    .find(&calendar_id)
-                                    .select(CalendarRow::as_select())
-                                    .first(conn)
-                                    .await?;
+                                let time_zone = match zones.get(&calendar_id) {
+                                    Some(zone) => zone.clone(),
+                                    None => {
+                                        let zone: String = business_calendars::table
+                                            .find(&calendar_id)
+                                            .select(business_calendars::time_zone)
+                                            .first(conn)
+                                            .await?;
+                                        zones.insert(calendar_id.clone(), zone.clone());
+                                        zone
+                                    }
+                                };
                                 let row = CustomerRow {
                                     id: new_id(),
                                     partner_id: p.clone(),
@@ -711,7 +729,7 @@ impl PartnerCenterSync {
                                     primary_domain: c.company_profile.domain.clone(),
                                     tenant_id: c.id.clone(),
                                     country,
-                                    time_zone: calendar.time_zone,
+                                    time_zone,
                                     language: billing.culture.or(billing.language).unwrap_or_else(|| "en-US".into()),
                                     cloud: self.partner.cloud.clone(),
                                     calendar_id,
@@ -727,24 +745,40 @@ impl PartnerCenterSync {
                                     synced_at: Some(now.naive_utc()),
                                     relationship_ended_at: relationship.is_none().then(|| now.naive_utc()),
                                 };
-                                diesel::insert_into(customers::table).values(&row).execute(conn).await?;
-                                let domain = CustomerDomainRow {
+                                new_domains.push(CustomerDomainRow {
                                     domain: row.primary_domain.to_lowercase(),
                                     customer_id: row.id.clone(),
                                     is_primary: true,
-                                };
-                                diesel::insert_into(customer_domains::table)
-                                    .values(&domain)
-                                    .on_conflict_do_nothing()
-                                    .execute(conn)
-                                    .await?;
+                                });
                                 counts.created += 1;
-                                row.id
+                                let id = row.id.clone();
+                                new_customers.push(row);
+                                (id, true)
                             }
                         };
+                        let (customer_id, new_customer) = customer_id;
                         if let Some(list) = subscriptions.get(&c.id) {
-                            sync_subscriptions!(conn, &p, &customer_id, list, now, sub_counts);
+                            sync_subscriptions!(
+                                conn,
+                                &p,
+                                &customer_id,
+                                list,
+                                now,
+                                sub_counts,
+                                new_customer,
+                                new_subscriptions
+                            );
                         }
+                    }
+                    // Customers before their domains and subscriptions (foreign keys).
+                    conn.insert_many(&new_customers).await?;
+                    conn.insert_many(&new_domains).await?;
+                    conn.insert_many(&new_subscriptions).await?;
+                    for ids in quiet.chunks(1000) {
+                        diesel::update(customers::table.filter(customers::id.eq_any(ids)))
+                            .set(customers::synced_at.eq(Some(now.naive_utc())))
+                            .execute(conn)
+                            .await?;
                     }
                     let seen = counts.seen() as i64;
                     match &next {

@@ -4,8 +4,13 @@
 
 use diesel_async::RunQueryDsl;
 
-use super::models::{HistoryRow, NewEventRow, NoteRow, ServiceRequestRow};
-use super::schema::{events, service_request_history, service_request_notes, service_requests};
+use super::models::{
+    CustomerDomainRow, CustomerRow, HistoryRow, NewEventRow, NoteRow, ServiceRequestRow, SubscriptionRow,
+};
+use super::schema::{
+    customer_domains, customers, events, service_request_history, service_request_notes, service_requests,
+    subscriptions,
+};
 
 /// Inserts rows of one kind, as the connection's backend does it best.
 pub trait InsertMany<R> {
@@ -41,8 +46,31 @@ macro_rules! insert_many {
 }
 
 insert_many!(
+    CustomerRow => customers::table,
+    SubscriptionRow => subscriptions::table,
     ServiceRequestRow => service_requests::table,
     NoteRow => service_request_notes::table,
     HistoryRow => service_request_history::table,
     NewEventRow => events::table,
 );
+
+// A customer's domain may be known already (another customer claimed it first): kept as it is.
+#[cfg(feature = "postgres")]
+impl InsertMany<CustomerDomainRow> for super::PgConn {
+    async fn insert_many(&mut self, rows: &[CustomerDomainRow]) -> diesel::QueryResult<()> {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            diesel::insert_into(customer_domains::table).values(chunk).on_conflict_do_nothing().execute(self).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl InsertMany<CustomerDomainRow> for super::SqliteConn {
+    async fn insert_many(&mut self, rows: &[CustomerDomainRow]) -> diesel::QueryResult<()> {
+        for row in rows {
+            diesel::insert_into(customer_domains::table).values(row).on_conflict_do_nothing().execute(self).await?;
+        }
+        Ok(())
+    }
+}
