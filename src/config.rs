@@ -152,6 +152,12 @@ pub struct SourceArgs {
     #[arg(long, env = "SG_AZURE_MANAGEMENT_URL")]
     pub azure_management_url: Option<String>,
 
+    /// Microsoft Graph, `https://graph.microsoft.com/v1.0`: with it, a customer's delegated admin
+    /// privileges follow the partner's granular delegated admin relationships (GDAP), read
+    /// each pass. It signs in with the same application (`DelegatedAdminRelationship.Read.All`).
+    #[arg(long, env = "SG_GRAPH_URL")]
+    pub graph_url: Option<String>,
+
     /// The Microsoft identity platform that issues tokens (client credentials).
     #[arg(long, env = "SG_IDENTITY_AUTHORITY", default_value = "https://login.microsoftonline.com")]
     pub identity_authority: String,
@@ -200,6 +206,8 @@ pub struct Sources {
     pub partner_center: crate::upstream::UpstreamSettings,
     /// The Azure Support API, when `SG_AZURE_MANAGEMENT_URL` is set.
     pub azure_support: Option<crate::upstream::UpstreamSettings>,
+    /// Microsoft Graph (delegated admin relationships), when `SG_GRAPH_URL` is set.
+    pub graph: Option<crate::upstream::UpstreamSettings>,
     pub agent: String,
     /// `None`: no schedule inside `serve`.
     pub interval: Option<Duration>,
@@ -209,7 +217,7 @@ impl SourceArgs {
     /// `None` when no source is configured; an error naming what is missing otherwise.
     pub fn resolve(&self) -> Result<Option<Sources>, String> {
         let Some(url) = &self.partner_center_url else {
-            if self.azure_management_url.is_some() {
+            if self.azure_management_url.is_some() || self.graph_url.is_some() {
                 return Err(
                     "SG_AZURE_MANAGEMENT_URL needs the Partner Center settings too (SG_PARTNER_CENTER_URL …): \
                             the Azure Support API is used for the partner Partner Center syncs"
@@ -258,9 +266,22 @@ impl SourceArgs {
                 ..partner_center.clone()
             }
         });
+        let graph = self.graph_url.as_deref().map(|url| {
+            let base = url.trim_end_matches('/');
+            let origin = match base.rsplit_once('/') {
+                Some((origin, v)) if v.starts_with('v') || v == "beta" => origin,
+                _ => base,
+            };
+            crate::upstream::UpstreamSettings {
+                base_url: base.to_owned(),
+                scope: format!("{origin}/.default"),
+                ..partner_center.clone()
+            }
+        });
         Ok(Some(Sources {
             partner_center,
             azure_support,
+            graph,
             agent: self.sync_agent.clone().ok_or_else(|| missing("SG_SYNC_AGENT (the agent sync acts as)"))?,
             interval: (self.sync_interval_seconds > 0).then(|| Duration::from_secs(self.sync_interval_seconds)),
         }))

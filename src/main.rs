@@ -250,6 +250,9 @@ async fn sync(common: &CommonArgs, args: SyncArgs) -> Result<(), String> {
     line("subscriptions", &report.subscriptions);
     line("requests", &report.requests);
     line("notes", &report.notes);
+    if args.sources.graph_url.is_some() {
+        line("delegated admin", &report.delegated_admin);
+    }
     if args.sources.azure_management_url.is_some() {
         line("azure topics", &report.azure_topics);
         line("azure tickets", &report.tickets);
@@ -308,6 +311,7 @@ async fn simulate(args: SimulateArgs) -> Result<(), String> {
     println!("point the gateway at it with:");
     println!("  export SG_PARTNER_CENTER_URL=http://{addr}/v1");
     println!("  export SG_AZURE_MANAGEMENT_URL=http://{addr}");
+    println!("  export SG_GRAPH_URL=http://{addr}/v1.0");
     println!("  export SG_IDENTITY_AUTHORITY=http://{addr}");
     println!("  export SG_PARTNER_TENANT_ID={}", simulator::PARTNER_TENANT);
     println!("  export SG_CLIENT_ID={}", simulator::CLIENT_ID);

@@ -23,6 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 mod azure;
+mod graph;
 
 use crate::upstream::partner_center::{
     Address, BillingProfile, CompanyProfile, Contact, Customer, Note, ServiceRequest, Subscription, SupportTopic,
@@ -77,6 +78,9 @@ struct Data {
     created_by_key: HashMap<String, String>,
     faults: Faults,
     azure: azure::AzureData,
+    /// Delegated admin relationship statuses set by tests, by customer (others follow the
+    /// customer's `allowDelegatedAccess`).
+    gdap: HashMap<String, String>,
 }
 
 /// The simulator's state, shared by its handlers and the test that runs it.
@@ -265,6 +269,7 @@ impl Simulator {
             .route("/_sim/servicerequests/{id}/notes", post(sim_note))
             .route("/_sim/stats", get(stats))
             .merge(azure::routes())
+            .merge(graph::routes())
             .with_state(self.clone())
     }
 

@@ -41,6 +41,7 @@ use crate::repo::mutations::{event, history, load_calendar, new_id, sla_entries,
 use crate::transaction;
 use crate::upstream::UpstreamError;
 use crate::upstream::azure_support::{self as up_azure, AzureSupport};
+use crate::upstream::graph::Graph;
 use crate::upstream::partner_center::{self as pc, PartnerCenter};
 
 /// Closes the pass of a resource: the cursor is cleared and the pass's totals become the last.
@@ -217,6 +218,8 @@ pub struct SyncReport {
     pub azure_topics: Counts,
     /// Azure tickets of open Azure requests.
     pub tickets: Counts,
+    /// Customers whose delegated admin privileges follow a GDAP relationship (with Graph).
+    pub delegated_admin: Counts,
 }
 
 /// Syncs one partner's data from Partner Center, acting as one of its agents.
@@ -227,6 +230,8 @@ pub struct PartnerCenterSync {
     api: Arc<PartnerCenter>,
     /// The Azure Support API, when configured.
     azure: Option<Arc<AzureSupport>>,
+    /// Microsoft Graph (delegated admin relationships), when configured.
+    graph: Option<Arc<Graph>>,
     partner: PartnerRow,
     agent: AgentRow,
     sla: SlaPolicy,
@@ -286,12 +291,18 @@ impl PartnerCenterSync {
                 partners::table.find(&agent.partner_id).select(PartnerRow::as_select()).first(conn).await?;
             AppResult::Ok((agent, partner))
         })?;
-        Ok(PartnerCenterSync { db, clock, events, api, azure: None, partner, agent, sla })
+        Ok(PartnerCenterSync { db, clock, events, api, azure: None, graph: None, partner, agent, sla })
     }
 
     /// The same sync, with Azure's topics and tickets from the Azure Support API too.
     pub fn with_azure(mut self, api: Arc<AzureSupport>) -> PartnerCenterSync {
         self.azure = Some(api);
+        self
+    }
+
+    /// The same sync, with delegated admin privileges from Microsoft Graph (GDAP).
+    pub fn with_graph(mut self, graph: Arc<Graph>) -> PartnerCenterSync {
+        self.graph = Some(graph);
         self
     }
 
@@ -338,6 +349,15 @@ impl PartnerCenterSync {
             }
             outcome?;
         }
+        if let Some(graph) = &self.graph {
+            self.begin(SOURCE, "delegated_admin", options.full).await?;
+            let outcome = self.delegated_admin(graph, &mut report).await;
+            if let Err(e) = &outcome {
+                self.api.client.stats.sync_errors.inc();
+                self.failed(SOURCE, "delegated_admin", &e.to_string()).await?;
+            }
+            outcome?;
+        }
         if let Some(azure) = &self.azure {
             let source = DataSource::AzureSupport.as_str();
             for resource in ["support_topics", "tickets"] {
@@ -364,6 +384,7 @@ impl PartnerCenterSync {
             &report.requests,
             &report.azure_topics,
             &report.tickets,
+            &report.delegated_admin,
         ] {
             stats.objects_synced.inc_by(c.seen());
         }
@@ -470,6 +491,63 @@ impl PartnerCenterSync {
             })
             .collect();
         report.topics = self.upsert_topics(SOURCE, topics).await?;
+        Ok(())
+    }
+
+    /// Delegated admin privileges from the partner's GDAP relationships: a Partner Center
+    /// customer has them exactly when an `active` relationship with its tenant exists. One
+    /// listing (all pages), then one transaction of two updates.
+    async fn delegated_admin(&self, graph: &Graph, report: &mut SyncReport) -> Result<(), SyncError> {
+        let relationships = graph.delegated_admin_relationships().await?;
+        let mut active: Vec<String> = relationships
+            .iter()
+            .filter(|r| up::gdap_active(&r.status))
+            .map(|r| r.customer.tenant_id.to_lowercase())
+            .collect();
+        active.sort();
+        active.dedup();
+        let now = self.now();
+        let p = self.partner.id.as_str();
+        let counts = async {
+            transaction!(self.db, |conn| {
+                let mine = customers::table.filter(customers::partner_id.eq(p)).filter(customers::source.eq(SOURCE));
+                let mut granted = 0;
+                for tenants in active.chunks(1000) {
+                    granted += diesel::update(
+                        mine.filter(customers::delegated_admin.eq(false)).filter(customers::tenant_id.eq_any(tenants)),
+                    )
+                    .set(customers::delegated_admin.eq(true))
+                    .execute(conn)
+                    .await?;
+                }
+                let holders: Vec<(String, String)> = mine
+                    .filter(customers::delegated_admin.eq(true))
+                    .select((customers::id, customers::tenant_id))
+                    .load(conn)
+                    .await?;
+                let lost: Vec<&String> = holders
+                    .iter()
+                    .filter(|(_, tenant)| active.binary_search(&tenant.to_lowercase()).is_err())
+                    .map(|(id, _)| id)
+                    .collect();
+                for ids in lost.chunks(1000) {
+                    diesel::update(customers::table.filter(customers::id.eq_any(ids)))
+                        .set(customers::delegated_admin.eq(false))
+                        .execute(conn)
+                        .await?;
+                }
+                let counts = Counts {
+                    pages: 1,
+                    updated: (granted + lost.len()) as u64,
+                    unchanged: active.len().saturating_sub(granted) as u64,
+                    ..Counts::default()
+                };
+                finish_pass!(conn, p, "delegated_admin", now, counts.seen());
+                AppResult::Ok(counts)
+            })
+        }
+        .await?;
+        report.delegated_admin = counts;
         Ok(())
     }
 
@@ -1269,6 +1347,15 @@ impl PartnerCenterSync {
                     .with_auxiliary_partner_token()
                     .with_stats(app.metrics.upstream.clone());
                 sync.with_azure(Arc::new(AzureSupport { client }))
+            }
+            None => sync,
+        };
+        let sync = match &sources.graph {
+            Some(settings) => {
+                let client = crate::upstream::UpstreamClient::new("Microsoft Graph", settings.clone())
+                    .map_err(AppError::internal)?
+                    .with_stats(app.metrics.upstream.clone());
+                sync.with_graph(Arc::new(Graph { client }))
             }
             None => sync,
         };

@@ -410,6 +410,11 @@ async fn with_azure(t: &TestApp, base: &str) -> TestApp {
                 scope: "https://management.azure.com/.default".into(),
                 ..pc.clone()
             }),
+            graph: Some(UpstreamSettings {
+                base_url: format!("{base}/v1.0"),
+                scope: "https://graph.microsoft.com/.default".into(),
+                ..pc.clone()
+            }),
             partner_center: pc,
             agent: NORTHWIND_ADMIN.into(),
             interval: None,
@@ -519,12 +524,49 @@ async fn azure_requests_are_filed_as_tickets_in_the_customers_tenant(t: TestApp)
     assert_eq!(sim.azure_tickets().len(), 1, "nothing sent");
 }
 
+async fn delegated_admin_follows_gdap_relationships(t: TestApp) {
+    let size = Size { customers: 120, ..Size::SMALL };
+    let (sim, base) = simulator(&t, size).await;
+    let gw = with_azure(&t, &base).await;
+    let sync = PartnerCenterSync::for_app(&gw.app).await.unwrap().expect("sources are configured");
+    // Sim Customer 1 allows delegated access at Partner Center, but its GDAP relationship has
+    // ended; Sim Customer 4 does not, but has an active one. Graph's word counts.
+    let first = sim.customers()[0].id.clone();
+    let fourth = sim.customers()[3].id.clone();
+    sim.set_gdap_status(&first, "terminated");
+    sim.set_gdap_status(&fourth, "active");
+    let report = sync.run(&pages(500)).await.unwrap();
+    assert!(report.delegated_admin.updated >= 2, "{report:?}");
+    let delegated = |name: &'static str| {
+        let gw = &gw;
+        async move {
+            let q = "query($s: String) { customers(first: 50, search: $s) {
+                edges { node { companyName delegatedAdminPrivileges } } } }";
+            let d = gw.data(NORTHWIND_ADMIN, q, json!({ "s": name })).await;
+            let edges = d["customers"]["edges"].as_array().unwrap().clone();
+            let node = edges.iter().find(|e| e["node"]["companyName"] == name).unwrap_or_else(|| panic!("{d}"));
+            node["node"]["delegatedAdminPrivileges"].as_bool().unwrap()
+        }
+    };
+    assert!(!delegated("Sim Customer 1").await);
+    assert!(delegated("Sim Customer 4").await);
+    assert!(delegated("Sim Customer 2").await);
+    // More than one page of relationships was read (50 a page at the simulator).
+    let calls_before = sim.calls.load(Ordering::Relaxed);
+    sim.set_gdap_status(&fourth, "expired");
+    let again = sync.run(&pages(500)).await.unwrap();
+    assert_eq!(again.delegated_admin.updated, 1, "{again:?}");
+    assert!(!delegated("Sim Customer 4").await);
+    assert!(sim.calls.load(Ordering::Relaxed) - calls_before >= 3);
+}
+
 /// The gateway with Partner Center configured: Northwind's requests and notes go there too.
 async fn with_source(t: &TestApp, base: &str) -> TestApp {
     t.reconfigured(|c| {
         c.sources = Some(support_gateway::config::Sources {
             partner_center: settings(base, 3),
             azure_support: None,
+            graph: None,
             agent: NORTHWIND_ADMIN.into(),
             interval: None,
         })
@@ -678,6 +720,7 @@ async fn notes_added_here_reach_microsoft_once(t: TestApp) {
 }
 
 on_both_backends!(
+    delegated_admin_follows_gdap_relationships,
     azure_requests_are_filed_as_tickets_in_the_customers_tenant,
     notes_added_here_reach_microsoft_once,
     requests_filed_here_reach_microsoft_exactly_once,

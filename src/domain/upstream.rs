@@ -52,6 +52,13 @@ pub fn files_upstream(family: ProductFamily, azure_configured: bool) -> bool {
     files_at_partner_center(family) || azure_configured
 }
 
+/// Whether a delegated admin relationship (GDAP) with this `status` gives the partner
+/// delegated admin privileges: only an `active` one does (`approvalPending`, `expiring`,
+/// `expired`, `terminated` … do not).
+pub fn gdap_active(status: &str) -> bool {
+    status.eq_ignore_ascii_case("active")
+}
+
 /// The name of the Azure support ticket a request is filed as: derived from the request, so
 /// an attempt that lost its answer finds the ticket by name instead of filing another.
 pub fn azure_ticket_name(request_id: &str) -> String {

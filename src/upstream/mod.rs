@@ -5,6 +5,7 @@
 //! exponential backoff and jitter. What it cannot get past becomes an [`UpstreamError`].
 
 pub mod azure_support;
+pub mod graph;
 pub mod partner_center;
 
 use std::collections::HashMap;
