@@ -31,3 +31,8 @@ CREATE INDEX admin_changes_partner_idx ON admin_changes (partner_id, created_at,
 ALTER TABLE upstream_outbox DROP CONSTRAINT upstream_outbox_kind_check;
 ALTER TABLE upstream_outbox ADD CONSTRAINT upstream_outbox_kind_check CHECK (kind IN ('FILE', 'NOTE'));
 ALTER TABLE upstream_outbox ADD COLUMN note_id TEXT REFERENCES service_request_notes (id);
+
+-- Sync and import find objects by Microsoft's ids: customers by tenant, requests by case number
+-- whatever their source (a request filed here keeps source LOCAL once Microsoft numbers it).
+CREATE INDEX customers_tenant_idx ON customers (tenant_id);
+CREATE INDEX service_requests_upstream_any_idx ON service_requests (partner_id, upstream_id);
