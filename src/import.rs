@@ -319,8 +319,8 @@ impl Importer<'_> {
         let tenants: Vec<String> = records.iter().map(|(_, r)| r.tenant_id.clone()).collect();
         let domains: Vec<String> = records.iter().map(|(_, r)| r.primary_domain.clone()).collect();
         let (known, taken, calendars) = with_conn!(self.db, |conn| {
+            // Any partner's: a tenant is one customer record, whoever serves it.
             let known: Vec<CustomerRow> = customers::table
-                .filter(customers::partner_id.eq(p))
                 .filter(customers::tenant_id.eq_any(&tenants))
                 .select(CustomerRow::as_select())
                 .load(conn)
@@ -339,6 +339,13 @@ impl Importer<'_> {
         let mut plan: Vec<(CustomerRecord, Option<CustomerRow>)> = Vec::new();
         for (line, r) in records {
             let existing = known.get(r.tenant_id.as_str()).copied();
+            if existing.is_some_and(|c| c.partner_id != p) {
+                report.rejected.push(Rejected {
+                    line,
+                    reason: format!("the Microsoft ID {} is another partner's customer", r.tenant_id),
+                });
+                continue;
+            }
             if let Some(holder) = taken.get(r.primary_domain.as_str())
                 && existing.is_none_or(|c| c.id != *holder)
             {

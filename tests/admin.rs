@@ -331,6 +331,18 @@ async fn importing_customers_is_all_or_nothing_and_idempotent(t: TestApp) {
     let report = import_file(&t.app.db, &agent, &path, test_now()).await.unwrap();
     assert_eq!(report.rejected.len(), 1);
     assert!(report.rejected[0].reason.contains("another customer"));
+    // Another partner's customer is refused, not taken over.
+    let theirs = t.data(FABRIKAM_ADMIN, "{ customers(first: 1) { edges { node { tenantId } } } }", json!({})).await;
+    let tenant = theirs["customers"]["edges"][0]["node"]["tenantId"].as_str().unwrap().to_owned();
+    let (_dir, path) = file(
+        "theirs.csv",
+        &format!(
+            "Microsoft ID,Company name,Primary domain name,Relationship\n{tenant},Taken,taken-import.example,Reseller\n"
+        ),
+    );
+    let report = import_file(&t.app.db, &agent, &path, test_now()).await.unwrap();
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    assert!(report.rejected[0].reason.contains("another partner"), "{report:?}");
     // Each object created or changed is in the history, as imported from the file.
     let history = t.data(NORTHWIND_ADMIN, HISTORY, json!({ "subject": "CUSTOMER" })).await["adminChanges"].clone();
     assert_eq!(history["totalCount"], 3);

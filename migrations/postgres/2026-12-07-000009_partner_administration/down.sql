@@ -1,5 +1,4 @@
 DROP INDEX service_requests_upstream_any_idx;
-DROP INDEX customers_tenant_idx;
 DELETE FROM upstream_outbox WHERE kind = 'NOTE';
 ALTER TABLE upstream_outbox DROP COLUMN note_id;
 ALTER TABLE upstream_outbox DROP CONSTRAINT upstream_outbox_kind_check;

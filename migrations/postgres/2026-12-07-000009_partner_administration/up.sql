@@ -32,7 +32,6 @@ ALTER TABLE upstream_outbox DROP CONSTRAINT upstream_outbox_kind_check;
 ALTER TABLE upstream_outbox ADD CONSTRAINT upstream_outbox_kind_check CHECK (kind IN ('FILE', 'NOTE'));
 ALTER TABLE upstream_outbox ADD COLUMN note_id TEXT REFERENCES service_request_notes (id);
 
--- Sync and import find objects by Microsoft's ids: customers by tenant, requests by case number
--- whatever their source (a request filed here keeps source LOCAL once Microsoft numbers it).
-CREATE INDEX customers_tenant_idx ON customers (tenant_id);
+-- Sync finds requests by Microsoft's case number whatever their source (a request filed here
+-- keeps source LOCAL once Microsoft numbers it). Customers' tenants are unique, so indexed.
 CREATE INDEX service_requests_upstream_any_idx ON service_requests (partner_id, upstream_id);

@@ -1,5 +1,4 @@
 DROP INDEX service_requests_upstream_any_idx;
-DROP INDEX customers_tenant_idx;
 CREATE TABLE upstream_outbox_prev (
     id                 TEXT PRIMARY KEY,
     partner_id         TEXT NOT NULL REFERENCES partners (id),

@@ -53,7 +53,6 @@ ALTER TABLE upstream_outbox_next RENAME TO upstream_outbox;
 CREATE INDEX upstream_outbox_due_idx ON upstream_outbox (partner_id, state, next_attempt_at);
 CREATE INDEX upstream_outbox_request_idx ON upstream_outbox (service_request_id);
 
--- Sync and import find objects by Microsoft's ids: customers by tenant, requests by case number
--- whatever their source (a request filed here keeps source LOCAL once Microsoft numbers it).
-CREATE INDEX customers_tenant_idx ON customers (tenant_id);
+-- Sync finds requests by Microsoft's case number whatever their source (a request filed here
+-- keeps source LOCAL once Microsoft numbers it). Customers' tenants are unique, so indexed.
 CREATE INDEX service_requests_upstream_any_idx ON service_requests (partner_id, upstream_id);
