@@ -299,6 +299,9 @@ pub struct SyncArgs {
     /// Customers or service requests per upstream page.
     #[arg(long, default_value_t = 200)]
     pub page_size: usize,
+    /// Sync only this source (default: every configured one).
+    #[arg(long, value_enum)]
+    pub source: Option<crate::sync::Upstream>,
 }
 
 #[derive(Debug, Clone, Args)]

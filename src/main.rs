@@ -231,7 +231,18 @@ async fn sync(common: &CommonArgs, args: SyncArgs) -> Result<(), String> {
         customer_page: args.page_size.max(1),
         request_page: args.page_size.max(1),
         full: args.full,
+        only: args.source,
     };
+    let configured = match args.source {
+        Some(support_gateway::sync::Upstream::AzureSupport) => args.sources.azure_management_url.is_some(),
+        Some(support_gateway::sync::Upstream::Graph) => args.sources.graph_url.is_some(),
+        _ => true,
+    };
+    if !configured {
+        return Err("that source is not configured: set SG_AZURE_MANAGEMENT_URL (azure-support) or SG_GRAPH_URL \
+                    (graph), or sync every configured source (no --source)"
+            .into());
+    }
     let started = std::time::Instant::now();
     let report = sync.run(&options).await.map_err(|e| format!("sync stopped: {e}; run it again to resume"))?;
     if !report.ran {
@@ -250,10 +261,12 @@ async fn sync(common: &CommonArgs, args: SyncArgs) -> Result<(), String> {
     line("subscriptions", &report.subscriptions);
     line("requests", &report.requests);
     line("notes", &report.notes);
-    if args.sources.graph_url.is_some() {
+    if args.sources.graph_url.is_some() && args.source.is_none_or(|s| s == support_gateway::sync::Upstream::Graph) {
         line("delegated admin", &report.delegated_admin);
     }
-    if args.sources.azure_management_url.is_some() {
+    if args.sources.azure_management_url.is_some()
+        && args.source.is_none_or(|s| s == support_gateway::sync::Upstream::AzureSupport)
+    {
         line("azure topics", &report.azure_topics);
         line("azure tickets", &report.tickets);
     }

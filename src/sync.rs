@@ -163,11 +163,30 @@ pub struct SyncOptions {
     /// Start every resource from its first page, even where an earlier pass stopped partway,
     /// and re-read every customer's subscriptions.
     pub full: bool,
+    /// Only this source; `None`: every configured one.
+    pub only: Option<Upstream>,
 }
 
 impl Default for SyncOptions {
     fn default() -> Self {
-        SyncOptions { customer_page: 200, request_page: 200, full: false }
+        SyncOptions { customer_page: 200, request_page: 200, full: false, only: None }
+    }
+}
+
+/// One of the APIs a pass reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Upstream {
+    /// Topics, customers with their subscriptions, and service requests.
+    PartnerCenter,
+    /// Azure topics and the tickets of Azure requests.
+    AzureSupport,
+    /// Delegated admin relationships (GDAP).
+    Graph,
+}
+
+impl SyncOptions {
+    fn reads(&self, upstream: Upstream) -> bool {
+        self.only.is_none_or(|only| only == upstream)
     }
 }
 
@@ -200,7 +219,8 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn seen(&self) -> u64 {
+    /// Objects read: created, updated or unchanged.
+    pub fn seen(&self) -> u64 {
         self.created + self.updated + self.unchanged
     }
 }
@@ -336,7 +356,8 @@ impl PartnerCenterSync {
             return Ok(SyncReport::default());
         };
         let mut report = SyncReport { ran: true, ..SyncReport::default() };
-        for resource in RESOURCES {
+        let resources: &[&str] = if options.reads(Upstream::PartnerCenter) { &RESOURCES } else { &[] };
+        for &resource in resources {
             self.begin(SOURCE, resource, options.full).await?;
             let outcome = match resource {
                 "support_topics" => self.topics(&mut report).await,
@@ -349,7 +370,7 @@ impl PartnerCenterSync {
             }
             outcome?;
         }
-        if let Some(graph) = &self.graph {
+        if let Some(graph) = self.graph.as_ref().filter(|_| options.reads(Upstream::Graph)) {
             self.begin(SOURCE, "delegated_admin", options.full).await?;
             let outcome = self.delegated_admin(graph, &mut report).await;
             if let Err(e) = &outcome {
@@ -358,7 +379,7 @@ impl PartnerCenterSync {
             }
             outcome?;
         }
-        if let Some(azure) = &self.azure {
+        if let Some(azure) = self.azure.as_ref().filter(|_| options.reads(Upstream::AzureSupport)) {
             let source = DataSource::AzureSupport.as_str();
             for resource in ["support_topics", "tickets"] {
                 self.begin(source, resource, options.full).await?;

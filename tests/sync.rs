@@ -59,7 +59,7 @@ async fn syncer(t: &TestApp, base: &str) -> PartnerCenterSync {
 }
 
 fn pages(n: usize) -> SyncOptions {
-    SyncOptions { customer_page: n, request_page: n, full: false }
+    SyncOptions { customer_page: n, request_page: n, full: false, only: None }
 }
 
 const SYNCED: &str = "{
@@ -551,6 +551,14 @@ async fn delegated_admin_follows_gdap_relationships(t: TestApp) {
     assert!(!delegated("Sim Customer 1").await);
     assert!(delegated("Sim Customer 4").await);
     assert!(delegated("Sim Customer 2").await);
+    // One source at a time: only Graph is read (one call a page of relationships).
+    sim.set_gdap_status(&first, "active");
+    let calls = sim.calls.load(Ordering::Relaxed);
+    let only = SyncOptions { only: Some(support_gateway::sync::Upstream::Graph), ..pages(500) };
+    let graph_only = sync.run(&only).await.unwrap();
+    assert_eq!((graph_only.delegated_admin.updated, graph_only.customers.seen()), (1, 0), "{graph_only:?}");
+    assert_eq!(sim.calls.load(Ordering::Relaxed) - calls, 3, "three pages of 120 relationships, nothing else");
+    assert!(delegated("Sim Customer 1").await);
     // More than one page of relationships was read (50 a page at the simulator).
     let calls_before = sim.calls.load(Ordering::Relaxed);
     sim.set_gdap_status(&fourth, "expired");
