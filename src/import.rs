@@ -570,7 +570,6 @@ impl Importer<'_> {
         if changes.is_empty() {
             return Ok(());
         }
-        let now = self.now.naive_utc();
         transaction!(self.db, |conn| {
             for change in &changes {
                 let entry = match change {
@@ -652,8 +651,6 @@ impl Importer<'_> {
                         self.history(AdminSubject::MarketplaceProduct, &row.id, product_detail(row))
                     }
                 };
-                let mut entry = entry;
-                entry.created_at = now;
                 diesel::insert_into(admin_changes::table).values(&entry).execute(conn).await?;
             }
             Ok(())

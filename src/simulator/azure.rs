@@ -138,11 +138,16 @@ impl Simulator {
 
 type Shared = State<Arc<Simulator>>;
 
-/// A write about `subscription`: sign-in, the faults in play, and the on-behalf-of check.
-/// `Ok(true)`: take effect, then lose the answer.
+/// A call about `subscription`: sign-in, the faults in play, and the on-behalf-of check.
+/// `Ok(true)`: a write that takes effect, then loses its answer.
 #[allow(clippy::result_large_err)] // the refusal is the answer
-async fn admit_on_behalf(sim: &Simulator, headers: &HeaderMap, subscription: &str) -> Result<bool, Response> {
-    let lose = admit(sim, headers, true).await?;
+async fn admit_on_behalf(
+    sim: &Simulator,
+    headers: &HeaderMap,
+    subscription: &str,
+    write: bool,
+) -> Result<bool, Response> {
+    let lose = admit(sim, headers, write).await?;
     sim.on_behalf(headers, subscription)?;
     Ok(lose)
 }
@@ -195,10 +200,7 @@ async fn ticket(
     headers: HeaderMap,
     Path((subscription, name)): Path<(String, String)>,
 ) -> Response {
-    if let Err(answer) = admit(&sim, &headers, false).await {
-        return answer;
-    }
-    if let Err(answer) = sim.on_behalf(&headers, &subscription) {
+    if let Err(answer) = admit_on_behalf(&sim, &headers, &subscription, false).await {
         return answer;
     }
     let d = sim.data.lock().unwrap();
@@ -216,7 +218,7 @@ async fn create_ticket(
     Path((subscription, name)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Response {
-    let lose = match admit_on_behalf(&sim, &headers, &subscription).await {
+    let lose = match admit_on_behalf(&sim, &headers, &subscription, true).await {
         Ok(lose) => lose,
         Err(answer) => return answer,
     };
@@ -272,10 +274,7 @@ async fn communications(
     headers: HeaderMap,
     Path((subscription, name)): Path<(String, String)>,
 ) -> Response {
-    if let Err(answer) = admit(&sim, &headers, false).await {
-        return answer;
-    }
-    if let Err(answer) = sim.on_behalf(&headers, &subscription) {
+    if let Err(answer) = admit_on_behalf(&sim, &headers, &subscription, false).await {
         return answer;
     }
     let d = sim.data.lock().unwrap();
@@ -294,7 +293,7 @@ async fn create_communication(
     Path((subscription, name, message)): Path<(String, String, String)>,
     Json(body): Json<Value>,
 ) -> Response {
-    let lose = match admit_on_behalf(&sim, &headers, &subscription).await {
+    let lose = match admit_on_behalf(&sim, &headers, &subscription, true).await {
         Ok(lose) => lose,
         Err(answer) => return answer,
     };
