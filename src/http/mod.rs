@@ -2,6 +2,7 @@
 //! health and readiness, with CORS, compression and a request id on every response and log line.
 
 mod graphql;
+mod pages;
 pub mod server;
 mod ws;
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -41,7 +42,7 @@ pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
-        .route("/graphiql", if graphiql_on { get(graphiql) } else { get(graphiql_off) })
+        .merge(pages(graphiql_on))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -91,14 +92,21 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
         .max_age(Duration::from_secs(3600))
 }
 
-async fn graphiql() -> impl IntoResponse {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .title("support-gateway")
-            .finish(),
-    )
+/// GraphiQL (when on), the SLA board, the files they load and the development sign-in.
+fn pages(graphiql_on: bool) -> Router<Shared> {
+    let router = Router::new()
+        .route("/board", get(pages::board))
+        .route("/board/{*path}", get(pages::board_file))
+        .route("/assets/vendor/{*path}", get(pages::vendor_file))
+        .route("/dev/agents", get(pages::demo_agents));
+    if graphiql_on {
+        router
+            .route("/graphiql", get(pages::graphiql))
+            .route("/graphiql/examples.json", get(pages::graphiql_examples))
+            .route("/graphiql/{*path}", get(pages::graphiql_file))
+    } else {
+        router.route("/graphiql", get(graphiql_off)).route("/graphiql/{*path}", get(graphiql_off))
+    }
 }
 
 /// GraphiQL is off (the production profile's default; `SG_GRAPHIQL=true` turns it on).

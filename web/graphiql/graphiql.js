@@ -1,0 +1,86 @@
+// The playground: GraphiQL with the README's example operations in tabs, the Explorer plugin,
+// subscriptions over graphql-transport-ws and, on a development gateway, a picker of demo
+// agents. Everything it loads comes from this gateway (see the page's Content-Security-Policy).
+'use strict';
+
+const TEMPLATE = 'Bearer <paste a token, or pick a demo agent above>';
+const HEADERS = JSON.stringify({ Authorization: TEMPLATE }, null, 2);
+const TOKEN_KEY = 'support-gateway:token';
+
+// The token picked in the bar (kept across reloads in this browser only).
+let picked = localStorage.getItem(TOKEN_KEY) || '';
+
+// Uses the picked token unless the Headers tab gives one of its own (the template unfilled
+// does not count), for queries over HTTP and for subscriptions' connection_init alike.
+function withToken(headers) {
+  const own = headers && (headers.Authorization || headers.authorization);
+  if (own && !String(own).includes('<')) return headers;
+  const rest = Object.assign({}, headers);
+  delete rest.Authorization;
+  delete rest.authorization;
+  return picked ? Object.assign(rest, { Authorization: 'Bearer ' + picked }) : rest;
+}
+
+function wsUrl() {
+  return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql';
+}
+
+async function loadExamples() {
+  try {
+    const response = await fetch('/graphiql/examples.json');
+    return response.ok ? await response.json() : [];
+  } catch (_) {
+    return [];
+  }
+}
+
+async function offerDemoAgents() {
+  const select = document.getElementById('sg-agent');
+  let agents = [];
+  try {
+    const response = await fetch('/dev/agents');
+    if (response.ok) agents = await response.json();
+  } catch (_) {
+    /* not a development gateway */
+  }
+  if (agents.length === 0) return;
+  for (const agent of agents) {
+    const option = document.createElement('option');
+    option.value = agent.token;
+    option.textContent = `${agent.name} <${agent.email}> · ${agent.role} · ${agent.partner}`;
+    option.dataset.email = agent.email;
+    select.append(option);
+  }
+  const remembered = localStorage.getItem(TOKEN_KEY + ':email');
+  const match = [...select.options].find((o) => o.dataset.email === remembered);
+  if (match) {
+    select.value = match.value;
+    picked = match.value;
+  }
+  select.hidden = false;
+  document.getElementById('sg-signin-help').textContent = 'or paste a token into the Headers tab below';
+  select.addEventListener('change', () => {
+    picked = select.value;
+    localStorage.setItem(TOKEN_KEY, picked);
+    localStorage.setItem(TOKEN_KEY + ':email', select.selectedOptions[0].dataset.email || '');
+  });
+}
+
+async function main() {
+  const [examples] = await Promise.all([loadExamples(), offerDemoAgents()]);
+  const inner = GraphiQL.createFetcher({ url: '/graphql', subscriptionUrl: wsUrl() });
+  const fetcher = (params, options) => inner(params, Object.assign({}, options, { headers: withToken(options && options.headers) }));
+  const tabs = examples.map((e) => ({ query: e.query, variables: e.variables || undefined, headers: HEADERS }));
+  const root = ReactDOM.createRoot(document.getElementById('graphiql'));
+  root.render(
+    React.createElement(GraphiQL, {
+      fetcher,
+      defaultTabs: tabs.length > 0 ? tabs : undefined,
+      defaultHeaders: HEADERS,
+      defaultEditorToolsVisibility: true,
+      plugins: [GraphiQLPluginExplorer.explorerPlugin()],
+    }),
+  );
+}
+
+main();
