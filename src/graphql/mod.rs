@@ -10,6 +10,7 @@ pub mod ids;
 pub mod limits;
 pub mod mutation;
 pub mod query;
+pub mod reports;
 pub mod run;
 pub mod subscription;
 pub mod types;

@@ -41,6 +41,8 @@ pub struct ServiceRequestFilter {
     pub product_family: Option<Vec<ProductFamily>>,
     /// Customer ids.
     pub customer: Option<Vec<ID>>,
+    /// Agent ids: only requests these agents filed.
+    pub created_by: Option<Vec<ID>>,
     /// Created at or after this instant.
     pub created_after: Option<DateTime<Utc>>,
     /// Created before this instant.
@@ -171,6 +173,7 @@ impl Query {
             incident_kinds: texts(&f.incident_kind, IncidentKind::as_str),
             product_families: texts(&f.product_family, ProductFamily::as_str),
             customer_ids: f.customer.as_deref().map(|ids| raw_ids(NodeKind::Customer, ids)).transpose()?,
+            created_by: f.created_by.as_deref().map(|ids| raw_ids(NodeKind::Agent, ids)).transpose()?,
             created_from: f.created_after.map(|t| t.naive_utc()),
             created_before: f.created_before.map(|t| t.naive_utc()),
             sla_state: f.sla_state,
@@ -274,6 +277,21 @@ impl Query {
         let page = rc.repo.admin_changes(&rc.caller, subject, &args).await?;
         let rows = page.rows.into_iter().map(super::types::AdminChange::try_from).collect::<Result<Vec<_>, _>>()?;
         Ok(from_page(crate::repo::queries::Page { rows, start: page.start, total: page.total }, |c| c))
+    }
+
+    /// The partner's SLA figures for the requests created in `[from, to)`: met and breached
+    /// counts and rates, and the median and 90th percentile of the time to first response,
+    /// overall and by customer, severity, product family, language and `period`. Each part is
+    /// computed in the database when selected.
+    async fn sla_report(
+        &self,
+        ctx: &Context<'_>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        #[graphql(default)] period: super::reports::ReportPeriod,
+    ) -> Result<super::reports::SlaReport> {
+        rc(ctx)?;
+        Ok(super::reports::SlaReport::new(from, to, period)?)
     }
 
     /// Every business calendar (S5), by name.

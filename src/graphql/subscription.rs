@@ -36,6 +36,8 @@ pub struct ServiceRequestEventFilter {
     pub status: Option<Vec<RequestStatus>>,
     pub severity: Option<Vec<Severity>>,
     pub product_family: Option<Vec<ProductFamily>>,
+    /// Agent ids: only requests these agents filed.
+    pub created_by: Option<Vec<ID>>,
 }
 
 /// A filter with raw ids, checked against each event's request.
@@ -47,6 +49,7 @@ struct Matcher {
     statuses: Option<Vec<RequestStatus>>,
     severities: Option<Vec<Severity>>,
     families: Option<Vec<ProductFamily>>,
+    agents: Option<Vec<String>>,
 }
 
 impl Matcher {
@@ -62,6 +65,7 @@ impl Matcher {
             statuses: f.status,
             severities: f.severity,
             families: f.product_family,
+            agents: raw(NodeKind::Agent, f.created_by)?,
         })
     }
 
@@ -73,6 +77,7 @@ impl Matcher {
             && self.statuses.as_ref().is_none_or(|v| v.iter().any(|s| s.as_str() == row.status))
             && self.severities.as_ref().is_none_or(|v| v.iter().any(|s| s.as_str() == row.severity))
             && self.families.as_ref().is_none_or(|v| v.iter().any(|s| s.as_str() == row.product_family))
+            && self.agents.as_ref().is_none_or(|v| v.contains(&row.created_by_agent_id))
     }
 }
 
@@ -373,6 +378,7 @@ impl Countdown {
                     severities: m.severities.as_ref().map(|v| v.iter().map(|s| s.as_str().to_owned()).collect()),
                     product_families: m.families.as_ref().map(|v| v.iter().map(|s| s.as_str().to_owned()).collect()),
                     customer_ids: m.customers.clone(),
+                    created_by: m.agents.clone(),
                     running_clock: Some(true),
                     ..Default::default()
                 };

@@ -9,6 +9,7 @@ pub mod filing;
 pub mod loaders;
 pub mod mutations;
 pub mod queries;
+pub mod reports;
 
 use crate::db::Db;
 

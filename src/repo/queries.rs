@@ -901,6 +901,9 @@ impl Repo {
                 if let Some(v) = &filter.customer_ids {
                     q = q.filter(sr::customer_id.eq_any(v.clone()));
                 }
+                if let Some(v) = &filter.created_by {
+                    q = q.filter(sr::created_by_agent_id.eq_any(v.clone()));
+                }
                 if let Some(t) = filter.created_from {
                     q = q.filter(sr::created_at.ge(t));
                 }
@@ -1046,6 +1049,8 @@ pub struct RequestFilter {
     pub incident_kinds: Option<Vec<String>>,
     pub product_families: Option<Vec<String>>,
     pub customer_ids: Option<Vec<String>>,
+    /// Agent ids: only requests these agents filed.
+    pub created_by: Option<Vec<String>>,
     pub created_from: Option<NaiveDateTime>,
     pub created_before: Option<NaiveDateTime>,
     pub sla_state: Option<SlaState>,
