@@ -105,7 +105,10 @@ impl SlaReport {
             .into_iter()
             .zip(customers)
             .map(|(g, customer)| SlaReportRow {
-                key: customer.as_ref().map(|c| super::ids::encode(super::ids::NodeKind::Customer, &c.id).to_string()).unwrap_or_default(),
+                key: customer
+                    .as_ref()
+                    .map(|c| super::ids::encode(super::ids::NodeKind::Customer, &c.id).to_string())
+                    .unwrap_or_default(),
                 label: customer.as_ref().map_or_else(|| "Partner's own tenant".to_owned(), |c| c.company_name.clone()),
                 figures: SlaFigures(g.figures),
                 customer: customer.map(Customer),

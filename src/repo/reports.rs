@@ -83,7 +83,8 @@ impl Figures {
     }
 
     pub fn breach_rate(&self) -> Option<f64> {
-        self.met_rate().map(|met| 1.0 - met)
+        let decided = self.met + self.breached;
+        (decided > 0).then(|| self.breached as f64 / decided as f64)
     }
 }
 
@@ -124,7 +125,9 @@ fn key_sql(grouping: Grouping, backend: Backend) -> &'static str {
         (Grouping::ProductFamily, _) => "sr.product_family",
         (Grouping::Language, _) => "sr.support_language",
         (Grouping::Period(Period::Day), Backend::Postgres) => "to_char(sr.created_at, 'YYYY-MM-DD')",
-        (Grouping::Period(Period::Week), Backend::Postgres) => "to_char(date_trunc('week', sr.created_at), 'YYYY-MM-DD')",
+        (Grouping::Period(Period::Week), Backend::Postgres) => {
+            "to_char(date_trunc('week', sr.created_at), 'YYYY-MM-DD')"
+        }
         (Grouping::Period(Period::Month), Backend::Postgres) => "to_char(sr.created_at, 'YYYY-MM-01')",
         (Grouping::Period(Period::Day), Backend::Sqlite) => "date(sr.created_at)",
         (Grouping::Period(Period::Week), Backend::Sqlite) => "date(sr.created_at, 'weekday 0', '-6 days')",
@@ -134,7 +137,9 @@ fn key_sql(grouping: Grouping, backend: Backend) -> &'static str {
 
 fn minutes_sql(backend: Backend) -> &'static str {
     match backend {
-        Backend::Postgres => "CAST(EXTRACT(EPOCH FROM (sr.first_response_at - sr.created_at)) AS DOUBLE PRECISION) / 60.0",
+        Backend::Postgres => {
+            "CAST(EXTRACT(EPOCH FROM (sr.first_response_at - sr.created_at)) AS DOUBLE PRECISION) / 60.0"
+        }
         Backend::Sqlite => "(julianday(sr.first_response_at) - julianday(sr.created_at)) * 1440.0",
     }
 }

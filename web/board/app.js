@@ -37,6 +37,9 @@ function showLive(status) {
 
 function showSignin(message) {
   stopBoard();
+  closeRequest(false); // keeps ?request= so the view comes back after signing in
+  ws.stop();
+  started = false;
   $('#main').hidden = true;
   $('#who').hidden = true;
   $('#signin').hidden = false;
@@ -94,7 +97,7 @@ async function signIn(token) {
   restoreFilters();
   ws.start();
   startBoard();
-  initFileForm(boot, { onFiled: (id) => openRequest(id, true) });
+  initFileForm(boot);
   initReports();
   const requestId = new URLSearchParams(location.search).get('request');
   if (requestId) openRequest(requestId, false);

@@ -71,7 +71,8 @@ export const STATE_TEXT = {
 export const FAMILY_TEXT = {
   AZURE: 'Azure', MICROSOFT_365: 'Microsoft 365', DYNAMICS_365: 'Dynamics 365', ENTERPRISE_MOBILITY_SUITE: 'EMS',
 };
-export const humanize = (v) => (v ? String(v).toLowerCase().replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase()) : '');
+export const humanize = (v) => (v ? String(v).toLowerCase().replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase())
+  .replace(/\b(csp|mpn|ems|isv|sla)\b/gi, (w) => w.toUpperCase()) : '');
 
 /** A state badge: colour and text, with data-state for tests and styles. */
 export function stateBadge(state, tag = 'span') {
