@@ -114,6 +114,11 @@ impl App {
         tokio::spawn(self.sla.clone().run());
     }
 
+    /// Sends webhook deliveries for the life of the process (on the replica holding the lease).
+    pub fn spawn_webhooks(&self) -> tokio::task::JoinHandle<()> {
+        crate::webhooks::Webhooks::new(self).spawn()
+    }
+
     /// Prunes old events on a schedule for the life of the process.
     pub fn spawn_event_pruning(&self) {
         crate::events::spawn_pruning(self.db.clone(), self.clock.clone());

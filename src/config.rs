@@ -390,6 +390,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SG_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
 
+    /// How long a webhook endpoint has to answer one delivery before it counts as failed.
+    #[arg(long, env = "SG_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub webhook_timeout_seconds: u64,
+
     #[command(flatten)]
     pub limits: LimitArgs,
 
@@ -496,6 +500,7 @@ impl Default for ServeArgs {
             http_idle_timeout_ms: 60_000,
             http_max_connections: 16_384,
             shutdown_grace_seconds: 10,
+            webhook_timeout_seconds: 10,
             limits: LimitArgs::default(),
             sources: SourceArgs {
                 identity_authority: "https://login.microsoftonline.com".into(),
@@ -560,6 +565,8 @@ pub struct Config {
     /// Timeouts and the connection cap of the HTTP server.
     pub http: crate::http::HttpLimits,
     pub shutdown_grace: Duration,
+    /// How long a webhook endpoint has to answer.
+    pub webhook_timeout: Duration,
     /// Where sync reads from; `None` runs on the gateway's own data.
     pub sources: Option<Sources>,
 }
@@ -682,6 +689,7 @@ impl Config {
                 max_connections: serve.http_max_connections.max(1),
             },
             shutdown_grace: Duration::from_secs(serve.shutdown_grace_seconds),
+            webhook_timeout: Duration::from_secs(serve.webhook_timeout_seconds.clamp(1, 60)),
             sources: serve.sources.resolve()?,
         })
     }
@@ -710,6 +718,7 @@ impl Config {
             limits: Limits::default(),
             http: crate::http::HttpLimits::default(),
             shutdown_grace: Duration::from_secs(10),
+            webhook_timeout: Duration::from_secs(10),
             sources: None,
         }
     }

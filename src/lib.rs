@@ -46,6 +46,8 @@ pub mod sync;
 pub mod telemetry;
 /// Calls to Microsoft's APIs: sign-in, throttling, retries.
 pub mod upstream;
+/// Outbound webhooks: the durable queue and the worker that signs and sends.
+pub mod webhooks;
 
 pub use app::{App, AppState};
 pub use graphql::{GatewaySchema, schema};

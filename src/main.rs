@@ -92,6 +92,7 @@ async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<(), String> {
     let app = start(common, &args).await?;
     app.spawn_sla_watcher();
     app.spawn_event_pruning();
+    app.spawn_webhooks();
     if let Some(sources) = &app.config.sources {
         let sync = support_gateway::sync::PartnerCenterSync::for_app(&app)
             .await

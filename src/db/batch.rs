@@ -6,10 +6,11 @@ use diesel_async::RunQueryDsl;
 
 use super::models::{
     CustomerDomainRow, CustomerRow, HistoryRow, NewEventRow, NoteRow, ServiceRequestRow, SubscriptionRow,
+    WebhookDeliveryRow,
 };
 use super::schema::{
     customer_domains, customers, events, service_request_history, service_request_notes, service_requests,
-    subscriptions,
+    subscriptions, webhook_deliveries,
 };
 
 /// Inserts rows of one kind, as the connection's backend does it best.
@@ -54,23 +55,33 @@ insert_many!(
     NewEventRow => events::table,
 );
 
-// A customer's domain may be known already (another customer claimed it first): kept as it is.
-#[cfg(feature = "postgres")]
-impl InsertMany<CustomerDomainRow> for super::PgConn {
-    async fn insert_many(&mut self, rows: &[CustomerDomainRow]) -> diesel::QueryResult<()> {
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            diesel::insert_into(customer_domains::table).values(chunk).on_conflict_do_nothing().execute(self).await?;
+/// Rows that may exist already (a customer's domain another customer claimed first; a
+/// delivery another replica queued first): those are kept as they are.
+macro_rules! insert_many_ignoring_existing {
+    ($($row:ty => $table:path),* $(,)?) => { $(
+        #[cfg(feature = "postgres")]
+        impl InsertMany<$row> for super::PgConn {
+            async fn insert_many(&mut self, rows: &[$row]) -> diesel::QueryResult<()> {
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    diesel::insert_into($table).values(chunk).on_conflict_do_nothing().execute(self).await?;
+                }
+                Ok(())
+            }
         }
-        Ok(())
-    }
+
+        #[cfg(feature = "sqlite")]
+        impl InsertMany<$row> for super::SqliteConn {
+            async fn insert_many(&mut self, rows: &[$row]) -> diesel::QueryResult<()> {
+                for row in rows {
+                    diesel::insert_into($table).values(row).on_conflict_do_nothing().execute(self).await?;
+                }
+                Ok(())
+            }
+        }
+    )* };
 }
 
-#[cfg(feature = "sqlite")]
-impl InsertMany<CustomerDomainRow> for super::SqliteConn {
-    async fn insert_many(&mut self, rows: &[CustomerDomainRow]) -> diesel::QueryResult<()> {
-        for row in rows {
-            diesel::insert_into(customer_domains::table).values(row).on_conflict_do_nothing().execute(self).await?;
-        }
-        Ok(())
-    }
-}
+insert_many_ignoring_existing!(
+    CustomerDomainRow => customer_domains::table,
+    WebhookDeliveryRow => webhook_deliveries::table,
+);

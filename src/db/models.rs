@@ -334,3 +334,40 @@ pub struct AdminChangeRow {
     pub detail: String,
     pub created_at: NaiveDateTime,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct WebhookEndpointRow {
+    pub id: String,
+    pub partner_id: String,
+    pub url: String,
+    pub description: String,
+    /// Comma-separated `EventKind` names.
+    pub event_kinds: String,
+    pub secret: String,
+    pub enabled: bool,
+    pub after_event_id: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub removed_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct WebhookDeliveryRow {
+    pub id: String,
+    pub endpoint_id: String,
+    pub event_id: i64,
+    pub service_request_id: Option<String>,
+    pub event_kind: String,
+    pub body: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: NaiveDateTime,
+    pub leased_until: Option<NaiveDateTime>,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub delivered_at: Option<NaiveDateTime>,
+}

@@ -286,6 +286,49 @@ crate::table! {
 }
 
 crate::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        partner_id -> Text,
+        url -> Text,
+        description -> Text,
+        event_kinds -> Text,
+        secret -> Text,
+        enabled -> Bool,
+        after_event_id -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
+crate::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        endpoint_id -> Text,
+        event_id -> BigInt,
+        service_request_id -> Nullable<Text>,
+        event_kind -> Text,
+        body -> Text,
+        state -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        leased_until -> Nullable<Timestamp>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        last_attempt_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+crate::table! {
+    webhook_fanout (id) {
+        id -> Integer,
+        after_event_id -> BigInt,
+    }
+}
+
+crate::table! {
     events (id) {
         id -> BigInt,
         partner_id -> Text,
@@ -297,6 +340,7 @@ crate::table! {
 }
 
 diesel::joinable!(agents -> partners (partner_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::joinable!(customers -> business_calendars (calendar_id));
 diesel::joinable!(customer_domains -> customers (customer_id));
 diesel::joinable!(subscriptions -> customers (customer_id));
@@ -312,6 +356,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     partners,
     admin_changes,
     agents,
+    webhook_endpoints,
+    webhook_deliveries,
+    webhook_fanout,
     business_calendars,
     business_calendar_hours,
     business_calendar_holidays,

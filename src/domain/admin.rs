@@ -15,6 +15,7 @@ text_enum! {
         BusinessCalendar = "BUSINESS_CALENDAR",
         Customer = "CUSTOMER",
         Subscription = "SUBSCRIPTION",
+        WebhookEndpoint = "WEBHOOK_ENDPOINT",
     }
 }
 
@@ -61,6 +62,18 @@ pub fn may_manage_partner(role: AgentRole) -> Result<(), Box<Refusal>> {
 
 /// Products and their ISV contacts, and the administrative history: admin agents and global
 /// admins.
+/// Webhook endpoints send the partner's request data out of the gateway: admins only.
+pub fn may_manage_webhooks(role: AgentRole) -> Result<(), Box<Refusal>> {
+    if matches!(role, AgentRole::AdminAgent | AgentRole::GlobalAdmin) {
+        Ok(())
+    } else {
+        Err(Box::new(Refusal::access(
+            format!("a {role} cannot see or change webhook endpoints"),
+            "ask an admin agent or a global admin of your partner",
+        )))
+    }
+}
+
 pub fn may_manage_products(role: AgentRole) -> Result<(), Box<Refusal>> {
     if matches!(role, AgentRole::AdminAgent | AgentRole::GlobalAdmin) {
         Ok(())

@@ -17,4 +17,5 @@ pub mod policy;
 pub mod sla;
 pub mod text;
 pub mod upstream;
+pub mod webhooks;
 pub mod workflow;

@@ -52,7 +52,7 @@ pub const RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Most events read per round.
-const BATCH: i64 = 500;
+pub(crate) const BATCH: i64 = 500;
 
 /// One committed change, with the request it concerns as it is after the change.
 #[derive(Debug, Clone)]
@@ -240,7 +240,7 @@ fn with_application_name(url: &str, name: &str) -> String {
 
 /// Which event ids were delivered: everything up to `floor`, and `seen` above it. Ids can
 /// commit out of order on PostgreSQL, so a gap below a seen id is waited for (briefly).
-struct Cursor {
+pub(crate) struct Cursor {
     floor: i64,
     seen: BTreeSet<i64>,
     gap_since: Option<Instant>,
@@ -253,13 +253,13 @@ struct Cursor {
 const GAP_RECHECK: Duration = Duration::from_millis(50);
 
 impl Cursor {
-    fn new(floor: i64) -> Cursor {
+    pub(crate) fn new(floor: i64) -> Cursor {
         Cursor { floor, seen: BTreeSet::new(), gap_since: None, gap_checked: None }
     }
 
     /// Where the next pass reads from: the floor while there is no gap or a gap is due a
     /// re-check, otherwise the newest id seen.
-    fn read_from(&mut self, now: Instant) -> i64 {
+    pub(crate) fn read_from(&mut self, now: Instant) -> i64 {
         match self.seen.last() {
             Some(&newest) if self.gap_checked.is_some_and(|t| now.duration_since(t) < GAP_RECHECK) => newest,
             _ => {
@@ -269,13 +269,18 @@ impl Cursor {
         }
     }
 
+    /// Every id up to this one was delivered (or given up as a gap).
+    pub(crate) fn floor(&self) -> i64 {
+        self.floor
+    }
+
     /// True the first time an id is offered.
-    fn accept(&mut self, id: i64) -> bool {
+    pub(crate) fn accept(&mut self, id: i64) -> bool {
         id > self.floor && self.seen.insert(id)
     }
 
     /// Advances the floor over contiguous ids; gives up on a gap older than `GAP_TIMEOUT`.
-    fn settle(&mut self, now: Instant) {
+    pub(crate) fn settle(&mut self, now: Instant) {
         while self.seen.remove(&(self.floor + 1)) {
             self.floor += 1;
         }
@@ -323,7 +328,7 @@ async fn last_event_id(db: &Db) -> AppResult<i64> {
 
 /// Events after `floor`, in id order, each with its request; `None` for an event of a kind
 /// this build does not know (written by a newer replica), which is passed over.
-async fn fetch_after(db: &Db, floor: i64) -> AppResult<Vec<(i64, Option<Event>)>> {
+pub(crate) async fn fetch_after(db: &Db, floor: i64) -> AppResult<Vec<(i64, Option<Event>)>> {
     let rows: Vec<EventRow> = with_conn!(db, |conn| {
         events::table
             .filter(events::id.gt(floor))

@@ -14,6 +14,7 @@ pub mod reports;
 pub mod run;
 pub mod subscription;
 pub mod types;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -30,7 +31,7 @@ pub type GatewaySchema = Schema<query::Query, MutationRoot, subscription::Subscr
 
 /// The mutation root: filing and working requests, and the partner's own administration.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct MutationRoot(mutation::Mutation, admin::AdminMutation);
+pub struct MutationRoot(mutation::Mutation, admin::AdminMutation, webhooks::WebhookMutation);
 
 /// The schema with introspection on (for the SDL). It has no extensions: transports run
 /// requests through [`run`], which applies the limits, persisted documents, error codes and
@@ -68,6 +69,8 @@ pub struct RequestCtx {
     pub clock: Arc<dyn Clock>,
     pub now: DateTime<Utc>,
     pub events: crate::events::EventBus,
+    /// The production profile: stricter input (e.g. webhook endpoints must use https).
+    pub production: bool,
 }
 
 impl RequestCtx {
@@ -79,7 +82,8 @@ impl RequestCtx {
             .with_outbound_azure(app.config.sources.as_ref().is_some_and(|s| s.azure_support.is_some()));
         let loaders = LazyLoaders::new(&repo);
         let now = app.clock.now();
-        RequestCtx { caller, repo, loaders, clock: app.clock.clone(), now, events: app.events.clone() }
+        let production = app.config.profile == crate::config::Profile::Production;
+        RequestCtx { caller, repo, loaders, clock: app.clock.clone(), now, events: app.events.clone(), production }
     }
 }
 

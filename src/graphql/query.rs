@@ -294,6 +294,12 @@ impl Query {
         Ok(super::reports::SlaReport::new(from, to, period)?)
     }
 
+    /// Your partner's webhook endpoints, oldest first, with their delivery logs (admins).
+    async fn webhook_endpoints(&self, ctx: &Context<'_>) -> Result<Vec<super::webhooks::WebhookEndpoint>> {
+        let rc = rc(ctx)?;
+        Ok(rc.repo.webhook_endpoints(&rc.caller).await?.into_iter().map(super::webhooks::WebhookEndpoint).collect())
+    }
+
     /// Every business calendar (S5), by name.
     async fn business_calendars(&self, ctx: &Context<'_>) -> Result<Vec<BusinessCalendar>> {
         let rc = rc(ctx)?;

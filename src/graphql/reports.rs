@@ -114,7 +114,7 @@ impl SlaReport {
                 customer: customer.map(Customer),
             })
             .collect();
-        rows.sort_by(|a, b| a.label.to_lowercase().cmp(&b.label.to_lowercase()));
+        rows.sort_by_key(|r| r.label.to_lowercase());
         Ok(rows)
     }
 

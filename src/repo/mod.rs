@@ -10,6 +10,7 @@ pub mod loaders;
 pub mod mutations;
 pub mod queries;
 pub mod reports;
+pub mod webhooks;
 
 use crate::db::Db;
 

@@ -16,10 +16,11 @@ const ROW_FIELDS = `id title severity status productFamily upstreamId
   customer { id companyName } createdBy { id displayName }
   sla { state dueAt remainingSeconds stoppedAt }`;
 
-// Rows shown, by id: { node, tr }. `rejected` holds countdown ids that do not pass the
-// client-side filters (agent, SLA state) so they are not fetched on every tick.
+// Rows shown, by id: { node, tr }. `rejected` maps countdown ids that failed the client-side
+// filters (agent, SLA state) to their state then, so they are fetched again only once their
+// state changes, not on every tick.
 const rows = new Map();
-const rejected = new Set();
+const rejected = new Map();
 const fetching = new Set();
 let filters = {};
 let listGen = 0; // bumped on every re-query; late answers of older ones are dropped
@@ -161,17 +162,18 @@ function listFilter() {
   return f;
 }
 
-/** The subscriptions' filter (ServiceRequestEventFilter has no SLA state nor agent). */
+/** The subscriptions' filter (ServiceRequestEventFilter has no SLA state). */
 function eventFilter() {
   const f = {};
+  if (filters.agent) f.createdBy = [filters.agent];
   if (filters.customer) f.customer = [filters.customer];
   if (filters.severity) f.severity = [filters.severity];
   if (filters.family) f.productFamily = [filters.family];
   return f;
 }
 
-/** The filters the server cannot apply: who filed it (not in ServiceRequestFilter) and,
- *  for rows arriving through subscriptions, the SLA state and status. */
+/** Whether a request arriving through a subscription belongs in the table: open, in the
+ *  SLA state picked (subscriptions cannot filter on it) and, to be safe, by the agent. */
 function passesClientFilters(node) {
   if (!OPEN.includes(node.status)) return false;
   if (filters.agent && (!node.createdBy || node.createdBy.id !== filters.agent)) return false;
@@ -306,7 +308,7 @@ function onCountdown(payload) {
   for (const it of cd.items) {
     const row = rows.get(it.serviceRequestId);
     if (!row) {
-      if (!rejected.has(it.serviceRequestId) && !fetching.has(it.serviceRequestId)) missing.push(it.serviceRequestId);
+      if (rejected.get(it.serviceRequestId) !== it.state && !fetching.has(it.serviceRequestId)) missing.push(it);
       continue;
     }
     row.node.sla.remainingSeconds = it.remainingSeconds;
@@ -320,15 +322,16 @@ function onCountdown(payload) {
 }
 
 /** Requests the countdown follows but the table lacks (filed since, or now matching). */
-async function fetchMissing(ids) {
+async function fetchMissing(items) {
   const gen = listGen;
+  const ids = items.map((it) => it.serviceRequestId);
   ids.forEach((id) => fetching.add(id));
   try {
     const data = await gql(`query Missing($ids: [ID!]!) { nodes(ids: $ids) { ... on ServiceRequest { ${ROW_FIELDS} } } }`, { ids });
     if (gen !== listGen) return;
     data.nodes.forEach((node, i) => {
       if (node && node.id && passesClientFilters(node)) { if (!rows.has(node.id)) addRow(node); }
-      else rejected.add(ids[i]);
+      else rejected.set(ids[i], items[i].state);
     });
   } catch (_) { /* the next tick retries */ } finally {
     ids.forEach((id) => fetching.delete(id));
