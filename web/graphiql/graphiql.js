@@ -1,7 +1,9 @@
 // The playground: GraphiQL with the README's example operations in tabs, the Explorer plugin,
 // subscriptions over graphql-transport-ws and, on a development gateway, a picker of demo
 // agents. Everything it loads comes from this gateway (see the page's Content-Security-Policy).
-'use strict';
+// Subscriptions use the board's graphql-transport-ws client (GraphiQL's UMD build cannot load
+// its own); queries and mutations go over HTTP through GraphiQL's fetcher.
+import { WsClient, setAuthErrorHandler, setToken } from '/board/gql.js';
 
 const TEMPLATE = 'Bearer <paste a token, or pick a demo agent above>';
 const HEADERS = JSON.stringify({ Authorization: TEMPLATE }, null, 2);
@@ -19,10 +21,6 @@ function withToken(headers) {
   delete rest.Authorization;
   delete rest.authorization;
   return picked ? Object.assign(rest, { Authorization: 'Bearer ' + picked }) : rest;
-}
-
-function wsUrl() {
-  return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql';
 }
 
 async function loadExamples() {
@@ -66,10 +64,52 @@ async function offerDemoAgents() {
   });
 }
 
+// Whether the operation GraphiQL runs is a subscription. Read from the text sent: right after
+// a tab switch, GraphiQL may still hand over the previous tab's parsed document.
+function isSubscription(params) {
+  let document;
+  try {
+    document = GraphiQL.GraphQL.parse(params.query);
+  } catch (_) {
+    return false;
+  }
+  const operation = document.definitions.find(
+    (d) => d.kind === 'OperationDefinition' && (!params.operationName || (d.name && d.name.value === params.operationName)),
+  );
+  return Boolean(operation && operation.operation === 'subscription');
+}
+
+// A subscription as the observable GraphiQL reads: one socket per run, closed when it stops.
+function subscribe(params, headers) {
+  return {
+    subscribe(observer) {
+      const bearer = String(headers.Authorization || headers.authorization || '');
+      setToken(bearer.replace(/^Bearer\s+/i, ''));
+      setAuthErrorHandler((message) => observer.error({ errors: [{ message, extensions: { code: 'UNAUTHENTICATED' } }] }));
+      const client = new WsClient();
+      const stop = client.subscribe(params.query, params.variables || {}, {
+        next: (payload) => observer.next(payload),
+        error: (e) => observer.error(e.errors ? { errors: e.errors } : e),
+        complete: () => observer.complete(),
+      });
+      return {
+        unsubscribe() {
+          stop();
+          client.stop();
+        },
+      };
+    },
+  };
+}
+
 async function main() {
   const [examples] = await Promise.all([loadExamples(), offerDemoAgents()]);
-  const inner = GraphiQL.createFetcher({ url: '/graphql', subscriptionUrl: wsUrl() });
-  const fetcher = (params, options) => inner(params, Object.assign({}, options, { headers: withToken(options && options.headers) }));
+  const inner = GraphiQL.createFetcher({ url: '/graphql' });
+  const fetcher = (params, options) => {
+    const headers = withToken(options && options.headers);
+    if (isSubscription(params)) return subscribe(params, headers);
+    return inner(params, Object.assign({}, options, { headers }));
+  };
   const tabs = examples.map((e) => ({ query: e.query, variables: e.variables || undefined, headers: HEADERS }));
   const root = ReactDOM.createRoot(document.getElementById('graphiql'));
   root.render(
