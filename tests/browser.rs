@@ -24,6 +24,10 @@ use support_gateway::clock::Clock;
 
 static SKIP_NOTICE: Once = Once::new();
 
+/// One browser at a time: the tests run in parallel threads, and two cores drive one
+/// Chromium well but four slowly.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The browser and its driver, or `None` (and a notice once) when this machine lacks them.
 fn browser_paths() -> Option<(PathBuf, PathBuf)> {
     let find = |names: &[&str]| {
@@ -55,6 +59,7 @@ fn browser_paths() -> Option<(PathBuf, PathBuf)> {
 
 /// A chromedriver process and a headless Chromium session through it.
 struct Browser {
+    _turn: tokio::sync::MutexGuard<'static, ()>,
     client: Client,
     _driver: tokio::process::Child,
     artifacts: PathBuf,
@@ -64,6 +69,7 @@ struct Browser {
 impl Browser {
     async fn open(name: &str, width: u32, height: u32) -> Option<Browser> {
         let (chromium, driver) = browser_paths()?;
+        let turn = ONE_AT_A_TIME.lock().await;
         let port = common::process::free_port().await.port();
         let child = tokio::process::Command::new(driver)
             .arg(format!("--port={port}"))
@@ -105,7 +111,7 @@ impl Browser {
         };
         let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts");
         std::fs::create_dir_all(&artifacts).unwrap();
-        Some(Browser { client, _driver: child, artifacts, name: name.to_owned() })
+        Some(Browser { _turn: turn, client, _driver: child, artifacts, name: name.to_owned() })
     }
 
     async fn screenshot(&self, step: &str) {

@@ -384,9 +384,26 @@ async fn health_and_readiness(t: TestApp) {
     assert_eq!((status, body.as_slice()), (StatusCode::OK, b"ok".as_slice()));
     let (status, _, _) = t.send(Request::get("/readyz").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _, body) = t.send(Request::get("/graphiql").body(Body::empty()).unwrap()).await;
+    // GraphiQL and the board load everything from the gateway, pinned, and say so in their CSP.
+    for page in ["/graphiql", "/board"] {
+        let (status, headers, body) = t.send(Request::get(page).body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+        let html = String::from_utf8_lossy(&body);
+        assert!(!html.contains("https://") && !html.contains("http://"), "{page} loads from elsewhere: {html}");
+    }
+    let (_, _, body) = t.send(Request::get("/graphiql").body(Body::empty()).unwrap()).await;
+    assert!(String::from_utf8_lossy(&body).contains("/assets/vendor/graphiql-4.1.2/graphiql.min.js"));
+    let (status, headers, _) =
+        t.send(Request::get("/assets/vendor/react-18.3.1/react.production.min.js").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(String::from_utf8_lossy(&body).contains("/graphql"));
+    assert!(headers["cache-control"].to_str().unwrap().contains("immutable"));
+    let (status, _, _) = t.send(Request::get("/assets/vendor/../../Cargo.toml").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The demo agents' tokens are for a development gateway only: not with the tests' secret.
+    let (status, _, _) = t.send(Request::get("/dev/agents").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[test]

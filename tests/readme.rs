@@ -29,11 +29,22 @@ on_both_backends!(readme_examples_run_as_written, the_walkthrough_ends_as_the_re
 
 async fn readme_examples_run_as_written(t: TestApp) {
     let graphql = blocks("graphql");
-    let queries: Vec<&String> = graphql.iter().filter(|b| b.trim_start().starts_with('{')).collect();
-    assert!(queries.len() >= 5, "the example queries: {graphql:?}");
+    let queries: Vec<&String> =
+        graphql.iter().filter(|b| b.trim_start().starts_with('{') || b.trim_start().starts_with("query ")).collect();
+    assert!(queries.len() >= 6, "the example queries: {graphql:?}");
     for q in queries {
         let d = t.data(NORTHWIND_ADMIN, q, json!({})).await;
         assert!(!d.is_null(), "{q}");
+    }
+    // Mutations without placeholders to fill in (the webhook example).
+    let mutations: Vec<&String> = graphql
+        .iter()
+        .filter(|b| b.trim_start().starts_with("mutation ") && !b.contains('<') && !b.contains('$'))
+        .collect();
+    assert!(mutations.iter().any(|m| m.contains("createWebhookEndpoint")), "the webhook example");
+    for m in mutations {
+        let d = t.data(NORTHWIND_ADMIN, m, json!({})).await;
+        assert!(!d.is_null(), "{m}");
     }
     // The curl example's query.
     let curl = README.split("\"query\":\"").nth(1).and_then(|s| s.split("\"}'").next()).expect("the curl example");

@@ -145,7 +145,49 @@ on_both_backends!(
     r1_r15_eligibility_and_filing_agree_on_every_draft,
     r1_r15_every_demo_request_obeys_the_rules,
     s1_s5_random_lives_never_rewrite_the_record,
+    s2_s4_the_clock_periods_explain_the_due_time,
 );
+
+const PERIODS: &str = "query($id: ID!) { node(id: $id) { ... on ServiceRequest {
+  sla { clock targetMinutes dueAt stoppedAt clockPeriods { from to minutes upcoming } } } } }";
+
+/// The minutes of a request's clock periods, and whether they end at `end`.
+async fn periods(t: &TestApp, id: &Value) -> (Value, f64, Vec<bool>) {
+    let d = t.data(NORTHWIND_ADMIN, PERIODS, json!({ "id": id })).await;
+    let sla = d["node"]["sla"].clone();
+    let list = sla["clockPeriods"].as_array().unwrap().clone();
+    let minutes = list.iter().map(|p| p["minutes"].as_f64().unwrap()).sum();
+    let upcoming = list.iter().map(|p| p["upcoming"].as_bool().unwrap()).collect();
+    (sla, minutes, upcoming)
+}
+
+async fn s2_s4_the_clock_periods_explain_the_due_time(t: TestApp) {
+    // English: one period around the clock, from filing to the due time, all of the target.
+    let r = file(&t, NORTHWIND_ADMIN, "CRITICAL").await;
+    let (sla, minutes, upcoming) = periods(&t, &r["id"]).await;
+    assert_eq!(sla["clock"], "TWENTY_FOUR_SEVEN");
+    assert_eq!(minutes, 120.0);
+    assert_eq!(upcoming, [false], "it started at filing, which is now");
+    assert_eq!(sla["clockPeriods"][0]["to"], sla["dueAt"]);
+    // Another language: the calendar's working intervals, which add up to the target and end
+    // at the due time; after a response the clock stops there.
+    let input = filing(&t, NORTHWIND_ADMIN, "MINIMAL", "de", |_| true).await;
+    let r =
+        t.data(NORTHWIND_ADMIN, CREATE, json!({ "i": input })).await["createServiceRequest"]["serviceRequest"].clone();
+    let (sla, minutes, _) = periods(&t, &r["id"]).await;
+    assert_eq!(sla["clock"], "BUSINESS_HOURS");
+    assert_eq!(minutes, sla["targetMinutes"].as_f64().unwrap(), "{sla}");
+    let list = sla["clockPeriods"].as_array().unwrap();
+    assert_eq!(list.last().unwrap()["to"], sla["dueAt"]);
+    assert!(list.windows(2).all(|w| at(&w[0]["to"]) < at(&w[1]["from"])), "separate working intervals, in order");
+    t.clock.advance(chrono::Duration::minutes(30));
+    t.data(NORTHWIND_ADMIN, RESPOND, json!({ "i": { "id": r["id"] } })).await;
+    let (sla, minutes, upcoming) = periods(&t, &r["id"]).await;
+    let stopped = at(&sla["stoppedAt"]);
+    assert_eq!(at(&sla["clockPeriods"].as_array().unwrap().last().unwrap()["to"]), stopped);
+    assert!(minutes <= 30.0, "at most the 30 minutes that passed: {minutes}");
+    assert!(upcoming.iter().all(|u| !u), "nothing is ahead once the clock stopped");
+}
 
 async fn s4_a_published_breach_is_never_undone(t: TestApp) {
     let replica = replica(&t);

@@ -175,17 +175,26 @@ impl BusinessCalendar {
 
     /// The working time between two instants (zero when `to <= from`).
     pub fn business_time_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
+        self.working_periods(from, to).into_iter().fold(Duration::zero(), |total, (a, b)| total + (b - a))
+    }
+
+    /// The working intervals between two instants, in order, an interval that ends where
+    /// the next begins (across midnight) merged with it; none when `to <= from`.
+    pub fn working_periods(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        let mut periods: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
         if to <= from {
-            return Duration::zero();
+            return periods;
         }
-        let mut total = Duration::zero();
-        let Some(mut date) = self.local_date(from).pred_opt() else { return total };
+        let Some(mut date) = self.local_date(from).pred_opt() else { return periods };
         let last = self.local_date(to);
         while date <= last {
             for (open, close) in self.intervals_on(date) {
                 let (a, b) = (open.max(from), close.min(to));
                 if a < b {
-                    total += b - a;
+                    match periods.last_mut() {
+                        Some(previous) if previous.1 == a => previous.1 = b,
+                        _ => periods.push((a, b)),
+                    }
                 }
             }
             match date.succ_opt() {
@@ -193,7 +202,22 @@ impl BusinessCalendar {
                 None => break,
             }
         }
-        total
+        periods
+    }
+}
+
+/// When an initial-response clock runs between two instants: throughout on a 24x7 clock,
+/// in the calendar's working intervals on a business-hours clock (S2).
+pub fn clock_periods(
+    clock: SlaClock,
+    calendar: &BusinessCalendar,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    match clock {
+        _ if to <= from => Vec::new(),
+        SlaClock::TwentyFourSeven => vec![(from, to)],
+        SlaClock::BusinessHours => calendar.working_periods(from, to),
     }
 }
 
@@ -461,6 +485,35 @@ pub fn accepts_sla_changes(status: RequestStatus) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clock_runs_in_working_periods_merged_across_midnight() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // Berlin, 9 to 17 on weekdays: from Friday 16:00 to Monday 10:00 (local) the clock
+        // runs one hour on Friday and one on Monday.
+        let berlin = BusinessCalendar::weekdays(chrono_tz::Europe::Berlin, 9, 17);
+        let periods =
+            clock_periods(SlaClock::BusinessHours, &berlin, at("2026-12-04T15:00:00Z"), at("2026-12-07T09:00:00Z"));
+        assert_eq!(
+            periods,
+            vec![
+                (at("2026-12-04T15:00:00Z"), at("2026-12-04T16:00:00Z")),
+                (at("2026-12-07T08:00:00Z"), at("2026-12-07T09:00:00Z"))
+            ]
+        );
+        let total: Duration = periods.iter().map(|(a, b)| *b - *a).sum();
+        assert_eq!(total, berlin.business_time_between(at("2026-12-04T15:00:00Z"), at("2026-12-07T09:00:00Z")));
+        // Open around the clock: one period, midnights merged.
+        let open = BusinessCalendar::always_open();
+        assert_eq!(
+            clock_periods(SlaClock::BusinessHours, &open, at("2026-12-04T15:00:00Z"), at("2026-12-06T09:00:00Z")),
+            vec![(at("2026-12-04T15:00:00Z"), at("2026-12-06T09:00:00Z"))]
+        );
+        assert_eq!(
+            clock_periods(SlaClock::TwentyFourSeven, &berlin, at("2026-12-04T15:00:00Z"), at("2026-12-04T15:00:00Z")),
+            vec![]
+        );
+    }
     use chrono::TimeZone;
 
     fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {

@@ -14,7 +14,7 @@ const REQUEST = `query Request($id: ID!) { node(id: $id) { ... on ServiceRequest
     weeklyHours { isoWeekday start end } holidays { date name } } }
   subscription { offerName azureSubscriptionId } supportTopic { category name } createdBy { displayName email }
   sla { clock targetMinutes dueAt atRiskAt firstResponseAt firstResponseSource firstResponseEnteredAt
-    firstResponseEnteredBy { displayName } stoppedAt state remainingSeconds }
+    firstResponseEnteredBy { displayName } stoppedAt state remainingSeconds clockPeriods { from to minutes upcoming } }
   notes(last: 100) { totalCount nodes { body authorKind author { displayName } createdAt } }
   history(last: 100) { totalCount nodes { kind fromValue toValue actor { displayName } createdAt } } } } }`;
 
@@ -201,12 +201,19 @@ function explainSla(r) {
     STOPPED: 'Stopped: closed or resolved before any response and before the due time, so no breach. This is final.',
   };
   const running = !s.stoppedAt;
+  // When the clock ran: the working intervals it counted (and those still ahead).
+  const periods = s.clockPeriods || [];
+  const ran = periods.length === 0 ? null : el('details', { class: 'clock-periods' },
+    el('summary', {}, `When the clock ran: ${periods.length} period${periods.length === 1 ? '' : 's'}, `
+      + formatMinutes(periods.filter((x) => !x.upcoming).reduce((sum, x) => sum + x.minutes, 0)) + ' so far'),
+    el('ul', {}, periods.map((x) => el('li', { dataset: { upcoming: x.upcoming ? '1' : '0' } },
+      `${formatTime(x.from)} – ${formatTime(x.to)} · ${formatMinutes(x.minutes)}${x.upcoming ? ' (ahead)' : ''}`))));
   return el('div', { class: 'sla-explained' },
     el('p', {}, stateBadge(s.state), ' ', states[s.state] || STATE_TEXT[s.state]),
     el('p', {}, running ? 'Time left: ' : 'Time left when the clock stopped: ',
       el('strong', { id: 'rv-remaining', class: 'countdown', dataset: { remaining: s.remainingSeconds } }, formatRemaining(s.remainingSeconds)),
       s.clock === 'BUSINESS_HOURS' ? ' (working time)' : ''),
-    p.map((t) => el('p', {}, t)));
+    p.map((t) => el('p', {}, t)), ran);
 }
 
 /** A history value: instants in local time, enum values in words. */

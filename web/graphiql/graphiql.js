@@ -64,19 +64,24 @@ async function offerDemoAgents() {
   });
 }
 
-// Whether the operation GraphiQL runs is a subscription. Read from the text sent: right after
-// a tab switch, GraphiQL may still hand over the previous tab's parsed document.
-function isSubscription(params) {
+// The operation GraphiQL runs, read from the text sent: right after a tab switch GraphiQL may
+// still hand over the previous tab's parsed document and operation name. A name the text does
+// not define is dropped when the text holds one operation. Returns the parameters to send and
+// whether the operation is a subscription.
+function resolveOperation(params) {
   let document;
   try {
     document = GraphiQL.GraphQL.parse(params.query);
   } catch (_) {
-    return false;
+    return { params, subscription: false };
   }
-  const operation = document.definitions.find(
-    (d) => d.kind === 'OperationDefinition' && (!params.operationName || (d.name && d.name.value === params.operationName)),
-  );
-  return Boolean(operation && operation.operation === 'subscription');
+  const operations = document.definitions.filter((d) => d.kind === 'OperationDefinition');
+  let operation = operations.find((d) => !params.operationName || (d.name && d.name.value === params.operationName));
+  if (!operation && operations.length === 1) {
+    operation = operations[0];
+    params = Object.assign({}, params, { operationName: operation.name ? operation.name.value : undefined });
+  }
+  return { params, subscription: Boolean(operation && operation.operation === 'subscription') };
 }
 
 // A subscription as the observable GraphiQL reads: one socket per run, closed when it stops.
@@ -107,8 +112,9 @@ async function main() {
   const inner = GraphiQL.createFetcher({ url: '/graphql' });
   const fetcher = (params, options) => {
     const headers = withToken(options && options.headers);
-    if (isSubscription(params)) return subscribe(params, headers);
-    return inner(params, Object.assign({}, options, { headers }));
+    const run = resolveOperation(params);
+    if (run.subscription) return subscribe(run.params, headers);
+    return inner(run.params, Object.assign({}, options, { headers }));
   };
   const tabs = examples.map((e) => ({ query: e.query, variables: e.variables || undefined, headers: HEADERS }));
   const root = ReactDOM.createRoot(document.getElementById('graphiql'));

@@ -273,6 +273,37 @@ impl Sla {
         self.0.sla_stopped_at.map(utc)
     }
 
+    /// When the clock ran: from filing until it stopped (support's response, or the request
+    /// resolved or closed); while it runs, until the due time (`upcoming` periods are still
+    /// ahead), or until now once overdue. On a business-hours clock these are the working
+    /// intervals of the request's calendar (S2); their minutes add up to the clock time used.
+    /// At most the first 100.
+    async fn clock_periods(&self, ctx: &Context<'_>) -> Result<Vec<SlaClockPeriod>> {
+        let rc = rc(ctx)?;
+        let clock: SlaClock = parse(&self.0.sla_clock)?;
+        let start = utc(self.0.created_at);
+        let end = match self.0.sla_stopped_at {
+            Some(stopped) => utc(stopped),
+            None => utc(self.0.sla_due_at).max(rc.now),
+        };
+        let calendar = match clock {
+            SlaClock::BusinessHours => load(&rc.loaders.calendar, CalendarKey(self.0.calendar_id.clone())).await?,
+            SlaClock::TwentyFourSeven => None,
+        };
+        let open = crate::domain::sla::BusinessCalendar::always_open();
+        let calendar = calendar.as_deref().map_or(&open, |c| &c.calendar);
+        Ok(crate::domain::sla::clock_periods(clock, calendar, start, end)
+            .into_iter()
+            .take(100)
+            .map(|(from, to)| SlaClockPeriod {
+                from,
+                to,
+                minutes: (to - from).num_seconds() as f64 / 60.0,
+                upcoming: from > rc.now,
+            })
+            .collect())
+    }
+
     /// The state now: `ON_TRACK`, `AT_RISK`, `BREACHED`, `MET` or `STOPPED`. `BREACHED`,
     /// `MET` and `STOPPED` are final.
     async fn state(&self, ctx: &Context<'_>) -> Result<SlaState> {
@@ -284,6 +315,16 @@ impl Sla {
     async fn remaining_seconds(&self, ctx: &Context<'_>) -> Result<i32> {
         Ok(self.view(ctx).await?.remaining_seconds)
     }
+}
+
+/// An interval in which a request's initial-response clock ran (or will run).
+#[derive(SimpleObject)]
+pub struct SlaClockPeriod {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    minutes: f64,
+    /// Still ahead: the clock runs then unless support responds first.
+    upcoming: bool,
 }
 
 /// A note on a request, by a partner agent or by support.
