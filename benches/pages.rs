@@ -51,8 +51,18 @@ async fn browser() -> (Client, tokio::process::Child) {
     }
 }
 
-/// Loads `url`, waits until `ready` holds, and returns (transferred, decoded, FCP ms, ready ms).
-async fn load(client: &Client, url: &str, ready: &str) -> (f64, f64, f64, f64) {
+/// What one load cost: bytes as sent for the page and its files, for its GraphQL answers
+/// (fetches), bytes decoded, first contentful paint and time to ready (ms).
+struct Load {
+    files: f64,
+    data: f64,
+    decoded: f64,
+    fcp: f64,
+    ready: f64,
+}
+
+/// Loads `url` and waits until `ready` holds.
+async fn load(client: &Client, url: &str, ready: &str) -> Load {
     client.goto(url).await.unwrap();
     let started = Instant::now();
     loop {
@@ -63,20 +73,22 @@ async fn load(client: &Client, url: &str, ready: &str) -> (f64, f64, f64, f64) {
         assert!(started.elapsed() < Duration::from_secs(30), "{url} did not become ready");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let figures = client
+    let f = client
         .execute(
             "const nav = performance.getEntriesByType('navigation')[0]; \
-                 const res = performance.getEntriesByType('resource'); \
-                 const fcp = performance.getEntriesByName('first-contentful-paint')[0]; \
-                 return [nav.transferSize + res.reduce((s, r) => s + r.transferSize, 0), \
-                         nav.decodedBodySize + res.reduce((s, r) => s + r.decodedBodySize, 0), \
-                         fcp ? fcp.startTime : -1, performance.now()];",
+             const res = performance.getEntriesByType('resource'); \
+             const sum = (list, key) => list.reduce((s, r) => s + r[key], 0); \
+             const data = res.filter(r => r.initiatorType === 'fetch'); \
+             const files = res.filter(r => r.initiatorType !== 'fetch'); \
+             const fcp = performance.getEntriesByName('first-contentful-paint')[0]; \
+             return [nav.transferSize + sum(files, 'transferSize'), sum(data, 'transferSize'), \
+                     nav.decodedBodySize + sum(res, 'decodedBodySize'), fcp ? fcp.startTime : -1, performance.now()];",
             vec![],
         )
         .await
         .unwrap();
-    let n = |i: usize| figures[i].as_f64().unwrap_or(-1.0);
-    (n(0), n(1), n(2), n(3))
+    let n = |i: usize| f[i].as_f64().unwrap_or(-1.0);
+    Load { files: n(0), data: n(1), decoded: n(2), fcp: n(3), ready: n(4) }
 }
 
 #[tokio::main]
@@ -113,11 +125,14 @@ async fn main() {
     ] {
         let (browser, _driver) = browser().await;
         for cache in ["cold", "warm"] {
-            let (sent, decoded, fcp, ready_ms) = load(&browser, &format!("http://{addr}{path}"), ready).await;
+            let l = load(&browser, &format!("http://{addr}{path}"), ready).await;
             println!(
-                "{page:<10} {cache:<6} {:>11.1} KB {:>9.1} KB {fcp:>9.0} {ready_ms:>10.0}",
-                sent / 1000.0,
-                decoded / 1000.0
+                "{page:<10} {cache:<6} {:>9.1} KB {:>9.1} KB {:>9.1} KB {:>8.0} {:>9.0}",
+                l.files / 1000.0,
+                l.data / 1000.0,
+                l.decoded / 1000.0,
+                l.fcp,
+                l.ready
             );
         }
         let _ = browser.close().await;

@@ -313,7 +313,41 @@ async fn a_delivery_survives_a_gateway_killed_mid_send(t: TestApp) {
     assert_eq!(receiver.got().len(), 2, "sent once more, not again and again");
 }
 
+/// Two gateway processes on one database, both running the webhook worker: each event
+/// reaches the endpoint once.
+async fn two_replicas_deliver_each_event_once(t: TestApp) {
+    let (receiver, addr) = Receiver::start().await;
+    let (_, secret) = endpoint(&t, format!("http://{addr}/hook"), Some(vec!["NOTE_ADDED"])).await;
+    let _a = Replica::start(&t.url).await;
+    let _b = Replica::start(&t.url).await;
+    let first = open_request(&t, 0).await;
+    let second = open_request(&t, 1).await;
+    for i in 0..10 {
+        note(&t, if i % 2 == 0 { &first } else { &second }, &format!("note {i}")).await;
+    }
+    let got = receiver.wait_for(10).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got_all = receiver.got();
+    assert_eq!(got_all.len(), 10, "each event once: {:?}", notes_of(&got_all));
+    let mut ids: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 10);
+    assert!(got.iter().all(|r| signed(&secret, r)));
+    // In order per request.
+    let of = |request: &str| -> Vec<String> {
+        got_all
+            .iter()
+            .filter(|r| r.json()["serviceRequest"]["id"] == request)
+            .map(|r| r.json()["note"]["body"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(of(&first), ["note 0", "note 2", "note 4", "note 6", "note 8"]);
+    assert_eq!(of(&second), ["note 1", "note 3", "note 5", "note 7", "note 9"]);
+}
+
 on_both_backends!(
+    two_replicas_deliver_each_event_once,
     webhooks_are_signed_ordered_retried_and_logged,
     only_admins_configure_their_own_partners_endpoints,
     a_delivery_survives_a_gateway_killed_mid_send,
