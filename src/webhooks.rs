@@ -46,8 +46,9 @@ const PER_ENDPOINT: usize = 4;
 /// Deliveries looked at per round.
 const ROUND: i64 = 200;
 
-/// How often a round runs without an event to wake it (retries falling due).
-const IDLE: Duration = Duration::from_millis(250);
+/// How often a round runs without an event or a finished send to wake it (retries falling
+/// due, ids left in a gap).
+const IDLE: Duration = Duration::from_millis(500);
 
 pub struct Webhooks {
     db: Db,
@@ -57,6 +58,8 @@ pub struct Webhooks {
     timeout: Duration,
     /// Sends in flight here: delivery ids, and how many per endpoint.
     sending: Mutex<(HashSet<String>, HashMap<String, usize>)>,
+    /// Woken when a send finishes: the request's next delivery may go now.
+    sent: tokio::sync::Notify,
 }
 
 impl Webhooks {
@@ -73,6 +76,7 @@ impl Webhooks {
             http,
             timeout: app.config.webhook_timeout,
             sending: Mutex::new(Default::default()),
+            sent: tokio::sync::Notify::new(),
         })
     }
 
@@ -121,6 +125,7 @@ impl Webhooks {
             }
             tokio::select! {
                 _ = events.recv() => {}
+                _ = self.sent.notified() => {}
                 _ = tokio::time::sleep(IDLE) => {}
             }
         }
@@ -143,6 +148,7 @@ impl Webhooks {
         });
         let now = self.clock.now();
         let mut queued = 0;
+        let mut persisted = cursor.floor();
         let mut from = cursor.read_from(Instant::now());
         loop {
             let batch = fetch_after(&self.db, from).await?;
@@ -166,14 +172,18 @@ impl Webhooks {
             cursor.settle(Instant::now());
             let floor = cursor.floor();
             queued += rows.len();
-            transaction!(self.db, |conn| {
-                conn.insert_many(&rows).await?;
-                diesel::update(webhook_fanout::table.filter(webhook_fanout::after_event_id.lt(floor)))
-                    .set(webhook_fanout::after_event_id.eq(floor))
-                    .execute(conn)
-                    .await?;
-                Ok(())
-            })?;
+            // Nothing to write on an idle round (on SQLite, a write takes the file's lock).
+            if !rows.is_empty() || floor > persisted {
+                transaction!(self.db, |conn| {
+                    conn.insert_many(&rows).await?;
+                    diesel::update(webhook_fanout::table.filter(webhook_fanout::after_event_id.lt(floor)))
+                        .set(webhook_fanout::after_event_id.eq(floor))
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })?;
+                persisted = floor;
+            }
             if !full {
                 return Ok(queued);
             }
@@ -320,6 +330,7 @@ impl Webhooks {
             tracing::warn!(error.detail = ?e, delivery = %d.id, "webhooks: recording an attempt failed");
         }
         self.done(&d.id, &endpoint.id);
+        self.sent.notify_one();
     }
 
     async fn record(&self, d: &WebhookDeliveryRow, status: Option<u16>, error: Option<String>) -> AppResult<()> {

@@ -193,6 +193,15 @@ async fn graphiql_works_offline(t: TestApp) {
         .await;
     assert!(result.as_str().unwrap().contains("Contoso"), "{result}");
     b.screenshot("2-query").await;
+    // The Explorer plugin lists the schema's root fields to click a query together.
+    b.client.find(Locator::Css("[aria-label='Show GraphiQL Explorer']")).await.unwrap().click().await.unwrap();
+    b.until(
+        "the Explorer",
+        "(document.querySelector('.graphiql-explorer-root') || {}).innerText?.includes('serviceRequests')",
+        Duration::from_secs(10),
+    )
+    .await;
+    b.screenshot("2b-explorer").await;
     // The Countdown example is a subscription over graphql-transport-ws.
     let tabs = b.client.find_all(Locator::Css(".graphiql-tab-button")).await.unwrap();
     let mut opened = false;

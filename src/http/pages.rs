@@ -122,7 +122,12 @@ fn dedent(text: &str) -> String {
 }
 
 pub async fn graphiql_examples() -> Response {
-    let mut response = axum::Json(readme_examples(include_str!("../../README.md"))).into_response();
+    // Read from the README once per process.
+    static EXAMPLES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let json = EXAMPLES.get_or_init(|| {
+        serde_json::to_string(&readme_examples(include_str!("../../README.md"))).unwrap_or_else(|_| "[]".into())
+    });
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], json.as_str()).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
