@@ -147,6 +147,20 @@ fn notes_of(got: &[Received]) -> Vec<String> {
         .collect()
 }
 
+/// Waits (up to 10 s) until delivery `index` (newest first) of endpoint `hook` has `n` attempts.
+async fn attempts_reach(t: &TestApp, hook: &str, index: usize, n: i64) {
+    let started = Instant::now();
+    loop {
+        let endpoints = log(t).await;
+        let e = endpoints.as_array().unwrap().iter().find(|e| e["id"] == hook).unwrap().clone();
+        if e["deliveries"][index]["attempts"] == n {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "attempts did not reach {n}: {e}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn log(t: &TestApp) -> Value {
     t.data(NORTHWIND_ADMIN, LOG, json!({})).await["webhookEndpoints"].clone()
 }
@@ -190,6 +204,7 @@ async fn webhooks_are_signed_ordered_retried_and_logged(t: TestApp) {
     note(&t, &request, "fourth").await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(receiver.got().len(), 3, "nothing is sent before the retry is due, and the fourth waits");
+    attempts_reach(&t, &hook, 1, 1).await;
     let endpoints = log(&t).await;
     let good = endpoints.as_array().unwrap().iter().find(|e| e["id"] == hook.as_str()).unwrap();
     let third = &good["deliveries"][1];
@@ -200,10 +215,14 @@ async fn webhooks_are_signed_ordered_retried_and_logged(t: TestApp) {
     assert_eq!(good["deliveries"][0]["attempts"], 0, "the fourth note waits for the third");
     t.clock.advance(TimeDelta::seconds(5));
     receiver.wait_for(4).await;
+    // The retry's failure is recorded (its next try is set from the clock) before the clock
+    // moves on.
+    attempts_reach(&t, &hook, 1, 2).await;
     t.clock.advance(TimeDelta::seconds(10));
     let got = receiver.wait_for(6).await;
     assert_eq!(notes_of(&got), ["first", "second", "third", "third", "third", "fourth"]);
     assert_eq!(got[2].id, got[4].id, "a retry is the same delivery (receivers drop duplicates by id)");
+    attempts_reach(&t, &hook, 0, 1).await;
     let endpoints = log(&t).await;
     let good = endpoints.as_array().unwrap().iter().find(|e| e["id"] == hook.as_str()).unwrap();
     assert_eq!(good["deliveryCounts"], json!({ "pending": 0, "delivered": 4, "failed": 0 }));
