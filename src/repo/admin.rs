@@ -98,6 +98,7 @@ macro_rules! audit {
         diesel::insert_into(admin_changes::table).values(&entry).execute($conn).await?;
     }};
 }
+pub(crate) use audit;
 
 /// Reads one of the partner's agents in a transaction, or `NOT_FOUND`.
 macro_rules! own_agent {
@@ -145,7 +146,7 @@ macro_rules! other_global_admins {
 }
 
 impl Repo {
-    fn require(&self, check: Result<(), Box<crate::domain::policy::Refusal>>) -> AppResult<()> {
+    pub(super) fn require(&self, check: Result<(), Box<crate::domain::policy::Refusal>>) -> AppResult<()> {
         check.map_err(|r| AppError::PolicyRefused(vec![*r]))
     }
 

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::json;
 
 use super::Repo;
-use super::admin::change_row;
+use super::admin::{audit, change_row};
 use crate::auth::Caller;
 use crate::db::models::{WebhookDeliveryRow, WebhookEndpointRow};
 use crate::db::schema::{admin_changes, events, webhook_deliveries, webhook_endpoints};
@@ -90,10 +90,6 @@ macro_rules! own_endpoint {
 }
 
 impl Repo {
-    fn may_manage_webhooks(&self, caller: &Caller) -> AppResult<()> {
-        admin::may_manage_webhooks(caller.role).map_err(|r| AppError::PolicyRefused(vec![*r]))
-    }
-
     /// Registers an endpoint; it receives the events committed from now on.
     pub async fn create_webhook_endpoint(
         &self,
@@ -102,7 +98,7 @@ impl Repo {
         production: bool,
         now: DateTime<Utc>,
     ) -> AppResult<WebhookEndpointRow> {
-        self.may_manage_webhooks(caller)?;
+        self.require(admin::may_manage_webhooks(caller.role))?;
         check(draft, production)?;
         let url = draft.url.clone().ok_or_else(|| AppError::bad_input("`url` is required"))?;
         let p = self.partner_id.clone();
@@ -122,16 +118,7 @@ impl Repo {
                 removed_at: None,
             };
             diesel::insert_into(webhook_endpoints::table).values(&row).execute(conn).await?;
-            let entry = change_row(
-                &p,
-                Some(&caller.agent_id),
-                AdminSubject::WebhookEndpoint,
-                &row.id,
-                AdminAction::Created,
-                detail(&row),
-                now,
-            );
-            diesel::insert_into(admin_changes::table).values(&entry).execute(conn).await?;
+            audit!(conn, caller, AdminSubject::WebhookEndpoint, &row.id, AdminAction::Created, detail(&row), now);
             Ok(row)
         })
     }
@@ -146,7 +133,7 @@ impl Repo {
         production: bool,
         now: DateTime<Utc>,
     ) -> AppResult<WebhookEndpointRow> {
-        self.may_manage_webhooks(caller)?;
+        self.require(admin::may_manage_webhooks(caller.role))?;
         check(draft, production)?;
         let p = self.partner_id.clone();
         transaction!(self.db, |conn| {
@@ -180,16 +167,7 @@ impl Repo {
                 .await?;
             let mut fields = detail(&row);
             fields["secretRotated"] = json!(rotate_secret);
-            let entry = change_row(
-                &p,
-                Some(&caller.agent_id),
-                AdminSubject::WebhookEndpoint,
-                id,
-                AdminAction::Updated,
-                fields,
-                now,
-            );
-            diesel::insert_into(admin_changes::table).values(&entry).execute(conn).await?;
+            audit!(conn, caller, AdminSubject::WebhookEndpoint, id, AdminAction::Updated, fields, now);
             Ok(row)
         })
     }
@@ -201,7 +179,7 @@ impl Repo {
         id: &str,
         now: DateTime<Utc>,
     ) -> AppResult<WebhookEndpointRow> {
-        self.may_manage_webhooks(caller)?;
+        self.require(admin::may_manage_webhooks(caller.role))?;
         let p = self.partner_id.clone();
         transaction!(self.db, |conn| {
             let mut row: WebhookEndpointRow = own_endpoint!(conn, &p, id);
@@ -222,23 +200,14 @@ impl Repo {
             ))
             .execute(conn)
             .await?;
-            let entry = change_row(
-                &p,
-                Some(&caller.agent_id),
-                AdminSubject::WebhookEndpoint,
-                id,
-                AdminAction::Removed,
-                detail(&row),
-                now,
-            );
-            diesel::insert_into(admin_changes::table).values(&entry).execute(conn).await?;
+            audit!(conn, caller, AdminSubject::WebhookEndpoint, id, AdminAction::Removed, detail(&row), now);
             Ok(row)
         })
     }
 
     /// The partner's endpoints, oldest first (admins).
     pub async fn webhook_endpoints(&self, caller: &Caller) -> AppResult<Vec<WebhookEndpointRow>> {
-        self.may_manage_webhooks(caller)?;
+        self.require(admin::may_manage_webhooks(caller.role))?;
         Ok(with_conn!(self.db, |conn| {
             webhook_endpoints::table
                 .filter(webhook_endpoints::partner_id.eq(&self.partner_id))
