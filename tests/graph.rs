@@ -26,13 +26,13 @@ on_both_backends!(
 );
 
 async fn viewer_names_agent_and_partner(t: TestApp) {
-    let d = t.data(NORTHWIND_HELPDESK, "{ viewer { agent { email role } partner { name kind cloud supportAgreements { advancedSupportForPartners } ownSubscriptions { owner productFamily } } } }", json!({})).await;
+    let d = t.data(NORTHWIND_HELPDESK, "{ viewer { agent { email role } partner { name kind cloud supportAgreements { advancedSupportForPartners } ownSubscriptions { nodes { owner productFamily } } } } }", json!({})).await;
     assert_eq!(d["viewer"]["agent"]["email"], NORTHWIND_HELPDESK);
     assert_eq!(d["viewer"]["agent"]["role"], "HELPDESK_AGENT");
     assert_eq!(d["viewer"]["partner"]["name"], "Northwind Cloud Services");
     assert_eq!(d["viewer"]["partner"]["kind"], "DIRECT");
     assert_eq!(d["viewer"]["partner"]["supportAgreements"]["advancedSupportForPartners"], true);
-    let own = d["viewer"]["partner"]["ownSubscriptions"].as_array().unwrap();
+    let own = d["viewer"]["partner"]["ownSubscriptions"]["nodes"].as_array().unwrap();
     assert_eq!(own.len(), 2);
     assert!(own.iter().all(|s| s["owner"] == "PARTNER"));
 }
@@ -484,7 +484,7 @@ async fn marketplace_products_carry_isv_contacts(t: TestApp) {
     let d = t
         .data(
             NORTHWIND_ADMIN,
-            "{ marketplaceProducts(first: 100) { totalCount edges { node { name publisher supportContacts { websiteUrl email phone } customers { companyName } } } }
+            "{ marketplaceProducts(first: 100) { totalCount edges { node { name publisher supportContacts { websiteUrl email phone } customers { nodes { companyName } } } } }
                search: marketplaceProducts(search: \"PROSEWARE\") { totalCount edges { node { supportContacts { websiteUrl email phone } } } } }",
             json!({}),
         )

@@ -17,7 +17,7 @@ use support_gateway::db::plans::Plan;
 /// Every nested connection as a first-N page (the loaders that cut pages in the database),
 /// with each field a loader serves below it.
 const NESTED_PAGES: &str = "{ customers(first: 20) { edges { node { id domains reseller { id } businessCalendar { id name }
-      marketplaceProducts { id }
+      marketplaceProducts { nodes { id } }
       serviceRequests(first: 5) { edges { node { id } } }
       subscriptions(first: 10) { edges { node { id customer { id }
         serviceRequests(first: 5) { edges { node { id customer { id } subscription { id } supportTopic { id } createdBy { id partner { id } }
@@ -27,8 +27,7 @@ const NESTED_PAGES: &str = "{ customers(first: 20) { edges { node { id domains r
 /// The customers of a page's products. In the seeded data every customer runs some of the
 /// catalogue's products, so these are the whole link table and every customer: PostgreSQL
 /// reads them whole, rightly, and only SQLite's plans are checked for this query.
-const PRODUCT_CUSTOMERS: &str =
-    "{ customers(first: 20) { edges { node { id marketplaceProducts { id customers { id } } } } } }";
+const PRODUCT_CUSTOMERS: &str = "{ customers(first: 20) { edges { node { id marketplaceProducts { nodes { id customers { nodes { id } } } } } } } }";
 
 /// The same levels counted: the loaders of whole child lists.
 const COUNTED_LISTS: &str = "{ customers(first: 20) { edges { node { id

@@ -23,41 +23,6 @@ async fn wait_subscribers(t: &TestApp, before: usize, n: usize) {
 const EVENTS: &str = "subscription($f: ServiceRequestEventFilter) { serviceRequestEvents(filter: $f) {
   kind fromValue toValue actor { email } serviceRequest { id title status severity sla { state } } } }";
 
-/// A Microsoft 365 filing for the first such customer of `agent`'s partner.
-async fn file(t: &TestApp, agent: &str, impact: &str) -> Value {
-    let d = t
-        .data(agent, "{ customers(first: 100) { edges { node { id relationship subscriptions(productFamily: MICROSOFT_365) { edges { node { id status } } } } } } supportTopics(productFamily: MICROSOFT_365) { id } }", json!({}))
-        .await;
-    let customer = d["customers"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        // R11: a customer the partner resells to, about a subscription not deleted.
-        .map(|e| {
-            let mut c = e["node"].clone();
-            c["subscriptions"]["edges"] = json!(
-                c["subscriptions"]["edges"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|s| s["node"]["status"] != "DELETED")
-                    .cloned()
-                    .collect::<Vec<_>>()
-            );
-            c
-        })
-        .find(|c| c["relationship"] != "ADVISOR" && !c["subscriptions"]["edges"].as_array().unwrap().is_empty())
-        .unwrap();
-    let input = json!({
-        "customerId": customer["id"], "productFamily": "MICROSOFT_365",
-        "subscriptionId": customer["subscriptions"]["edges"][0]["node"]["id"], "supportTopicId": d["supportTopics"][0]["id"],
-        "incidentKind": "TECHNICAL_BREAK_FIX", "businessImpact": impact, "title": "Mail delayed", "description": "Queues growing.",
-        "contact": { "name": "Desk", "email": format!("desk@{}", agent.split('@').nth(1).unwrap()) },
-    });
-    let d = t.data(agent, "mutation($i: CreateServiceRequestInput!) { createServiceRequest(input: $i) { serviceRequest { id version } } }", json!({ "i": input })).await;
-    d["createServiceRequest"]["serviceRequest"].clone()
-}
-
 async fn change_status(t: &TestApp, agent: &str, request: &Value, status: &str, version: i64) {
     t.data(agent, "mutation($i: ChangeServiceRequestStatusInput!) { changeServiceRequestStatus(input: $i) { serviceRequest { status } } }", json!({ "i": { "id": request["id"], "status": status, "expectedVersion": version } })).await;
 }
@@ -77,7 +42,7 @@ on_both_backends!(
 async fn old_events_are_pruned(t: TestApp) {
     use support_gateway::clock::Clock;
     let before = write_counts(&t).await[3];
-    file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    file_request(&t, NORTHWIND_ADMIN, "MINIMAL").await;
     let pruned = support_gateway::events::prune(&t.app.db, test_now() - chrono::Duration::seconds(1)).await.unwrap();
     assert_eq!(pruned, 0, "nothing is older than the cut-off");
     t.clock.advance(support_gateway::events::RETENTION + chrono::Duration::days(1));
@@ -95,7 +60,7 @@ async fn service_request_events_deliver_own_partner_changes_only(t: TestApp) {
     northwind.subscribe("n", EVENTS, json!({})).await;
     adatum.subscribe("a", EVENTS, json!({})).await;
     wait_subscribers(&t, before, 2).await;
-    let r = file(&t, NORTHWIND_ADMIN, "CRITICAL").await;
+    let r = file_request(&t, NORTHWIND_ADMIN, "CRITICAL").await;
     let e = northwind.next("n").await;
     assert_eq!(e["data"]["serviceRequestEvents"]["kind"], "CREATED");
     assert_eq!(e["data"]["serviceRequestEvents"]["serviceRequest"]["id"], r["id"]);
@@ -112,7 +77,7 @@ async fn service_request_events_deliver_own_partner_changes_only(t: TestApp) {
     );
     assert_eq!(e["data"]["serviceRequestEvents"]["serviceRequest"]["status"], "OPEN");
     // Adatum's first event is its own: Northwind's two never reached it.
-    let own = file(&t, ADATUM_ADMIN, "MINIMAL").await;
+    let own = file_request(&t, ADATUM_ADMIN, "MINIMAL").await;
     let e = adatum.next("a").await;
     assert_eq!(e["data"]["serviceRequestEvents"]["serviceRequest"]["id"], own["id"]);
 }
@@ -123,8 +88,8 @@ async fn event_filters_select_requests(t: TestApp) {
     let before = t.app.events.receiver_count();
     ws.subscribe("sev", EVENTS, json!({ "f": { "severity": ["C"] } })).await;
     wait_subscribers(&t, before, 1).await;
-    file(&t, NORTHWIND_ADMIN, "CRITICAL").await;
-    let minimal = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    file_request(&t, NORTHWIND_ADMIN, "CRITICAL").await;
+    let minimal = file_request(&t, NORTHWIND_ADMIN, "MINIMAL").await;
     let e = ws.next("sev").await;
     assert_eq!(
         e["data"]["serviceRequestEvents"]["serviceRequest"]["id"], minimal["id"],
@@ -148,7 +113,7 @@ async fn sla_history(t: &TestApp, id: &Value) -> Vec<String> {
 
 async fn sla_alerts_fire_at_their_instant_once(t: TestApp) {
     let addr = serve(t.router.clone()).await;
-    let r = file(&t, NORTHWIND_ADMIN, "CRITICAL").await; // 2 hours, warning after 90 minutes
+    let r = file_request(&t, NORTHWIND_ADMIN, "CRITICAL").await; // 2 hours, warning after 90 minutes
     let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
     let before = t.app.events.receiver_count();
     ws.subscribe("alerts", ALERTS, json!({ "f": { "ids": [r["id"]] } })).await;
@@ -229,7 +194,7 @@ async fn next_remaining_after(ws: &mut Ws, stale: i64) -> Value {
 
 async fn sla_countdown_ticks_from_the_clock_and_pushes_changes(t: TestApp) {
     let addr = serve(t.router.clone()).await;
-    let r = file(&t, NORTHWIND_ADMIN, "MODERATE").await; // 4 hours
+    let r = file_request(&t, NORTHWIND_ADMIN, "MODERATE").await; // 4 hours
     let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
     ws.subscribe("c", COUNTDOWN, json!({ "ids": [r["id"]] })).await;
     let first = ws.next("c").await;
@@ -252,7 +217,7 @@ async fn sla_countdown_ticks_from_the_clock_and_pushes_changes(t: TestApp) {
         .await;
     let initial = by_filter.next("f").await["data"]["slaCountdown"]["items"].as_array().unwrap().len();
     wait_subscribers(&t, before, 1).await;
-    let new = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    let new = file_request(&t, NORTHWIND_ADMIN, "MINIMAL").await;
     let pushed = by_filter.next("f").await;
     let items = pushed["data"]["slaCountdown"]["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), (initial + 1).min(100));
@@ -320,7 +285,7 @@ async fn transport_ws_close_codes(t: TestApp) {
     }
     ws.subscribe("s", EVENTS, json!({})).await;
     wait_subscribers(&t, c0, 1).await;
-    let r = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    let r = file_request(&t, NORTHWIND_ADMIN, "MINIMAL").await;
     assert_eq!(ws.next("s").await["data"]["serviceRequestEvents"]["serviceRequest"]["id"], r["id"]);
 }
 
@@ -332,7 +297,7 @@ async fn legacy_graphql_ws_protocol_still_works(t: TestApp) {
     let before = t.app.events.receiver_count();
     ws.send(json!({ "id": "1", "type": "start", "payload": { "query": EVENTS } })).await;
     wait_subscribers(&t, before, 1).await;
-    let r = file(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    let r = file_request(&t, NORTHWIND_ADMIN, "MINIMAL").await;
     let msg = ws.recv().await.unwrap();
     assert_eq!(msg["type"], "data", "{msg}");
     assert_eq!(msg["payload"]["data"]["serviceRequestEvents"]["serviceRequest"]["id"], r["id"]);

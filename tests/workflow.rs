@@ -281,8 +281,9 @@ async fn r11_csp_benefit_covers_trials_billing_and_subscription_management(t: Te
 }
 
 async fn own_tenant_input(t: &TestApp, agent: &str, family: &str) -> Value {
-    let d = t.data(agent, "{ viewer { partner { ownSubscriptions { id productFamily } } } }", json!({})).await;
-    let sub = d["viewer"]["partner"]["ownSubscriptions"]
+    let d =
+        t.data(agent, "{ viewer { partner { ownSubscriptions { nodes { id productFamily } } } } }", json!({})).await;
+    let sub = d["viewer"]["partner"]["ownSubscriptions"]["nodes"]
         .as_array()
         .unwrap()
         .iter()

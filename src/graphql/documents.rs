@@ -151,7 +151,7 @@ impl Documents {
     /// The request's parsed document, from the cache when its text was parsed before; it
     /// stays in the request, so the schema does not parse it again. Only an authenticated
     /// caller's documents (`keep`) are added to the cache.
-    pub fn parse<'r>(&self, request: &'r mut Request, keep: bool) -> Result<&'r ExecutableDocument, ServerError> {
+    pub fn parse(&self, request: &mut Request, keep: bool) -> Result<Arc<ExecutableDocument>, ServerError> {
         let short = request.query.len() <= PARSED_CACHE_MAX_TEXT;
         if short {
             let mut cache = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
@@ -162,13 +162,13 @@ impl Documents {
             if let Some(doc) = cached {
                 // Cloned outside the lock: the schema takes the document by value.
                 request.set_parsed_query(ExecutableDocument::clone(&doc));
-                return request.parsed_query();
+                return Ok(doc);
             }
         }
         let key = (short && keep).then(|| request.query.clone());
-        let doc = request.parsed_query()?;
+        let doc = Arc::new(request.parsed_query()?.clone());
         if let Some(key) = key {
-            self.parsed.lock().unwrap_or_else(|e| e.into_inner()).put(key, Arc::new(doc.clone()));
+            self.parsed.lock().unwrap_or_else(|e| e.into_inner()).put(key, doc.clone());
         }
         Ok(doc)
     }

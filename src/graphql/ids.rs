@@ -18,10 +18,12 @@ pub enum NodeKind {
     Agent,
     Partner,
     BusinessCalendar,
+    Note,
+    HistoryEntry,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 8] = [
+    const ALL: [NodeKind; 10] = [
         NodeKind::Customer,
         NodeKind::Subscription,
         NodeKind::ServiceRequest,
@@ -30,6 +32,8 @@ impl NodeKind {
         NodeKind::Agent,
         NodeKind::Partner,
         NodeKind::BusinessCalendar,
+        NodeKind::Note,
+        NodeKind::HistoryEntry,
     ];
 
     pub fn type_name(self) -> &'static str {
@@ -42,12 +46,25 @@ impl NodeKind {
             NodeKind::Agent => "Agent",
             NodeKind::Partner => "Partner",
             NodeKind::BusinessCalendar => "BusinessCalendar",
+            NodeKind::Note => "Note",
+            NodeKind::HistoryEntry => "HistoryEntry",
         }
     }
 }
 
 pub fn encode(kind: NodeKind, raw: &str) -> ID {
     ID(URL_SAFE_NO_PAD.encode(format!("{}:{raw}", kind.type_name())))
+}
+
+/// The raw id of an item that lives inside a service request (a note, a history entry): the
+/// request's id and the item's, so that fetching it by id reuses the request's batched list.
+pub fn child_raw(request_id: &str, item_id: &str) -> String {
+    format!("{request_id}/{item_id}")
+}
+
+/// The request id and item id of a [`child_raw`] id.
+pub fn split_child(raw: &str) -> Option<(&str, &str)> {
+    raw.split_once('/').filter(|(r, i)| !r.is_empty() && !i.is_empty())
 }
 
 /// The kind and raw id of a global id, or `None` when it is not one of ours.

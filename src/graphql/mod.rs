@@ -9,6 +9,7 @@ pub mod eligibility;
 pub mod ids;
 pub mod limits;
 pub mod mutation;
+pub mod order;
 pub mod query;
 pub mod reports;
 pub mod run;

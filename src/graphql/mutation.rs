@@ -1,12 +1,14 @@
 //! The mutation root: filing and working service requests on behalf of customers. Each
 //! mutation validates its input, runs one transaction in the repo, and returns the new state.
 
+use async_graphql::connection::{Edge, EmptyFields};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::connection::Cursor;
 use super::ids::{NodeKind, decode_as};
 use super::rc;
-use super::types::{BusinessCalendar, Customer, ServiceRequest};
+use super::types::{BusinessCalendar, Customer, Note, ServiceRequest};
 use crate::domain::model::{
     BusinessImpact, IncidentKind, ProductFamily, RequestStatus, ResponseSource, Severity, SupportPlan,
 };
@@ -158,9 +160,33 @@ pub struct RecordSupportResponseInput {
 
 #[derive(SimpleObject)]
 pub struct CreateServiceRequestPayload {
+    /// The request filed (or, on a replay, the one the first call filed).
     pub service_request: ServiceRequest,
+    /// The request as an edge of `Query.serviceRequests` in its default order (newest first,
+    /// so at the start): what Relay's `@prependEdge` and Apollo's cache updates insert into a
+    /// cached list without refetching it.
+    pub service_request_edge: Edge<Cursor, ServiceRequest, EmptyFields>,
     /// True when this was a retry of an earlier call with the same idempotency key.
     pub replayed: bool,
+}
+
+impl CreateServiceRequestPayload {
+    fn new(row: crate::db::models::ServiceRequestRow, replayed: bool) -> CreateServiceRequestPayload {
+        let service_request = ServiceRequest::from(row);
+        let service_request_edge = Edge::new(Cursor(0), service_request.clone());
+        CreateServiceRequestPayload { service_request, service_request_edge, replayed }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct AddServiceRequestNotePayload {
+    /// The note added.
+    pub note: Note,
+    /// The note as an edge of `ServiceRequest.notes` (oldest first, so at the end): what
+    /// Relay's `@appendEdge` and Apollo's cache updates insert into a cached list.
+    pub note_edge: Edge<Cursor, Note, EmptyFields>,
+    /// The request after the note was added (its `version` and `updatedAt` moved).
+    pub service_request: ServiceRequest,
 }
 
 #[derive(SimpleObject)]
@@ -276,12 +302,8 @@ impl Mutation {
         let (request, key) = input.validate()?;
         let outcome = rc.repo.create_request(&rc.caller, &request, key.as_deref(), rc.clock.now()).await?;
         Ok(match outcome {
-            Created::New(row) => {
-                CreateServiceRequestPayload { service_request: ServiceRequest::from(row), replayed: false }
-            }
-            Created::Replayed(row) => {
-                CreateServiceRequestPayload { service_request: ServiceRequest::from(row), replayed: true }
-            }
+            Created::New(row) => CreateServiceRequestPayload::new(row, false),
+            Created::Replayed(row) => CreateServiceRequestPayload::new(row, true),
         })
     }
 
@@ -290,12 +312,18 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         input: AddServiceRequestNoteInput,
-    ) -> Result<ServiceRequestPayload> {
+    ) -> Result<AddServiceRequestNotePayload> {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
         let body = text("body", &input.body, MAX_TEXT_CHARS, true)?;
-        let row = rc.repo.add_note(&rc.caller, &id, &body, input.expected_version.map(version), rc.clock.now()).await?;
-        Ok(ServiceRequestPayload { service_request: ServiceRequest::from(row) })
+        let added =
+            rc.repo.add_note(&rc.caller, &id, &body, input.expected_version.map(version), rc.clock.now()).await?;
+        let note = Note(added.note);
+        Ok(AddServiceRequestNotePayload {
+            note_edge: Edge::new(Cursor(added.position), note.clone()),
+            note,
+            service_request: ServiceRequest::from(added.request),
+        })
     }
 
     /// Moves a request along NEW → OPEN → IN_PROGRESS ⇄ WAITING_ON_PARTNER → RESOLVED → CLOSED

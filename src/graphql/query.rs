@@ -4,7 +4,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::connection::{Conn, from_page};
-use super::ids::{NodeKind, decode, decode_as};
+use super::ids::{NodeKind, decode, decode_as, split_child};
 use super::rc;
 use super::types::*;
 use crate::domain::model::{
@@ -107,19 +107,19 @@ impl Query {
         fetch_node(ctx, kind, raw).await
     }
 
-    /// Many objects by global id, in the order asked (null where not visible); at most 100.
-    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+    /// Many objects by global id, in the order asked (null where not visible); at most 100. An id
+    /// that is not valid is null at its position, with an error whose `path` points there.
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<NodeEntry>> {
         if ids.len() > MAX_NODES {
             return Err(AppError::bad_input(format!("`ids` takes at most {MAX_NODES} ids")).into());
         }
-        let decoded = ids
-            .iter()
-            .map(|id| {
-                decode(id).ok_or_else(|| AppError::bad_input(format!("`{}` is not a valid global id", id.as_str())))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let fetches = decoded.into_iter().map(|(kind, raw)| fetch_node(ctx, kind, raw));
-        futures_util::future::try_join_all(fetches).await
+        let fetches = ids.iter().map(|id| async move {
+            match decode(id) {
+                Some((kind, raw)) => fetch_node(ctx, kind, raw).await,
+                None => Err(AppError::bad_input(format!("`{}` is not a valid global id", id.as_str())).into()),
+            }
+        });
+        Ok(futures_util::future::join_all(fetches).await.into_iter().map(NodeEntry).collect())
     }
 
     /// Customers the partner serves, by company name. `search` matches anywhere in the
@@ -311,6 +311,38 @@ impl Query {
 }
 
 /// Loads one node through the loader of its kind, so `nodes` batches per kind.
+/// One position of `nodes`: the object (or null where it is not visible), or null and an error
+/// at this position, so that one bad id does not null the whole list.
+pub struct NodeEntry(Result<Option<Node>>);
+
+impl async_graphql::OutputType for NodeEntry {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        <Node as async_graphql::OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Option<Node> as async_graphql::OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <Option<Node> as async_graphql::OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &async_graphql::ContextSelectionSet<'_>,
+        field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+    ) -> async_graphql::ServerResult<async_graphql::Value> {
+        match &self.0 {
+            Ok(node) => node.resolve(ctx, field).await,
+            Err(e) => {
+                ctx.add_error(ctx.set_error_path(e.clone().into_server_error(field.pos)));
+                Ok(async_graphql::Value::Null)
+            }
+        }
+    }
+}
+
 async fn fetch_node(ctx: &Context<'_>, kind: NodeKind, raw: String) -> Result<Option<Node>> {
     let l = &rc(ctx)?.loaders;
     Ok(match kind {
@@ -319,7 +351,7 @@ async fn fetch_node(ctx: &Context<'_>, kind: NodeKind, raw: String) -> Result<Op
             load(&l.subscription, SubscriptionKey(raw)).await?.map(|r| Node::Subscription(Subscription(r)))
         }
         NodeKind::ServiceRequest => {
-            load(&l.request, RequestKey(raw)).await?.map(|r| Node::ServiceRequest(ServiceRequest(r)))
+            load(&l.request, RequestKey(raw)).await?.map(|r| Node::ServiceRequest(ServiceRequest::from(r)))
         }
         NodeKind::MarketplaceProduct => {
             load(&l.product, ProductKey(raw)).await?.map(|r| Node::MarketplaceProduct(MarketplaceProduct(r)))
@@ -329,6 +361,18 @@ async fn fetch_node(ctx: &Context<'_>, kind: NodeKind, raw: String) -> Result<Op
         NodeKind::Partner => load(&l.partner, PartnerKey(raw)).await?.map(|r| Node::Partner(Partner(r))),
         NodeKind::BusinessCalendar => {
             load(&l.calendar, CalendarKey(raw)).await?.map(|r| Node::BusinessCalendar(BusinessCalendar(r)))
+        }
+        // Notes and history entries are found in their request's list, which the request's
+        // batched loaders bring (scoped to the partner through the request).
+        NodeKind::Note => {
+            let Some((request, item)) = split_child(&raw) else { return Ok(None) };
+            let notes = load(&l.notes_of_request, NotesOfRequest(request.to_owned())).await?;
+            notes.iter().find(|n| n.id == item).map(|n| Node::Note(Note(n.clone())))
+        }
+        NodeKind::HistoryEntry => {
+            let Some((request, item)) = split_child(&raw) else { return Ok(None) };
+            let entries = load(&l.history_of_request, HistoryOfRequest(request.to_owned())).await?;
+            entries.iter().find(|h| h.id == item).map(|h| Node::HistoryEntry(HistoryEntry(h.clone())))
         }
     })
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Data, Request, Response, ServerError};
+use async_graphql::{Data, Request, Response, ServerError, Variables};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use tracing::Instrument;
@@ -30,6 +30,9 @@ pub struct Operation {
     /// The operation's name, from the request or the document's only operation.
     pub name: Option<String>,
     pub kind: OperationType,
+    /// The parsed document and the variables, to put the response in selection order.
+    doc: Arc<ExecutableDocument>,
+    variables: Variables,
 }
 
 impl Operation {
@@ -63,15 +66,18 @@ pub fn admit(app: &AppState, request: &mut Request, admission: Admission) -> Res
     let name = request.operation_name.take();
     let measured = match app.documents.parse(request, keep) {
         // An operation the document lacks is the schema's error to report; until then, a query.
-        Ok(doc) => analyze(doc, &variables, limits).map_err(|r| r.into_server_error()).map(|_| {
-            chosen(doc, name.as_deref()).map_or((OperationType::Query, None), |(ty, n)| (ty, n.map(str::to_owned)))
+        Ok(doc) => analyze(&doc, &variables, limits).map_err(|r| r.into_server_error()).map(|_| {
+            let (kind, own) = chosen(&doc, name.as_deref())
+                .map_or((OperationType::Query, None), |(ty, n)| (ty, n.map(str::to_owned)));
+            (kind, own, doc)
         }),
         Err(e) => Err(with_code(e, "GRAPHQL_PARSE_FAILED")),
     };
     request.variables = variables;
     request.operation_name = name;
-    let (kind, own_name) = measured?;
-    Ok(Operation { name: request.operation_name.clone().or(own_name), kind })
+    let (kind, own_name, doc) = measured?;
+    let variables = request.variables.clone();
+    Ok(Operation { name: request.operation_name.clone().or(own_name), kind, doc, variables })
 }
 
 /// The type and name of the operation a request will run.
@@ -88,9 +94,12 @@ fn chosen<'d>(doc: &'d ExecutableDocument, name: Option<&str>) -> Option<(Operat
     }
 }
 
-/// Codes the errors of a response and counts them.
-fn finish(metrics: &Metrics, response: Response) -> Response {
-    let response = code_errors(response);
+/// Puts the response in selection order, codes its errors and counts them.
+fn finish(metrics: &Metrics, response: Response, op: Option<&Operation>) -> Response {
+    let mut response = code_errors(response);
+    if let Some(op) = op {
+        super::order::order_response(&op.doc, op.name.as_deref(), &op.variables, &mut response.data);
+    }
     metrics.errors_of(&response);
     response
 }
@@ -104,7 +113,7 @@ pub async fn execute(app: &AppState, schema: &GatewaySchema, request: Request, o
     let started = Instant::now();
     let response = schema.execute(request).instrument(span).await;
     app.metrics.observe(&label, op.kind_name(), started.elapsed());
-    finish(&app.metrics, response)
+    finish(&app.metrics, response, Some(op))
 }
 
 /// Admits and executes a request of an authenticated WebSocket caller as one stream of
@@ -123,7 +132,7 @@ pub fn stream(
     let op = match admit(app, &mut request, Admission::Authenticated) {
         Ok(op) => op,
         Err(e) => {
-            let response = finish(&app.metrics, Response::from_errors(vec![e]));
+            let response = finish(&app.metrics, Response::from_errors(vec![e]), None);
             log.operation(request.operation_name.as_deref(), "-");
             log.response(&response);
             return futures_util::stream::once(std::future::ready(response)).boxed();
@@ -144,7 +153,7 @@ pub fn stream(
                 metrics.observe(&label, op.kind_name(), started.elapsed());
             }
             first = false;
-            let response = finish(&metrics, response);
+            let response = finish(&metrics, response, Some(&op));
             log.response(&response);
             response
         })

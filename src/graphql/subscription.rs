@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject, Subscription as GqlSubscription};
+use async_graphql::{
+    ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject, Subscription as GqlSubscription,
+};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
@@ -134,6 +136,7 @@ pub struct SlaAlert {
 
 /// One countdown line.
 #[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct SlaCountdownItem {
     pub service_request_id: ID,
     pub title: String,
@@ -141,6 +144,20 @@ pub struct SlaCountdownItem {
     pub due_at: DateTime<Utc>,
     /// Clock seconds left (working seconds on a business-hours clock); negative once overdue.
     pub remaining_seconds: i32,
+    #[graphql(skip)]
+    pub request: Arc<ServiceRequestRow>,
+    #[graphql(skip)]
+    pub at: DateTime<Utc>,
+}
+
+#[ComplexObject]
+impl SlaCountdownItem {
+    /// The request itself, as the countdown holds it at this tick (kept current by its
+    /// events, so selecting it costs no query), with its `sla` evaluated at the tick's
+    /// instant: a client cache can update the request from every tick.
+    async fn service_request(&self) -> ServiceRequest {
+        ServiceRequest(self.request.clone(), Some(self.at))
+    }
 }
 
 /// The countdown of every followed request at one instant.
@@ -334,7 +351,8 @@ enum Mode {
 
 /// The state of one countdown subscription.
 struct Countdown {
-    followed: HashMap<String, ServiceRequestRow>,
+    /// Shared with the ticks' lines, which hand them out as `serviceRequest`.
+    followed: HashMap<String, Arc<ServiceRequestRow>>,
     calendars: HashMap<String, Arc<crate::repo::loaders::CalendarData>>,
     order: Vec<String>,
     mode: Mode,
@@ -399,7 +417,7 @@ impl Countdown {
             }
         };
         self.order = rows.iter().map(|r| r.id.clone()).collect();
-        self.followed = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+        self.followed = rows.into_iter().map(|r| (r.id.clone(), Arc::new(r))).collect();
         self.load_calendars().await
     }
 
@@ -423,7 +441,7 @@ impl Countdown {
                 if !self.followed.contains_key(&row.id) || row.partner_id != self.repo.partner_id {
                     return false;
                 }
-                self.followed.insert(row.id.clone(), row.clone());
+                self.followed.insert(row.id.clone(), Arc::new(row.clone()));
             }
             Mode::Filter(m) => {
                 let followed = self.followed.contains_key(&row.id);
@@ -442,7 +460,7 @@ impl Countdown {
                         if !followed {
                             self.order.push(row.id.clone());
                         }
-                        self.followed.insert(row.id.clone(), row.clone());
+                        self.followed.insert(row.id.clone(), Arc::new(row.clone()));
                         if self.order.len() > MAX_COUNTDOWN_REQUESTS {
                             self.sort();
                             if let Some(last) = self.order.pop() {
@@ -484,6 +502,8 @@ impl Countdown {
                     state: view.state,
                     due_at: r.sla_due_at.and_utc(),
                     remaining_seconds: view.remaining_seconds,
+                    request: r.clone(),
+                    at: now,
                 })
             })
             .collect();

@@ -122,7 +122,7 @@ impl WebhookDelivery {
     /// The request the event is about.
     async fn service_request(&self, ctx: &Context<'_>) -> Result<Option<ServiceRequest>> {
         let Some(id) = &self.0.service_request_id else { return Ok(None) };
-        Ok(load(&rc(ctx)?.loaders.request, RequestKey(id.clone())).await?.map(ServiceRequest))
+        Ok(load(&rc(ctx)?.loaders.request, RequestKey(id.clone())).await?.map(ServiceRequest::from))
     }
 
     async fn state(&self) -> WebhookDeliveryState {

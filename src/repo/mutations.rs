@@ -568,7 +568,7 @@ impl Repo {
         body: &str,
         expected_version: Option<i64>,
         now: DateTime<Utc>,
-    ) -> AppResult<ServiceRequestRow> {
+    ) -> AppResult<AddedNote> {
         require_worker(caller)?;
         let p = self.partner_id.as_str();
         let postgres = self.db.backend == crate::db::Backend::Postgres;
@@ -600,7 +600,21 @@ impl Repo {
                 now,
             );
             record!(conn, postgres, [h], [e]);
-            Ok(service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?)
+            // Its place in the request's notes (oldest first): the cursor of its edge.
+            let t = note.created_at;
+            let before: i64 = service_request_notes::table
+                .filter(service_request_notes::service_request_id.eq(&row.id))
+                .filter(
+                    service_request_notes::created_at
+                        .lt(t)
+                        .or(service_request_notes::created_at.eq(t).and(service_request_notes::id.lt(&note.id))),
+                )
+                .count()
+                .get_result(conn)
+                .await?;
+            let request =
+                service_requests::table.find(&row.id).select(ServiceRequestRow::as_select()).first(conn).await?;
+            Ok(AddedNote { request, note, position: before as usize })
         });
         self.committed(result)
     }
@@ -852,4 +866,12 @@ impl Repo {
         });
         self.committed(result)
     }
+}
+
+/// A note just added: the request after it, the note, and its place among the request's notes.
+#[derive(Debug)]
+pub struct AddedNote {
+    pub request: ServiceRequestRow,
+    pub note: NoteRow,
+    pub position: usize,
 }

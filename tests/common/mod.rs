@@ -297,3 +297,45 @@ pub fn gid(type_name: &str, raw: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{type_name}:{raw}"))
 }
+
+/// A valid filing (`CreateServiceRequestInput`) for one of `agent`'s customers: a Microsoft 365
+/// request about a subscription it resells, with the given business impact.
+pub async fn filing_input(t: &TestApp, agent: &str, impact: &str) -> Value {
+    let d = t
+        .data(agent, "{ customers(first: 100) { edges { node { id relationship subscriptions(productFamily: MICROSOFT_365) { edges { node { id status } } } } } } supportTopics(productFamily: MICROSOFT_365) { id } }", json!({}))
+        .await;
+    let customer = d["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        // R11: a customer the partner resells to, about a subscription not deleted.
+        .map(|e| {
+            let mut c = e["node"].clone();
+            c["subscriptions"]["edges"] = json!(
+                c["subscriptions"]["edges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| s["node"]["status"] != "DELETED")
+                    .cloned()
+                    .collect::<Vec<_>>()
+            );
+            c
+        })
+        .find(|c| c["relationship"] != "ADVISOR" && !c["subscriptions"]["edges"].as_array().unwrap().is_empty())
+        .unwrap();
+    json!({
+        "customerId": customer["id"], "productFamily": "MICROSOFT_365",
+        "subscriptionId": customer["subscriptions"]["edges"][0]["node"]["id"], "supportTopicId": d["supportTopics"][0]["id"],
+        "incidentKind": "TECHNICAL_BREAK_FIX", "businessImpact": impact, "title": "Mail delayed", "description": "Queues growing.",
+        "contact": { "name": "Desk", "email": format!("desk@{}", agent.split('@').nth(1).unwrap()) },
+    })
+}
+
+/// Files a Microsoft 365 request as `agent` with the given business impact; returns its
+/// `id` and `version`.
+pub async fn file_request(t: &TestApp, agent: &str, impact: &str) -> Value {
+    let input = filing_input(t, agent, impact).await;
+    let d = t.data(agent, "mutation($i: CreateServiceRequestInput!) { createServiceRequest(input: $i) { serviceRequest { id version } } }", json!({ "i": input })).await;
+    d["createServiceRequest"]["serviceRequest"].clone()
+}

@@ -82,7 +82,7 @@ async function signIn(token) {
     boot = await gql(`query Boot {
       viewer { agent { id email displayName role } partner { id name kind
         agents { id displayName email removedAt }
-        ownSubscriptions { id offerName productFamily status } } }
+        ownSubscriptions(first: 100) { nodes { id offerName productFamily status } } } }
       customers(first: 100) { nodes { id companyName language } } }`);
   } catch (e) {
     if (!(e instanceof AuthError)) showSignin(e.message);

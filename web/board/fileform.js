@@ -41,12 +41,12 @@ async function loadCustomer() {
     if (id) {
       const d = await gql(`query FormCustomer($id: ID!) { node(id: $id) { ... on Customer {
         subscriptions(first: 100) { nodes { id offerName productFamily status azureSubscriptionId } }
-        marketplaceProducts { id name publisher } } } }`, { id });
+        marketplaceProducts(first: 100) { nodes { id name publisher } } } } }`, { id });
       subscriptions = d.node ? d.node.subscriptions.nodes : [];
-      products = d.node ? d.node.marketplaceProducts : [];
+      products = d.node ? d.node.marketplaceProducts.nodes : [];
     } else {
       const d = await gql('query Catalogue { marketplaceProducts(first: 100) { nodes { id name publisher } } }');
-      subscriptions = boot.viewer.partner.ownSubscriptions;
+      subscriptions = boot.viewer.partner.ownSubscriptions.nodes;
       products = d.marketplaceProducts.nodes;
     }
   } catch (e) {

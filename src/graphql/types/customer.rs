@@ -152,9 +152,17 @@ impl Customer {
     }
 
     /// The marketplace products the customer runs (supported by their ISVs, R10).
-    async fn marketplace_products(&self, ctx: &Context<'_>) -> Result<Vec<MarketplaceProduct>> {
+    async fn marketplace_products(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<MarketplaceProduct>> {
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
         let rows = load(&rc(ctx)?.loaders.products_of_customer, ProductsOfCustomer(self.0.id.clone())).await?;
-        Ok(rows.iter().cloned().map(MarketplaceProduct).collect())
+        Ok(from_list(&rows, &args, MarketplaceProduct))
     }
 
     /// Service requests the caller's partner filed for the customer, newest first.
@@ -174,7 +182,7 @@ impl Customer {
         {
             let rows =
                 load(&rc(ctx)?.loaders.first_requests_of_customer, FirstOf::new(&self.0.id, window.end + 1)).await?;
-            return Ok(from_first(&rows, window, ServiceRequest));
+            return Ok(from_first(&rows, window, ServiceRequest::from));
         }
         let rows = load(&rc(ctx)?.loaders.requests_of_customer, RequestsOfCustomer(self.0.id.clone())).await?;
         let rows: Vec<_> = rows
@@ -182,6 +190,6 @@ impl Customer {
             .filter(|r| status.as_ref().is_none_or(|st| st.iter().any(|v| v.as_str() == r.status)))
             .cloned()
             .collect();
-        Ok(from_list(&rows, &args, ServiceRequest))
+        Ok(from_list(&rows, &args, ServiceRequest::from))
     }
 }

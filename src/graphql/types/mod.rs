@@ -29,6 +29,8 @@ pub enum Node {
     Agent(Agent),
     Partner(Partner),
     BusinessCalendar(BusinessCalendar),
+    Note(Note),
+    HistoryEntry(HistoryEntry),
 }
 
 /// Stored timestamps are UTC.

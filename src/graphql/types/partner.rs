@@ -3,8 +3,10 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use super::{Subscription, parse, utc};
 use crate::db::models::{AgentRow, PartnerRow};
 use crate::domain::model::{AgentRole, Cloud, PartnerKind};
+use crate::graphql::connection::{Conn, from_list};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::rc;
+use crate::paging::PageArgs;
 use crate::repo::loaders::{PartnerKey, load};
 
 /// Who is asking: the agent the token speaks for, and its partner.
@@ -136,12 +138,18 @@ impl Partner {
 
     /// Subscriptions of the partner's own tenant (not covered by the CSP benefit, R12).
     /// Empty for any partner but the caller's own.
-    async fn own_subscriptions(&self, ctx: &Context<'_>) -> Result<Vec<Subscription>> {
+    async fn own_subscriptions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<Subscription>> {
         let rc = rc(ctx)?;
-        if rc.caller.partner_id != self.0.id {
-            return Ok(Vec::new());
-        }
-        Ok(rc.repo.own_subscriptions().await?.into_iter().map(Subscription).collect())
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
+        let rows = if rc.caller.partner_id == self.0.id { rc.repo.own_subscriptions().await? } else { Vec::new() };
+        Ok(from_list(&rows, &args, Subscription))
     }
 
     /// The partner's own domains (R7: contacts at them are the partner's). Empty for any

@@ -3,8 +3,10 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use super::{Customer, parse};
 use crate::db::models::{MarketplaceProductRow, SupportTopicRow};
 use crate::domain::model::ProductFamily;
+use crate::graphql::connection::{Conn, from_list};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::rc;
+use crate::paging::PageArgs;
 use crate::repo::loaders::{CustomersOfProduct, load};
 
 /// A commercial-marketplace offer published by an ISV. Microsoft does not support these:
@@ -50,9 +52,17 @@ impl MarketplaceProduct {
     }
 
     /// The caller's customers that run the product.
-    async fn customers(&self, ctx: &Context<'_>) -> Result<Vec<Customer>> {
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<Customer>> {
+        let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
         let rows = load(&rc(ctx)?.loaders.customers_of_product, CustomersOfProduct(self.0.id.clone())).await?;
-        Ok(rows.iter().cloned().map(Customer).collect())
+        Ok(from_list(&rows, &args, Customer))
     }
 }
 

@@ -9,7 +9,7 @@ use crate::domain::model::{
     ResponseSource, RouteKind, Severity, SlaClock, SlaState, SupportPlan,
 };
 use crate::graphql::connection::{Conn, from_list};
-use crate::graphql::ids::{NodeKind, encode};
+use crate::graphql::ids::{NodeKind, child_raw, encode};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
 use crate::repo::loaders::{
@@ -18,12 +18,21 @@ use crate::repo::loaders::{
 
 /// A service request (support ticket) the partner filed on behalf of a customer, or for its
 /// own tenant. Visible only to the partner that filed it.
+///
+/// The second field, when set, is the instant its `sla` is evaluated at (a countdown tick's),
+/// instead of the clock's now.
 #[derive(Clone)]
-pub struct ServiceRequest(pub std::sync::Arc<ServiceRequestRow>);
+pub struct ServiceRequest(pub std::sync::Arc<ServiceRequestRow>, pub Option<DateTime<Utc>>);
 
 impl From<ServiceRequestRow> for ServiceRequest {
     fn from(row: ServiceRequestRow) -> ServiceRequest {
-        ServiceRequest(std::sync::Arc::new(row))
+        ServiceRequest(std::sync::Arc::new(row), None)
+    }
+}
+
+impl From<std::sync::Arc<ServiceRequestRow>> for ServiceRequest {
+    fn from(row: std::sync::Arc<ServiceRequestRow>) -> ServiceRequest {
+        ServiceRequest(row, None)
     }
 }
 
@@ -170,7 +179,7 @@ impl ServiceRequest {
 
     /// The initial-response SLA (S1–S5).
     async fn sla(&self) -> Sla {
-        Sla(self.0.clone())
+        Sla(self.0.clone(), self.1)
     }
 
     /// Notes, oldest first (append-only).
@@ -203,13 +212,18 @@ impl ServiceRequest {
 }
 
 /// The initial-response SLA of a request (S4): its due time, what is left, and its state.
-pub struct Sla(pub std::sync::Arc<ServiceRequestRow>);
+pub struct Sla(pub std::sync::Arc<ServiceRequestRow>, pub Option<DateTime<Utc>>);
 
 impl Sla {
+    /// The instant this SLA is evaluated at: a countdown tick's, or the clock's now.
+    fn now(&self, rc: &crate::graphql::RequestCtx) -> DateTime<Utc> {
+        self.1.unwrap_or_else(|| rc.clock.now())
+    }
+
     /// The state and remaining time now, exactly as a countdown tick at this instant shows them.
     async fn view(&self, ctx: &Context<'_>) -> Result<crate::repo::mutations::SlaView> {
         let rc = rc(ctx)?;
-        let now = rc.clock.now();
+        let now = self.now(rc);
         // The calendar counts only working time still ahead of the due time, and is borrowed,
         // not copied (it was cloned for every request of a page).
         let calendar = if crate::repo::mutations::sla_view_needs_calendar(&self.0, now) {
@@ -280,11 +294,12 @@ impl Sla {
     /// At most the first 100.
     async fn clock_periods(&self, ctx: &Context<'_>) -> Result<Vec<SlaClockPeriod>> {
         let rc = rc(ctx)?;
+        let now = self.1.unwrap_or(rc.now);
         let clock: SlaClock = parse(&self.0.sla_clock)?;
         let start = utc(self.0.created_at);
         let end = match self.0.sla_stopped_at {
             Some(stopped) => utc(stopped),
-            None => utc(self.0.sla_due_at).max(rc.now),
+            None => utc(self.0.sla_due_at).max(now),
         };
         let calendar = match clock {
             SlaClock::BusinessHours => load(&rc.loaders.calendar, CalendarKey(self.0.calendar_id.clone())).await?,
@@ -299,7 +314,7 @@ impl Sla {
                 from,
                 to,
                 minutes: (to - from).num_seconds() as f64 / 60.0,
-                upcoming: from > rc.now,
+                upcoming: from > now,
             })
             .collect())
     }
@@ -333,6 +348,11 @@ pub struct Note(pub NoteRow);
 
 #[Object]
 impl Note {
+    /// The note's opaque global id.
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::Note, &child_raw(&self.0.service_request_id, &self.0.id))
+    }
+
     async fn body(&self) -> &str {
         &self.0.body
     }
@@ -358,6 +378,11 @@ pub struct HistoryEntry(pub HistoryRow);
 
 #[Object]
 impl HistoryEntry {
+    /// The entry's opaque global id.
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::HistoryEntry, &child_raw(&self.0.service_request_id, &self.0.id))
+    }
+
     async fn kind(&self) -> Result<HistoryKind> {
         parse(&self.0.kind)
     }

@@ -85,9 +85,9 @@ impl Subscription {
         if let Some(window) = args.uncounted_window() {
             let rows = load(&rc(ctx)?.loaders.first_requests_of_subscription, FirstOf::new(&self.0.id, window.end + 1))
                 .await?;
-            return Ok(from_first(&rows, window, ServiceRequest));
+            return Ok(from_first(&rows, window, ServiceRequest::from));
         }
         let rows = load(&rc(ctx)?.loaders.requests_of_subscription, RequestsOfSubscription(self.0.id.clone())).await?;
-        Ok(from_list(&rows, &args, ServiceRequest))
+        Ok(from_list(&rows, &args, ServiceRequest::from))
     }
 }

@@ -1,0 +1,289 @@
+//! Puts a response's keys in the order of its selection sets, as the GraphQL spec asks
+//! (`CollectFields`: fields in document order, fragments expanded where they are spread).
+//!
+//! async-graphql resolves an object's fields concurrently and records each as it completes,
+//! so fields that wait on a batched loader came back after the others, in an order that
+//! varied between identical requests; it has no setting for this. Clients that diff, snapshot
+//! or stream-parse responses depend on the order, so every response is put in order here,
+//! once, after execution: a walk over the response beside the document, which costs far less
+//! than resolving it and leaves objects already in order untouched.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use async_graphql::parser::types::{
+    Directive, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet, TypeCondition, TypeKind,
+};
+use async_graphql::{Name, Positioned, Value, Variables};
+
+/// What the walk needs to know of the schema: each type's fields' named types, which types
+/// are abstract, and which object types each abstract type covers.
+struct Types {
+    fields: HashMap<String, HashMap<String, String>>,
+    /// For every interface and union: the object types it covers.
+    covers: HashMap<String, HashSet<String>>,
+    roots: [String; 3],
+}
+
+impl Types {
+    fn of_schema() -> Types {
+        let doc = async_graphql::parser::parse_schema(super::sdl()).expect("the schema's own SDL parses");
+        let mut types = Types {
+            fields: HashMap::new(),
+            covers: HashMap::new(),
+            roots: ["Query".into(), "Mutation".into(), "Subscription".into()],
+        };
+        for def in doc.definitions {
+            match def {
+                async_graphql::parser::types::TypeSystemDefinition::Schema(s) => {
+                    let s = s.node;
+                    let name = |n: Option<Positioned<Name>>, d: &str| n.map_or(d.to_owned(), |n| n.node.to_string());
+                    types.roots =
+                        [name(s.query, "Query"), name(s.mutation, "Mutation"), name(s.subscription, "Subscription")];
+                }
+                async_graphql::parser::types::TypeSystemDefinition::Type(t) => {
+                    let t = t.node;
+                    let name = t.name.node.to_string();
+                    match t.kind {
+                        TypeKind::Object(o) => {
+                            for i in &o.implements {
+                                types.covers.entry(i.node.to_string()).or_default().insert(name.clone());
+                            }
+                            types.fields.insert(name, fields(&o.fields));
+                        }
+                        TypeKind::Interface(i) => {
+                            types.covers.entry(name.clone()).or_default();
+                            types.fields.insert(name, fields(&i.fields));
+                        }
+                        TypeKind::Union(u) => {
+                            types.covers.insert(name, u.members.iter().map(|m| m.node.to_string()).collect());
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        types
+    }
+
+    fn get() -> &'static Types {
+        static TYPES: OnceLock<Types> = OnceLock::new();
+        TYPES.get_or_init(Types::of_schema)
+    }
+
+    fn is_abstract(&self, ty: &str) -> bool {
+        self.covers.contains_key(ty)
+    }
+
+    /// Whether an object of type `ty` (unknown: assume so) gets a fragment on `condition`.
+    fn applies(&self, condition: &str, ty: Option<&str>) -> bool {
+        match ty {
+            Some(ty) => condition == ty || self.covers.get(condition).is_some_and(|c| c.contains(ty)),
+            None => true,
+        }
+    }
+
+    fn field_type(&self, ty: &str, field: &str) -> Option<&str> {
+        self.fields.get(ty)?.get(field).map(String::as_str)
+    }
+}
+
+fn fields(defs: &[Positioned<async_graphql::parser::types::FieldDefinition>]) -> HashMap<String, String> {
+    defs.iter()
+        .map(|f| {
+            let mut ty = &f.node.ty.node;
+            while let async_graphql::parser::types::BaseType::List(inner) = &ty.base {
+                ty = inner;
+            }
+            let named = match &ty.base {
+                async_graphql::parser::types::BaseType::Named(n) => n.to_string(),
+                async_graphql::parser::types::BaseType::List(_) => unreachable!("lists were unwrapped"),
+            };
+            (f.node.name.node.to_string(), named)
+        })
+        .collect()
+}
+
+/// One response key of an object: the field it came from and the selection sets of every
+/// occurrence (they merge).
+struct Entry<'d> {
+    key: &'d str,
+    field: &'d str,
+    sets: Vec<&'d SelectionSet>,
+}
+
+/// Collected fields, per selection sets and runtime type: a list of a thousand objects is
+/// collected once.
+type Collected<'d> = HashMap<(Vec<usize>, Option<&'d str>), std::rc::Rc<Vec<Entry<'d>>>>;
+
+struct Walk<'d> {
+    doc: &'d ExecutableDocument,
+    op: &'d OperationDefinition,
+    variables: &'d Variables,
+    types: &'static Types,
+    collected: Collected<'d>,
+}
+
+/// Puts the keys of `data` in the order the request's operation selects them.
+pub fn order_response(doc: &ExecutableDocument, operation: Option<&str>, variables: &Variables, data: &mut Value) {
+    let op = match (&doc.operations, operation) {
+        (async_graphql::parser::types::DocumentOperations::Single(op), _) => &op.node,
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
+            Some(op) => &op.node,
+            None => return,
+        },
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            match ops.values().next() {
+                Some(op) => &op.node,
+                None => return,
+            }
+        }
+        _ => return,
+    };
+    let types = Types::get();
+    let root = match op.ty {
+        OperationType::Query => &types.roots[0],
+        OperationType::Mutation => &types.roots[1],
+        OperationType::Subscription => &types.roots[2],
+    };
+    let mut walk = Walk { doc, op, variables, types, collected: HashMap::new() };
+    walk.value(data, &[&op.selection_set.node], Some(root));
+}
+
+impl<'d> Walk<'d> {
+    fn value(&mut self, value: &mut Value, sets: &[&'d SelectionSet], ty: Option<&'d str>) {
+        match value {
+            Value::List(items) => {
+                for item in items {
+                    self.value(item, sets, ty);
+                }
+            }
+            Value::Object(map) => {
+                let runtime = match ty {
+                    Some(t) if self.types.is_abstract(t) => self.typename(map, sets),
+                    other => other,
+                };
+                let entries = self.collect(sets, runtime);
+                let position = |key: &Name| entries.iter().position(|e| e.key == key.as_str()).unwrap_or(usize::MAX);
+                let in_order = map.keys().map(position).is_sorted();
+                if !in_order {
+                    map.sort_by(|a, _, b, _| position(a).cmp(&position(b)));
+                }
+                for entry in entries.iter().filter(|e| e.sets.iter().any(|s| !s.items.is_empty())) {
+                    if let Some(child) = map.get_mut(entry.key) {
+                        let child_ty = runtime.and_then(|t| self.types.field_type(t, entry.field));
+                        self.value(child, &entry.sets, child_ty);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The runtime type of an object at an abstract position, when the selection asked for
+    /// `__typename` (Relay and Apollo always do); `None` otherwise.
+    fn typename(
+        &mut self,
+        map: &async_graphql::indexmap::IndexMap<Name, Value>,
+        sets: &[&'d SelectionSet],
+    ) -> Option<&'d str> {
+        let entries = self.collect(sets, None);
+        let key = entries.iter().find(|e| e.field == "__typename")?.key;
+        match map.get(key)? {
+            Value::String(name) => self.types.fields.get_key_value(name.as_str()).map(|(k, _)| k.as_str()),
+            _ => None,
+        }
+    }
+
+    fn collect(&mut self, sets: &[&'d SelectionSet], ty: Option<&'d str>) -> std::rc::Rc<Vec<Entry<'d>>> {
+        let key = (sets.iter().map(|s| *s as *const SelectionSet as usize).collect::<Vec<_>>(), ty);
+        if let Some(found) = self.collected.get(&key) {
+            return found.clone();
+        }
+        let mut entries = Vec::new();
+        let mut spread = HashSet::new();
+        for set in sets {
+            self.collect_set(set, ty, &mut entries, &mut spread);
+        }
+        let entries = std::rc::Rc::new(entries);
+        self.collected.insert(key, entries.clone());
+        entries
+    }
+
+    fn collect_set(
+        &self,
+        set: &'d SelectionSet,
+        ty: Option<&str>,
+        entries: &mut Vec<Entry<'d>>,
+        spread: &mut HashSet<&'d str>,
+    ) {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(f) => {
+                    let f = &f.node;
+                    if !self.included(&f.directives) {
+                        continue;
+                    }
+                    let key = f.response_key().node.as_str();
+                    match entries.iter_mut().find(|e| e.key == key) {
+                        Some(e) => e.sets.push(&f.selection_set.node),
+                        None => {
+                            entries.push(Entry { key, field: f.name.node.as_str(), sets: vec![&f.selection_set.node] })
+                        }
+                    }
+                }
+                Selection::FragmentSpread(s) => {
+                    let name = s.node.fragment_name.node.as_str();
+                    if !self.included(&s.node.directives) || spread.contains(name) {
+                        continue;
+                    }
+                    let Some(fragment) = self.doc.fragments.get(name) else { continue };
+                    if self.types.applies(fragment.node.type_condition.node.on.node.as_str(), ty) {
+                        spread.insert(name);
+                        self.collect_set(&fragment.node.selection_set.node, ty, entries, spread);
+                    }
+                }
+                Selection::InlineFragment(i) => {
+                    let i = &i.node;
+                    let applies = i
+                        .type_condition
+                        .as_ref()
+                        .is_none_or(|c: &Positioned<TypeCondition>| self.types.applies(c.node.on.node.as_str(), ty));
+                    if self.included(&i.directives) && applies {
+                        self.collect_set(&i.selection_set.node, ty, entries, spread);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `@skip` and `@include`, with the request's variables (and their defaults).
+    fn included(&self, directives: &[Positioned<Directive>]) -> bool {
+        directives.iter().all(|d| {
+            let want = match d.node.name.node.as_str() {
+                "skip" => false,
+                "include" => true,
+                _ => return true,
+            };
+            let condition = match d.node.get_argument("if").map(|v| &v.node) {
+                Some(async_graphql_value::Value::Boolean(b)) => *b,
+                Some(async_graphql_value::Value::Variable(name)) => self.variable(name),
+                _ => return true,
+            };
+            condition == want
+        })
+    }
+
+    fn variable(&self, name: &Name) -> bool {
+        if let Some(value) = self.variables.get(name) {
+            return matches!(value, Value::Boolean(true));
+        }
+        self.op
+            .variable_definitions
+            .iter()
+            .find(|v| v.node.name.node == *name)
+            .and_then(|v| v.node.default_value.as_ref())
+            .is_some_and(|d| matches!(d.node, Value::Boolean(true)))
+    }
+}

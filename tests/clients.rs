@@ -1,0 +1,285 @@
+//! What Relay, Apollo Client and generated clients rely on, through the real router on SQLite
+//! and PostgreSQL: notes and history entries are nodes, mutations return what they created as
+//! edges, countdown ticks carry the request, `nodes(ids:)` reports a bad id at its position,
+//! and responses keep their keys in selection order.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use common::ws::*;
+use common::*;
+use serde_json::{Value, json};
+
+on_both_backends!(
+    notes_and_history_entries_are_nodes,
+    mutations_return_what_they_created_as_edges,
+    countdown_ticks_carry_the_request,
+    nodes_reports_a_bad_id_at_its_position,
+    responses_keep_selection_order,
+);
+
+async fn notes_and_history_entries_are_nodes(t: TestApp) {
+    let r = file_request(&t, NORTHWIND_ADMIN, "MODERATE").await;
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "mutation($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) { note { id body } } }",
+            json!({ "i": { "id": r["id"], "body": "Called the customer." } }),
+        )
+        .await;
+    let note = d["addServiceRequestNote"]["note"].clone();
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "query($id: ID!) { node(id: $id) { ... on ServiceRequest { history(first: 10) { nodes { id kind } } } } }",
+            json!({ "id": r["id"] }),
+        )
+        .await;
+    let entry = d["node"]["history"]["nodes"][0].clone();
+    assert_eq!(entry["kind"], "CREATED");
+    let q =
+        "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id ... on Note { body } ... on HistoryEntry { kind } } }";
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "ids": [note["id"], entry["id"]] })).await;
+    assert_eq!(d["nodes"][0], json!({ "__typename": "Note", "id": note["id"], "body": "Called the customer." }));
+    assert_eq!(d["nodes"][1], json!({ "__typename": "HistoryEntry", "id": entry["id"], "kind": "CREATED" }));
+    // Another partner sees neither.
+    let d = t.data(ADATUM_ADMIN, q, json!({ "ids": [note["id"], entry["id"]] })).await;
+    assert_eq!(d["nodes"], json!([null, null]));
+    // A note id naming a request that is not the note's finds nothing.
+    let other = file_request(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    let request_raw = raw_of(other["id"].as_str().unwrap());
+    let note_raw = raw_of(note["id"].as_str().unwrap());
+    let forged = gid("Note", &format!("{request_raw}/{}", note_raw.split_once('/').unwrap().1));
+    let d = t.data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": forged })).await;
+    assert_eq!(d["node"], Value::Null);
+}
+
+/// The raw id inside a global id.
+fn raw_of(id: &str) -> String {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(id).unwrap();
+    String::from_utf8(text).unwrap().split_once(':').unwrap().1.to_owned()
+}
+
+async fn mutations_return_what_they_created_as_edges(t: TestApp) {
+    let input = filing_input(&t, NORTHWIND_ADMIN, "MODERATE").await;
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "mutation($i: CreateServiceRequestInput!) { createServiceRequest(input: $i) {
+               serviceRequest { id } serviceRequestEdge { cursor node { id title } } replayed } }",
+            json!({ "i": input }),
+        )
+        .await;
+    let created = &d["createServiceRequest"];
+    let id = created["serviceRequest"]["id"].clone();
+    assert_eq!(created["serviceRequestEdge"]["node"]["id"], id);
+    // The edge's cursor is the request's place in `serviceRequests` (newest first).
+    let list =
+        t.data(NORTHWIND_ADMIN, "{ serviceRequests(first: 1) { edges { cursor node { id } } } }", json!({})).await;
+    assert_eq!(list["serviceRequests"]["edges"][0]["node"]["id"], id);
+    assert_eq!(list["serviceRequests"]["edges"][0]["cursor"], created["serviceRequestEdge"]["cursor"]);
+
+    let add = "mutation($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) {
+                 note { id body } noteEdge { cursor node { id body author { email } } } serviceRequest { id version } } }";
+    let mut edges = Vec::new();
+    for body in ["First call.", "Second call."] {
+        let d = t.data(NORTHWIND_ADMIN, add, json!({ "i": { "id": id, "body": body } })).await;
+        let p = d["addServiceRequestNote"].clone();
+        assert_eq!(p["note"]["body"], body);
+        assert_eq!(p["noteEdge"]["node"]["id"], p["note"]["id"]);
+        assert_eq!(p["noteEdge"]["node"]["author"]["email"], NORTHWIND_ADMIN);
+        assert_eq!(p["serviceRequest"]["id"], id);
+        edges.push(p["noteEdge"].clone());
+    }
+    // Each edge is the one the request's notes list shows, cursor included, so a client can
+    // append it to a cached list and page on from it.
+    let d = t
+        .data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { ... on ServiceRequest { notes(first: 10) { edges { cursor node { id body author { email } } } } } } }", json!({ "id": id }))
+        .await;
+    assert_eq!(d["node"]["notes"]["edges"], json!(edges));
+}
+
+async fn countdown_ticks_carry_the_request(t: TestApp) {
+    let addr = serve(t.router.clone()).await;
+    let r = file_request(&t, NORTHWIND_ADMIN, "MODERATE").await;
+    let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    let statements = t.statements();
+    ws.subscribe(
+        "c",
+        "subscription($ids: [ID!]!) { slaCountdown(ids: $ids, intervalSeconds: 1) { at items {
+           serviceRequestId remainingSeconds state
+           serviceRequest { id title version sla { remainingSeconds state dueAt } } } } }",
+        json!({ "ids": [r["id"]] }),
+    )
+    .await;
+    let first = ws.next("c").await;
+    let item = &first["data"]["slaCountdown"]["items"][0];
+    assert_eq!(item["serviceRequest"]["id"], r["id"]);
+    assert_eq!(item["serviceRequest"]["title"], "Mail delayed");
+    // The request's `sla` is evaluated at the tick's instant: the same figures as the line.
+    assert_eq!(item["serviceRequest"]["sla"]["remainingSeconds"], item["remainingSeconds"]);
+    assert_eq!(item["serviceRequest"]["sla"]["state"], item["state"]);
+    let loaded = t.statements() - statements;
+    // Later ticks read nothing: the request comes from the countdown's memory.
+    t.clock.advance(chrono::Duration::minutes(10));
+    let before = t.statements();
+    let mut tick = ws.next("c").await;
+    while tick["data"]["slaCountdown"]["items"][0]["remainingSeconds"] == item["remainingSeconds"] {
+        tick = ws.next("c").await;
+    }
+    let later = &tick["data"]["slaCountdown"]["items"][0];
+    assert_eq!(later["remainingSeconds"], 4 * 3600 - 600);
+    assert_eq!(later["serviceRequest"]["sla"]["remainingSeconds"], later["remainingSeconds"]);
+    assert_eq!(t.statements(), before, "ticks cost no statement (the subscription's start took {loaded})");
+    // A change pushed to the countdown shows in its request at once.
+    let v = later["serviceRequest"]["version"].as_i64().unwrap();
+    t.data(
+        NORTHWIND_ADMIN,
+        "mutation($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) { note { id } } }",
+        json!({ "i": { "id": r["id"], "body": "Update." } }),
+    )
+    .await;
+    let mut pushed = ws.next("c").await;
+    while pushed["data"]["slaCountdown"]["items"][0]["serviceRequest"]["version"] == v {
+        pushed = ws.next("c").await;
+    }
+    assert_eq!(pushed["data"]["slaCountdown"]["items"][0]["serviceRequest"]["version"], v + 1);
+}
+
+async fn nodes_reports_a_bad_id_at_its_position(t: TestApp) {
+    let d = t.data(NORTHWIND_ADMIN, "{ customers(first: 2) { nodes { id } } }", json!({})).await;
+    let (a, b) = (d["customers"]["nodes"][0]["id"].clone(), d["customers"]["nodes"][1]["id"].clone());
+    let (_, body) = t
+        .gql_as(
+            Some(NORTHWIND_ADMIN),
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+            json!({ "ids": [a, "not-an-id", b, gid("Nonsense", "1")] }),
+        )
+        .await;
+    assert_eq!(body["data"]["nodes"], json!([{ "id": a }, null, { "id": b }, null]), "{body}");
+    let errors = body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{body}");
+    assert_eq!(errors[0]["path"], json!(["nodes", 1]));
+    assert_eq!(errors[1]["path"], json!(["nodes", 3]));
+    assert!(errors.iter().all(|e| e["extensions"]["code"] == "BAD_USER_INPUT"), "{body}");
+    // An id of a type that is not visible is null without an error, as before.
+    let (_, body) = t
+        .gql_as(
+            Some(NORTHWIND_ADMIN),
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+            json!({ "ids": [gid("Customer", "nope")] }),
+        )
+        .await;
+    assert_eq!(body, json!({ "data": { "nodes": [null] } }));
+}
+
+/// Sends a query and returns the response with its keys in the order they were sent
+/// (`async_graphql::Value` keeps object keys in order; serde_json's map sorts them).
+async fn ordered(t: &TestApp, query: &str, variables: Value) -> async_graphql::Value {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/graphql")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", t.token(NORTHWIND_ADMIN)))
+        .body(Body::from(json!({ "query": query, "variables": variables }).to_string()))
+        .unwrap();
+    let (_, _, body) = t.send(req).await;
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// Every object's keys, in order, with their paths.
+fn key_orders(v: &async_graphql::Value, path: String, out: &mut Vec<(String, Vec<String>)>) {
+    match v {
+        async_graphql::Value::Object(map) => {
+            out.push((path.clone(), map.keys().map(|k| k.to_string()).collect()));
+            for (k, child) in map {
+                key_orders(child, format!("{path}.{k}"), out);
+            }
+        }
+        async_graphql::Value::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                key_orders(item, format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn responses_keep_selection_order(t: TestApp) {
+    // Loader-backed fields (customer, createdBy, author, subscription) among plain ones, an
+    // alias, a fragment spread, inline fragments with and without a type condition, a
+    // skipped field, and the same key selected twice.
+    let query = "query($skip: Boolean!) {
+      serviceRequests(first: 20) {
+        edges { node {
+          customer { companyName id }
+          title
+          ...Sla
+          first: createdBy { email }
+          id
+          ... @include(if: true) { status customer { domains } }
+          severity @skip(if: $skip)
+          subscription { offerName customer { companyName } id }
+          notes(first: 3) { nodes { author { email } body id } totalCount }
+          ... on ServiceRequest { version }
+        } cursor }
+        totalCount
+      }
+      viewer { partner { name } agent { email } }
+    }
+    fragment Sla on ServiceRequest { sla { state dueAt } createdAt }";
+    let expected: &[(&str, &[&str])] = &[
+        ("", &["data"]),
+        (".data", &["serviceRequests", "viewer"]),
+        (".data.serviceRequests", &["edges", "totalCount"]),
+        (".data.serviceRequests.edges[0]", &["node", "cursor"]),
+        (
+            ".data.serviceRequests.edges[0].node",
+            &["customer", "title", "sla", "createdAt", "first", "id", "status", "subscription", "notes", "version"],
+        ),
+        (".data.serviceRequests.edges[0].node.customer", &["companyName", "id", "domains"]),
+        (".data.serviceRequests.edges[0].node.sla", &["state", "dueAt"]),
+        (".data.viewer", &["partner", "agent"]),
+    ];
+    for round in 0..3 {
+        let response = ordered(&t, query, json!({ "skip": true })).await;
+        let mut orders = Vec::new();
+        key_orders(&response, String::new(), &mut orders);
+        for (path, keys) in expected {
+            let found = orders.iter().find(|(p, _)| p == path).unwrap_or_else(|| panic!("no object at {path}"));
+            assert_eq!(found.1, *keys, "round {round}, at {path}");
+        }
+        // Every edge's node, and every nested object of a kind, has the same order.
+        for (path, keys) in &orders {
+            if path.ends_with(".node") && path.contains("edges[") {
+                assert_eq!(keys, &expected[4].1.iter().map(|k| k.to_string()).collect::<Vec<_>>(), "{path}");
+            }
+            if path.ends_with(".subscription") {
+                assert_eq!(keys, &["offerName", "customer", "id"], "{path}");
+            }
+            if path.contains(".notes.nodes[") && path.ends_with(']') {
+                assert_eq!(keys, &["author", "body", "id"], "{path}");
+            }
+        }
+    }
+    // With `@skip(if: false)` the field is in its place; at an abstract position the
+    // `__typename` picks the fragments that apply.
+    let response = ordered(&t, query, json!({ "skip": false })).await;
+    let mut orders = Vec::new();
+    key_orders(&response, String::new(), &mut orders);
+    let node = &orders.iter().find(|(p, _)| p == ".data.serviceRequests.edges[0].node").unwrap().1;
+    assert_eq!(node[6..9], ["status", "severity", "subscription"]);
+    let d = t.data(NORTHWIND_ADMIN, "{ customers(first: 1) { nodes { id } } }", json!({})).await;
+    let response = ordered(
+        &t,
+        "query($id: ID!) { node(id: $id) { ... on Agent { id email } __typename ... on Customer { companyName subscriptions(first: 1) { nodes { id } } } ... on Node { id } } }",
+        json!({ "id": d["customers"]["nodes"][0]["id"] }),
+    )
+    .await;
+    let mut orders = Vec::new();
+    key_orders(&response, String::new(), &mut orders);
+    let node = &orders.iter().find(|(p, _)| p == ".data.node").unwrap().1;
+    assert_eq!(node, &["__typename", "companyName", "subscriptions", "id"]);
+}
