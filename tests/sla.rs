@@ -516,6 +516,20 @@ async fn s5_admins_maintain_calendars_and_open_requests_follow_them(t: TestApp) 
     assert!(d["node"].is_null());
     // The partner's own tenant gets its calendar the same way; built-in holidays run for years.
     t.data(NORTHWIND_ADMIN, &assign, json!({ "c": cal["id"] })).await;
+    // Every change is in the administrative history, newest first; refused ones are not.
+    let d = t
+        .data(
+            NORTHWIND_ADMIN,
+            "{ adminChanges(first: 10, subject: BUSINESS_CALENDAR) { nodes { action detail } } }",
+            json!({}),
+        )
+        .await;
+    let changes = d["adminChanges"]["nodes"].as_array().unwrap();
+    let actions: Vec<&str> = changes.iter().map(|c| c["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["UPDATED", "UPDATED", "UPDATED", "CREATED"]);
+    assert_eq!(changes[0]["detail"], json!({ "assignedTo": "partner" }));
+    assert_eq!(changes[1]["detail"]["weeklyHours"][0], json!([1, 19 * 60, 23 * 60]));
+    assert_eq!(changes[3]["detail"]["holidays"], json!([["2028-12-25", "Weihnachten"]]));
     let d = t
         .data(NORTHWIND_ADMIN, "{ viewer { partner { name } } businessCalendars { id holidays { date } } }", json!({}))
         .await;

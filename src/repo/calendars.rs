@@ -9,10 +9,12 @@ use diesel_async::RunQueryDsl;
 use serde_json::json;
 
 use super::Repo;
+use super::admin::{audit, change_row};
 use super::mutations::{LockingLoad, emit, load_request_for_update, record, sla_entries, sla_record, store_sla};
 use crate::auth::Caller;
 use crate::db::models::*;
 use crate::db::schema::*;
+use crate::domain::admin::{AdminAction, AdminSubject};
 use crate::domain::calendar::{self, CalendarDraft, ValidCalendar};
 use crate::domain::model::*;
 use crate::domain::sla::{self, BusinessCalendar, SlaPolicy};
@@ -25,6 +27,16 @@ pub struct CalendarChange {
     pub calendar_id: String,
     /// Open requests whose due time moved.
     pub rescheduled: usize,
+}
+
+/// What `adminChanges` records of a calendar: the fields as they became.
+fn calendar_detail(v: &ValidCalendar) -> serde_json::Value {
+    json!({
+        "name": v.name,
+        "timeZone": v.time_zone.name(),
+        "weeklyHours": v.hours.iter().map(|&(day, start, end)| json!([u32::from(day) + 1, start, end])).collect::<Vec<_>>(),
+        "holidays": v.holidays.iter().map(|(d, n)| json!([d.to_string(), n])).collect::<Vec<_>>(),
+    })
 }
 
 fn require_calendar_admin(caller: &Caller) -> AppResult<()> {
@@ -213,6 +225,7 @@ impl Repo {
                 diesel::insert_into(business_calendar_holidays::table).values(&h).execute(conn).await?;
             }
             emit!(conn, postgres, &calendar_event(p, &id, &caller.agent_id, now));
+            audit!(conn, caller, AdminSubject::BusinessCalendar, &id, AdminAction::Created, calendar_detail(&v), now);
             Ok(CalendarChange { calendar_id: id.clone(), rescheduled: 0 })
         });
         self.calendar_changed(result)
@@ -285,6 +298,7 @@ impl Repo {
             let rescheduled =
                 reschedule_requests!(conn, postgres, p, ids, id, &calendar, policy, caller.agent_id.as_str(), now);
             emit!(conn, postgres, &calendar_event(p, id, &caller.agent_id, now));
+            audit!(conn, caller, AdminSubject::BusinessCalendar, id, AdminAction::Updated, calendar_detail(&v), now);
             Ok(CalendarChange { calendar_id: id.to_owned(), rescheduled })
         });
         self.calendar_changed(result)
@@ -350,6 +364,8 @@ impl Repo {
                 now
             );
             emit!(conn, postgres, &calendar_event(p, calendar_id, &caller.agent_id, now));
+            let assigned = json!({ "assignedTo": customer_id.unwrap_or("partner") });
+            audit!(conn, caller, AdminSubject::BusinessCalendar, calendar_id, AdminAction::Updated, assigned, now);
             Ok(CalendarChange { calendar_id: calendar_id.to_owned(), rescheduled })
         });
         self.calendar_changed(result)
