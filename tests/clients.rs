@@ -283,3 +283,54 @@ async fn responses_keep_selection_order(t: TestApp) {
     let node = &orders.iter().find(|(p, _)| p == ".data.node").unwrap().1;
     assert_eq!(node, &["__typename", "companyName", "subscriptions", "id"]);
 }
+
+/// The elements of the schema without a description: types, fields, arguments, input fields
+/// and enum values (the built-in scalars and introspection types aside).
+async fn undescribed() -> Vec<String> {
+    let query = "{ __schema { types { name kind description
+        fields(includeDeprecated: true) { name description args { name description } }
+        inputFields { name description }
+        enumValues(includeDeprecated: true) { name description } } } }";
+    let response = support_gateway::graphql::schema().execute(query).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let data = response.data.into_json().unwrap();
+    let missing = |d: &Value| d.as_str().is_none_or(|s| s.trim().is_empty());
+    let mut out = Vec::new();
+    for ty in data["__schema"]["types"].as_array().unwrap() {
+        let name = ty["name"].as_str().unwrap();
+        if name.starts_with("__") || ["String", "Int", "Float", "Boolean", "ID"].contains(&name) {
+            continue;
+        }
+        if missing(&ty["description"]) {
+            out.push(name.to_owned());
+        }
+        for f in ty["fields"].as_array().into_iter().flatten() {
+            if missing(&f["description"]) {
+                out.push(format!("{name}.{}", f["name"].as_str().unwrap()));
+            }
+            for a in f["args"].as_array().into_iter().flatten() {
+                if missing(&a["description"]) {
+                    out.push(format!("{name}.{}({}:)", f["name"].as_str().unwrap(), a["name"].as_str().unwrap()));
+                }
+            }
+        }
+        for f in ty["inputFields"].as_array().into_iter().flatten() {
+            if missing(&f["description"]) {
+                out.push(format!("{name}.{}", f["name"].as_str().unwrap()));
+            }
+        }
+        for v in ty["enumValues"].as_array().into_iter().flatten() {
+            if missing(&v["description"]) {
+                out.push(format!("{name}.{}", v["name"].as_str().unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// Every element of the schema says what it is to a frontend developer.
+#[tokio::test]
+async fn every_schema_element_is_described() {
+    let missing = undescribed().await;
+    assert!(missing.is_empty(), "{} elements have no description:\n{}", missing.len(), missing.join("\n"));
+}

@@ -8,13 +8,21 @@ use super::policy::Refusal;
 text_enum! {
     /// What an administrative change is about.
     AdminSubject {
+        /// One of the partner's agents.
         Agent = "AGENT",
+        /// One of the partner's domains; `subjectId` is the domain.
         PartnerDomain = "PARTNER_DOMAIN",
+        /// The partner's support agreements; `subjectId` is the partner's id.
         SupportAgreements = "SUPPORT_AGREEMENTS",
+        /// One of the partner's own marketplace products.
         MarketplaceProduct = "MARKETPLACE_PRODUCT",
+        /// One of the partner's business calendars.
         BusinessCalendar = "BUSINESS_CALENDAR",
+        /// A customer, written by `support-gateway import`.
         Customer = "CUSTOMER",
+        /// A subscription, written by `support-gateway import`.
         Subscription = "SUBSCRIPTION",
+        /// One of the partner's webhook endpoints (its secret is never recorded).
         WebhookEndpoint = "WEBHOOK_ENDPOINT",
     }
 }
@@ -22,8 +30,11 @@ text_enum! {
 text_enum! {
     /// What an administrative change did.
     AdminAction {
+        /// The object was created.
         Created = "CREATED",
+        /// The object was changed.
         Updated = "UPDATED",
+        /// The object was removed (an agent, a domain or a webhook endpoint).
         Removed = "REMOVED",
         /// Written by `support-gateway import`.
         Imported = "IMPORTED",

@@ -70,10 +70,17 @@ text_enum! {
 text_enum! {
     /// A partner user's role, as in Partner Center.
     AgentRole {
+        /// Files and works requests, records support's response, and maintains calendars,
+        /// products and webhook endpoints; cannot manage agents, domains or agreements.
         AdminAgent = "ADMIN_AGENT",
+        /// Files and works requests, except Azure requests (R5).
         HelpdeskAgent = "HELPDESK_AGENT",
+        /// Reads only.
         SalesAgent = "SALES_AGENT",
+        /// Reads only.
         BillingAdmin = "BILLING_ADMIN",
+        /// May do everything, including managing agents and roles, the partner's domains and
+        /// its support agreements.
         GlobalAdmin = "GLOBAL_ADMIN",
     }
 }
@@ -100,11 +107,13 @@ text_enum! {
 text_enum! {
     /// The product family of a subscription or a service request; it picks the route (R2).
     ProductFamily {
+        /// Microsoft Azure; worked in the Azure portal (R2).
         Azure = "AZURE",
         /// Microsoft 365 (Office 365).
         Microsoft365 = "MICROSOFT_365",
         /// Dynamics 365, including Dynamics CRM Online.
         Dynamics365 = "DYNAMICS_365",
+        /// Enterprise Mobility + Security (EMS).
         EnterpriseMobilitySuite = "ENTERPRISE_MOBILITY_SUITE",
     }
 }
@@ -112,10 +121,16 @@ text_enum! {
 text_enum! {
     /// The lifecycle state of a subscription.
     SubscriptionStatus {
+        /// In use.
         Active = "ACTIVE",
+        /// Suspended: the service is stopped but the subscription is kept.
         Suspended = "SUSPENDED",
+        /// Cancelled, or no longer listed by Partner Center; only billing and fraud requests
+        /// may be filed about it (R11).
         Deleted = "DELETED",
+        /// Its term ended without renewal.
         Expired = "EXPIRED",
+        /// Ordered but not yet provisioned.
         Pending = "PENDING",
     }
 }
@@ -133,7 +148,9 @@ text_enum! {
 text_enum! {
     /// How often a subscription is billed.
     BillingCycle {
+        /// Billed every month.
         Monthly = "MONTHLY",
+        /// Billed once a year.
         Annual = "ANNUAL",
         /// Not billed (trials, consumption with no commitment).
         None = "NONE",
@@ -143,11 +160,20 @@ text_enum! {
 text_enum! {
     /// What kind of problem a service request reports (R1).
     IncidentKind {
+        /// Something that worked is broken; first response due in 2, 4 or 8 hours by severity
+        /// (S1).
         TechnicalBreakFix = "TECHNICAL_BREAK_FIX",
+        /// A technical matter that is not a break-fix (a question, advice); first response
+        /// within one business day (S3).
         NonBreakFix = "NON_BREAK_FIX",
+        /// A question about a bill; first response within one business day (S3).
         Billing = "BILLING",
+        /// A disputed charge; first response within one business day (S3).
         BillingDispute = "BILLING_DISPUTE",
+        /// Suspected fraud; first response within one business day (S3).
         FraudConcern = "FRAUD_CONCERN",
+        /// Managing a subscription (licences, changes, transfers); first response within one
+        /// business day (S3).
         SubscriptionManagement = "SUBSCRIPTION_MANAGEMENT",
     }
 }
@@ -167,8 +193,14 @@ text_enum! {
 text_enum! {
     /// Severity of a service request: A (critical) to C (minimal).
     Severity {
+        /// Critical (business impact `CRITICAL`): a break-fix's first response is due within 120
+        /// clock minutes (S1).
         A = "A",
+        /// Moderate (business impact `MODERATE`): a break-fix's first response is due within 240
+        /// clock minutes (S1).
         B = "B",
+        /// Minimal (business impact `MINIMAL`): a break-fix's first response is due within 480
+        /// clock minutes (S1).
         C = "C",
     }
 }
@@ -189,8 +221,12 @@ text_enum! {
     SupportPlan {
         /// The CSP support benefit; every Azure request on behalf of a customer carries it (R6).
         CloudSolutionProvider = "CLOUD_SOLUTION_PROVIDER",
+        /// The partner's MPN support contract, named by its id (partner's own tenant, R12).
         MpnContract = "MPN_CONTRACT",
+        /// The partner's Microsoft Premier agreement (partner's own tenant, R12).
         Premier = "PREMIER",
+        /// The partner's Azure support plan; covers Azure requests only (partner's own tenant,
+        /// R12).
         AzureSupportPlan = "AZURE_SUPPORT_PLAN",
     }
 }
@@ -202,9 +238,14 @@ text_enum! {
         NoFee = "NO_FEE",
         /// Covered by the CSP support benefit.
         CspBenefit = "CSP_BENEFIT",
+        /// The partner's own Azure request, paid by its Signature Cloud Support (used whenever
+        /// the partner has it).
         SignatureCloudSupport = "SIGNATURE_CLOUD_SUPPORT",
+        /// The partner's own Azure request, paid by its MPN benefits (entitlement `MPN_CONTRACT`).
         MpnBenefit = "MPN_BENEFIT",
+        /// The partner's own Azure request, paid by its Premier agreement.
         Premier = "PREMIER",
+        /// The partner's own Azure request, paid by its Azure support plan.
         AzureSupportPlan = "AZURE_SUPPORT_PLAN",
     }
 }
@@ -222,11 +263,17 @@ text_enum! {
 text_enum! {
     /// The status of a service request.
     RequestStatus {
+        /// Just filed.
         New = "NEW",
+        /// Open and waiting to be worked.
         Open = "OPEN",
+        /// Being worked.
         InProgress = "IN_PROGRESS",
+        /// Waiting for the partner to answer or act.
         WaitingOnPartner = "WAITING_ON_PARTNER",
+        /// Solved; it may still be reopened or closed. Stops an unanswered request's SLA clock.
         Resolved = "RESOLVED",
+        /// Final: nothing can change it any more.
         Closed = "CLOSED",
     }
 }
@@ -251,13 +298,22 @@ text_enum! {
 text_enum! {
     /// What a history entry records.
     HistoryKind {
+        /// The request was filed; `toValue` is `NEW`, and `fromValue` the sync source (e.g.
+        /// `PARTNER_CENTER`) for a request found at Microsoft.
         Created = "CREATED",
+        /// The status changed; `fromValue` and `toValue` are the statuses.
         StatusChanged = "STATUS_CHANGED",
+        /// The severity changed; `fromValue` and `toValue` are the severities.
         SeverityChanged = "SEVERITY_CHANGED",
+        /// A note was added; `toValue` is the note's raw id (not its global id).
         NoteAdded = "NOTE_ADDED",
+        /// Support's first response was recorded; `fromValue` is its source (`MANUAL` or
+        /// `MICROSOFT`), `toValue` the response time claimed (RFC 3339).
         SupportResponded = "SUPPORT_RESPONDED",
+        /// The SLA state changed; `fromValue` and `toValue` are the states.
         SlaStateChanged = "SLA_STATE_CHANGED",
-        /// The due time moved: a new severity or a changed business calendar.
+        /// The due time moved because the request's business calendar changed or another was
+        /// assigned (a severity change moves it too, recorded as `SEVERITY_CHANGED`).
         SlaDueChanged = "SLA_DUE_CHANGED",
     }
 }
@@ -266,16 +322,24 @@ text_enum! {
     /// What a committed change was: the kind of every row of the event log.
     #[graphql(name = "ServiceRequestEventKind")]
     EventKind {
+        /// A request was filed (here, or found at Microsoft by sync).
         Created = "CREATED",
+        /// A request's status changed.
         StatusChanged = "STATUS_CHANGED",
+        /// A request's severity changed.
         SeverityChanged = "SEVERITY_CHANGED",
+        /// A note was added to a request.
         NoteAdded = "NOTE_ADDED",
+        /// Support's first response to a request was recorded.
         SupportResponded = "SUPPORT_RESPONDED",
+        /// A request's SLA state changed (the SLA alerts).
         SlaStateChanged = "SLA_STATE_CHANGED",
-        /// The due time moved: a new severity or a changed business calendar.
+        /// The due time moved because the request's business calendar changed or another was
+        /// assigned (a severity change moves it too, recorded as `SEVERITY_CHANGED`).
         SlaDueChanged = "SLA_DUE_CHANGED",
         /// An indirect provider granted its reseller access to a customer's Azure account (R4).
         AzureAccessGranted = "AZURE_ACCESS_GRANTED",
+        /// An indirect provider revoked its reseller's access to a customer's Azure account (R4).
         AzureAccessRevoked = "AZURE_ACCESS_REVOKED",
         /// A business calendar was created or edited, or assigned to a customer or the
         /// partner's own tenant.

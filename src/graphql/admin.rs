@@ -20,7 +20,9 @@ pub struct AdminMutation;
 pub struct CreateAgentInput {
     /// At one of the partner's domains (`Partner.domains`).
     pub email: String,
+    /// The agent's name as shown to people: one line, at most 200 characters.
     pub display_name: String,
+    /// What the agent may do.
     pub role: AgentRole,
     /// The identity provider's value of `SG_IDENTITY_CLAIM` for this person (an object id,
     /// e-mail or user name): tokens carrying it sign in as this agent.
@@ -30,7 +32,10 @@ pub struct CreateAgentInput {
 /// Changes to an agent; fields left out stay as they are.
 #[derive(InputObject)]
 pub struct UpdateAgentInput {
+    /// The new name as shown to people: one line, at most 200 characters.
     pub display_name: Option<String>,
+    /// The new role; refused if it would leave the partner without a global admin who can sign
+    /// in.
     pub role: Option<AgentRole>,
     /// The identity provider's value for this person; `null` removes the mapping.
     pub identity: MaybeUndefined<String>,
@@ -39,9 +44,13 @@ pub struct UpdateAgentInput {
 /// The support agreements the partner holds; fields left out stay as they are.
 #[derive(InputObject)]
 pub struct SupportAgreementsInput {
+    /// Whether the partner holds Advanced Support for Partners (ASfP, R3).
     pub advanced_support_for_partners: Option<bool>,
+    /// Whether the partner holds Microsoft Premier support (R3, R12).
     pub premier: Option<bool>,
+    /// Whether the partner holds an Azure support plan (R12).
     pub azure_support_plan: Option<bool>,
+    /// Whether the partner holds Signature Cloud Support (R13).
     pub signature_cloud_support: Option<bool>,
     /// The MPN support contract id; `null` removes it.
     pub mpn_contract_id: MaybeUndefined<String>,
@@ -50,13 +59,18 @@ pub struct SupportAgreementsInput {
 /// A marketplace product the partner maintains, with its ISV's support contacts (R10).
 #[derive(InputObject)]
 pub struct MarketplaceProductInput {
+    /// The product's name: one line, at most 200 characters.
     pub name: String,
+    /// The ISV that publishes it: one line, at most 200 characters.
     pub publisher: String,
+    /// A short description, at most 2,000 characters; empty when omitted.
     #[graphql(default)]
     pub summary: String,
     /// At least one of the three contacts is required.
     pub support_website_url: Option<String>,
+    /// The ISV's support e-mail address.
     pub support_email: Option<String>,
+    /// The ISV's support phone number: digits, spaces and `+ - ( ) .` only.
     pub support_phone: Option<String>,
 }
 
@@ -73,18 +87,24 @@ impl MarketplaceProductInput {
     }
 }
 
+/// The result of a change to an agent.
 #[derive(SimpleObject)]
 pub struct AgentPayload {
+    /// The agent as it is after the change.
     pub agent: Agent,
 }
 
+/// The result of a change to the caller's partner.
 #[derive(SimpleObject)]
 pub struct PartnerPayload {
+    /// The caller's partner as it is after the change.
     pub partner: Partner,
 }
 
+/// The result of a change to a marketplace product.
 #[derive(SimpleObject)]
 pub struct MarketplaceProductPayload {
+    /// The product as it is after the change.
     pub marketplace_product: MarketplaceProduct,
 }
 
@@ -105,7 +125,11 @@ async fn partner_payload(rc: &super::RequestCtx) -> Result<PartnerPayload> {
 impl AdminMutation {
     /// Adds an agent to your partner (global admins). Its e-mail must be at one of the
     /// partner's domains and not in use; an identity maps an identity provider's tokens to it.
-    async fn create_agent(&self, ctx: &Context<'_>, input: CreateAgentInput) -> Result<AgentPayload> {
+    async fn create_agent(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new agent.")] input: CreateAgentInput,
+    ) -> Result<AgentPayload> {
         let rc = rc(ctx)?;
         let draft = AgentDraft {
             email: input.email,
@@ -119,7 +143,12 @@ impl AdminMutation {
 
     /// Changes an agent's name, role or identity (global admins). The partner always keeps a
     /// global admin. A changed role applies within `SG_CALLER_CACHE_SECONDS`.
-    async fn update_agent(&self, ctx: &Context<'_>, id: ID, input: UpdateAgentInput) -> Result<AgentPayload> {
+    async fn update_agent(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The global id of one of the partner's agents.")] id: ID,
+        #[graphql(desc = "The changes; fields left out stay as they are.")] input: UpdateAgentInput,
+    ) -> Result<AgentPayload> {
         let rc = rc(ctx)?;
         let raw = decode_as(NodeKind::Agent, &id)?;
         let change =
@@ -130,7 +159,11 @@ impl AdminMutation {
 
     /// Removes an agent (global admins): it can no longer sign in; what it filed and did
     /// keeps its name.
-    async fn remove_agent(&self, ctx: &Context<'_>, id: ID) -> Result<AgentPayload> {
+    async fn remove_agent(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The global id of one of the partner's agents.")] id: ID,
+    ) -> Result<AgentPayload> {
         let rc = rc(ctx)?;
         let raw = decode_as(NodeKind::Agent, &id)?;
         let row = rc.repo.remove_agent(&rc.caller, &raw, rc.clock.now()).await?;
@@ -139,7 +172,11 @@ impl AdminMutation {
 
     /// Adds one of your partner's own domains (global admins): contacts and agents may have
     /// addresses at it (R7).
-    async fn add_partner_domain(&self, ctx: &Context<'_>, domain: String) -> Result<PartnerPayload> {
+    async fn add_partner_domain(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A domain name such as `contoso.com`; kept in lower case.")] domain: String,
+    ) -> Result<PartnerPayload> {
         let rc = rc(ctx)?;
         rc.repo.add_partner_domain(&rc.caller, &domain, rc.clock.now()).await?;
         partner_payload(rc).await
@@ -147,7 +184,11 @@ impl AdminMutation {
 
     /// Removes one of your partner's domains (global admins), unless an agent has an address
     /// at it.
-    async fn remove_partner_domain(&self, ctx: &Context<'_>, domain: String) -> Result<PartnerPayload> {
+    async fn remove_partner_domain(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "One of the partner's domains (compared in lower case).")] domain: String,
+    ) -> Result<PartnerPayload> {
         let rc = rc(ctx)?;
         rc.repo.remove_partner_domain(&rc.caller, &domain, rc.clock.now()).await?;
         partner_payload(rc).await
@@ -158,7 +199,7 @@ impl AdminMutation {
     async fn update_support_agreements(
         &self,
         ctx: &Context<'_>,
-        input: SupportAgreementsInput,
+        #[graphql(desc = "The agreements to change; fields left out stay as they are.")] input: SupportAgreementsInput,
     ) -> Result<PartnerPayload> {
         let rc = rc(ctx)?;
         let change = AgreementsChange {
@@ -177,7 +218,7 @@ impl AdminMutation {
     async fn create_marketplace_product(
         &self,
         ctx: &Context<'_>,
-        input: MarketplaceProductInput,
+        #[graphql(desc = "The new product.")] input: MarketplaceProductInput,
     ) -> Result<MarketplaceProductPayload> {
         let rc = rc(ctx)?;
         let row = rc.repo.create_product(&rc.caller, &input.draft(), rc.clock.now()).await?;
@@ -188,8 +229,8 @@ impl AdminMutation {
     async fn update_marketplace_product(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        input: MarketplaceProductInput,
+        #[graphql(desc = "The global id of one of the partner's own products.")] id: ID,
+        #[graphql(desc = "The product as a whole: it replaces every field.")] input: MarketplaceProductInput,
     ) -> Result<MarketplaceProductPayload> {
         let rc = rc(ctx)?;
         let raw = decode_as(NodeKind::MarketplaceProduct, &id)?;

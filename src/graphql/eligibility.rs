@@ -16,6 +16,7 @@ use crate::repo::filing::Draft;
 pub struct PolicyRefusal {
     /// The rule id: `R1`…`R15`, or `ACCESS` for "who may do what".
     pub rule: String,
+    /// Why the rule refuses, in words for the agent.
     pub message: String,
     /// What the agent can do instead.
     pub help: String,
@@ -23,6 +24,7 @@ pub struct PolicyRefusal {
     pub alternatives: Vec<String>,
     /// For R10: the product's ISV and how to reach its support.
     pub isv_name: Option<String>,
+    /// For R10: how to reach the ISV's support; null for every other rule.
     pub isv_support: Option<IsvSupportContacts>,
 }
 

@@ -20,10 +20,11 @@ pub enum NodeKind {
     BusinessCalendar,
     Note,
     HistoryEntry,
+    AdminChange,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 10] = [
+    const ALL: [NodeKind; 11] = [
         NodeKind::Customer,
         NodeKind::Subscription,
         NodeKind::ServiceRequest,
@@ -34,6 +35,7 @@ impl NodeKind {
         NodeKind::BusinessCalendar,
         NodeKind::Note,
         NodeKind::HistoryEntry,
+        NodeKind::AdminChange,
     ];
 
     pub fn type_name(self) -> &'static str {
@@ -48,6 +50,7 @@ impl NodeKind {
             NodeKind::BusinessCalendar => "BusinessCalendar",
             NodeKind::Note => "Note",
             NodeKind::HistoryEntry => "HistoryEntry",
+            NodeKind::AdminChange => "AdminChange",
         }
     }
 }

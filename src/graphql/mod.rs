@@ -13,6 +13,7 @@ pub mod order;
 pub mod query;
 pub mod reports;
 pub mod run;
+pub mod scalars;
 pub mod subscription;
 pub mod types;
 pub mod webhooks;
@@ -38,14 +39,34 @@ pub struct MutationRoot(mutation::Mutation, admin::AdminMutation, webhooks::Webh
 /// requests through [`run`], which applies the limits, persisted documents, error codes and
 /// metrics (see there why). Per-request state (caller, loaders) is attached to each request.
 pub fn schema() -> GatewaySchema {
-    Schema::build(query::Query, MutationRoot::default(), subscription::Subscription).finish()
+    builder().finish()
+}
+
+/// The schema's types, with the descriptions of the types async-graphql makes itself (the
+/// connections, and chrono's `DateTime`).
+fn builder() -> async_graphql::SchemaBuilder<query::Query, MutationRoot, subscription::Subscription> {
+    use connection::Conn;
+    use types::*;
+    Schema::build(query::Query, MutationRoot::default(), subscription::Subscription)
+        .override_output_type_description::<DateTime<Utc>>(scalars::DATE_TIME_DESCRIPTION)
+        .override_output_type_description::<Conn<Customer>>("A page of customers (Relay connection).")
+        .override_output_type_description::<Conn<Subscription>>("A page of subscriptions (Relay connection).")
+        .override_output_type_description::<Conn<ServiceRequest>>("A page of service requests (Relay connection).")
+        .override_output_type_description::<Conn<Note>>("A page of a request's notes (Relay connection).")
+        .override_output_type_description::<Conn<HistoryEntry>>("A page of a request's history (Relay connection).")
+        .override_output_type_description::<Conn<MarketplaceProduct>>(
+            "A page of marketplace products (Relay connection).",
+        )
+        .override_output_type_description::<Conn<AdminChange>>(
+            "A page of the partner's administrative changes (Relay connection).",
+        )
 }
 
 /// The schema an app serves, for its profile (introspection and field suggestions are off in
 /// production unless enabled). Run requests on it through [`run`].
 pub fn schema_for(app: &crate::app::App) -> GatewaySchema {
     let config = &app.config;
-    let mut builder = Schema::build(query::Query, MutationRoot::default(), subscription::Subscription);
+    let mut builder = builder();
     if !config.introspection {
         builder = builder.disable_introspection();
     }
@@ -58,7 +79,7 @@ pub fn schema_for(app: &crate::app::App) -> GatewaySchema {
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    schema().sdl()
+    schema().sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }
 
 /// What every resolver of one request shares: who is asking, their scoped repo and loaders,

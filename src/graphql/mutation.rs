@@ -30,7 +30,10 @@ pub struct Mutation;
 /// of its own domains, never the customer's).
 #[derive(InputObject)]
 pub struct ContactInput {
+    /// The contact's name: one line, at most 200 characters.
     pub name: String,
+    /// The contact's e-mail address (at most 254 characters): an agent's, or one at the
+    /// partner's own domains (R7).
     pub email: String,
     /// A contact detail only: there is no phone channel for filing (R14).
     pub phone: Option<String>,
@@ -50,15 +53,19 @@ pub struct EntitlementInput {
 pub struct CreateServiceRequestInput {
     /// The customer the request is for; omit it for the partner's own tenant (R12).
     pub customer_id: Option<ID>,
+    /// The product family the problem is about; it decides the route (R2) and which rules apply.
     pub product_family: ProductFamily,
     /// The subscription concerned (required for Azure without delegated admin, R8).
     pub subscription_id: Option<ID>,
     /// A marketplace product the problem is about: such requests are refused (R10).
     pub marketplace_product_id: Option<ID>,
+    /// What kind of problem it is (R1); it decides the SLA target (S1, S3).
     pub incident_kind: IncidentKind,
     /// Sets the severity (R15).
     pub business_impact: BusinessImpact,
+    /// A one-line summary of the problem, at most 200 characters.
     pub title: String,
+    /// The problem in detail; line breaks allowed, at most 20,000 characters.
     pub description: String,
     /// Required for Microsoft 365, Dynamics 365 and EMS (R9).
     pub support_topic_id: Option<ID>,
@@ -68,8 +75,11 @@ pub struct CreateServiceRequestInput {
     /// BCP 47 tag; only English gets around-the-clock response (S2).
     #[graphql(default = "en")]
     pub support_language: String,
+    /// How the request is filed; `PHONE` is always refused (R14).
     #[graphql(default)]
     pub channel: FilingChannel,
+    /// The entitlement that covers a request about the partner's own tenant (R12); not used for
+    /// a customer's request.
     pub entitlement: Option<EntitlementInput>,
     /// Makes retries safe: the same key returns the first result and creates nothing.
     pub idempotency_key: Option<String>,
@@ -89,7 +99,9 @@ pub struct WorkingHoursInput {
 /// A day on which the calendar does not work.
 #[derive(InputObject)]
 pub struct HolidayInput {
-    pub date: chrono::NaiveDate,
+    /// The local date in the calendar's time zone; each date at most once.
+    pub date: super::scalars::Date,
+    /// The holiday's name.
     pub name: String,
 }
 
@@ -102,6 +114,7 @@ pub struct BusinessCalendarInput {
     pub time_zone: String,
     /// The working intervals of the week; they must not overlap.
     pub weekly_hours: Vec<WorkingHoursInput>,
+    /// The days on which no time is counted; none when omitted.
     #[graphql(default)]
     pub holidays: Vec<HolidayInput>,
 }
@@ -112,7 +125,7 @@ impl BusinessCalendarInput {
             name: self.name.clone(),
             time_zone: self.time_zone.clone(),
             weekly_hours: self.weekly_hours.iter().map(|h| (h.iso_weekday, h.start.clone(), h.end.clone())).collect(),
-            holidays: self.holidays.iter().map(|h| (h.date, h.name.clone())).collect(),
+            holidays: self.holidays.iter().map(|h| (h.date.0, h.name.clone())).collect(),
         }
     }
 }
@@ -120,44 +133,59 @@ impl BusinessCalendarInput {
 /// A calendar after a change, and how many open requests' due times moved with it.
 #[derive(SimpleObject)]
 pub struct BusinessCalendarPayload {
+    /// The calendar as it is after the change.
     pub business_calendar: BusinessCalendar,
     /// Open requests whose due time or SLA state was recomputed.
     pub rescheduled_requests: i32,
 }
 
+/// A note to append to a request.
 #[derive(InputObject)]
 pub struct AddServiceRequestNoteInput {
+    /// The request's global id.
     pub id: ID,
+    /// The note's text; line breaks allowed, at most 20,000 characters.
     pub body: String,
     /// When given, the note is refused if the request changed since this version.
     pub expected_version: Option<i32>,
 }
 
+/// A status change of a request.
 #[derive(InputObject)]
 pub struct ChangeServiceRequestStatusInput {
+    /// The request's global id.
     pub id: ID,
+    /// The new status; it must be one the current status allows (`changeServiceRequestStatus`).
     pub status: RequestStatus,
     /// The version the change is based on; a stale one is refused (`CONFLICT`).
     pub expected_version: i32,
 }
 
+/// A severity change of a request.
 #[derive(InputObject)]
 pub struct ChangeSeverityInput {
+    /// The request's global id.
     pub id: ID,
+    /// The new severity; the same one changes nothing.
     pub severity: Severity,
+    /// The version the change is based on; a stale one is refused (`CONFLICT`).
     pub expected_version: i32,
 }
 
+/// Support's first response to a request, entered by hand.
 #[derive(InputObject)]
 pub struct RecordSupportResponseInput {
+    /// The request's global id.
     pub id: ID,
     /// When support first responded; now when omitted.
     pub responded_at: Option<DateTime<Utc>>,
     /// Support's response, stored as a support note.
     pub note: Option<String>,
+    /// When given, the response is refused (`CONFLICT`) if the request changed since this version.
     pub expected_version: Option<i32>,
 }
 
+/// The result of `createServiceRequest`.
 #[derive(SimpleObject)]
 pub struct CreateServiceRequestPayload {
     /// The request filed (or, on a replay, the one the first call filed).
@@ -178,6 +206,7 @@ impl CreateServiceRequestPayload {
     }
 }
 
+/// The result of `addServiceRequestNote`.
 #[derive(SimpleObject)]
 pub struct AddServiceRequestNotePayload {
     /// The note added.
@@ -189,13 +218,17 @@ pub struct AddServiceRequestNotePayload {
     pub service_request: ServiceRequest,
 }
 
+/// The result of a change to a request.
 #[derive(SimpleObject)]
 pub struct ServiceRequestPayload {
+    /// The request as it is after the change.
     pub service_request: ServiceRequest,
 }
 
+/// The result of a change to a customer.
 #[derive(SimpleObject)]
 pub struct CustomerPayload {
+    /// The customer as it is after the change.
     pub customer: Customer,
 }
 
@@ -291,12 +324,13 @@ impl CreateServiceRequestInput {
 #[Object]
 impl Mutation {
     /// Files a service request on behalf of a customer (or for the partner's own tenant).
-    /// Refusals come back as errors with `extensions.code` `POLICY_REFUSED`, the `rule`, its
-    /// `help`, every `violations` entry and, for R10, the ISV's support contacts.
+    /// Global admins, admin agents and helpdesk agents (not Azure, R5). Refusals come back as
+    /// errors with `extensions.code` `POLICY_REFUSED`, the `rule`, its `help`, every
+    /// `violations` entry and, for R10, the ISV's support contacts.
     async fn create_service_request(
         &self,
         ctx: &Context<'_>,
-        input: CreateServiceRequestInput,
+        #[graphql(desc = "The request as the form fills it.")] input: CreateServiceRequestInput,
     ) -> Result<CreateServiceRequestPayload> {
         let rc = rc(ctx)?;
         let (request, key) = input.validate()?;
@@ -307,11 +341,12 @@ impl Mutation {
         })
     }
 
-    /// Appends a note to a request (notes are never edited or removed).
+    /// Appends a note to a request (notes are never edited or removed). Global admins, admin
+    /// agents and helpdesk agents.
     async fn add_service_request_note(
         &self,
         ctx: &Context<'_>,
-        input: AddServiceRequestNoteInput,
+        #[graphql(desc = "The request and the note.")] input: AddServiceRequestNoteInput,
     ) -> Result<AddServiceRequestNotePayload> {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
@@ -328,10 +363,12 @@ impl Mutation {
 
     /// Moves a request along NEW → OPEN → IN_PROGRESS ⇄ WAITING_ON_PARTNER → RESOLVED → CLOSED
     /// (a resolved request may be reopened; a new or open one closed). Anything else is
-    /// refused with `INVALID_TRANSITION` and the allowed statuses.
+    /// refused with `INVALID_TRANSITION` and the allowed statuses. Global admins, admin agents
+    /// and helpdesk agents.
     async fn change_service_request_status(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The request, its new status and the version the change is based on.")]
         input: ChangeServiceRequestStatusInput,
     ) -> Result<ServiceRequestPayload> {
         let rc = rc(ctx)?;
@@ -344,9 +381,12 @@ impl Mutation {
     }
 
     /// Changes the severity; while support has not responded, the SLA due time is recomputed.
+    /// Refused on a resolved or closed request (`INVALID_TRANSITION`). Global admins, admin
+    /// agents and helpdesk agents.
     async fn change_service_request_severity(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The request, its new severity and the version the change is based on.")]
         input: ChangeSeverityInput,
     ) -> Result<ServiceRequestPayload> {
         let rc = rc(ctx)?;
@@ -363,7 +403,7 @@ impl Mutation {
     async fn record_support_response(
         &self,
         ctx: &Context<'_>,
-        input: RecordSupportResponseInput,
+        #[graphql(desc = "The request and support's response.")] input: RecordSupportResponseInput,
     ) -> Result<ServiceRequestPayload> {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::ServiceRequest, &input.id)?;
@@ -383,8 +423,13 @@ impl Mutation {
         Ok(ServiceRequestPayload { service_request: ServiceRequest::from(row) })
     }
 
-    /// An indirect provider grants its reseller access to a customer's Azure account (R4).
-    async fn grant_azure_access(&self, ctx: &Context<'_>, customer_id: ID) -> Result<CustomerPayload> {
+    /// An indirect provider grants its reseller access to a customer's Azure account (R4). Only
+    /// the admin agents and global admins of the customer's reseller's indirect provider.
+    async fn grant_azure_access(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The global id of the reseller's customer.")] customer_id: ID,
+    ) -> Result<CustomerPayload> {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::Customer, &customer_id)?;
         let row = rc.repo.set_azure_access(&rc.caller, &id, true, rc.clock.now()).await?;
@@ -396,7 +441,7 @@ impl Mutation {
     async fn create_business_calendar(
         &self,
         ctx: &Context<'_>,
-        input: BusinessCalendarInput,
+        #[graphql(desc = "The new calendar.")] input: BusinessCalendarInput,
     ) -> Result<BusinessCalendarPayload> {
         let rc = rc(ctx)?;
         let change = rc.repo.create_calendar(&rc.caller, &input.draft(), rc.clock.now()).await?;
@@ -409,8 +454,9 @@ impl Mutation {
     async fn update_business_calendar(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        input: BusinessCalendarInput,
+        #[graphql(desc = "The global id of one of the partner's own calendars.")] id: ID,
+        #[graphql(desc = "The calendar as a whole: it replaces every part.")] input: BusinessCalendarInput,
+        #[graphql(desc = "When given, the edit is refused (`CONFLICT`) if the calendar changed since this version.")]
         expected_version: Option<i32>,
     ) -> Result<BusinessCalendarPayload> {
         let rc = rc(ctx)?;
@@ -427,7 +473,8 @@ impl Mutation {
     async fn assign_business_calendar(
         &self,
         ctx: &Context<'_>,
-        calendar_id: ID,
+        #[graphql(desc = "The global id of a built-in calendar or one of the partner's own.")] calendar_id: ID,
+        #[graphql(desc = "The global id of one of the partner's customers; omit it for the partner's own tenant.")]
         customer_id: Option<ID>,
     ) -> Result<BusinessCalendarPayload> {
         let rc = rc(ctx)?;
@@ -438,7 +485,12 @@ impl Mutation {
     }
 
     /// An indirect provider revokes its reseller's access to a customer's Azure account (R4).
-    async fn revoke_azure_access(&self, ctx: &Context<'_>, customer_id: ID) -> Result<CustomerPayload> {
+    /// Only the admin agents and global admins of the customer's reseller's indirect provider.
+    async fn revoke_azure_access(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The global id of the reseller's customer.")] customer_id: ID,
+    ) -> Result<CustomerPayload> {
         let rc = rc(ctx)?;
         let id = decode_as(NodeKind::Customer, &customer_id)?;
         let row = rc.repo.set_azure_access(&rc.caller, &id, false, rc.clock.now()).await?;

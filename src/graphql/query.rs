@@ -23,7 +23,9 @@ pub struct Query;
 /// Filters of `customers`.
 #[derive(InputObject, Default)]
 pub struct CustomerFilter {
+    /// Only customers with one of these relationships.
     pub relationship: Option<Vec<CustomerRelationship>>,
+    /// Only customers whose tenant is in this cloud.
     pub cloud: Option<Cloud>,
     /// Only customers for which the partner does (or does not) hold delegated admin privileges.
     pub delegated_admin_privileges: Option<bool>,
@@ -34,12 +36,17 @@ pub struct CustomerFilter {
 /// Filters of `serviceRequests`; all given filters must hold.
 #[derive(InputObject, Default)]
 pub struct ServiceRequestFilter {
+    /// Only these requests (their global ids).
     pub ids: Option<Vec<ID>>,
+    /// Only requests in one of these statuses.
     pub status: Option<Vec<RequestStatus>>,
+    /// Only requests of one of these severities.
     pub severity: Option<Vec<Severity>>,
+    /// Only requests of one of these incident kinds.
     pub incident_kind: Option<Vec<IncidentKind>>,
+    /// Only requests of one of these product families.
     pub product_family: Option<Vec<ProductFamily>>,
-    /// Customer ids.
+    /// Customer ids: only requests filed for these customers (never the partner's own tenant).
     pub customer: Option<Vec<ID>>,
     /// Agent ids: only requests these agents filed.
     pub created_by: Option<Vec<ID>>,
@@ -54,25 +61,33 @@ pub struct ServiceRequestFilter {
     pub sla_clock_running: Option<bool>,
 }
 
+/// What `serviceRequests` is ordered by; requests with the same value are ordered by id.
 #[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
 pub enum ServiceRequestOrderField {
+    /// The instant the request was filed (the default).
     #[default]
     CreatedAt,
     /// The SLA due time.
     DueAt,
 }
 
+/// The direction of an order.
 #[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
 pub enum OrderDirection {
+    /// Ascending: the earliest instant first.
     Asc,
+    /// Descending: the latest instant first (the default).
     #[default]
     Desc,
 }
 
+/// How `serviceRequests` is ordered.
 #[derive(InputObject, Default)]
 pub struct ServiceRequestOrder {
+    /// What to order by; `CREATED_AT` when omitted.
     #[graphql(default)]
     pub field: ServiceRequestOrderField,
+    /// Ascending or descending; `DESC` when omitted.
     #[graphql(default)]
     pub direction: OrderDirection,
 }
@@ -86,6 +101,8 @@ fn texts<T: Copy>(values: &Option<Vec<T>>, as_str: fn(T) -> &'static str) -> Opt
     values.as_ref().map(|v| v.iter().map(|x| as_str(*x).to_owned()).collect())
 }
 
+/// The entry points for reading. Everything is scoped to the caller's partner: another
+/// partner's objects are never returned (`node` answers null for them).
 #[Object]
 impl Query {
     /// The signed-in agent and its partner.
@@ -100,7 +117,11 @@ impl Query {
     }
 
     /// Any object by its global id; null when it does not exist or is not visible to the caller.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A global id, as an object's `id` field returns it.")] id: ID,
+    ) -> Result<Option<Node>> {
         let Some((kind, raw)) = decode(&id) else {
             return Err(AppError::bad_input("`id` is not a valid global id").into());
         };
@@ -109,7 +130,11 @@ impl Query {
 
     /// Many objects by global id, in the order asked (null where not visible); at most 100. An id
     /// that is not valid is null at its position, with an error whose `path` points there.
-    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<NodeEntry>> {
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global ids, at most 100; the answer has one entry per id, in this order.")] ids: Vec<ID>,
+    ) -> Result<Vec<NodeEntry>> {
         if ids.len() > MAX_NODES {
             return Err(AppError::bad_input(format!("`ids` takes at most {MAX_NODES} ids")).into());
         }
@@ -127,12 +152,15 @@ impl Query {
     async fn customers(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n items: 0 to 100 (20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Returns only the items after this cursor (an edge's `cursor` or `pageInfo.endCursor`).")]
         after: Option<String>,
-        last: Option<i32>,
+        #[graphql(desc = "Returns the last n items: 0 to 100.")] last: Option<i32>,
+        #[graphql(desc = "Returns only the items before this cursor (an edge's `cursor` or `pageInfo.startCursor`).")]
         before: Option<String>,
-        search: Option<String>,
-        filter: Option<CustomerFilter>,
+        #[graphql(desc = "Text to find, ignoring case; at most 200 characters.")] search: Option<String>,
+        #[graphql(desc = "Only customers matching every filter given.")] filter: Option<CustomerFilter>,
     ) -> Result<Conn<Customer>> {
         let rc = rc(ctx)?;
         let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
@@ -155,12 +183,15 @@ impl Query {
     async fn service_requests(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n items: 0 to 100 (20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Returns only the items after this cursor (an edge's `cursor` or `pageInfo.endCursor`).")]
         after: Option<String>,
-        last: Option<i32>,
+        #[graphql(desc = "Returns the last n items: 0 to 100.")] last: Option<i32>,
+        #[graphql(desc = "Returns only the items before this cursor (an edge's `cursor` or `pageInfo.startCursor`).")]
         before: Option<String>,
-        filter: Option<ServiceRequestFilter>,
-        order_by: Option<ServiceRequestOrder>,
+        #[graphql(desc = "Only requests matching every filter given.")] filter: Option<ServiceRequestFilter>,
+        #[graphql(desc = "The order; newest filed first when omitted.")] order_by: Option<ServiceRequestOrder>,
     ) -> Result<Conn<ServiceRequest>> {
         let rc = rc(ctx)?;
         let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
@@ -190,14 +221,19 @@ impl Query {
         Ok(from_page(page, ServiceRequest::from))
     }
 
-    /// The commercial-marketplace catalogue, by name; `search` matches name or publisher.
+    /// The commercial-marketplace catalogue and the partner's own products, by name; `search`
+    /// matches name or publisher.
     async fn marketplace_products(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n items: 0 to 100 (20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Returns only the items after this cursor (an edge's `cursor` or `pageInfo.endCursor`).")]
         after: Option<String>,
-        last: Option<i32>,
+        #[graphql(desc = "Returns the last n items: 0 to 100.")] last: Option<i32>,
+        #[graphql(desc = "Returns only the items before this cursor (an edge's `cursor` or `pageInfo.startCursor`).")]
         before: Option<String>,
+        #[graphql(desc = "Text to find in the name or publisher, ignoring case: at most 200 characters.")]
         search: Option<String>,
     ) -> Result<Conn<MarketplaceProduct>> {
         let rc = rc(ctx)?;
@@ -208,8 +244,13 @@ impl Query {
         Ok(from_page(page, MarketplaceProduct))
     }
 
-    /// The support topics to choose from when filing a request of a product family (R9).
-    async fn support_topics(&self, ctx: &Context<'_>, product_family: ProductFamily) -> Result<Vec<SupportTopic>> {
+    /// The support topics to choose from when filing a request of a product family (R9), by
+    /// category and name.
+    async fn support_topics(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The product family of the request being filed.")] product_family: ProductFamily,
+    ) -> Result<Vec<SupportTopic>> {
         let rows = rc(ctx)?.repo.topics_for_family(product_family.as_str()).await?;
         Ok(rows.into_iter().map(SupportTopic).collect())
     }
@@ -221,19 +262,30 @@ impl Query {
     async fn support_eligibility(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The customer the request would be for; omit it for the partner's own tenant.")]
         customer_id: Option<ID>,
-        product_family: ProductFamily,
+        #[graphql(desc = "The request's product family.")] product_family: ProductFamily,
+        #[graphql(desc = "The subscription concerned (needed for Azure without delegated admin, R8).")]
         subscription_id: Option<ID>,
+        #[graphql(desc = "A marketplace product the problem is about: such requests are refused (R10).")]
         marketplace_product_id: Option<ID>,
-        #[graphql(default_with = "crate::domain::model::IncidentKind::TechnicalBreakFix")]
+        #[graphql(
+            default_with = "crate::domain::model::IncidentKind::TechnicalBreakFix",
+            desc = "What kind of problem it is (R1)."
+        )]
         incident_kind: crate::domain::model::IncidentKind,
-        #[graphql(default_with = "crate::domain::model::BusinessImpact::Moderate")]
+        #[graphql(
+            default_with = "crate::domain::model::BusinessImpact::Moderate",
+            desc = "The business impact the agent would state; it sets the severity (R15)."
+        )]
         business_impact: crate::domain::model::BusinessImpact,
-        support_topic_id: Option<ID>,
+        #[graphql(desc = "The support topic picked (R9).")] support_topic_id: Option<ID>,
         #[graphql(desc = "The contact's e-mail; omitted, the filing agent is the contact (R7).")] contact_email: Option<
             String,
         >,
-        #[graphql(default)] channel: crate::domain::policy::FilingChannel,
+        #[graphql(default, desc = "How it would be filed; `PHONE` is always refused (R14).")]
+        channel: crate::domain::policy::FilingChannel,
+        #[graphql(desc = "The entitlement named for a request about the partner's own tenant (R12).")]
         entitlement: Option<super::mutation::EntitlementInput>,
     ) -> Result<super::eligibility::SupportEligibility> {
         let draft = super::eligibility::DraftInput {
@@ -265,10 +317,14 @@ impl Query {
     async fn admin_changes(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n items: 0 to 100 (20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Returns only the items after this cursor (an edge's `cursor` or `pageInfo.endCursor`).")]
         after: Option<String>,
-        last: Option<i32>,
+        #[graphql(desc = "Returns the last n items: 0 to 100.")] last: Option<i32>,
+        #[graphql(desc = "Returns only the items before this cursor (an edge's `cursor` or `pageInfo.startCursor`).")]
         before: Option<String>,
+        #[graphql(desc = "Only changes about this kind of object (agents, domains, products …); all when omitted.")]
         subject: Option<crate::domain::admin::AdminSubject>,
     ) -> Result<Conn<super::types::AdminChange>> {
         let rc = rc(ctx)?;
@@ -286,9 +342,11 @@ impl Query {
     async fn sla_report(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Start of the range, inclusive: requests created at or after this instant count.")]
         from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        #[graphql(default)] period: super::reports::ReportPeriod,
+        #[graphql(desc = "End of the range, exclusive; must be after `from`.")] to: DateTime<Utc>,
+        #[graphql(default, desc = "The length of the periods of `byPeriod`; the range may hold at most 1,000.")]
+        period: super::reports::ReportPeriod,
     ) -> Result<super::reports::SlaReport> {
         rc(ctx)?;
         Ok(super::reports::SlaReport::new(from, to, period)?)
@@ -373,6 +431,10 @@ async fn fetch_node(ctx: &Context<'_>, kind: NodeKind, raw: String) -> Result<Op
             let Some((request, item)) = split_child(&raw) else { return Ok(None) };
             let entries = load(&l.history_of_request, HistoryOfRequest(request.to_owned())).await?;
             entries.iter().find(|h| h.id == item).map(|h| Node::HistoryEntry(HistoryEntry(h.clone())))
+        }
+        NodeKind::AdminChange => {
+            let rc = rc(ctx)?;
+            rc.repo.admin_change(&rc.caller, &raw).await?.map(AdminChange::try_from).transpose()?.map(Node::AdminChange)
         }
     })
 }

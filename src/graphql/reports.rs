@@ -16,9 +16,12 @@ const MAX_PERIODS: i64 = 1000;
 /// The length of a report's periods, in UTC; weeks start on Monday.
 #[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
 pub enum ReportPeriod {
+    /// One calendar day, from 00:00 UTC (the default).
     #[default]
     Day,
+    /// Seven days from Monday 00:00 UTC.
     Week,
+    /// One calendar month, from the first day 00:00 UTC.
     Month,
 }
 
@@ -73,16 +76,21 @@ impl SlaReport {
     }
 }
 
+/// The partner's SLA figures for the requests created in `[from, to)`: overall and grouped
+/// several ways. Each part is computed when selected.
 #[Object]
 impl SlaReport {
+    /// Start of the range, inclusive, as asked for.
     async fn from(&self) -> DateTime<Utc> {
         self.from
     }
 
+    /// End of the range, exclusive, as asked for.
     async fn to(&self) -> DateTime<Utc> {
         self.to
     }
 
+    /// The length of the periods of `byPeriod`.
     async fn period(&self) -> ReportPeriod {
         self.period
     }
@@ -161,6 +169,7 @@ pub struct SlaReportRow {
     key: String,
     /// How to show the group: the customer's company name, otherwise the key.
     label: String,
+    /// How the SLAs of the group's requests went.
     figures: SlaFigures,
     /// The customer of a `byCustomer` row; null elsewhere and for the partner's own tenant.
     customer: Option<Customer>,
@@ -169,6 +178,8 @@ pub struct SlaReportRow {
 /// How the SLAs of a group of requests went.
 pub struct SlaFigures(Figures);
 
+/// How the SLAs of a group of requests went: counts, rates and first-response times. A request
+/// counts as breached when recorded `BREACHED` or when its clock still runs past its due time.
 #[Object]
 impl SlaFigures {
     /// Requests created in the range.

@@ -33,10 +33,15 @@ pub struct Subscription;
 /// Which requests' events to receive; all given filters must hold.
 #[derive(InputObject, Default, Clone)]
 pub struct ServiceRequestEventFilter {
+    /// Only these requests (their global ids).
     pub ids: Option<Vec<ID>>,
+    /// Customer ids: only requests filed for these customers (never the partner's own tenant).
     pub customer: Option<Vec<ID>>,
+    /// Only requests whose status, after the change, is one of these.
     pub status: Option<Vec<RequestStatus>>,
+    /// Only requests whose severity, after the change, is one of these.
     pub severity: Option<Vec<Severity>>,
+    /// Only requests of one of these product families.
     pub product_family: Option<Vec<ProductFamily>>,
     /// Agent ids: only requests these agents filed.
     pub created_by: Option<Vec<ID>>,
@@ -88,6 +93,7 @@ pub struct ServiceRequestEvent {
     event: Arc<Event>,
 }
 
+/// One committed change to one of the partner's requests, with the request as it is after it.
 #[Object]
 impl ServiceRequestEvent {
     /// The event's position in the partner's event log.
@@ -95,6 +101,7 @@ impl ServiceRequestEvent {
         ID(self.event.id.to_string())
     }
 
+    /// What changed.
     async fn kind(&self) -> EventKind {
         self.event.kind
     }
@@ -110,11 +117,13 @@ impl ServiceRequestEvent {
         Ok(load(&rc(ctx)?.loaders.agent, AgentKey(agent.to_owned())).await?.map(Agent))
     }
 
-    /// The value before and after, for status, severity and SLA state changes.
+    /// The value before the change: a status, severity or SLA state, or for `SLA_DUE_CHANGED`
+    /// the former due time (RFC 3339); null for the other kinds.
     async fn from_value(&self) -> Option<String> {
         self.event.payload.get("from").and_then(|v| v.as_str()).map(str::to_owned)
     }
 
+    /// The value after the change, in the same form as `fromValue`; null for the other kinds.
     async fn to_value(&self) -> Option<String> {
         self.event.payload.get("to").and_then(|v| v.as_str()).map(str::to_owned)
     }
@@ -128,9 +137,13 @@ impl ServiceRequestEvent {
 /// A request's SLA changed state (S4).
 #[derive(SimpleObject)]
 pub struct SlaAlert {
+    /// The new state: `AT_RISK`, `BREACHED`, `MET` or `STOPPED` (never `ON_TRACK`).
     pub state: SlaState,
+    /// The state before; null if the event did not record it.
     pub previous_state: Option<SlaState>,
+    /// The instant the state changed (e.g. the due time for a breach), not when it was noticed.
     pub at: DateTime<Utc>,
+    /// The request as it is after the change.
     pub service_request: ServiceRequest,
 }
 
@@ -138,9 +151,13 @@ pub struct SlaAlert {
 #[derive(SimpleObject, Clone)]
 #[graphql(complex)]
 pub struct SlaCountdownItem {
+    /// The request's global id.
     pub service_request_id: ID,
+    /// The request's title.
     pub title: String,
+    /// The SLA state at the tick's instant.
     pub state: SlaState,
+    /// When support's first response is due.
     pub due_at: DateTime<Utc>,
     /// Clock seconds left (working seconds on a business-hours clock); negative once overdue.
     pub remaining_seconds: i32,
@@ -163,7 +180,9 @@ impl SlaCountdownItem {
 /// The countdown of every followed request at one instant.
 #[derive(SimpleObject)]
 pub struct SlaCountdown {
+    /// The tick's instant: every line is evaluated at it.
     pub at: DateTime<Utc>,
+    /// One line per followed open request: in the order of `ids`, or soonest due first.
     pub items: Vec<SlaCountdownItem>,
 }
 
@@ -211,6 +230,7 @@ impl Subscription {
     async fn service_request_events(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only events about requests matching every filter given; all requests when omitted.")]
         filter: Option<ServiceRequestEventFilter>,
     ) -> Result<impl Stream<Item = Result<ServiceRequestEvent>> + use<>> {
         let matcher = Matcher::new(&rc(ctx)?.caller.partner_id, filter)?;
@@ -228,6 +248,7 @@ impl Subscription {
     async fn sla_alerts(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only alerts about requests matching every filter given; all requests when omitted.")]
         filter: Option<ServiceRequestEventFilter>,
     ) -> Result<impl Stream<Item = Result<SlaAlert>> + use<>> {
         let matcher = Matcher::new(&rc(ctx)?.caller.partner_id, filter)?;
@@ -264,9 +285,10 @@ impl Subscription {
     async fn sla_countdown(
         &self,
         ctx: &Context<'_>,
-        ids: Option<Vec<ID>>,
+        #[graphql(desc = "1 to 100 request ids to follow; give either `ids` or `filter`.")] ids: Option<Vec<ID>>,
+        #[graphql(desc = "Follow the running clocks of the requests matching every filter given instead.")]
         filter: Option<ServiceRequestEventFilter>,
-        #[graphql(default = 1)] interval_seconds: i32,
+        #[graphql(default = 1, desc = "Seconds between ticks: 1 to 3600.")] interval_seconds: i32,
     ) -> Result<impl Stream<Item = SlaCountdown> + use<>> {
         let rc = rc(ctx)?;
         if !(MIN_INTERVAL_SECONDS..=MAX_INTERVAL_SECONDS).contains(&interval_seconds) {

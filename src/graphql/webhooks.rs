@@ -17,16 +17,22 @@ const MAX_DELIVERIES: i32 = 100;
 /// An HTTPS endpoint the gateway posts the partner's request events to, signed.
 pub struct WebhookEndpoint(pub WebhookEndpointRow);
 
+/// An HTTPS endpoint the gateway posts the partner's request events to, each signed with the
+/// endpoint's secret. Only admin agents and global admins see endpoints.
 #[Object]
 impl WebhookEndpoint {
+    /// The endpoint's id (`webhook-…`), for `updateWebhookEndpoint` and `removeWebhookEndpoint`;
+    /// not a global id, so `node` does not fetch it.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// Where deliveries are posted.
     async fn url(&self) -> &str {
         &self.0.url
     }
 
+    /// The admin's note on what the endpoint is for; empty when none was given.
     async fn description(&self) -> &str {
         &self.0.description
     }
@@ -41,10 +47,12 @@ impl WebhookEndpoint {
         self.0.enabled
     }
 
+    /// When the endpoint was registered; it receives the events committed from then on.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at.and_utc()
     }
 
+    /// When the endpoint was last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at.and_utc()
     }
@@ -53,8 +61,8 @@ impl WebhookEndpoint {
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
-        state: Option<WebhookDeliveryState>,
+        #[graphql(default = 20, desc = "How many deliveries to return: 0 to 100.")] first: i32,
+        #[graphql(desc = "Only deliveries in this state; all when omitted.")] state: Option<WebhookDeliveryState>,
     ) -> Result<Vec<WebhookDelivery>> {
         if !(0..=MAX_DELIVERIES).contains(&first) {
             return Err(AppError::bad_input(format!("`first` is between 0 and {MAX_DELIVERIES}")).into());
@@ -78,13 +86,18 @@ impl WebhookEndpoint {
     }
 }
 
+/// How many of an endpoint's deliveries are in each state.
 #[derive(SimpleObject, Default)]
 pub struct WebhookDeliveryCounts {
+    /// Deliveries waiting for their first attempt or a retry.
     pending: i64,
+    /// Deliveries the endpoint accepted.
     delivered: i64,
+    /// Deliveries given up.
     failed: i64,
 }
 
+/// Where one delivery stands.
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
 pub enum WebhookDeliveryState {
     /// Waiting for its first attempt or a retry.
@@ -108,6 +121,8 @@ impl WebhookDeliveryState {
 /// One event sent (or to be sent) to one endpoint.
 pub struct WebhookDelivery(WebhookDeliveryRow);
 
+/// One event sent (or to be sent) to one endpoint: at least once, retried with backoff until
+/// the endpoint answers 2xx or 34 attempts (about a day) have failed.
 #[Object]
 impl WebhookDelivery {
     /// Sent as `Webhook-Id` on every attempt: receivers drop what they have seen.
@@ -115,6 +130,7 @@ impl WebhookDelivery {
         ID(self.0.id.clone())
     }
 
+    /// The kind of event delivered.
     async fn event_kind(&self) -> Result<EventKind> {
         Ok(self.0.event_kind.parse::<EventKind>().map_err(|_| AppError::internal("unknown event kind"))?)
     }
@@ -125,6 +141,7 @@ impl WebhookDelivery {
         Ok(load(&rc(ctx)?.loaders.request, RequestKey(id.clone())).await?.map(ServiceRequest::from))
     }
 
+    /// Where the delivery stands.
     async fn state(&self) -> WebhookDeliveryState {
         match self.0.state.as_str() {
             "PENDING" => WebhookDeliveryState::Pending,
@@ -133,6 +150,7 @@ impl WebhookDelivery {
         }
     }
 
+    /// How many times it has been sent so far; after 34 failed attempts it is given up.
     async fn attempts(&self) -> i64 {
         self.0.attempts
     }
@@ -147,6 +165,7 @@ impl WebhookDelivery {
         self.0.last_error.as_deref()
     }
 
+    /// When it was last sent; null before the first attempt.
     async fn last_attempt_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_attempt_at.map(|t| t.and_utc())
     }
@@ -156,10 +175,12 @@ impl WebhookDelivery {
         (self.0.state == "PENDING").then(|| self.0.next_attempt_at.and_utc())
     }
 
+    /// When the delivery was queued (shortly after its event was committed).
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at.and_utc()
     }
 
+    /// When the endpoint accepted it (answered 2xx); null until then.
     async fn delivered_at(&self) -> Option<DateTime<Utc>> {
         self.0.delivered_at.map(|t| t.and_utc())
     }
@@ -170,30 +191,40 @@ impl WebhookDelivery {
     }
 }
 
+/// A new webhook endpoint.
 #[derive(InputObject)]
 pub struct CreateWebhookEndpointInput {
     /// `https://…` (plain `http://` only in the development profile).
     pub url: String,
+    /// What the endpoint is for, at most 200 characters; empty when omitted.
     pub description: Option<String>,
     /// Default: every request event.
     pub event_kinds: Option<Vec<EventKind>>,
+    /// Whether to send deliveries now; a disabled endpoint queues them. True when omitted.
     #[graphql(default = true)]
     pub enabled: bool,
 }
 
+/// Changes to a webhook endpoint; fields left out stay as they are.
 #[derive(InputObject, Default)]
 pub struct UpdateWebhookEndpointInput {
+    /// The new URL: `https://…` (plain `http://` only in the development profile).
     pub url: Option<String>,
+    /// The new description, at most 200 characters.
     pub description: Option<String>,
+    /// The kinds of request event to receive; at least one.
     pub event_kinds: Option<Vec<EventKind>>,
+    /// Disabling holds deliveries in the queue; enabling sends them.
     pub enabled: Option<bool>,
     /// Replaces the signing secret; the new one is in the payload, once.
     #[graphql(default)]
     pub rotate_secret: bool,
 }
 
+/// The result of a change to a webhook endpoint.
 #[derive(SimpleObject)]
 pub struct WebhookEndpointPayload {
+    /// The endpoint as it is after the change.
     webhook_endpoint: WebhookEndpoint,
     /// The signing secret, only when it was just made (created or rotated): store it with
     /// the receiver, it is not shown again.
@@ -210,7 +241,7 @@ impl WebhookMutation {
     async fn create_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
-        input: CreateWebhookEndpointInput,
+        #[graphql(desc = "The new endpoint.")] input: CreateWebhookEndpointInput,
     ) -> Result<WebhookEndpointPayload> {
         let rc = rc(ctx)?;
         let draft = EndpointDraft {
@@ -228,8 +259,8 @@ impl WebhookMutation {
     async fn update_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        input: UpdateWebhookEndpointInput,
+        #[graphql(desc = "The endpoint's id, as `WebhookEndpoint.id` returns it.")] id: ID,
+        #[graphql(desc = "The changes; fields left out stay as they are.")] input: UpdateWebhookEndpointInput,
     ) -> Result<WebhookEndpointPayload> {
         let rc = rc(ctx)?;
         let rotate = input.rotate_secret;
@@ -246,7 +277,11 @@ impl WebhookMutation {
     }
 
     /// Removes an endpoint (admins): nothing more is sent, and waiting deliveries are dropped.
-    async fn remove_webhook_endpoint(&self, ctx: &Context<'_>, id: ID) -> Result<WebhookEndpointPayload> {
+    async fn remove_webhook_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The endpoint's id, as `WebhookEndpoint.id` returns it.")] id: ID,
+    ) -> Result<WebhookEndpointPayload> {
         let rc = rc(ctx)?;
         let row = rc.repo.remove_webhook_endpoint(&rc.caller, &id, rc.clock.now()).await?;
         Ok(WebhookEndpointPayload { webhook_endpoint: WebhookEndpoint(row), secret: None })

@@ -559,6 +559,26 @@ impl Repo {
     }
 }
 
+impl Repo {
+    /// One entry of the partner's administrative history (admins; nothing for anyone else, as
+    /// for any object the caller may not see).
+    pub async fn admin_change(&self, caller: &Caller, id: &str) -> AppResult<Option<AdminChangeRow>> {
+        if admin::may_manage_products(caller.role).is_err() {
+            return Ok(None);
+        }
+        let p = self.partner_id.as_str();
+        Ok(with_conn!(self.db, |conn| {
+            admin_changes::table
+                .filter(admin_changes::partner_id.eq(p))
+                .filter(admin_changes::id.eq(id))
+                .select(AdminChangeRow::as_select())
+                .first(conn)
+                .await
+                .optional()?
+        }))
+    }
+}
+
 /// A product row of partner `p` from a valid draft.
 pub(crate) fn product_row(id: String, p: &str, v: &admin::ValidProduct) -> MarketplaceProductRow {
     MarketplaceProductRow {

@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
 use async_graphql::{ID, Object, SimpleObject};
-use chrono::NaiveDate;
 
 use crate::graphql::ids::{NodeKind, encode};
+use crate::graphql::scalars::Date;
 use crate::repo::loaders::CalendarData;
 
 /// A business calendar (S5): the hours in which a non-English request's SLA clock runs.
@@ -24,7 +24,9 @@ pub struct WorkingHours {
 /// A day on which the calendar does not work.
 #[derive(SimpleObject)]
 pub struct Holiday {
-    pub date: NaiveDate,
+    /// The local date of the holiday in the calendar's time zone.
+    pub date: Date,
+    /// The holiday's name, e.g. `Thanksgiving Day`.
     pub name: String,
 }
 
@@ -32,12 +34,16 @@ fn hhmm(minutes: i64) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
+/// A business calendar (S5): the working hours and holidays in which a business-hours SLA clock
+/// runs. Built-in calendars are read-only; a partner's own ones are edited by its admins.
 #[Object]
 impl BusinessCalendar {
+    /// The calendar's opaque global id.
     pub async fn id(&self) -> ID {
         encode(NodeKind::BusinessCalendar, &self.0.id)
     }
 
+    /// The calendar's name, unique among the built-in calendars and the partner's own.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -47,6 +53,7 @@ impl BusinessCalendar {
         self.0.calendar.time_zone.name().to_owned()
     }
 
+    /// The working intervals of the week, by weekday and start time.
     async fn weekly_hours(&self) -> Vec<WorkingHours> {
         self.0
             .hours
@@ -59,8 +66,9 @@ impl BusinessCalendar {
             .collect()
     }
 
+    /// The days on which no time is counted, by date.
     async fn holidays(&self) -> Vec<Holiday> {
-        self.0.holidays.iter().map(|h| Holiday { date: h.day, name: h.name.clone() }).collect()
+        self.0.holidays.iter().map(|h| Holiday { date: Date(h.day), name: h.name.clone() }).collect()
     }
 
     /// Incremented by every edit; send it back as `expectedVersion` to edit the calendar.

@@ -23,12 +23,16 @@ impl From<CustomerRow> for Customer {
     }
 }
 
+/// A customer the partner serves, or, for an indirect provider, a customer of one of its
+/// indirect resellers (read-only to the provider).
 #[Object]
 impl Customer {
+    /// The customer's opaque global id.
     pub async fn id(&self) -> ID {
         encode(NodeKind::Customer, &self.0.id)
     }
 
+    /// The customer's company name.
     async fn company_name(&self) -> &str {
         &self.0.company_name
     }
@@ -65,10 +69,13 @@ impl Customer {
         &self.0.language
     }
 
+    /// The Microsoft cloud the customer's tenant lives in; it decides the portal addresses (R2).
     async fn cloud(&self) -> Result<Cloud> {
         parse(&self.0.cloud)
     }
 
+    /// How the customer is served: resold to directly, through an indirect reseller, or only
+    /// advised (no requests can be filed for an `ADVISOR` customer, R11).
     async fn relationship(&self) -> Result<CustomerRelationship> {
         parse(&self.0.relationship)
     }
@@ -102,6 +109,7 @@ impl Customer {
         Ok(load(&rc(ctx)?.loaders.calendar, CalendarKey(self.0.calendar_id.clone())).await?.map(BusinessCalendar))
     }
 
+    /// When the customer was first recorded here (added, synced or imported).
     async fn created_at(&self) -> DateTime<Utc> {
         utc(self.0.created_at)
     }
@@ -122,12 +130,15 @@ impl Customer {
     async fn subscriptions(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n items: 0 to 100 (20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Returns only the items after this cursor (an edge's `cursor` or `pageInfo.endCursor`).")]
         after: Option<String>,
-        last: Option<i32>,
+        #[graphql(desc = "Returns the last n items: 0 to 100.")] last: Option<i32>,
+        #[graphql(desc = "Returns only the items before this cursor (an edge's `cursor` or `pageInfo.startCursor`).")]
         before: Option<String>,
-        status: Option<Vec<SubscriptionStatus>>,
-        product_family: Option<ProductFamily>,
+        #[graphql(desc = "Only subscriptions in one of these statuses.")] status: Option<Vec<SubscriptionStatus>>,
+        #[graphql(desc = "Only subscriptions of this product family.")] product_family: Option<ProductFamily>,
     ) -> Result<Conn<Subscription>> {
         let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
             .counting_if(ctx.look_ahead().field("totalCount").exists());
@@ -155,9 +166,12 @@ impl Customer {
     async fn marketplace_products(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n items: 0 to 100 (20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Returns only the items after this cursor (an edge's `cursor` or `pageInfo.endCursor`).")]
         after: Option<String>,
-        last: Option<i32>,
+        #[graphql(desc = "Returns the last n items: 0 to 100.")] last: Option<i32>,
+        #[graphql(desc = "Returns only the items before this cursor (an edge's `cursor` or `pageInfo.startCursor`).")]
         before: Option<String>,
     ) -> Result<Conn<MarketplaceProduct>> {
         let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
@@ -169,11 +183,14 @@ impl Customer {
     async fn service_requests(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n items: 0 to 100 (20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Returns only the items after this cursor (an edge's `cursor` or `pageInfo.endCursor`).")]
         after: Option<String>,
-        last: Option<i32>,
+        #[graphql(desc = "Returns the last n items: 0 to 100.")] last: Option<i32>,
+        #[graphql(desc = "Returns only the items before this cursor (an edge's `cursor` or `pageInfo.startCursor`).")]
         before: Option<String>,
-        status: Option<Vec<RequestStatus>>,
+        #[graphql(desc = "Only requests in one of these statuses.")] status: Option<Vec<RequestStatus>>,
     ) -> Result<Conn<ServiceRequest>> {
         let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
             .counting_if(ctx.look_ahead().field("totalCount").exists());

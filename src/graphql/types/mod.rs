@@ -31,6 +31,7 @@ pub enum Node {
     BusinessCalendar(BusinessCalendar),
     Note(Note),
     HistoryEntry(HistoryEntry),
+    AdminChange(AdminChange),
 }
 
 /// Stored timestamps are UTC.
@@ -48,14 +49,20 @@ pub(crate) fn parse<T: std::str::FromStr<Err = crate::domain::model::UnknownVari
 /// One change to what the partner maintains itself (`adminChanges`).
 #[derive(async_graphql::SimpleObject)]
 pub struct AdminChange {
+    /// The entry's opaque global id.
+    #[graphql(owned)]
+    pub id: ID,
+    /// What kind of object was changed.
     pub subject: crate::domain::admin::AdminSubject,
     /// The changed object's id (an agent, product or calendar id, a domain, the partner id).
     pub subject_id: String,
+    /// What the change did.
     pub action: crate::domain::admin::AdminAction,
-    /// The agent who made the change; `null` for the `import` command.
+    /// The id of the agent who made the change (for `import`, the agent it was run as).
     pub agent_id: Option<String>,
     /// The fields as they became, as a JSON object.
-    pub detail: async_graphql::Json<serde_json::Value>,
+    pub detail: crate::graphql::scalars::Json,
+    /// When the change was made.
     pub at: DateTime<Utc>,
 }
 
@@ -64,11 +71,12 @@ impl TryFrom<crate::db::models::AdminChangeRow> for AdminChange {
 
     fn try_from(r: crate::db::models::AdminChangeRow) -> Result<Self, Self::Error> {
         Ok(AdminChange {
+            id: crate::graphql::ids::encode(crate::graphql::ids::NodeKind::AdminChange, &r.id),
             subject: r.subject.parse()?,
             subject_id: r.subject_id,
             action: r.action.parse()?,
             agent_id: r.agent_id,
-            detail: async_graphql::Json(serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null)),
+            detail: crate::graphql::scalars::Json(serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null)),
             at: utc(r.created_at),
         })
     }
@@ -85,15 +93,20 @@ pub struct SyncStatus {
     pub running: bool,
     /// Where the pass under way resumes: a continuation token or an offset.
     pub cursor: Option<String>,
+    /// When the pass under way started; null when no pass is under way.
     pub pass_started_at: Option<DateTime<Utc>>,
     /// Objects the pass under way has read so far.
     pub pass_objects: i64,
+    /// When the latest pass started (the one under way, if any).
     pub last_started_at: Option<DateTime<Utc>>,
+    /// When the last pass finished; null until one has.
     pub last_finished_at: Option<DateTime<Utc>>,
     /// Objects the last finished pass read.
     pub last_objects: i64,
     /// Why the last pass stopped, if it failed; cleared when a pass finishes.
     pub last_error: Option<String>,
+    /// When a pass last failed; unlike `lastError`, kept after a later pass finishes. Null if
+    /// none has failed.
     pub last_error_at: Option<DateTime<Utc>>,
 }
 

@@ -15,6 +15,7 @@ pub struct Viewer {
     pub partner: Partner,
 }
 
+/// Who is asking: the agent the token speaks for, and its partner.
 #[Object]
 impl Viewer {
     /// The signed-in agent.
@@ -32,16 +33,20 @@ impl Viewer {
 #[derive(Clone)]
 pub struct Agent(pub AgentRow);
 
+/// A user of a partner (an agent of its support desk), with a Partner Center role.
 #[Object]
 impl Agent {
+    /// The agent's opaque global id.
     pub async fn id(&self) -> ID {
         encode(NodeKind::Agent, &self.0.id)
     }
 
+    /// The agent's e-mail address, at one of the partner's domains.
     async fn email(&self) -> &str {
         &self.0.email
     }
 
+    /// The agent's name as shown to people.
     async fn display_name(&self) -> &str {
         &self.0.display_name
     }
@@ -51,6 +56,7 @@ impl Agent {
         parse(&self.0.role)
     }
 
+    /// The partner the agent belongs to.
     async fn partner(&self, ctx: &Context<'_>) -> Result<Option<Partner>> {
         let rc = rc(ctx)?;
         Ok(load(&rc.loaders.partner, PartnerKey(self.0.partner_id.clone())).await?.map(Partner))
@@ -77,8 +83,11 @@ pub struct Partner(pub PartnerRow);
 pub struct SupportAgreements {
     /// Advanced Support for Partners.
     pub advanced_support_for_partners: bool,
+    /// Microsoft Premier support (satisfies R3; an entitlement for the partner's own tenant, R12).
     pub premier: bool,
+    /// An Azure support plan: an entitlement for the partner's own tenant's Azure requests (R12).
     pub azure_support_plan: bool,
+    /// Signature Cloud Support: covers the fee of the partner's own Azure requests (R13).
     pub signature_cloud_support: bool,
     /// The partner's MPN support contract id, where it has one.
     pub mpn_contract_id: Option<String>,
@@ -87,21 +96,30 @@ pub struct SupportAgreements {
 /// A contact: name, e-mail and phone (phone is only a contact detail, R14).
 #[derive(SimpleObject)]
 pub struct Contact {
+    /// The contact's name.
     pub name: String,
+    /// The contact's e-mail address.
     pub email: String,
+    /// A phone number to reach the contact; null when none was given.
     pub phone: Option<String>,
 }
 
+/// A Cloud Solution Provider partner: the company whose support desk uses the gateway. Another
+/// partner (an indirect provider or reseller) shows its name and kind, but not its domains,
+/// agents or own subscriptions.
 #[Object]
 impl Partner {
+    /// The partner's opaque global id.
     pub async fn id(&self) -> ID {
         encode(NodeKind::Partner, &self.0.id)
     }
 
+    /// The partner's company name.
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// How the partner transacts: directly, as an indirect provider, or as an indirect reseller.
     async fn kind(&self) -> Result<PartnerKind> {
         parse(&self.0.kind)
     }
@@ -117,6 +135,7 @@ impl Partner {
         Ok(load(&rc(ctx)?.loaders.partner, PartnerKey(provider.clone())).await?.map(Partner))
     }
 
+    /// The support agreements the partner holds (R3, R12, R13).
     async fn support_agreements(&self) -> SupportAgreements {
         SupportAgreements {
             advanced_support_for_partners: self.0.has_asfp,
@@ -141,9 +160,12 @@ impl Partner {
     async fn own_subscriptions(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n items: 0 to 100 (20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Returns only the items after this cursor (an edge's `cursor` or `pageInfo.endCursor`).")]
         after: Option<String>,
-        last: Option<i32>,
+        #[graphql(desc = "Returns the last n items: 0 to 100.")] last: Option<i32>,
+        #[graphql(desc = "Returns only the items before this cursor (an edge's `cursor` or `pageInfo.startCursor`).")]
         before: Option<String>,
     ) -> Result<Conn<Subscription>> {
         let rc = rc(ctx)?;
@@ -172,6 +194,7 @@ impl Partner {
         Ok(rc.repo.agents().await?.into_iter().map(Agent).collect())
     }
 
+    /// When the partner was set up in the gateway.
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
         utc(self.0.created_at)
     }

@@ -19,16 +19,23 @@ pub struct MarketplaceProduct(pub MarketplaceProductRow);
 pub struct IsvSupportContacts {
     /// A link to the support entry point on the ISV's website.
     pub website_url: Option<String>,
+    /// The ISV's support e-mail address.
     pub email: Option<String>,
+    /// The ISV's support phone number.
     pub phone: Option<String>,
 }
 
+/// A commercial-marketplace offer published by an ISV (independent software vendor), from the
+/// public catalogue or maintained by the partner. Microsoft does not support these: the ISV
+/// does (R10).
 #[Object]
 impl MarketplaceProduct {
+    /// The product's opaque global id.
     pub async fn id(&self) -> ID {
         encode(NodeKind::MarketplaceProduct, &self.0.id)
     }
 
+    /// The product's name.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -38,6 +45,7 @@ impl MarketplaceProduct {
         &self.0.publisher_name
     }
 
+    /// A short description of the product; empty when none was given.
     async fn summary(&self) -> &str {
         &self.0.summary
     }
@@ -55,9 +63,12 @@ impl MarketplaceProduct {
     async fn customers(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n items: 0 to 100 (20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Returns only the items after this cursor (an edge's `cursor` or `pageInfo.endCursor`).")]
         after: Option<String>,
-        last: Option<i32>,
+        #[graphql(desc = "Returns the last n items: 0 to 100.")] last: Option<i32>,
+        #[graphql(desc = "Returns only the items before this cursor (an edge's `cursor` or `pageInfo.startCursor`).")]
         before: Option<String>,
     ) -> Result<Conn<Customer>> {
         let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
@@ -71,20 +82,27 @@ impl MarketplaceProduct {
 #[derive(Clone)]
 pub struct SupportTopic(pub SupportTopicRow);
 
+/// A support topic (category) to pick when filing a request. Microsoft 365, Dynamics 365 and
+/// EMS requests need one; Azure requests may name one (R9).
 #[Object]
 impl SupportTopic {
+    /// The topic's opaque global id.
     pub async fn id(&self) -> ID {
         encode(NodeKind::SupportTopic, &self.0.id)
     }
 
+    /// The product family the topic belongs to; a request may only pick a topic of its own
+    /// family (R9).
     async fn product_family(&self) -> Result<ProductFamily> {
         parse(&self.0.product_family)
     }
 
+    /// The group the topic is listed under, e.g. `Compute` or `Exchange Online`.
     async fn category(&self) -> &str {
         &self.0.category
     }
 
+    /// The topic's name.
     async fn name(&self) -> &str {
         &self.0.name
     }

@@ -39,29 +39,39 @@ impl From<std::sync::Arc<ServiceRequestRow>> for ServiceRequest {
 /// Where a request is worked (R2).
 #[derive(SimpleObject)]
 pub struct Route {
+    /// The portal the request is worked in: the Azure portal for Azure, the Microsoft 365
+    /// admin center for the other families.
     pub kind: RouteKind,
     /// The portal in the customer's context, e.g. `https://portal.azure.com/contoso.onmicrosoft.com`.
     pub portal_url: String,
 }
 
+/// A service request (support ticket) the partner filed with Microsoft on behalf of a customer,
+/// or for its own tenant. Only the partner that filed it can see it.
 #[Object]
 impl ServiceRequest {
+    /// The request's opaque global id.
     pub async fn id(&self) -> ID {
         encode(NodeKind::ServiceRequest, &self.0.id)
     }
 
+    /// A one-line summary of the problem, at most 200 characters.
     async fn title(&self) -> &str {
         &self.0.title
     }
 
+    /// The problem in detail, as the agent typed it (may hold line breaks; at most 20,000
+    /// characters).
     async fn description(&self) -> &str {
         &self.0.description
     }
 
+    /// The product family the problem is about; it decides the route (R2).
     async fn product_family(&self) -> Result<ProductFamily> {
         parse(&self.0.product_family)
     }
 
+    /// What kind of problem it is (R1); it decides the SLA target (S1, S3).
     async fn incident_kind(&self) -> Result<IncidentKind> {
         parse(&self.0.incident_kind)
     }
@@ -76,6 +86,7 @@ impl ServiceRequest {
         parse(&self.0.severity)
     }
 
+    /// Where the request stands in its workflow (`changeServiceRequestStatus`).
     async fn status(&self) -> Result<RequestStatus> {
         parse(&self.0.status)
     }
@@ -143,10 +154,13 @@ impl ServiceRequest {
         Ok(load(&rc(ctx)?.loaders.agent, AgentKey(self.0.created_by_agent_id.clone())).await?.map(Agent))
     }
 
+    /// When the request was filed (for one synced from Microsoft, when it was created there);
+    /// the SLA clock starts here.
     async fn created_at(&self) -> DateTime<Utc> {
         utc(self.0.created_at)
     }
 
+    /// When the request was last changed (by an agent, sync or filing at Microsoft).
     async fn updated_at(&self) -> DateTime<Utc> {
         utc(self.0.updated_at)
     }
@@ -168,6 +182,7 @@ impl ServiceRequest {
         super::Provenance::of(&self.0.source, &self.0.upstream_id, self.0.synced_at)
     }
 
+    /// When the request was closed; null unless `status` is `CLOSED`.
     async fn closed_at(&self) -> Option<DateTime<Utc>> {
         self.0.closed_at.map(utc)
     }
@@ -186,9 +201,12 @@ impl ServiceRequest {
     async fn notes(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n items: 0 to 100 (20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Returns only the items after this cursor (an edge's `cursor` or `pageInfo.endCursor`).")]
         after: Option<String>,
-        last: Option<i32>,
+        #[graphql(desc = "Returns the last n items: 0 to 100.")] last: Option<i32>,
+        #[graphql(desc = "Returns only the items before this cursor (an edge's `cursor` or `pageInfo.startCursor`).")]
         before: Option<String>,
     ) -> Result<Conn<Note>> {
         let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
@@ -200,9 +218,12 @@ impl ServiceRequest {
     async fn history(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n items: 0 to 100 (20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Returns only the items after this cursor (an edge's `cursor` or `pageInfo.endCursor`).")]
         after: Option<String>,
-        last: Option<i32>,
+        #[graphql(desc = "Returns the last n items: 0 to 100.")] last: Option<i32>,
+        #[graphql(desc = "Returns only the items before this cursor (an edge's `cursor` or `pageInfo.startCursor`).")]
         before: Option<String>,
     ) -> Result<Conn<HistoryEntry>> {
         let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?;
@@ -235,6 +256,8 @@ impl Sla {
     }
 }
 
+/// The initial-response SLA of a request (S1–S5): how its clock runs, the target, due and
+/// warning times, support's first response, and the state now.
 #[Object]
 impl Sla {
     /// Around the clock, or only in the business hours of the request's calendar (S2).
@@ -335,8 +358,11 @@ impl Sla {
 /// An interval in which a request's initial-response clock ran (or will run).
 #[derive(SimpleObject)]
 pub struct SlaClockPeriod {
+    /// When the interval starts.
     from: DateTime<Utc>,
+    /// When the interval ends.
     to: DateTime<Utc>,
+    /// The interval's length in minutes (fractional).
     minutes: f64,
     /// Still ahead: the clock runs then unless support responds first.
     upcoming: bool,
@@ -346,6 +372,8 @@ pub struct SlaClockPeriod {
 #[derive(Clone)]
 pub struct Note(pub NoteRow);
 
+/// A note on a request, written by a partner agent or by Microsoft support. Notes are never
+/// edited or removed.
 #[Object]
 impl Note {
     /// The note's opaque global id.
@@ -353,10 +381,12 @@ impl Note {
         encode(NodeKind::Note, &child_raw(&self.0.service_request_id, &self.0.id))
     }
 
+    /// The note's text, as written (may hold line breaks).
     async fn body(&self) -> &str {
         &self.0.body
     }
 
+    /// Whether a partner agent or Microsoft support wrote it.
     async fn author_kind(&self) -> Result<NoteAuthorKind> {
         parse(&self.0.author_kind)
     }
@@ -367,6 +397,7 @@ impl Note {
         Ok(load(&rc(ctx)?.loaders.agent, AgentKey(id.clone())).await?.map(Agent))
     }
 
+    /// When the note was written (for a note synced from Microsoft, its time there).
     async fn created_at(&self) -> DateTime<Utc> {
         utc(self.0.created_at)
     }
@@ -376,6 +407,7 @@ impl Note {
 #[derive(Clone)]
 pub struct HistoryEntry(pub HistoryRow);
 
+/// One change to a request: what changed, from what to what, who changed it and when.
 #[Object]
 impl HistoryEntry {
     /// The entry's opaque global id.
@@ -383,6 +415,7 @@ impl HistoryEntry {
         encode(NodeKind::HistoryEntry, &child_raw(&self.0.service_request_id, &self.0.id))
     }
 
+    /// What changed; it decides what `fromValue` and `toValue` hold.
     async fn kind(&self) -> Result<HistoryKind> {
         parse(&self.0.kind)
     }
@@ -403,6 +436,7 @@ impl HistoryEntry {
         Ok(load(&rc(ctx)?.loaders.agent, AgentKey(id.clone())).await?.map(Agent))
     }
 
+    /// When the change happened (for an SLA state change, the instant the state changed).
     async fn created_at(&self) -> DateTime<Utc> {
         utc(self.0.created_at)
     }

@@ -14,8 +14,11 @@ use crate::repo::loaders::{CustomerKey, FirstOf, RequestsOfSubscription, load};
 #[derive(Clone)]
 pub struct Subscription(pub SubscriptionRow);
 
+/// A subscription to a Microsoft offer (Azure, Microsoft 365, Dynamics 365, EMS) of a customer,
+/// or of the partner's own tenant.
 #[Object]
 impl Subscription {
+    /// The subscription's opaque global id.
     pub async fn id(&self) -> ID {
         encode(NodeKind::Subscription, &self.0.id)
     }
@@ -26,10 +29,13 @@ impl Subscription {
         Ok(load(&rc(ctx)?.loaders.customer, CustomerKey(id.clone())).await?.map(Customer))
     }
 
+    /// Whose tenant it belongs to: a customer's or the partner's own.
     async fn owner(&self) -> Result<SubscriptionOwner> {
         parse(&self.0.owner)
     }
 
+    /// The product family of the offer; a request about the subscription must be of the same
+    /// family.
     async fn product_family(&self) -> Result<ProductFamily> {
         parse(&self.0.product_family)
     }
@@ -39,10 +45,13 @@ impl Subscription {
         &self.0.offer_name
     }
 
+    /// The subscription's lifecycle state; a `DELETED` one accepts billing and fraud requests
+    /// only (R11).
     async fn status(&self) -> Result<SubscriptionStatus> {
         parse(&self.0.status)
     }
 
+    /// How often it is billed.
     async fn billing_cycle(&self) -> Result<BillingCycle> {
         parse(&self.0.billing_cycle)
     }
@@ -52,6 +61,7 @@ impl Subscription {
         self.0.quantity.clamp(0, i64::from(i32::MAX)) as i32
     }
 
+    /// True for a trial; a customer's trial is covered by the CSP benefit like a paid one (R11).
     async fn is_trial(&self) -> bool {
         self.0.is_trial
     }
@@ -61,6 +71,8 @@ impl Subscription {
         self.0.azure_subscription_id.as_deref()
     }
 
+    /// When the subscription was created (for one synced from Partner Center, its creation
+    /// date there).
     async fn created_at(&self) -> DateTime<Utc> {
         utc(self.0.created_at)
     }
@@ -75,9 +87,12 @@ impl Subscription {
     async fn service_requests(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n items: 0 to 100 (20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Returns only the items after this cursor (an edge's `cursor` or `pageInfo.endCursor`).")]
         after: Option<String>,
-        last: Option<i32>,
+        #[graphql(desc = "Returns the last n items: 0 to 100.")] last: Option<i32>,
+        #[graphql(desc = "Returns only the items before this cursor (an edge's `cursor` or `pageInfo.startCursor`).")]
         before: Option<String>,
     ) -> Result<Conn<ServiceRequest>> {
         let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
