@@ -27,6 +27,46 @@ fn blocks(lang: &str) -> Vec<String> {
 
 on_both_backends!(readme_examples_run_as_written, the_walkthrough_ends_as_the_readme_says);
 
+/// Whitespace does not matter to GraphQL (nor to this comparison).
+fn squeezed(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The README's operations are the files of `docs/operations/` (which client tools read), one
+/// named operation each, and every one is valid against the schema.
+#[tokio::test]
+async fn readme_operations_are_the_operation_files_and_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operations");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "graphql"))
+        .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    files.sort();
+    let readme: Vec<String> = blocks("graphql").iter().map(|b| squeezed(b)).collect();
+    assert_eq!(files.len(), readme.len(), "one file per README operation");
+    let schema = support_gateway::graphql::schema();
+    for (name, text) in &files {
+        assert!(readme.contains(&squeezed(text)), "{name}.graphql is not in the README as written");
+        let doc = async_graphql::parser::parse_query(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let async_graphql::parser::types::DocumentOperations::Multiple(ops) = &doc.operations else {
+            panic!("{name}: the operation has no name");
+        };
+        assert_eq!(
+            ops.keys().map(|k| k.to_string()).collect::<Vec<_>>(),
+            std::slice::from_ref(name),
+            "{name}: one operation, named as its file"
+        );
+        // Valid: without a caller, execution starts and every field refuses it; an invalid
+        // document fails before any field runs (errors without a path).
+        use futures_util::StreamExt;
+        let response = schema.execute_stream(async_graphql::Request::new(text.as_str())).next().await.unwrap();
+        let before_execution: Vec<_> = response.errors.iter().filter(|e| e.path.is_empty()).collect();
+        assert!(before_execution.is_empty(), "{name}: {before_execution:?}");
+    }
+}
+
 async fn readme_examples_run_as_written(t: TestApp) {
     let graphql = blocks("graphql");
     let queries: Vec<&String> =
