@@ -4,6 +4,8 @@
 
 use std::hint::black_box;
 
+use async_graphql::{Name, Value};
+
 use chrono::{Duration, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use support_gateway::domain::model::*;
@@ -97,7 +99,6 @@ fn ids(c: &mut Criterion) {
 
 /// A page of 100 requests with 8 fields each, as the response serializer sees it.
 fn serialize(c: &mut Criterion) {
-    use async_graphql::{Name, Value};
     let node = |i: usize| {
         let mut m = async_graphql::indexmap::IndexMap::new();
         m.insert(Name::new("id"), Value::from(format!("U2VydmljZVJlcXVlc3Q6{i:08}")));
@@ -125,5 +126,62 @@ fn serialize(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, sla, policy, ids, serialize);
+/// The load benchmark's Q3 (20 customers → 10 subscriptions → 5 requests).
+const Q3: &str =
+    "query Q3 { customers(first: 20) { edges { node { id companyName primaryDomain country language relationship
+  subscriptions(first: 10) { edges { node { id offerName productFamily quantity isTrial status
+    serviceRequests(first: 5) { edges { node { id title status severity createdAt version } } } } } } } } } }";
+
+/// An object with `keys` (string values) then `children`, all in reverse order when `reversed`.
+fn object(keys: &[&str], reversed: bool, children: Vec<(&str, Value)>) -> Value {
+    let mut fields: Vec<(Name, Value)> = keys.iter().map(|k| (Name::new(k), Value::String("x".into()))).collect();
+    fields.extend(children.into_iter().map(|(k, v)| (Name::new(k), v)));
+    if reversed {
+        fields.reverse();
+    }
+    Value::Object(fields.into_iter().collect())
+}
+
+fn edges(nodes: Vec<Value>) -> Value {
+    let edges = nodes.into_iter().map(|n| object(&[], false, vec![("node", n)])).collect();
+    object(&[], false, vec![("edges", Value::List(edges))])
+}
+
+fn q3_response(reversed: bool) -> Value {
+    let request = || object(&["id", "title", "status", "severity", "createdAt", "version"], reversed, vec![]);
+    let subscription = || {
+        let requests = edges((0..5).map(|_| request()).collect());
+        let keys = ["id", "offerName", "productFamily", "quantity", "isTrial", "status"];
+        object(&keys, reversed, vec![("serviceRequests", requests)])
+    };
+    let customer = || {
+        let subscriptions = edges((0..10).map(|_| subscription()).collect());
+        let keys = ["id", "companyName", "primaryDomain", "country", "language", "relationship"];
+        object(&keys, reversed, vec![("subscriptions", subscriptions)])
+    };
+    object(&[], false, vec![("customers", edges((0..20).map(|_| customer()).collect()))])
+}
+
+/// Putting a response in selection order (src/graphql/order.rs), once per response.
+fn order(c: &mut Criterion) {
+    let doc = async_graphql::parser::parse_query(Q3).unwrap();
+    let variables = async_graphql::Variables::default();
+    for (name, reversed) in
+        [("order/Q3 response already in order", false), ("order/Q3 response, every object reversed", true)]
+    {
+        let response = q3_response(reversed);
+        c.bench_function(name, |b| {
+            b.iter_batched(
+                || response.clone(),
+                |mut data| {
+                    support_gateway::graphql::order::order_response(&doc, None, &variables, &mut data);
+                    data
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+}
+
+criterion_group!(benches, sla, policy, ids, serialize, order);
 criterion_main!(benches);

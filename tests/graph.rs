@@ -502,7 +502,8 @@ async fn marketplace_products_carry_isv_contacts(t: TestApp) {
     let customers: Vec<String> = edges
         .iter()
         .flat_map(|e| {
-            e["node"]["customers"].as_array().unwrap().iter().map(|c| c["companyName"].as_str().unwrap().to_owned())
+            let customers = e["node"]["customers"]["nodes"].as_array().unwrap();
+            customers.iter().map(|c| c["companyName"].as_str().unwrap().to_owned())
         })
         .collect();
     let mine = t.data(NORTHWIND_ADMIN, "{ customers(first: 100) { edges { node { companyName } } } }", json!({})).await;

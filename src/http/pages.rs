@@ -105,8 +105,13 @@ pub fn readme_examples(readme: &str) -> Vec<Example> {
         let after = rest.trim_start_matches([' ', '\n']);
         let variables =
             after.strip_prefix("```json\n").and_then(|json| json.find("```").map(|end| dedent(&json[..end])));
-        // Placeholders such as `<agent id>` are for people to fill in, not examples to run.
-        if !query.contains('<') {
+        // Placeholders such as `<agent id>`, and variables the README does not give (an agent's
+        // id to map), are for people to fill in, not examples to run.
+        let needs_variables = async_graphql::parser::parse_query(&query)
+            .map(|doc| doc.operations.iter().any(|(_, op)| !op.node.variable_definitions.is_empty()))
+            .unwrap_or(true);
+        let to_fill_in = query.contains('<') || (needs_variables && variables.is_none());
+        if !to_fill_in {
             examples.push(Example { query, variables });
         }
     }
@@ -180,7 +185,7 @@ mod tests {
 
     #[test]
     fn the_readme_examples_are_its_graphql_blocks_with_their_variables() {
-        let readme = "x\n```graphql\nmutation { a(id: \"<agent id>\") }\n```\n\n1. Q:\n   ```graphql\n   { customers { \
+        let readme = "x\n```graphql\nmutation { a(id: \"<agent id>\") }\n```\n```graphql\nmutation M($a: ID!) { m(id: $a) }\n```\n\n1. Q:\n   ```graphql\n   { customers { \
                       totalCount } }\n   ```\n```graphql\nmutation F($i: I!) { f(input: $i) }\n```\n```json\n{ \"i\": 1 }\n```\n";
         let examples = readme_examples(readme);
         assert_eq!(
