@@ -9,6 +9,7 @@
 //! than resolving it and leaves objects already in order untouched.
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use async_graphql::parser::types::{
@@ -84,7 +85,7 @@ impl Types {
         }
     }
 
-    fn field_type(&self, ty: &str, field: &str) -> Option<&str> {
+    fn field_type(&'static self, ty: &str, field: &str) -> Option<&'static str> {
         self.fields.get(ty)?.get(field).map(String::as_str)
     }
 }
@@ -105,17 +106,27 @@ fn fields(defs: &[Positioned<async_graphql::parser::types::FieldDefinition>]) ->
         .collect()
 }
 
-/// One response key of an object: the field it came from and the selection sets of every
-/// occurrence (they merge).
+/// One response key of an object: the field it came from, the selection sets of every
+/// occurrence (they merge), and what its value is, when that is an object.
 struct Entry<'d> {
     key: &'d str,
     field: &'d str,
     sets: Vec<&'d SelectionSet>,
+    /// The field's named type, when the object's type is known.
+    child: Option<&'static str>,
+    /// Whether that type is an interface or a union (the object names its own type).
+    child_abstract: bool,
+    /// Whether the value holds objects to walk (the field has a selection set).
+    walk: bool,
 }
 
-/// Collected fields, per selection sets and runtime type: a list of a thousand objects is
-/// collected once.
-type Collected<'d> = HashMap<(Vec<usize>, Option<&'d str>), std::rc::Rc<Vec<Entry<'d>>>>;
+/// A position in the document: the selection sets (by address: each lives as long as the
+/// walk) and the runtime type.
+type Position = (usize, usize, usize);
+
+/// Collected fields per position: a list of a thousand objects is collected once. A document
+/// has a handful of positions, so a list beats hashing.
+type Collected<'d> = Vec<(Position, Rc<Vec<Entry<'d>>>)>;
 
 struct Walk<'d> {
     doc: &'d ExecutableDocument,
@@ -147,33 +158,32 @@ pub fn order_response(doc: &ExecutableDocument, operation: Option<&str>, variabl
         OperationType::Mutation => &types.roots[1],
         OperationType::Subscription => &types.roots[2],
     };
-    let mut walk = Walk { doc, op, variables, types, collected: HashMap::new() };
-    walk.value(data, &[&op.selection_set.node], Some(root));
+    let mut walk = Walk { doc, op, variables, types, collected: Vec::new() };
+    walk.value(data, &[&op.selection_set.node], Some(root), false);
 }
 
 impl<'d> Walk<'d> {
-    fn value(&mut self, value: &mut Value, sets: &[&'d SelectionSet], ty: Option<&'d str>) {
+    /// Walks a value of type `ty` (`abstract_ty`: an interface or union) selected by `sets`.
+    fn value(&mut self, value: &mut Value, sets: &[&'d SelectionSet], ty: Option<&'static str>, abstract_ty: bool) {
         match value {
             Value::List(items) => {
                 for item in items {
-                    self.value(item, sets, ty);
+                    self.value(item, sets, ty, abstract_ty);
                 }
             }
             Value::Object(map) => {
-                let runtime = match ty {
-                    Some(t) if self.types.is_abstract(t) => self.typename(map, sets),
-                    other => other,
-                };
+                let runtime = if abstract_ty { self.typename(map, sets) } else { ty };
                 let entries = self.collect(sets, runtime);
-                let position = |key: &Name| entries.iter().position(|e| e.key == key.as_str()).unwrap_or(usize::MAX);
-                let in_order = map.keys().map(position).is_sorted();
-                if !in_order {
+                if !in_order(map, &entries) {
+                    let position = |key: &Name| entries.iter().position(|e| e.key == key.as_str());
                     map.sort_by(|a, _, b, _| position(a).cmp(&position(b)));
                 }
-                for entry in entries.iter().filter(|e| e.sets.iter().any(|s| !s.items.is_empty())) {
-                    if let Some(child) = map.get_mut(entry.key) {
-                        let child_ty = runtime.and_then(|t| self.types.field_type(t, entry.field));
-                        self.value(child, &entry.sets, child_ty);
+                // The keys are now in the entries' order: walk both together.
+                let mut next = entries.iter();
+                for (key, child) in map.iter_mut() {
+                    let Some(entry) = next.find(|e| e.key == key.as_str()) else { break };
+                    if entry.walk {
+                        self.value(child, &entry.sets, entry.child, entry.child_abstract);
                     }
                 }
             }
@@ -187,18 +197,21 @@ impl<'d> Walk<'d> {
         &mut self,
         map: &async_graphql::indexmap::IndexMap<Name, Value>,
         sets: &[&'d SelectionSet],
-    ) -> Option<&'d str> {
+    ) -> Option<&'static str> {
         let entries = self.collect(sets, None);
         let key = entries.iter().find(|e| e.field == "__typename")?.key;
         match map.get(key)? {
-            Value::String(name) => self.types.fields.get_key_value(name.as_str()).map(|(k, _)| k.as_str()),
+            Value::String(name) => {
+                let types: &'static Types = self.types;
+                types.fields.get_key_value(name.as_str()).map(|(k, _)| k.as_str())
+            }
             _ => None,
         }
     }
 
-    fn collect(&mut self, sets: &[&'d SelectionSet], ty: Option<&'d str>) -> std::rc::Rc<Vec<Entry<'d>>> {
-        let key = (sets.iter().map(|s| *s as *const SelectionSet as usize).collect::<Vec<_>>(), ty);
-        if let Some(found) = self.collected.get(&key) {
+    fn collect(&mut self, sets: &[&'d SelectionSet], ty: Option<&'static str>) -> Rc<Vec<Entry<'d>>> {
+        let position = (sets.as_ptr() as usize, sets.len(), ty.map_or(0, |t| t.as_ptr() as usize));
+        if let Some((_, found)) = self.collected.iter().find(|(p, _)| *p == position) {
             return found.clone();
         }
         let mut entries = Vec::new();
@@ -206,8 +219,13 @@ impl<'d> Walk<'d> {
         for set in sets {
             self.collect_set(set, ty, &mut entries, &mut spread);
         }
-        let entries = std::rc::Rc::new(entries);
-        self.collected.insert(key, entries.clone());
+        for entry in &mut entries {
+            entry.child = ty.and_then(|t| self.types.field_type(t, entry.field));
+            entry.child_abstract = entry.child.is_some_and(|t| self.types.is_abstract(t));
+            entry.walk = entry.sets.iter().any(|s| !s.items.is_empty());
+        }
+        let entries = Rc::new(entries);
+        self.collected.push((position, entries.clone()));
         entries
     }
 
@@ -228,9 +246,14 @@ impl<'d> Walk<'d> {
                     let key = f.response_key().node.as_str();
                     match entries.iter_mut().find(|e| e.key == key) {
                         Some(e) => e.sets.push(&f.selection_set.node),
-                        None => {
-                            entries.push(Entry { key, field: f.name.node.as_str(), sets: vec![&f.selection_set.node] })
-                        }
+                        None => entries.push(Entry {
+                            key,
+                            field: f.name.node.as_str(),
+                            sets: vec![&f.selection_set.node],
+                            child: None,
+                            child_abstract: false,
+                            walk: false,
+                        }),
                     }
                 }
                 Selection::FragmentSpread(s) => {
@@ -286,4 +309,10 @@ impl<'d> Walk<'d> {
             .and_then(|v| v.node.default_value.as_ref())
             .is_some_and(|d| matches!(d.node, Value::Boolean(true)))
     }
+}
+
+/// Whether the object's keys already come in the entries' order (one pass over both).
+fn in_order(map: &async_graphql::indexmap::IndexMap<Name, Value>, entries: &[Entry<'_>]) -> bool {
+    let mut next = entries.iter();
+    map.keys().all(|key| next.any(|e| e.key == key.as_str()))
 }
