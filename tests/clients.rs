@@ -15,6 +15,7 @@ on_both_backends!(
     notes_and_history_entries_are_nodes,
     mutations_return_what_they_created_as_edges,
     countdown_ticks_carry_the_request,
+    subscriptions_read_fresh_records_at_each_event,
     nodes_reports_a_bad_id_at_its_position,
     responses_keep_selection_order,
 );
@@ -146,6 +147,57 @@ async fn countdown_ticks_carry_the_request(t: TestApp) {
         pushed = ws.next("c").await;
     }
     assert_eq!(pushed["data"]["slaCountdown"]["items"][0]["serviceRequest"]["version"], v + 1);
+}
+
+/// A subscription keeps one context for its life; each event and tick still reads the records
+/// as they are then (its loaders forget what earlier events read).
+async fn subscriptions_read_fresh_records_at_each_event(t: TestApp) {
+    let addr = serve(t.router.clone()).await;
+    let r = file_request(&t, NORTHWIND_ADMIN, "MODERATE").await;
+    let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    let before = t.app.events.receiver_count();
+    ws.subscribe(
+        "e",
+        "subscription($ids: [ID!]) { serviceRequestEvents(filter: { ids: $ids }) { kind serviceRequest { notes(first: 10) { totalCount } } } }",
+        json!({ "ids": [r["id"]] }),
+    )
+    .await;
+    ws.subscribe(
+        "c",
+        "subscription($ids: [ID!]!) { slaCountdown(ids: $ids, intervalSeconds: 3600) { items { serviceRequest { notes(first: 10) { totalCount } } } } }",
+        json!({ "ids": [r["id"]] }),
+    )
+    .await;
+    while t.app.events.receiver_count() < before + 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let add = "mutation($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) { note { id } } }";
+    for n in 1..=2 {
+        t.data(NORTHWIND_ADMIN, add, json!({ "i": { "id": r["id"], "body": format!("Note {n}.") } })).await;
+        // The note's event, and the tick it pushes, count it (the filing's own event and its
+        // tick may still arrive first: at most a few messages).
+        let (mut event, mut tick) = (false, false);
+        for _ in 0..8 {
+            if event && tick {
+                break;
+            }
+            let msg = ws.recv().await.expect("a message");
+            let data = &msg["payload"]["data"];
+            match msg["id"].as_str() {
+                Some("e") if data["serviceRequestEvents"]["kind"] == "NOTE_ADDED" => {
+                    let count = &data["serviceRequestEvents"]["serviceRequest"]["notes"]["totalCount"];
+                    if *count == n {
+                        event = true;
+                    }
+                }
+                Some("c") => {
+                    tick |= data["slaCountdown"]["items"][0]["serviceRequest"]["notes"]["totalCount"] == n;
+                }
+                _ => {}
+            }
+        }
+        assert!(event && tick, "note {n}: the event counted it: {event}, a tick counted it: {tick}");
+    }
 }
 
 async fn nodes_reports_a_bad_id_at_its_position(t: TestApp) {
@@ -282,6 +334,26 @@ async fn responses_keep_selection_order(t: TestApp) {
     key_orders(&response, String::new(), &mut orders);
     let node = &orders.iter().find(|(p, _)| p == ".data.node").unwrap().1;
     assert_eq!(node, &["__typename", "companyName", "subscriptions", "id"]);
+    // Without `__typename`, the type its global id names decides.
+    let response = ordered(
+        &t,
+        "query($id: ID!) { node(id: $id) { ... on Agent { id email } ... on Customer { companyName id } } }",
+        json!({ "id": d["customers"]["nodes"][0]["id"] }),
+    )
+    .await;
+    let mut orders = Vec::new();
+    key_orders(&response, String::new(), &mut orders);
+    assert_eq!(orders.iter().find(|(p, _)| p == ".data.node").unwrap().1, ["companyName", "id"]);
+    // A variable's declared default decides `@include` when the request does not send it.
+    let response = ordered(
+        &t,
+        "query($count: Boolean = true) { customers(first: 1) { totalCount @include(if: $count) nodes { id } } }",
+        json!({}),
+    )
+    .await;
+    let mut orders = Vec::new();
+    key_orders(&response, String::new(), &mut orders);
+    assert_eq!(orders.iter().find(|(p, _)| p == ".data.customers").unwrap().1, ["totalCount", "nodes"]);
 }
 
 /// The elements of the schema without a description: types, fields, arguments, input fields

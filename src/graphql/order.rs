@@ -13,7 +13,8 @@ use std::rc::Rc;
 use std::sync::OnceLock;
 
 use async_graphql::parser::types::{
-    Directive, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet, TypeCondition, TypeKind,
+    Directive, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
+    TypeCondition, TypeKind,
 };
 use async_graphql::{Name, Positioned, Value, Variables};
 
@@ -136,22 +137,19 @@ struct Walk<'d> {
     collected: Collected<'d>,
 }
 
+/// The operation a request runs: the document's only one, or the one it names.
+pub fn operation<'d>(doc: &'d ExecutableDocument, name: Option<&str>) -> Option<&'d OperationDefinition> {
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(&op.node),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| &op.node),
+        _ => None,
+    }
+}
+
 /// Puts the keys of `data` in the order the request's operation selects them.
-pub fn order_response(doc: &ExecutableDocument, operation: Option<&str>, variables: &Variables, data: &mut Value) {
-    let op = match (&doc.operations, operation) {
-        (async_graphql::parser::types::DocumentOperations::Single(op), _) => &op.node,
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => &op.node,
-            None => return,
-        },
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            match ops.values().next() {
-                Some(op) => &op.node,
-                None => return,
-            }
-        }
-        _ => return,
-    };
+pub fn order_response(doc: &ExecutableDocument, operation_name: Option<&str>, variables: &Variables, data: &mut Value) {
+    let Some(op) = operation(doc, operation_name) else { return };
     let types = Types::get();
     let root = match op.ty {
         OperationType::Query => &types.roots[0],
@@ -173,9 +171,15 @@ impl<'d> Walk<'d> {
             }
             Value::Object(map) => {
                 let runtime = if abstract_ty { self.typename(map, sets) } else { ty };
+                if abstract_ty && runtime.is_none() {
+                    // Which fragments apply depends on a type the object does not name: left as is.
+                    return;
+                }
                 let entries = self.collect(sets, runtime);
                 if !in_order(map, &entries) {
-                    let position = |key: &Name| entries.iter().position(|e| e.key == key.as_str());
+                    // Keys the selection does not name (none expected) go last.
+                    let position =
+                        |key: &Name| entries.iter().position(|e| e.key == key.as_str()).unwrap_or(usize::MAX);
                     map.sort_by(|a, _, b, _| position(a).cmp(&position(b)));
                 }
                 // The keys are now in the entries' order: walk both together.
@@ -191,22 +195,23 @@ impl<'d> Walk<'d> {
         }
     }
 
-    /// The runtime type of an object at an abstract position, when the selection asked for
-    /// `__typename` (Relay and Apollo always do); `None` otherwise.
+    /// The runtime type of an object at an abstract position: its `__typename` when selected
+    /// (Relay and Apollo always select it), else the type its global `id` names; `None` when
+    /// neither was selected.
     fn typename(
         &mut self,
         map: &async_graphql::indexmap::IndexMap<Name, Value>,
         sets: &[&'d SelectionSet],
     ) -> Option<&'static str> {
         let entries = self.collect(sets, None);
-        let key = entries.iter().find(|e| e.field == "__typename")?.key;
-        match map.get(key)? {
-            Value::String(name) => {
-                let types: &'static Types = self.types;
-                types.fields.get_key_value(name.as_str()).map(|(k, _)| k.as_str())
-            }
-            _ => None,
-        }
+        let named = |field: &str| entries.iter().find(|e| e.field == field).and_then(|e| map.get(e.key));
+        let name = match (named("__typename"), named("id")) {
+            (Some(Value::String(name)), _) => name.clone(),
+            (_, Some(Value::String(id))) => super::ids::decode(id)?.0.type_name().to_owned(),
+            _ => return None,
+        };
+        let types: &'static Types = self.types;
+        types.fields.get_key_value(name.as_str()).map(|(k, _)| k.as_str())
     }
 
     fn collect(&mut self, sets: &[&'d SelectionSet], ty: Option<&'static str>) -> Rc<Vec<Entry<'d>>> {

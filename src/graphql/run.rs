@@ -76,6 +76,15 @@ pub fn admit(app: &AppState, request: &mut Request, admission: Admission) -> Res
     request.variables = variables;
     request.operation_name = name;
     let (kind, own_name, doc) = measured?;
+    // async-graphql decides `@skip`/`@include` from the variables sent alone, ignoring the
+    // declared defaults the spec applies first: apply them here (arguments read them the same).
+    if let Some(op) = super::order::operation(&doc, request.operation_name.as_deref()) {
+        for def in &op.variable_definitions {
+            if let Some(default) = &def.node.default_value {
+                request.variables.entry(def.node.name.node.clone()).or_insert_with(|| default.node.clone());
+            }
+        }
+    }
     let variables = request.variables.clone();
     Ok(Operation { name: request.operation_name.clone().or(own_name), kind, doc, variables })
 }

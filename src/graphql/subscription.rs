@@ -190,9 +190,10 @@ pub struct SlaCountdown {
 /// more than the bus's capacity behind gets an error and its subscription ends.
 fn matching_events(ctx: &Context<'_>, matcher: Matcher) -> Result<impl Stream<Item = Result<Arc<Event>>> + use<>> {
     let bus = rc(ctx)?.events.clone();
+    let loaders = rc(ctx)?.loaders.clone();
     let rx = bus.subscribe();
     Ok(futures_util::stream::unfold((rx, matcher, false), move |(mut rx, matcher, done)| {
-        let bus = bus.clone();
+        let (bus, loaders) = (bus.clone(), loaders.clone());
         async move {
             if done {
                 return None;
@@ -202,6 +203,7 @@ fn matching_events(ctx: &Context<'_>, matcher: Matcher) -> Result<impl Stream<It
                     Ok(event) => {
                         if event.request.as_ref().is_some_and(|r| matcher.matches(r)) {
                             bus.stats().delivered.inc();
+                            loaders.forget();
                             return Some((Ok(event), (rx, matcher, false)));
                         }
                     }
@@ -324,6 +326,7 @@ impl Subscription {
             clock: rc.clock.clone(),
             interval: Duration::from_secs(interval_seconds as u64),
             first: true,
+            loaders: rc.loaders.clone(),
         };
         state.load().await?;
         Ok(futures_util::stream::unfold(state, |mut st| async move {
@@ -357,6 +360,8 @@ impl Subscription {
                 }
             }
             st.first = false;
+            // The lines' requests resolve their fields afresh at each tick.
+            st.loaders.forget();
             let tick = st.snapshot();
             Some((tick, st))
         }))
@@ -385,6 +390,8 @@ struct Countdown {
     clock: Arc<dyn crate::clock::Clock>,
     interval: Duration,
     first: bool,
+    /// The subscription's loaders, which serve the lines' `serviceRequest` fields.
+    loaders: crate::repo::loaders::LazyLoaders,
 }
 
 /// Whether a request's initial-response clock still runs.

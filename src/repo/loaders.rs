@@ -87,6 +87,11 @@ where
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Forgets the values read so far (a batch being gathered carries on).
+    fn forget(&self) {
+        self.lock().completed.clear();
+    }
+
     /// Records a value already read (by a page query), so loading its key runs nothing.
     pub fn prime(&self, key: K, value: V) {
         self.lock().completed.entry(key).or_insert(Ok(value));
@@ -332,16 +337,28 @@ type List<T> = Arc<Vec<T>>;
 
 /// A request's loaders, built on first use: a request that loads nothing through them (a
 /// subscription that selects only event fields, a search or page of scalar fields) does not
-/// pay for sixteen loaders. Boxed, because `Loaders` is ~4 KiB and every live subscription
-/// holds a context.
-pub struct LazyLoaders {
+/// pay for sixteen loaders. Shared (`Clone`), so that a subscription's stream can make them
+/// forget what they read before each event it resolves.
+#[derive(Clone)]
+pub struct LazyLoaders(Arc<LazyInner>);
+
+struct LazyInner {
     repo: Repo,
-    cell: std::sync::OnceLock<Box<Loaders>>,
+    cell: std::sync::OnceLock<Loaders>,
 }
 
 impl LazyLoaders {
     pub fn new(repo: &Repo) -> LazyLoaders {
-        LazyLoaders { repo: repo.clone(), cell: std::sync::OnceLock::new() }
+        LazyLoaders(Arc::new(LazyInner { repo: repo.clone(), cell: std::sync::OnceLock::new() }))
+    }
+
+    /// Forgets every value read so far. A subscription keeps one context for its whole life:
+    /// it calls this before each event or tick it resolves, so that each reads the records as
+    /// they are then (a request's notes, a changed calendar), not as the first event found them.
+    pub fn forget(&self) {
+        if let Some(loaders) = self.0.cell.get() {
+            loaders.forget();
+        }
     }
 }
 
@@ -349,7 +366,7 @@ impl std::ops::Deref for LazyLoaders {
     type Target = Loaders;
 
     fn deref(&self) -> &Loaders {
-        self.cell.get_or_init(|| Box::new(Loaders::new(&self.repo)))
+        self.0.cell.get_or_init(|| Loaders::new(&self.0.repo))
     }
 }
 
@@ -405,6 +422,28 @@ fn lists<K: Hash + Eq, T>(
 }
 
 impl Loaders {
+    fn forget(&self) {
+        self.customer.forget();
+        self.subscription.forget();
+        self.request.forget();
+        self.product.forget();
+        self.topic.forget();
+        self.agent.forget();
+        self.partner.forget();
+        self.calendar.forget();
+        self.subscriptions_of_customer.forget();
+        self.requests_of_customer.forget();
+        self.requests_of_subscription.forget();
+        self.notes_of_request.forget();
+        self.history_of_request.forget();
+        self.products_of_customer.forget();
+        self.customers_of_product.forget();
+        self.domains_of_customer.forget();
+        self.first_subscriptions_of_customer.forget();
+        self.first_requests_of_customer.forget();
+        self.first_requests_of_subscription.forget();
+    }
+
     pub fn new(repo: &Repo) -> Loaders {
         Loaders {
             customer: BatchLoader::new(repo, |repo, keys| {

@@ -317,7 +317,7 @@ impl Sla {
     /// At most the first 100.
     async fn clock_periods(&self, ctx: &Context<'_>) -> Result<Vec<SlaClockPeriod>> {
         let rc = rc(ctx)?;
-        let now = self.1.unwrap_or(rc.now);
+        let now = self.now(rc);
         let clock: SlaClock = parse(&self.0.sla_clock)?;
         let start = utc(self.0.created_at);
         let end = match self.0.sla_stopped_at {
