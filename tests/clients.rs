@@ -54,6 +54,22 @@ async fn notes_and_history_entries_are_nodes(t: TestApp) {
     let forged = gid("Note", &format!("{request_raw}/{}", note_raw.split_once('/').unwrap().1));
     let d = t.data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": forged })).await;
     assert_eq!(d["node"], Value::Null);
+    // Administrative changes are nodes for those who may read the history, and no one else.
+    t.data(
+        NORTHWIND_ADMIN,
+        "mutation { createWebhookEndpoint(input: { url: \"https://hooks.example.com/x\" }) { secret } }",
+        json!({}),
+    )
+    .await;
+    let d = t.data(NORTHWIND_ADMIN, "{ adminChanges(first: 1) { nodes { id action } } }", json!({})).await;
+    let change = d["adminChanges"]["nodes"][0].clone();
+    let q = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on AdminChange { id action } } }";
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "ids": [change["id"]] })).await;
+    assert_eq!(d["nodes"][0], change);
+    for outsider in [NORTHWIND_HELPDESK, ADATUM_ADMIN] {
+        let d = t.data(outsider, q, json!({ "ids": [change["id"]] })).await;
+        assert_eq!(d["nodes"], json!([null]), "{outsider}");
+    }
 }
 
 /// The raw id inside a global id.

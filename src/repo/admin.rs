@@ -560,21 +560,17 @@ impl Repo {
 }
 
 impl Repo {
-    /// One entry of the partner's administrative history (admins; nothing for anyone else, as
-    /// for any object the caller may not see).
-    pub async fn admin_change(&self, caller: &Caller, id: &str) -> AppResult<Option<AdminChangeRow>> {
-        if admin::may_manage_products(caller.role).is_err() {
-            return Ok(None);
-        }
+    /// Entries of the partner's administrative history by id, for `node(id:)` (which admits
+    /// only the callers that may read the history).
+    pub async fn admin_changes_by_ids(&self, ids: &[String]) -> AppResult<Vec<AdminChangeRow>> {
         let p = self.partner_id.as_str();
         Ok(with_conn!(self.db, |conn| {
             admin_changes::table
+                .filter(admin_changes::id.eq_any(ids))
                 .filter(admin_changes::partner_id.eq(p))
-                .filter(admin_changes::id.eq(id))
                 .select(AdminChangeRow::as_select())
-                .first(conn)
-                .await
-                .optional()?
+                .load(conn)
+                .await?
         }))
     }
 }

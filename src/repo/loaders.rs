@@ -213,6 +213,8 @@ keys! {
     PartnerKey,
     /// A business calendar by id.
     CalendarKey,
+    /// An entry of the administrative history by id.
+    AdminChangeKey,
     /// The subscriptions of a customer.
     SubscriptionsOfCustomer,
     /// The service requests of a customer.
@@ -380,6 +382,7 @@ pub struct Loaders {
     pub agent: BatchLoader<AgentKey, Option<AgentRow>>,
     pub partner: BatchLoader<PartnerKey, Option<PartnerRow>>,
     pub calendar: BatchLoader<CalendarKey, Option<Arc<CalendarData>>>,
+    pub admin_change: BatchLoader<AdminChangeKey, Option<AdminChangeRow>>,
     pub subscriptions_of_customer: BatchLoader<SubscriptionsOfCustomer, List<SubscriptionRow>>,
     pub requests_of_customer: BatchLoader<RequestsOfCustomer, List<Arc<ServiceRequestRow>>>,
     pub requests_of_subscription: BatchLoader<RequestsOfSubscription, List<Arc<ServiceRequestRow>>>,
@@ -431,6 +434,7 @@ impl Loaders {
         self.agent.forget();
         self.partner.forget();
         self.calendar.forget();
+        self.admin_change.forget();
         self.subscriptions_of_customer.forget();
         self.requests_of_customer.forget();
         self.requests_of_subscription.forget();
@@ -486,6 +490,12 @@ impl Loaders {
                 Box::pin(async move {
                     let rows = repo.partners_by_ids(&strings(&keys, |k| &k.0)).await?;
                     Ok(by_id(rows, |r| r.id.clone(), PartnerKey))
+                })
+            }),
+            admin_change: BatchLoader::new(repo, |repo, keys| {
+                Box::pin(async move {
+                    let rows = repo.admin_changes_by_ids(&strings(&keys, |k| &k.0)).await?;
+                    Ok(by_id(rows, |r| r.id.clone(), AdminChangeKey))
                 })
             }),
             calendar: BatchLoader::new(repo, |repo, keys| {
