@@ -131,32 +131,40 @@ type Collected<'d> = Vec<(Position, Rc<Vec<Entry<'d>>>)>;
 
 struct Walk<'d> {
     doc: &'d ExecutableDocument,
-    op: &'d OperationDefinition,
     variables: &'d Variables,
     types: &'static Types,
     collected: Collected<'d>,
 }
 
-/// The operation a request runs: the document's only one, or the one it names.
-pub fn operation<'d>(doc: &'d ExecutableDocument, name: Option<&str>) -> Option<&'d OperationDefinition> {
+/// The operation a request runs (the document's only one, or the one it names), with its name
+/// in a document of several.
+pub fn operation<'d>(
+    doc: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Option<(Option<&'d str>, &'d OperationDefinition)> {
     match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(&op.node),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| &op.node),
+        (DocumentOperations::Single(op), _) => Some((None, &op.node)),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get_key_value(name).map(|(n, op)| (Some(n.as_str()), &op.node))
+        }
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.iter().next().map(|(n, op)| (Some(n.as_str()), &op.node))
+        }
         _ => None,
     }
 }
 
-/// Puts the keys of `data` in the order the request's operation selects them.
+/// Puts the keys of `data` in the order the request's operation selects them. `variables` are
+/// those it ran with, declared defaults included (see `run::admit`).
 pub fn order_response(doc: &ExecutableDocument, operation_name: Option<&str>, variables: &Variables, data: &mut Value) {
-    let Some(op) = operation(doc, operation_name) else { return };
+    let Some((_, op)) = operation(doc, operation_name) else { return };
     let types = Types::get();
     let root = match op.ty {
         OperationType::Query => &types.roots[0],
         OperationType::Mutation => &types.roots[1],
         OperationType::Subscription => &types.roots[2],
     };
-    let mut walk = Walk { doc, op, variables, types, collected: Vec::new() };
+    let mut walk = Walk { doc, variables, types, collected: Vec::new() };
     walk.value(data, &[&op.selection_set.node], Some(root), false);
 }
 
@@ -286,7 +294,7 @@ impl<'d> Walk<'d> {
         }
     }
 
-    /// `@skip` and `@include`, with the request's variables (and their defaults).
+    /// `@skip` and `@include`, with the request's variables.
     fn included(&self, directives: &[Positioned<Directive>]) -> bool {
         directives.iter().all(|d| {
             let want = match d.node.name.node.as_str() {
@@ -296,23 +304,13 @@ impl<'d> Walk<'d> {
             };
             let condition = match d.node.get_argument("if").map(|v| &v.node) {
                 Some(async_graphql_value::Value::Boolean(b)) => *b,
-                Some(async_graphql_value::Value::Variable(name)) => self.variable(name),
+                Some(async_graphql_value::Value::Variable(name)) => {
+                    matches!(self.variables.get(name), Some(Value::Boolean(true)))
+                }
                 _ => return true,
             };
             condition == want
         })
-    }
-
-    fn variable(&self, name: &Name) -> bool {
-        if let Some(value) = self.variables.get(name) {
-            return matches!(value, Value::Boolean(true));
-        }
-        self.op
-            .variable_definitions
-            .iter()
-            .find(|v| v.node.name.node == *name)
-            .and_then(|v| v.node.default_value.as_ref())
-            .is_some_and(|d| matches!(d.node, Value::Boolean(true)))
     }
 }
 

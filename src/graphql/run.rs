@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Data, Request, Response, ServerError, Variables};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -65,42 +65,29 @@ pub fn admit(app: &AppState, request: &mut Request, admission: Admission) -> Res
     let variables = std::mem::take(&mut request.variables);
     let name = request.operation_name.take();
     let measured = match app.documents.parse(request, keep) {
-        // An operation the document lacks is the schema's error to report; until then, a query.
-        Ok(doc) => analyze(&doc, &variables, limits).map_err(|r| r.into_server_error()).map(|_| {
-            let (kind, own) = chosen(&doc, name.as_deref())
-                .map_or((OperationType::Query, None), |(ty, n)| (ty, n.map(str::to_owned)));
-            (kind, own, doc)
-        }),
+        Ok(doc) => analyze(&doc, &variables, limits).map_err(|r| r.into_server_error()).map(|_| doc),
         Err(e) => Err(with_code(e, "GRAPHQL_PARSE_FAILED")),
     };
     request.variables = variables;
     request.operation_name = name;
-    let (kind, own_name, doc) = measured?;
-    // async-graphql decides `@skip`/`@include` from the variables sent alone, ignoring the
-    // declared defaults the spec applies first: apply them here (arguments read them the same).
-    if let Some(op) = super::order::operation(&doc, request.operation_name.as_deref()) {
-        for def in &op.variable_definitions {
-            if let Some(default) = &def.node.default_value {
-                request.variables.entry(def.node.name.node.clone()).or_insert_with(|| default.node.clone());
+    let doc = measured?;
+    let (kind, own_name) = match super::order::operation(&doc, request.operation_name.as_deref()) {
+        Some((own_name, op)) => {
+            // async-graphql decides `@skip`/`@include` from the variables sent alone, ignoring
+            // the declared defaults the spec applies first: apply them here (arguments read
+            // them the same).
+            for def in &op.variable_definitions {
+                if let Some(default) = &def.node.default_value {
+                    request.variables.entry(def.node.name.node.clone()).or_insert_with(|| default.node.clone());
+                }
             }
+            (op.ty, own_name.map(str::to_owned))
         }
-    }
+        // An operation the document lacks is the schema's error to report; until then, a query.
+        None => (OperationType::Query, None),
+    };
     let variables = request.variables.clone();
     Ok(Operation { name: request.operation_name.clone().or(own_name), kind, doc, variables })
-}
-
-/// The type and name of the operation a request will run.
-fn chosen<'d>(doc: &'d ExecutableDocument, name: Option<&str>) -> Option<(OperationType, Option<&'d str>)> {
-    match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some((op.node.ty, None)),
-        (DocumentOperations::Multiple(ops), Some(name)) => {
-            ops.get_key_value(name).map(|(n, op)| (op.node.ty, Some(n.as_str())))
-        }
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.iter().next().map(|(n, op)| (op.node.ty, Some(n.as_str())))
-        }
-        _ => None,
-    }
 }
 
 /// Puts the response in selection order, codes its errors and counts them.
