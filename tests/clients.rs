@@ -55,17 +55,19 @@ async fn notes_and_history_entries_are_nodes(t: TestApp) {
     let d = t.data(NORTHWIND_ADMIN, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": forged })).await;
     assert_eq!(d["node"], Value::Null);
     // Administrative changes are nodes for those who may read the history, and no one else.
-    t.data(
-        NORTHWIND_ADMIN,
-        "mutation { createWebhookEndpoint(input: { url: \"https://hooks.example.com/x\" }) { secret } }",
-        json!({}),
-    )
-    .await;
-    let d = t.data(NORTHWIND_ADMIN, "{ adminChanges(first: 1) { nodes { id action } } }", json!({})).await;
-    let change = d["adminChanges"]["nodes"][0].clone();
+    for hook in ["x", "y"] {
+        let add = "mutation($u: String!) { createWebhookEndpoint(input: { url: $u }) { secret } }";
+        t.data(NORTHWIND_ADMIN, add, json!({ "u": format!("https://hooks.example.com/{hook}") })).await;
+    }
+    let d = t.data(NORTHWIND_ADMIN, "{ adminChanges(first: 2) { nodes { id action } } }", json!({})).await;
+    let changes = d["adminChanges"]["nodes"].clone();
+    let change = changes[0].clone();
     let q = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on AdminChange { id action } } }";
-    let d = t.data(NORTHWIND_ADMIN, q, json!({ "ids": [change["id"]] })).await;
-    assert_eq!(d["nodes"][0], change);
+    // Both in one statement (the caller was read by the query above).
+    let before = t.statements();
+    let d = t.data(NORTHWIND_ADMIN, q, json!({ "ids": [changes[0]["id"], changes[1]["id"]] })).await;
+    assert_eq!(t.statements() - before, 1, "admin changes by id are one batch");
+    assert_eq!(d["nodes"], changes);
     for outsider in [NORTHWIND_HELPDESK, ADATUM_ADMIN] {
         let d = t.data(outsider, q, json!({ "ids": [change["id"]] })).await;
         assert_eq!(d["nodes"], json!([null]), "{outsider}");
