@@ -97,7 +97,7 @@ impl App {
     pub async fn resolve_outbound(&self) -> AppResult<()> {
         if let Some(sources) = &self.config.sources
             && self.outbound_partner.get().is_none()
-            && let Some(partner) = crate::repo::queries::partner_of_agent(&self.db, &sources.agent).await?
+            && let Some(partner) = crate::repo::callers::partner_of_agent(&self.db, &sources.agent).await?
         {
             let _ = self.outbound_partner.set(partner);
         }

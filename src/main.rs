@@ -204,9 +204,9 @@ async fn token(common: &CommonArgs, args: TokenArgs) -> Result<(), String> {
     }
     let keys = support_gateway::auth::TokenKeys::from_settings(&config.auth)?;
     let db = database(common).await?;
-    let Some(agent) = support_gateway::repo::queries::agent_by_email(&db, &args.agent).await.map_err(|e| e.detail())?
+    let Some(agent) = support_gateway::repo::callers::agent_by_email(&db, &args.agent).await.map_err(|e| e.detail())?
     else {
-        let known = support_gateway::repo::queries::all_agents(&db).await.map_err(|e| e.detail())?;
+        let known = support_gateway::repo::callers::all_agents(&db).await.map_err(|e| e.detail())?;
         let list: Vec<String> = known.iter().map(|(a, p)| format!("  {} ({}, {})", a.email, a.role, p)).collect();
         return Err(format!("no agent with e-mail {}; known agents:\n{}", args.agent, list.join("\n")));
     };
@@ -277,7 +277,7 @@ async fn sync(common: &CommonArgs, args: SyncArgs) -> Result<(), String> {
 async fn import(common: &CommonArgs, args: ImportArgs) -> Result<(), String> {
     use support_gateway::domain::admin;
     let db = database(common).await?;
-    let agent = support_gateway::repo::queries::agent_by_email_or_id(&db, &args.agent)
+    let agent = support_gateway::repo::callers::agent_by_email_or_id(&db, &args.agent)
         .await
         .map_err(|e| e.detail())?
         .filter(|a| a.disabled_at.is_none())

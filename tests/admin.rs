@@ -273,7 +273,7 @@ fn file(name: &str, text: &str) -> (TempDir, std::path::PathBuf) {
 }
 
 async fn northwind_admin(t: &TestApp) -> support_gateway::db::models::AgentRow {
-    support_gateway::repo::queries::agent_by_email_or_id(&t.app.db, NORTHWIND_ADMIN).await.unwrap().unwrap()
+    support_gateway::repo::callers::agent_by_email_or_id(&t.app.db, NORTHWIND_ADMIN).await.unwrap().unwrap()
 }
 
 const CUSTOMERS: &str = "\u{feff}Microsoft ID,Company name,Primary domain name,Relationship,Country

@@ -87,7 +87,7 @@ async fn postgres_events_cross_replicas_and_survive_a_dropped_listen() {
     assert_eq!(e["serviceRequest"]["id"], request);
 
     // Drop every LISTEN connection on this database, then write at once.
-    let terminated = support_gateway::repo::queries::terminate_listeners_for_test(&t.app.db).await.unwrap();
+    let terminated = support_gateway::events::terminate_listeners_for_test(&t.app.db).await.unwrap();
     assert!(terminated >= 2, "replicas A and B each hold a LISTEN connection (found {terminated})");
     note(a.addr, &token, &request, "written while B reconnects").await;
     let e = next_event(&mut on_b).await;

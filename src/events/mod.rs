@@ -298,6 +298,20 @@ impl Cursor {
     }
 }
 
+/// Terminates every LISTEN connection of the gateway on this database (PostgreSQL), for the
+/// tests that prove a dropped connection loses no event. Returns how many were terminated.
+pub async fn terminate_listeners_for_test(db: &Db) -> AppResult<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let sql = "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+               WHERE application_name = 'sg-listener' AND datname = current_database()";
+    let rows: Vec<Count> = with_conn!(db, |conn| diesel::sql_query(sql).load(conn).await?);
+    Ok(rows.into_iter().map(|c| c.n).sum())
+}
+
 /// Deletes events created before `before`; returns how many.
 pub async fn prune(db: &Db, before: DateTime<Utc>) -> AppResult<usize> {
     Ok(with_conn!(db, |conn| diesel::delete(events::table.filter(events::created_at.lt(before.naive_utc())))

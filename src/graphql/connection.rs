@@ -4,7 +4,7 @@ use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
 use async_graphql::{OutputType, SimpleObject};
 
 use crate::paging::{PageArgs, decode_cursor, encode_cursor};
-use crate::repo::queries::Page;
+use crate::repo::pages::Page;
 
 /// An opaque cursor: a position in the ordered list.
 pub struct Cursor(pub usize);

@@ -13,7 +13,7 @@ use crate::domain::model::{
 use crate::error::AppError;
 use crate::paging::PageArgs;
 use crate::repo::loaders::*;
-use crate::repo::queries::{CustomerFilter as RepoCustomerFilter, RequestFilter, RequestOrder};
+use crate::repo::pages::{CustomerFilter as RepoCustomerFilter, RequestFilter, RequestOrder};
 
 /// The most ids `nodes(ids:)` takes at once.
 const MAX_NODES: usize = 100;
@@ -332,7 +332,7 @@ impl Query {
             .counting_if(ctx.look_ahead().field("totalCount").exists());
         let page = rc.repo.admin_changes(&rc.caller, subject, &args).await?;
         let rows = page.rows.into_iter().map(super::types::AdminChange::try_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(from_page(crate::repo::queries::Page { rows, start: page.start, total: page.total }, |c| c))
+        Ok(from_page(crate::repo::pages::Page { rows, start: page.start, total: page.total }, |c| c))
     }
 
     /// The partner's SLA figures for the requests created in `[from, to)`: met and breached

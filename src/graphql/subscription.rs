@@ -419,7 +419,7 @@ impl Countdown {
                     .filter(|s| s.is_open())
                     .map(|s| s.as_str().to_owned())
                     .collect();
-                let repo_filter = crate::repo::queries::RequestFilter {
+                let repo_filter = crate::repo::pages::RequestFilter {
                     ids: m.ids.clone(),
                     statuses: Some(statuses),
                     severities: m.severities.as_ref().map(|v| v.iter().map(|s| s.as_str().to_owned()).collect()),
@@ -434,7 +434,7 @@ impl Countdown {
                     .repo
                     .request_page(
                         &repo_filter,
-                        crate::repo::queries::RequestOrder::DueAsc,
+                        crate::repo::pages::RequestOrder::DueAsc,
                         self.clock.now().naive_utc(),
                         &page,
                     )

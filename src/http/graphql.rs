@@ -25,7 +25,7 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::RequestCtx;
 use crate::graphql::codes::with_code;
 use crate::graphql::run;
-use crate::repo::queries::caller_rows;
+use crate::repo::callers::caller_rows;
 use crate::telemetry::OperationLog;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";

@@ -155,7 +155,7 @@ pub async fn demo_agents(State(shared): State<Shared>) -> Response {
     if app.config.profile != crate::config::Profile::Development || !development_secret {
         return (StatusCode::NOT_FOUND, "demo sign-in is only offered by a development gateway").into_response();
     }
-    let agents = match crate::repo::queries::all_agents(&app.db).await {
+    let agents = match crate::repo::callers::all_agents(&app.db).await {
         Ok(agents) => agents,
         Err(e) => {
             tracing::warn!(error.detail = ?e, "listing the demo agents");

@@ -10,7 +10,8 @@ use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
 use super::Repo;
-use super::queries::{Page, lower, page_window};
+use super::lower;
+use super::pages::{Page, page_window};
 use crate::auth::Caller;
 use crate::db::models::*;
 use crate::db::schema::*;

@@ -1,181 +1,20 @@
-//! Per-request batched loaders: one newtype key per loader, one statement per batch. Built
-//! fresh for every request, so nothing a partner owns is cached across callers; only business
-//! calendars, reference data shared by every partner, are kept per process ([`CalendarCache`]).
-//!
-//! The `dataloader` crate was replaced, for CPU: its loads wait for siblings by yielding ten
-//! times each while they queue on an async mutex that passes from waiter to waiter one wake-up
-//! at a time, so every waiting resolver was polled again and again. Measured with
-//! `cargo bench --bench load -- --ops Q1,Q3,Q4` (PostgreSQL, scale 10,000, 32 connections):
-//! gateway CPU per 1,000 requests Q3 14.1 → 10.6 s, Q4 8.6 → 5.3 s, Q1 0.52 → 0.46 s.
-//!
-//! Here registration is synchronous (a plain mutex, never held across an await), only the
-//! first load of a batch (its leader) yields, and it fires once the number of keys has not
-//! changed across two consecutive yields. All resolvers of a request run in one task, and a
-//! future woken by the previous level is polled before the leader comes round again, so every
-//! sibling that is ready has registered by then: the batch does not depend on timing.
+//! Per-request batched loaders: one newtype key per loader, one statement per batch (the
+//! engine is [`super::batch`]). Built fresh for every request, so nothing a partner owns is
+//! cached across callers; only business calendars, reference data shared by every partner, are
+//! kept per process ([`CalendarCache`]).
 
-use std::collections::{HashMap, HashSet};
-use std::future::Future;
+use std::collections::HashMap;
 use std::hash::Hash;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use futures_util::FutureExt;
-use futures_util::future::Shared;
-
 use super::Repo;
-use super::queries::{Children, group_by};
+use super::children::Children;
 use crate::db::models::*;
 use crate::domain::sla::BusinessCalendar;
 use crate::error::{AppError, AppResult};
 
-/// The most keys one batch gathers: large enough that a page of pages of pages (100 × 100 ×
-/// 100 parents at most) never splits a level into several statements.
-const MAX_BATCH: usize = 10_000;
-/// Consecutive yields without a new key after which a batch's leader runs it.
-const QUIET_YIELDS: usize = 2;
-
-type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type FetchFn<K, V> = fn(Repo, Vec<K>) -> BoxFut<AppResult<HashMap<K, V>>>;
-type Done = Shared<tokio::sync::oneshot::Receiver<()>>;
-
-struct State<K, V> {
-    completed: HashMap<K, Result<V, AppError>>,
-    pending: Vec<K>,
-    queued: HashSet<K>,
-    /// The batch being gathered, if any: what its waiters await.
-    open: Option<Done>,
-}
-
-/// A batched loader: `fetch` runs for all keys of a batch; missing keys get `V::default()`
-/// (none, or an empty list); a failed statement fails every key of its batch.
-pub struct BatchLoader<K, V> {
-    repo: Repo,
-    fetch: FetchFn<K, V>,
-    state: Mutex<State<K, V>>,
-}
-
-/// Closes the batch if its leader is dropped before it finished (the request was cancelled),
-/// so later loads start a new one.
-struct LeaderGuard<'a, K, V> {
-    state: &'a Mutex<State<K, V>>,
-    armed: bool,
-}
-
-impl<K, V> Drop for LeaderGuard<'_, K, V> {
-    fn drop(&mut self) {
-        if self.armed {
-            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            s.open = None;
-            s.pending.clear();
-            s.queued.clear();
-        }
-    }
-}
-
-impl<K, V> BatchLoader<K, V>
-where
-    K: Eq + Hash + Clone + Send + 'static,
-    V: Default + Clone + Send + 'static,
-{
-    fn new(repo: &Repo, fetch: FetchFn<K, V>) -> BatchLoader<K, V> {
-        let state = State { completed: HashMap::new(), pending: Vec::new(), queued: HashSet::new(), open: None };
-        BatchLoader { repo: repo.clone(), fetch, state: Mutex::new(state) }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State<K, V>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Forgets the values read so far (a batch being gathered carries on).
-    fn forget(&self) {
-        self.lock().completed.clear();
-    }
-
-    /// Records a value already read (by a page query), so loading its key runs nothing.
-    pub fn prime(&self, key: K, value: V) {
-        self.lock().completed.entry(key).or_insert(Ok(value));
-    }
-
-    /// The value of one key, from this request's earlier batches or the next one.
-    pub async fn load(&self, key: K) -> AppResult<V> {
-        let (done, leader) = {
-            let mut s = self.lock();
-            if let Some(v) = s.completed.get(&key) {
-                return v.clone();
-            }
-            if s.queued.insert(key.clone()) {
-                s.pending.push(key.clone());
-            }
-            match &s.open {
-                Some(done) => (done.clone(), None),
-                None => {
-                    let (tx, rx) = tokio::sync::oneshot::channel();
-                    let done = rx.shared();
-                    s.open = Some(done.clone());
-                    (done, Some(tx))
-                }
-            }
-        };
-        match leader {
-            Some(tx) => {
-                self.lead().await;
-                // Waiters may all be gone (their request was cancelled): nobody to tell.
-                let _ = tx.send(());
-            }
-            None => done.await.map_err(|_| AppError::internal("loader: the batch was cancelled"))?,
-        }
-        self.lock().completed.get(&key).cloned().unwrap_or_else(|| Err(AppError::internal("loader: a key was lost")))
-    }
-
-    /// Waits until no sibling adds a key, then runs the batch and records its results.
-    async fn lead(&self) {
-        let mut guard = LeaderGuard { state: &self.state, armed: true };
-        let (mut seen, mut quiet) = (0, 0);
-        while quiet < QUIET_YIELDS {
-            tokio::task::yield_now().await;
-            let n = self.lock().pending.len();
-            if n >= MAX_BATCH {
-                break;
-            }
-            if n == seen {
-                quiet += 1;
-            } else {
-                (seen, quiet) = (n, 0);
-            }
-        }
-        let keys = {
-            let mut s = self.lock();
-            s.open = None;
-            s.queued.clear();
-            std::mem::take(&mut s.pending)
-        };
-        // The batch is closed: from here a dropped leader must not clear the next batch's keys
-        // (its waiters see the batch cancelled instead).
-        guard.armed = false;
-        use tracing::Instrument;
-        let span = tracing::debug_span!(
-            "loader.batch",
-            key = std::any::type_name::<K>().rsplit("::").next().unwrap_or("?"),
-            keys = keys.len()
-        );
-        let result = (self.fetch)(self.repo.clone(), keys.clone()).instrument(span).await;
-        let mut s = self.lock();
-        match result {
-            Ok(mut found) => {
-                for k in keys {
-                    let v = found.remove(&k).unwrap_or_default();
-                    s.completed.insert(k, Ok(v));
-                }
-            }
-            Err(e) => {
-                for k in keys {
-                    s.completed.insert(k, Err(e.clone()));
-                }
-            }
-        }
-    }
-}
+/// A loader of this gateway: its batches run on the request's repository.
+pub type BatchLoader<K, V> = super::batch::BatchLoader<Repo, K, V>;
 
 /// Loads one key through a request's loader.
 pub async fn load<K, V>(loader: &BatchLoader<K, V>, key: K) -> AppResult<V>
@@ -186,12 +25,28 @@ where
     loader.load(key).await
 }
 
+/// A loader key that names a row, or the parent of a list, by its id.
+pub trait IdKey: Eq + Hash + Clone + Send + 'static {
+    fn id(&self) -> &String;
+    fn of(id: String) -> Self;
+}
+
 macro_rules! keys {
     ($($(#[$m:meta])* $name:ident),+ $(,)?) => {
         $(
             $(#[$m])*
             #[derive(Debug, Clone, PartialEq, Eq, Hash)]
             pub struct $name(pub String);
+
+            impl IdKey for $name {
+                fn id(&self) -> &String {
+                    &self.0
+                }
+
+                fn of(id: String) -> Self {
+                    $name(id)
+                }
+            }
         )+
     };
 }
@@ -335,8 +190,6 @@ impl Repo {
     }
 }
 
-type List<T> = Arc<Vec<T>>;
-
 /// A request's loaders, built on first use: a request that loads nothing through them (a
 /// subscription that selects only event fields, a search or page of scalar fields) does not
 /// pay for sixteen loaders. Shared (`Clone`), so that a subscription's stream can make them
@@ -372,35 +225,11 @@ impl std::ops::Deref for LazyLoaders {
     }
 }
 
-/// Every loader of one request.
-pub struct Loaders {
-    pub customer: BatchLoader<CustomerKey, Option<Arc<CustomerRow>>>,
-    pub subscription: BatchLoader<SubscriptionKey, Option<SubscriptionRow>>,
-    pub request: BatchLoader<RequestKey, Option<Arc<ServiceRequestRow>>>,
-    pub product: BatchLoader<ProductKey, Option<MarketplaceProductRow>>,
-    pub topic: BatchLoader<TopicKey, Option<SupportTopicRow>>,
-    pub agent: BatchLoader<AgentKey, Option<AgentRow>>,
-    pub partner: BatchLoader<PartnerKey, Option<PartnerRow>>,
-    pub calendar: BatchLoader<CalendarKey, Option<Arc<CalendarData>>>,
-    pub admin_change: BatchLoader<AdminChangeKey, Option<AdminChangeRow>>,
-    pub subscriptions_of_customer: BatchLoader<SubscriptionsOfCustomer, List<SubscriptionRow>>,
-    pub requests_of_customer: BatchLoader<RequestsOfCustomer, List<Arc<ServiceRequestRow>>>,
-    pub requests_of_subscription: BatchLoader<RequestsOfSubscription, List<Arc<ServiceRequestRow>>>,
-    pub notes_of_request: BatchLoader<NotesOfRequest, List<NoteRow>>,
-    pub history_of_request: BatchLoader<HistoryOfRequest, List<HistoryRow>>,
-    pub products_of_customer: BatchLoader<ProductsOfCustomer, List<MarketplaceProductRow>>,
-    pub customers_of_product: BatchLoader<CustomersOfProduct, List<Arc<CustomerRow>>>,
-    pub domains_of_customer: BatchLoader<DomainsOfCustomer, List<CustomerDomainRow>>,
-    /// The first subscriptions of customers (nested pages that do not count).
-    pub first_subscriptions_of_customer: BatchLoader<FirstOf, List<SubscriptionRow>>,
-    /// The first service requests of customers (nested pages that do not count).
-    pub first_requests_of_customer: BatchLoader<FirstOf, List<Arc<ServiceRequestRow>>>,
-    /// The first service requests about subscriptions (nested pages that do not count).
-    pub first_requests_of_subscription: BatchLoader<FirstOf, List<Arc<ServiceRequestRow>>>,
-}
+type List<T> = Arc<Vec<T>>;
 
-fn strings<K>(keys: &[K], f: impl Fn(&K) -> &String) -> Vec<String> {
-    keys.iter().map(|k| f(k).clone()).collect()
+/// The ids of a batch's keys.
+fn ids<K: IdKey>(keys: &[K]) -> Vec<String> {
+    keys.iter().map(|k| k.id().clone()).collect()
 }
 
 /// Rows behind `Arc`s: a request's rows are handed to every resolver that loads them (and
@@ -410,218 +239,170 @@ fn shared<T>(rows: Vec<T>) -> Vec<Arc<T>> {
     rows.into_iter().map(Arc::new).collect()
 }
 
-/// Indexes rows by id under a key type.
-fn by_id<K: Hash + Eq, T>(rows: Vec<T>, id: impl Fn(&T) -> String, key: impl Fn(String) -> K) -> HashMap<K, Option<T>> {
-    rows.into_iter().map(|r| (key(id(&r)), Some(r))).collect()
+/// Indexes rows by their id.
+fn by_id<K: IdKey, T>(rows: Vec<T>, id: impl Fn(&T) -> &String) -> HashMap<K, Option<T>> {
+    rows.into_iter().map(|r| (K::of(id(&r).clone()), Some(r))).collect()
 }
 
-/// Groups child rows under their parent's key.
-fn lists<K: Hash + Eq, T>(
-    rows: Vec<T>,
-    parent: impl Fn(&T) -> String,
-    key: impl Fn(String) -> K,
-) -> HashMap<K, List<T>> {
-    group_by(rows, |r| key(parent(r))).into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+/// Groups child rows under their parent's key, keeping their order.
+fn lists<K: IdKey, T>(rows: impl IntoIterator<Item = T>, parent: impl Fn(&T) -> String) -> HashMap<K, List<T>> {
+    group_by(rows, parent).into_iter().map(|(id, v)| (K::of(id), Arc::new(v))).collect()
 }
 
-impl Loaders {
-    fn forget(&self) {
-        self.customer.forget();
-        self.subscription.forget();
-        self.request.forget();
-        self.product.forget();
-        self.topic.forget();
-        self.agent.forget();
-        self.partner.forget();
-        self.calendar.forget();
-        self.admin_change.forget();
-        self.subscriptions_of_customer.forget();
-        self.requests_of_customer.forget();
-        self.requests_of_subscription.forget();
-        self.notes_of_request.forget();
-        self.history_of_request.forget();
-        self.products_of_customer.forget();
-        self.customers_of_product.forget();
-        self.domains_of_customer.forget();
-        self.first_subscriptions_of_customer.forget();
-        self.first_requests_of_customer.forget();
-        self.first_requests_of_subscription.forget();
+/// Groups `(parent id, row)` pairs under their parent's key, keeping their order.
+fn pair_lists<K: IdKey, T>(pairs: Vec<(String, T)>) -> HashMap<K, List<T>> {
+    group_by(pairs, |(parent, _)| parent.clone())
+        .into_iter()
+        .map(|(id, v)| (K::of(id), Arc::new(v.into_iter().map(|(_, row)| row).collect())))
+        .collect()
+}
+
+/// Groups rows by a key, keeping their order.
+pub fn group_by<T, K: Hash + Eq>(rows: impl IntoIterator<Item = T>, key: impl Fn(&T) -> K) -> HashMap<K, Vec<T>> {
+    let mut map: HashMap<K, Vec<T>> = HashMap::new();
+    for row in rows {
+        map.entry(key(&row)).or_default().push(row);
     }
+    map
+}
 
-    pub fn new(repo: &Repo) -> Loaders {
-        Loaders {
-            customer: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.customers_by_ids(&strings(&keys, |k| &k.0)).await?;
-                    Ok(by_id(shared(rows), |r| r.id.clone(), CustomerKey))
-                })
-            }),
-            subscription: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.subscriptions_by_ids(&strings(&keys, |k| &k.0)).await?;
-                    Ok(by_id(rows, |r| r.id.clone(), SubscriptionKey))
-                })
-            }),
-            request: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.requests_by_ids(&strings(&keys, |k| &k.0)).await?;
-                    Ok(by_id(shared(rows), |r| r.id.clone(), RequestKey))
-                })
-            }),
-            product: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.products_by_ids(&strings(&keys, |k| &k.0)).await?;
-                    Ok(by_id(rows, |r| r.id.clone(), ProductKey))
-                })
-            }),
-            topic: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.topics_by_ids(&strings(&keys, |k| &k.0)).await?;
-                    Ok(by_id(rows, |r| r.id.clone(), TopicKey))
-                })
-            }),
-            agent: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.agents_by_ids(&strings(&keys, |k| &k.0)).await?;
-                    Ok(by_id(rows, |r| r.id.clone(), AgentKey))
-                })
-            }),
-            partner: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.partners_by_ids(&strings(&keys, |k| &k.0)).await?;
-                    Ok(by_id(rows, |r| r.id.clone(), PartnerKey))
-                })
-            }),
-            admin_change: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.admin_changes_by_ids(&strings(&keys, |k| &k.0)).await?;
-                    Ok(by_id(rows, |r| r.id.clone(), AdminChangeKey))
-                })
-            }),
-            calendar: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let cache = repo.db.calendars.clone();
-                    let mut out = HashMap::with_capacity(keys.len());
-                    let mut missing = Vec::new();
-                    for key in keys {
-                        match cache.get(&key.0) {
-                            Some(data) => {
-                                // Another partner's calendar is not there for this one.
-                                let visible = data.partner_id.as_ref().is_none_or(|p| *p == repo.partner_id);
-                                out.insert(key, visible.then_some(data));
-                            }
-                            None => missing.push(key.0),
-                        }
-                    }
-                    if missing.is_empty() {
-                        return Ok(out);
-                    }
-                    let (cals, hours, holidays) = repo.calendars_by_ids(&missing).await?;
-                    let mut hours = group_by(hours, |h| h.calendar_id.clone());
-                    let mut holidays = group_by(holidays, |h| h.calendar_id.clone());
-                    for c in cals {
-                        let data = Arc::new(calendar_data(
-                            c.clone(),
-                            hours.remove(&c.id).unwrap_or_default(),
-                            holidays.remove(&c.id).unwrap_or_default(),
-                        )?);
-                        cache.put(data.clone());
-                        let visible = data.partner_id.as_ref().is_none_or(|p| *p == repo.partner_id);
-                        out.insert(CalendarKey(c.id), visible.then_some(data));
-                    }
-                    Ok(out)
-                })
-            }),
-            subscriptions_of_customer: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.subscriptions_of_customers(&strings(&keys, |k| &k.0)).await?;
-                    Ok(lists(rows, |r| r.customer_id.clone().unwrap_or_default(), SubscriptionsOfCustomer))
-                })
-            }),
-            requests_of_customer: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = shared(repo.requests_of_customers(&strings(&keys, |k| &k.0)).await?);
-                    Ok(lists(rows, |r| r.customer_id.clone().unwrap_or_default(), RequestsOfCustomer))
-                })
-            }),
-            requests_of_subscription: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = shared(repo.requests_of_subscriptions(&strings(&keys, |k| &k.0)).await?);
-                    Ok(lists(rows, |r| r.subscription_id.clone().unwrap_or_default(), RequestsOfSubscription))
-                })
-            }),
-            notes_of_request: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.notes_of_requests(&strings(&keys, |k| &k.0)).await?;
-                    Ok(lists(rows, |r| r.service_request_id.clone(), NotesOfRequest))
-                })
-            }),
-            history_of_request: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.history_of_requests(&strings(&keys, |k| &k.0)).await?;
-                    Ok(lists(rows, |r| r.service_request_id.clone(), HistoryOfRequest))
-                })
-            }),
-            products_of_customer: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.products_of_customers(&strings(&keys, |k| &k.0)).await?;
-                    let grouped = group_by(rows, |(c, _)| c.clone());
-                    Ok(grouped
-                        .into_iter()
-                        .map(|(c, v)| (ProductsOfCustomer(c), Arc::new(v.into_iter().map(|(_, p)| p).collect())))
-                        .collect())
-                })
-            }),
-            customers_of_product: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.customers_of_products(&strings(&keys, |k| &k.0)).await?;
-                    let grouped = group_by(rows, |(p, _)| p.clone());
-                    Ok(grouped
-                        .into_iter()
-                        .map(|(p, v)| {
-                            (CustomersOfProduct(p), Arc::new(v.into_iter().map(|(_, c)| Arc::new(c)).collect()))
-                        })
-                        .collect())
-                })
-            }),
-            domains_of_customer: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    let rows = repo.domains_of_customers(&strings(&keys, |k| &k.0)).await?;
-                    Ok(lists(rows, |r| r.customer_id.clone(), DomainsOfCustomer))
-                })
-            }),
-            first_subscriptions_of_customer: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    first_lists!(keys, |ids, limit| repo.first_subscriptions_of_customers(&ids, limit), |r| r
-                        .customer_id
-                        .clone()
-                        .unwrap_or_default())
-                })
-            }),
-            first_requests_of_customer: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    first_lists!(
-                        keys,
-                        |ids, limit| async {
-                            repo.first_requests_of(Children::RequestsOfCustomer, &ids, limit).await.map(shared)
-                        },
-                        |r| r.customer_id.clone().unwrap_or_default()
-                    )
-                })
-            }),
-            first_requests_of_subscription: BatchLoader::new(repo, |repo, keys| {
-                Box::pin(async move {
-                    first_lists!(
-                        keys,
-                        |ids, limit| async {
-                            repo.first_requests_of(Children::RequestsOfSubscription, &ids, limit).await.map(shared)
-                        },
-                        |r| r.subscription_id.clone().unwrap_or_default()
-                    )
-                })
-            }),
+/// Declares every loader of a request once: its field, key and value types, and what one
+/// batch of `$keys` runs on `$repo`. [`Loaders::new`] and [`Loaders::forget`] follow from the
+/// list.
+macro_rules! loaders {
+    ($($(#[$m:meta])* $field:ident: $key:ty => $value:ty = |$repo:ident, $keys:ident| $body:expr;)+) => {
+        /// Every loader of one request.
+        pub struct Loaders {
+            $($(#[$m])* pub $field: BatchLoader<$key, $value>,)+
+        }
+
+        impl Loaders {
+            pub fn new(repo: &Repo) -> Loaders {
+                Loaders {
+                    $($field: BatchLoader::new(repo.clone(), |$repo, $keys| Box::pin(async move { $body })),)+
+                }
+            }
+
+            /// Forgets every value read so far.
+            fn forget(&self) {
+                $(self.$field.forget();)+
+            }
+        }
+    };
+}
+
+loaders! {
+    customer: CustomerKey => Option<Arc<CustomerRow>> = |repo, keys| {
+        Ok(by_id(shared(repo.customers_by_ids(&ids(&keys)).await?), |r| &r.id))
+    };
+    subscription: SubscriptionKey => Option<SubscriptionRow> = |repo, keys| {
+        Ok(by_id(repo.subscriptions_by_ids(&ids(&keys)).await?, |r| &r.id))
+    };
+    request: RequestKey => Option<Arc<ServiceRequestRow>> = |repo, keys| {
+        Ok(by_id(shared(repo.requests_by_ids(&ids(&keys)).await?), |r| &r.id))
+    };
+    product: ProductKey => Option<MarketplaceProductRow> = |repo, keys| {
+        Ok(by_id(repo.products_by_ids(&ids(&keys)).await?, |r| &r.id))
+    };
+    topic: TopicKey => Option<SupportTopicRow> = |repo, keys| {
+        Ok(by_id(repo.topics_by_ids(&ids(&keys)).await?, |r| &r.id))
+    };
+    agent: AgentKey => Option<AgentRow> = |repo, keys| {
+        Ok(by_id(repo.agents_by_ids(&ids(&keys)).await?, |r| &r.id))
+    };
+    partner: PartnerKey => Option<PartnerRow> = |repo, keys| {
+        Ok(by_id(repo.partners_by_ids(&ids(&keys)).await?, |r| &r.id))
+    };
+    calendar: CalendarKey => Option<Arc<CalendarData>> = |repo, keys| calendars(repo, keys).await;
+    admin_change: AdminChangeKey => Option<AdminChangeRow> = |repo, keys| {
+        Ok(by_id(repo.admin_changes_by_ids(&ids(&keys)).await?, |r| &r.id))
+    };
+    subscriptions_of_customer: SubscriptionsOfCustomer => List<SubscriptionRow> = |repo, keys| {
+        Ok(lists(repo.subscriptions_of_customers(&ids(&keys)).await?, |r| r.customer_id.clone().unwrap_or_default()))
+    };
+    requests_of_customer: RequestsOfCustomer => List<Arc<ServiceRequestRow>> = |repo, keys| {
+        Ok(lists(shared(repo.requests_of_customers(&ids(&keys)).await?), |r| r.customer_id.clone().unwrap_or_default()))
+    };
+    requests_of_subscription: RequestsOfSubscription => List<Arc<ServiceRequestRow>> = |repo, keys| {
+        let rows = shared(repo.requests_of_subscriptions(&ids(&keys)).await?);
+        Ok(lists(rows, |r| r.subscription_id.clone().unwrap_or_default()))
+    };
+    notes_of_request: NotesOfRequest => List<NoteRow> = |repo, keys| {
+        Ok(lists(repo.notes_of_requests(&ids(&keys)).await?, |r| r.service_request_id.clone()))
+    };
+    history_of_request: HistoryOfRequest => List<HistoryRow> = |repo, keys| {
+        Ok(lists(repo.history_of_requests(&ids(&keys)).await?, |r| r.service_request_id.clone()))
+    };
+    products_of_customer: ProductsOfCustomer => List<MarketplaceProductRow> = |repo, keys| {
+        Ok(pair_lists(repo.products_of_customers(&ids(&keys)).await?))
+    };
+    customers_of_product: CustomersOfProduct => List<Arc<CustomerRow>> = |repo, keys| {
+        let pairs = repo.customers_of_products(&ids(&keys)).await?;
+        Ok(pair_lists(pairs.into_iter().map(|(product, row)| (product, Arc::new(row))).collect()))
+    };
+    domains_of_customer: DomainsOfCustomer => List<CustomerDomainRow> = |repo, keys| {
+        Ok(lists(repo.domains_of_customers(&ids(&keys)).await?, |r| r.customer_id.clone()))
+    };
+    /// The first subscriptions of customers (nested pages that do not count).
+    first_subscriptions_of_customer: FirstOf => List<SubscriptionRow> = |repo, keys| {
+        first_lists!(keys, |ids, limit| repo.first_subscriptions_of_customers(&ids, limit), |r| r
+            .customer_id
+            .clone()
+            .unwrap_or_default())
+    };
+    /// The first service requests of customers (nested pages that do not count).
+    first_requests_of_customer: FirstOf => List<Arc<ServiceRequestRow>> = |repo, keys| {
+        first_lists!(
+            keys,
+            |ids, limit| async { repo.first_requests_of(Children::RequestsOfCustomer, &ids, limit).await.map(shared) },
+            |r| r.customer_id.clone().unwrap_or_default()
+        )
+    };
+    /// The first service requests about subscriptions (nested pages that do not count).
+    first_requests_of_subscription: FirstOf => List<Arc<ServiceRequestRow>> = |repo, keys| {
+        first_lists!(
+            keys,
+            |ids, limit| async {
+                repo.first_requests_of(Children::RequestsOfSubscription, &ids, limit).await.map(shared)
+            },
+            |r| r.subscription_id.clone().unwrap_or_default()
+        )
+    };
+}
+
+/// Business calendars through the process's cache; the ones missing from it in one batch.
+async fn calendars(repo: Repo, keys: Vec<CalendarKey>) -> AppResult<HashMap<CalendarKey, Option<Arc<CalendarData>>>> {
+    let cache = repo.db.calendars.clone();
+    // Another partner's calendar is not there for this one.
+    let visible =
+        |data: Arc<CalendarData>| data.partner_id.as_ref().is_none_or(|p| *p == repo.partner_id).then_some(data);
+    let mut out = HashMap::with_capacity(keys.len());
+    let mut missing = Vec::new();
+    for key in keys {
+        match cache.get(&key.0) {
+            Some(data) => {
+                out.insert(key, visible(data));
+            }
+            None => missing.push(key.0),
         }
     }
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    let (cals, hours, holidays) = repo.calendars_by_ids(&missing).await?;
+    let mut hours = group_by(hours, |h| h.calendar_id.clone());
+    let mut holidays = group_by(holidays, |h| h.calendar_id.clone());
+    for c in cals {
+        let id = c.id.clone();
+        let data = Arc::new(calendar_data(
+            c,
+            hours.remove(&id).unwrap_or_default(),
+            holidays.remove(&id).unwrap_or_default(),
+        )?);
+        cache.put(data.clone());
+        out.insert(CalendarKey(id), visible(data));
+    }
+    Ok(out)
 }
 
 /// Builds the SLA calendar of stored rows.

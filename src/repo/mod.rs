@@ -4,15 +4,45 @@
 //! unscoped query in this module for anything a partner owns.
 
 pub mod admin;
+pub mod batch;
+pub mod by_id;
 pub mod calendars;
+pub mod callers;
+pub mod children;
 pub mod filing;
 pub mod loaders;
 pub mod mutations;
-pub mod queries;
+pub mod pages;
 pub mod reports;
 pub mod webhooks;
 
 use crate::db::Db;
+use crate::error::AppResult;
+
+diesel::define_sql_function! {
+    /// Lower-cases text (ASCII on SQLite), for case-insensitive search on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The most keys one statement binds: below SQLite's and PostgreSQL's bind-parameter limits.
+pub const MAX_KEYS_PER_STATEMENT: usize = 10_000;
+
+/// Runs `fetch` for `keys`, [`MAX_KEYS_PER_STATEMENT`] at a time (one statement each), and
+/// gathers the rows: how every batched read binds its keys.
+pub(crate) async fn by_keys<'k, T, F, Fut>(keys: &'k [String], mut fetch: F) -> AppResult<Vec<T>>
+where
+    F: FnMut(&'k [String]) -> Fut,
+    Fut: Future<Output = AppResult<Vec<T>>>,
+{
+    if keys.len() <= MAX_KEYS_PER_STATEMENT {
+        return fetch(keys).await;
+    }
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(MAX_KEYS_PER_STATEMENT) {
+        rows.extend(fetch(chunk).await?);
+    }
+    Ok(rows)
+}
 
 /// Database access on behalf of one partner.
 #[derive(Clone)]
