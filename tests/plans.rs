@@ -161,3 +161,24 @@ fn assert_sound(t: &TestApp, data: &str, plans: &[Plan], large: bool) {
 }
 
 on_both_backends!(batched_statements_search_children_through_their_parent_index);
+
+/// Pooled PostgreSQL connections plan each statement once (generic plans, `db::PG_SESSION`):
+/// left to choose, PostgreSQL re-planned every load by id at every run.
+#[tokio::test]
+async fn postgres_connections_plan_statements_once() {
+    let Some(t) = TestApp::postgres_unseeded().await else { return };
+    #[derive(diesel::QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        plan_cache_mode: String,
+    }
+    let db = &t.app.db;
+    let modes: support_gateway::error::AppResult<Vec<Mode>> = async {
+        Ok(support_gateway::with_conn!(db, |conn| {
+            diesel_async::RunQueryDsl::load(diesel::sql_query("SHOW plan_cache_mode"), conn).await?
+        }))
+    }
+    .await;
+    let modes: Vec<String> = modes.unwrap().into_iter().map(|m| m.plan_cache_mode).collect();
+    assert_eq!(modes, ["force_generic_plan"]);
+}
