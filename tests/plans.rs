@@ -164,7 +164,7 @@ on_both_backends!(batched_statements_search_children_through_their_parent_index)
 
 /// Pooled PostgreSQL connections plan each statement once (generic plans, `db::PG_SESSION`):
 /// left to choose, PostgreSQL re-planned every load by id at every run.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_plan_statements_once() {
     let Some(t) = TestApp::postgres_unseeded().await else { return };
     #[derive(diesel::QueryableByName)]
