@@ -268,7 +268,8 @@ pub fn redacted(url: &str) -> String {
 /// Measured side by side (`../shared/peer`, `OPS=P1`): P1 4,515 → 7,685 req/s, PostgreSQL
 /// 0.193 → 0.076 ms per request. Every statement of the gateway has to plan well without its
 /// values (the customer search spells its prefix as an index range for this, see
-/// `Repo::customer_page`); `tests/plans.rs` checks the batched ones.
+/// `Repo::customer_page`). `tests/plans.rs` checks that the setting is on; its `EXPLAIN`s
+/// see the plans made for their binds, not these generic ones.
 #[cfg(feature = "postgres")]
 const PG_SESSION: &str = "SET plan_cache_mode = force_generic_plan";
 
