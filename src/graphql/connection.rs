@@ -1,8 +1,10 @@
 //! Relay connections: `edges { cursor node }`, `pageInfo` and `totalCount`.
 
+use async_graphql::SimpleObject;
 use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
-use async_graphql::{OutputType, SimpleObject};
+use async_graphql::resolver_utils::ContainerType;
 
+use super::joined::Joined;
 use crate::paging::{PageArgs, decode_cursor, encode_cursor};
 use crate::repo::pages::Page;
 
@@ -28,22 +30,28 @@ pub struct ConnectionTotals {
     pub total_count: i32,
 }
 
-pub type Conn<T> = Connection<Cursor, T, ConnectionTotals, EmptyFields>;
+/// A page of `T`. Its nodes resolve their fields joined ([`Joined`]): a page lists them by the
+/// hundred, nested pages by the thousand.
+pub type Conn<T> = Connection<Cursor, Joined<T>, ConnectionTotals, EmptyFields>;
+
+/// An edge outside a connection (a mutation's payload), the same type as a connection's edge.
+pub type EdgeOf<T> = Edge<Cursor, Joined<T>, EmptyFields>;
 
 /// A connection over a page the database cut.
-pub fn from_page<R, T: OutputType>(page: Page<R>, node: impl Fn(R) -> T) -> Conn<T> {
+pub fn from_page<R, T: ContainerType>(page: Page<R>, node: impl Fn(R) -> T) -> Conn<T> {
     let end = page.start + page.rows.len();
     let mut conn = Connection::with_additional_fields(
         page.start > 0,
         end < page.total,
         ConnectionTotals { total_count: page.total as i32 },
     );
-    conn.edges.extend(page.rows.into_iter().enumerate().map(|(i, r)| Edge::new(Cursor(page.start + i), node(r))));
+    conn.edges
+        .extend(page.rows.into_iter().enumerate().map(|(i, r)| Edge::new(Cursor(page.start + i), Joined(node(r)))));
     conn
 }
 
 /// A connection over a full list the loader brought (a nested connection), cut here.
-pub fn from_list<R: Clone, T: OutputType>(items: &[R], args: &PageArgs, node: impl Fn(R) -> T) -> Conn<T> {
+pub fn from_list<R: Clone, T: ContainerType>(items: &[R], args: &PageArgs, node: impl Fn(R) -> T) -> Conn<T> {
     let window = args.window(items.len());
     let page = Page { rows: items[window.clone()].to_vec(), start: window.start, total: items.len() };
     from_page(page, node)
@@ -51,7 +59,7 @@ pub fn from_list<R: Clone, T: OutputType>(items: &[R], args: &PageArgs, node: im
 
 /// A connection over the first rows of a list (from its beginning), read one past the page's
 /// `window` by a loader that cut the list in the database: a forward page that does not count.
-pub fn from_first<R: Clone, T: OutputType>(
+pub fn from_first<R: Clone, T: ContainerType>(
     items: &[R],
     window: std::ops::Range<usize>,
     node: impl Fn(R) -> T,

@@ -7,6 +7,7 @@ pub mod connection;
 pub mod documents;
 pub mod eligibility;
 pub mod ids;
+pub mod joined;
 pub mod limits;
 pub mod mutation;
 pub mod order;

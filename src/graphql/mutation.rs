@@ -1,12 +1,13 @@
 //! The mutation root: filing and working service requests on behalf of customers. Each
 //! mutation validates its input, runs one transaction in the repo, and returns the new state.
 
-use async_graphql::connection::{Edge, EmptyFields};
+use async_graphql::connection::Edge;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::connection::Cursor;
+use super::connection::{Cursor, EdgeOf};
 use super::ids::{NodeKind, decode_as};
+use super::joined::Joined;
 use super::rc;
 use super::types::{BusinessCalendar, Customer, Note, ServiceRequest};
 use crate::domain::model::{
@@ -193,7 +194,7 @@ pub struct CreateServiceRequestPayload {
     /// The request as an edge of `Query.serviceRequests` in its default order (newest first,
     /// so at the start): what Relay's `@prependEdge` and Apollo's cache updates insert into a
     /// cached list without refetching it.
-    pub service_request_edge: Edge<Cursor, ServiceRequest, EmptyFields>,
+    pub service_request_edge: EdgeOf<ServiceRequest>,
     /// True when this was a retry of an earlier call with the same idempotency key.
     pub replayed: bool,
 }
@@ -201,7 +202,7 @@ pub struct CreateServiceRequestPayload {
 impl CreateServiceRequestPayload {
     fn new(row: crate::db::models::ServiceRequestRow, replayed: bool) -> CreateServiceRequestPayload {
         let service_request = ServiceRequest::from(row);
-        let service_request_edge = Edge::new(Cursor(0), service_request.clone());
+        let service_request_edge = Edge::new(Cursor(0), Joined(service_request.clone()));
         CreateServiceRequestPayload { service_request, service_request_edge, replayed }
     }
 }
@@ -213,7 +214,7 @@ pub struct AddServiceRequestNotePayload {
     pub note: Note,
     /// The note as an edge of `ServiceRequest.notes` (oldest first, so at the end): what
     /// Relay's `@appendEdge` and Apollo's cache updates insert into a cached list.
-    pub note_edge: Edge<Cursor, Note, EmptyFields>,
+    pub note_edge: EdgeOf<Note>,
     /// The request after the note was added (its `version` and `updatedAt` moved).
     pub service_request: ServiceRequest,
 }
@@ -355,7 +356,7 @@ impl Mutation {
             rc.repo.add_note(&rc.caller, &id, &body, input.expected_version.map(version), rc.clock.now()).await?;
         let note = Note(added.note);
         Ok(AddServiceRequestNotePayload {
-            note_edge: Edge::new(Cursor(added.position), note.clone()),
+            note_edge: Edge::new(Cursor(added.position), Joined(note.clone())),
             note,
             service_request: ServiceRequest::from(added.request),
         })
