@@ -239,6 +239,81 @@ where
     }
 }
 
+/// A table's rows as a derived table on PostgreSQL: `FROM <from> AS "table"`, where `from`
+/// yields rows of the table's columns (e.g. `unnest(…) CROSS JOIN LATERAL (SELECT x.* FROM
+/// table x …)`). The statement still selects the table's columns by diesel's DSL, read by
+/// position, but from the rows `from` produced, where a filter on the table's id made
+/// PostgreSQL find every one of them again through the primary key. Build it with [`derived`];
+/// like [`IndexedBy`] it reads one table (no joins).
+///
+/// The fragment's text is part of the statement's cache key (no static query id), so, as with
+/// [`sql`], it must come from a fixed set.
+#[cfg(feature = "postgres")]
+#[derive(Debug, Clone)]
+pub struct Derived<T, F> {
+    table: T,
+    from: F,
+}
+
+/// A query of `table`'s rows as `from` yields them (see [`Derived`]).
+#[cfg(feature = "postgres")]
+pub fn derived<T, F>(
+    table: T,
+    from: F,
+) -> diesel::query_builder::SelectStatement<diesel::query_builder::FromClause<Derived<T, F>>>
+where
+    T: diesel::Table + Clone,
+    F: Clone,
+    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<Derived<T, F>>,
+{
+    diesel::query_builder::SelectStatement::simple(Derived { table, from })
+}
+
+#[cfg(feature = "postgres")]
+impl<T, F> QueryId for Derived<T, F> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+#[cfg(feature = "postgres")]
+impl<T, F> diesel::QuerySource for Derived<T, F>
+where
+    T: diesel::Table + Clone,
+    F: Clone,
+    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<Derived<T, F>>,
+{
+    type FromClause = Self;
+    type DefaultSelection = T::DefaultSelection;
+
+    fn from_clause(&self) -> Self {
+        self.clone()
+    }
+
+    fn default_selection(&self) -> Self::DefaultSelection {
+        self.table.default_selection()
+    }
+}
+
+/// The rows appear wherever the table's do.
+#[cfg(feature = "postgres")]
+impl<T, F, U> diesel::query_source::AppearsInFromClause<U> for Derived<T, F>
+where
+    T: diesel::query_source::AppearsInFromClause<U>,
+{
+    type Count = T::Count;
+}
+
+#[cfg(feature = "postgres")]
+impl<T: QueryFragment<diesel::pg::Pg>, F: QueryFragment<diesel::pg::Pg>> QueryFragment<diesel::pg::Pg>
+    for Derived<T, F>
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" AS ");
+        self.table.walk_ast(out)
+    }
+}
+
 /// `diesel::table!`, for the tables of [`crate::db::schema`], with each column selectable from
 /// the table read through an index ([`IndexedBy`]).
 #[macro_export]
@@ -250,6 +325,10 @@ macro_rules! table {
             }
         }
         $(impl<I> diesel::SelectableExpression<$crate::db::sql::IndexedBy<$name::table, I>> for $name::$column {})*
+        $(
+            #[cfg(feature = "postgres")]
+            impl<F> diesel::SelectableExpression<$crate::db::sql::Derived<$name::table, F>> for $name::$column {}
+        )*
     };
 }
 

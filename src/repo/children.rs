@@ -55,56 +55,74 @@ impl Children {
     }
 }
 
-/// A filter keeping the first `$limit` children of each parent in `$keys`, in the order the
-/// connection lists them, scoped to the partner, where the loaders of whole lists read every
-/// child of every parent to page in memory (a subscription with thousands of requests cost
-/// thousands of rows per page of it).
+/// The first `$limit` children of each parent in `$keys`, in the order the connection lists
+/// them, scoped to the partner, where the loaders of whole lists read every child of every
+/// parent to page in memory (a subscription with thousands of requests cost thousands of rows
+/// per page of it).
 ///
 /// Each parent's children are walked in the index on (parent, created_at, id) (migration
-/// 000005) with a `LIMIT`, so a parent with thousands of children costs no more than its page:
-/// a `LATERAL` join on PostgreSQL, a correlated `IN (… LIMIT n)` per parent on SQLite (which
-/// has no `LATERAL`). A window function numbering each parent's children read all of them:
-/// 4.5 ms against 0.2 ms on SQLite for the benchmark's Q3 level of 60 subscriptions, one of
-/// them with 3,000 requests. PostgreSQL binds the parents as an array, SQLite as a JSON array.
+/// 000005) with a `LIMIT`, so a parent with thousands of children costs no more than its page.
+/// A window function numbering each parent's children read all of them: 4.5 ms against 0.2 ms
+/// on SQLite for the benchmark's Q3 level of 60 subscriptions, one of them with 3,000
+/// requests.
 ///
-/// The parents' key list drives the statement whatever the statistics say: SQLite keeps the
-/// order of a `CROSS JOIN`, and `INDEXED BY` names the index each parent's children are read
-/// through (SQLite refuses to prepare the statement rather than plan it another way). With a
-/// plain `JOIN`, SQLite at `--scale` 100 and 500 drove the join from a scan of the child
-/// table and ran the per-parent subquery for every (row, parent) pair: a lone nested query of
-/// the load benchmark took 260–470 ms there, against a few ms at 2,000. `tests/plans.rs`
-/// fails when a batched statement's plan regresses.
+/// PostgreSQL ([`first_children_rows!`]): a `LATERAL` join over the parents' ids (an array)
+/// yields the rows themselves, which the statement selects as the table's ([`derived`]). When
+/// it yielded only ids that the statement then matched (`id IN (…)`), PostgreSQL found every
+/// row a second time through the primary key: 1.2 ms against 0.3 ms for the benchmark's Q3
+/// level of 60 subscriptions (95 requests), warm, on a generic plan.
 ///
-/// A filter on the table's id rather than a query of its own, so that the rows are still
-/// selected by diesel's DSL: read by position (a `sql_query` reads every column by name, which
-/// cost ~9 % of the gateway's CPU on Q3) and, its text built by [`crate::db::sql`], from a
-/// prepared statement each connection reuses.
-macro_rules! first_children_filter {
-    ($children:expr, $postgres:expr, $keys:expr, $keys_type:ty, $partner:expr, $limit:expr) => {{
-        use diesel::sql_types::{BigInt, Bool, Text};
-        let (table, parent, index, order, seen_by) = $children.parts();
-        let (head, children, end) = if $postgres {
-            (format!("{table}.id IN (SELECT l.id FROM unnest("), format!(") AS p(id) CROSS JOIN LATERAL (SELECT x.id FROM {table} x WHERE x.{parent} = p.id"), ") AS l)")
-        } else {
-            (
-                format!("{table}.id IN (SELECT y.id FROM json_each("),
-                format!(") AS p CROSS JOIN {table} AS y INDEXED BY sqlite_autoindex_{table}_1 WHERE y.id IN (SELECT x.id FROM {table} AS x INDEXED BY {index} WHERE x.{parent} = p.value"),
-                "))",
-            )
-        };
-        crate::db::sql::sql::<Bool>(head)
-            .bind::<$keys_type, _>($keys)
-            .sql(children)
-            // The scope filters; on PostgreSQL as an expression no index covers (see
-            // `crate::db::sql::Unindexed`), which the demo's provider otherwise combined with
-            // the partner's index. SQLite reads `x` through the index it names.
-            .sql(if $postgres { " AND ((x.partner_id || '') = " } else { " AND (x.partner_id = " })
+/// SQLite has no `LATERAL` ([`first_children_filter!`]): a filter on the table's id, a
+/// correlated `IN (… LIMIT n)` per parent, the parents bound as a JSON array. Its key list
+/// drives the statement whatever the statistics say: SQLite keeps the order of a `CROSS
+/// JOIN`, and `INDEXED BY` names the index each parent's children are read through (SQLite
+/// refuses to prepare the statement rather than plan it another way). With a plain `JOIN`,
+/// SQLite at `--scale` 100 and 500 drove the join from a scan of the child table and ran the
+/// per-parent subquery for every (row, parent) pair: a lone nested query of the load benchmark
+/// took 260–470 ms there, against a few ms at 2,000. `tests/plans.rs` fails when a batched
+/// statement's plan regresses.
+///
+/// Both select the rows by diesel's DSL: read by position (a `sql_query` reads every column by
+/// name, which cost ~9 % of the gateway's CPU on Q3) and, their text built by
+/// [`crate::db::sql`], from a prepared statement each connection reuses.
+#[cfg(feature = "postgres")]
+macro_rules! first_children_rows {
+    ($children:expr, $keys:expr, $partner:expr, $limit:expr) => {{
+        use diesel::sql_types::{Array, BigInt, Bool, Text};
+        let (table, parent, _, order, seen_by) = $children.parts();
+        // The scope as expressions no index covers (see `crate::db::sql::Unindexed`), which
+        // the demo's provider otherwise combined with the partner's index.
+        crate::db::sql::sql::<Bool>("unnest(")
+            .bind::<Array<Text>, _>($keys)
+            .sql(format!(
+                ") AS p(id) CROSS JOIN LATERAL (SELECT x.* FROM {table} x WHERE x.{parent} = p.id AND ((x.partner_id || '') = "
+            ))
             .bind::<Text, _>($partner)
-            .sql(if $postgres { format!(" OR (x.{seen_by} || '') = ") } else { format!(" OR x.{seen_by} = ") })
+            .sql(format!(" OR (x.{seen_by} || '') = "))
             .bind::<Text, _>($partner)
             .sql(format!(") ORDER BY {order} LIMIT "))
             .bind::<BigInt, _>($limit)
-            .sql(end)
+            .sql(")")
+    }};
+}
+
+/// See [`first_children_rows!`]: SQLite's filter on the table's id.
+#[cfg(feature = "sqlite")]
+macro_rules! first_children_filter {
+    ($children:expr, $keys:expr, $partner:expr, $limit:expr) => {{
+        use diesel::sql_types::{BigInt, Bool, Text};
+        let (table, parent, index, order, seen_by) = $children.parts();
+        crate::db::sql::sql::<Bool>(format!("{table}.id IN (SELECT y.id FROM json_each("))
+            .bind::<Text, _>($keys)
+            .sql(format!(
+                ") AS p CROSS JOIN {table} AS y INDEXED BY sqlite_autoindex_{table}_1 WHERE y.id IN (SELECT x.id FROM {table} AS x INDEXED BY {index} WHERE x.{parent} = p.value AND (x.partner_id = "
+            ))
+            .bind::<Text, _>($partner)
+            .sql(format!(" OR x.{seen_by} = "))
+            .bind::<Text, _>($partner)
+            .sql(format!(") ORDER BY {order} LIMIT "))
+            .bind::<BigInt, _>($limit)
+            .sql("))")
     }};
 }
 
@@ -166,22 +184,19 @@ macro_rules! scoped_batch {
     }};
 }
 
-/// Loads, on whichever backend the repo uses, the rows `$query` (a closure of the filter from
-/// [`first_children_filter!`]) selects.
+/// Loads, on whichever backend the repo uses, the first `$limit` children of each of `$ids`
+/// in `$table` (read on SQLite through its primary key `$pk`): `$query`, a query of `$rows`,
+/// the rows [`first_children_rows!`] or [`first_children_filter!`] cut.
 macro_rules! first_children {
-    ($repo:ident, $children:expr, $ids:expr, $limit:expr, |$cut:ident| $query:expr) => {{
+    ($repo:ident, $children:expr, $ids:expr, $limit:expr, $table:expr, $pk:expr, |$rows:ident| $query:expr) => {{
         by_keys($ids, |keys| async move {
             Ok(match &$repo.db.pool {
                 #[cfg(feature = "postgres")]
                 crate::db::Pool::Postgres(pool) => {
                     let mut conn = pool.get().await?;
-                    let $cut = first_children_filter!(
-                        $children,
-                        true,
-                        keys,
-                        diesel::sql_types::Array<diesel::sql_types::Text>,
-                        &$repo.partner_id,
-                        $limit
+                    let $rows = crate::db::sql::derived(
+                        $table,
+                        first_children_rows!($children, keys, &$repo.partner_id, $limit),
                     );
                     let conn = &mut *conn;
                     crate::load_batch!($repo.db, conn, $query)
@@ -190,14 +205,12 @@ macro_rules! first_children {
                 crate::db::Pool::Sqlite(pool) => {
                     let mut conn = pool.get().await?;
                     let keys = serde_json::to_string(keys).map_err(crate::error::AppError::internal)?;
-                    let $cut = first_children_filter!(
+                    let $rows = indexed_by($table, $pk).filter(first_children_filter!(
                         $children,
-                        false,
                         keys,
-                        diesel::sql_types::Text,
                         &$repo.partner_id,
                         $limit
-                    );
+                    ));
                     let conn = &mut *conn;
                     crate::load_batch!($repo.db, conn, $query)
                 }
@@ -285,14 +298,18 @@ impl Repo {
         limit: i64,
     ) -> AppResult<Vec<SubscriptionRow>> {
         let p = &self.partner_id;
-        Ok(first_children!(self, Children::SubscriptionsOfCustomer, ids, limit, |cut| indexed_by(
+        Ok(first_children!(
+            self,
+            Children::SubscriptionsOfCustomer,
+            ids,
+            limit,
             subscriptions::table,
-            indexes::SubscriptionsPk
-        )
-        .filter(cut)
-        .filter(unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p)))
-        .order((subscriptions::created_at, subscriptions::id))
-        .select(SubscriptionRow::as_select())))
+            indexes::SubscriptionsPk,
+            |rows| rows
+                .filter(unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p)))
+                .order((subscriptions::created_at, subscriptions::id))
+                .select(SubscriptionRow::as_select())
+        ))
     }
 
     /// The first `limit` service requests of each customer or subscription, newest first.
@@ -303,14 +320,10 @@ impl Repo {
         limit: i64,
     ) -> AppResult<Vec<ServiceRequestRow>> {
         let p = &self.partner_id;
-        Ok(first_children!(self, parent, ids, limit, |cut| indexed_by(
-            service_requests::table,
-            indexes::ServiceRequestsPk
-        )
-        .filter(cut)
-        .filter(unindexed(service_requests::partner_id).eq(p))
-        .order((service_requests::created_at.desc(), service_requests::id.desc()))
-        .select(ServiceRequestRow::as_select())))
+        Ok(first_children!(self, parent, ids, limit, service_requests::table, indexes::ServiceRequestsPk, |rows| rows
+            .filter(unindexed(service_requests::partner_id).eq(p))
+            .order((service_requests::created_at.desc(), service_requests::id.desc()))
+            .select(ServiceRequestRow::as_select())))
     }
 
     pub async fn notes_of_requests(&self, ids: &[String]) -> AppResult<Vec<NoteRow>> {
