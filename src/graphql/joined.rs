@@ -4,11 +4,11 @@
 //! through a `FuturesUnordered` (an allocation and a reference-counted task each), then
 //! inserting each value as it completes. For the objects a nested connection lists by the
 //! thousand, whose fields are mostly plain values read from a row, that machinery cost more
-//! than the values: the nested read of the load benchmark resolves ~8,000 fields. [`Joined`]
-//! wraps such an object type: its fields' futures are of one type (the object's own
-//! `resolve_field`), so they are joined in one vector, in place, and a plain field completes
-//! on its first poll. Fields that wait on a loader wait together, as before, so the loaders
-//! still batch across every object of a level.
+//! than the values. [`Joined`] wraps such an object type: its fields' futures are of one type
+//! (the object's own `resolve_field`), so they are polled in one vector, in selection order,
+//! without a task or a dynamic call each; a plain field completes on its first poll. Fields
+//! that wait on a loader wait together, as before, so the loaders still batch across every
+//! object of a level.
 //!
 //! The response keeps the selection's order by construction, the same values and the same
 //! errors: a field that fails is recorded and left out, as async-graphql does. Two things it
@@ -18,6 +18,9 @@
 //! before execution).
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
@@ -69,15 +72,40 @@ pub async fn resolve_joined<T: ContainerType>(ctx: &ContextSelectionSet<'_>, roo
         return async_graphql::resolver_utils::resolve_container(ctx, root).await;
     }
     let contexts: Vec<Context<'_>> = fields.iter().map(|field| ctx.with_field(field)).collect();
-    let values = futures_util::future::join_all(contexts.iter().map(|field| value_of(root, field))).await;
-    let mut map = IndexMap::with_capacity(values.len());
-    for (field, value) in fields.iter().zip(values) {
-        match value {
-            Ok(value) => insert(&mut map, field.node.response_key().node.clone(), value.unwrap_or_default()),
-            Err(e) => ctx.add_error(e),
+    let mut slots: Vec<Slot<_>> = contexts.iter().map(|field| Slot::Running(Box::pin(value_of(root, field)))).collect();
+    std::future::poll_fn(|cx| {
+        let mut running = false;
+        for slot in &mut slots {
+            if let Slot::Running(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *slot = Slot::Done(value),
+                    Poll::Pending => running = true,
+                }
+            }
+        }
+        if running { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    let mut map = IndexMap::with_capacity(slots.len());
+    for (field, slot) in fields.iter().zip(slots) {
+        match slot {
+            Slot::Done(Ok(value)) => {
+                insert(&mut map, field.node.response_key().node.clone(), value.unwrap_or_default())
+            }
+            Slot::Done(Err(e)) => ctx.add_error(e),
+            Slot::Running(_) => unreachable!("every field completed"),
         }
     }
     Ok(if map.is_empty() { Value::Null } else { Value::Object(map) })
+}
+
+/// A field's future until it completes, then its value. The future is boxed, and dropped as
+/// soon as it completes: held in place until the whole object was done, the futures of the
+/// plain fields of a hundred objects waiting on a loader field took 104 → 173 MB of peak RSS
+/// on a wide list under 32 connections.
+enum Slot<F: Future> {
+    Running(Pin<Box<F>>),
+    Done(F::Output),
 }
 
 async fn value_of<T: ContainerType>(root: &T, field: &Context<'_>) -> ServerResult<Option<Value>> {
