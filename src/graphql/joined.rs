@@ -13,9 +13,10 @@
 //! The response keeps the selection's order by construction, the same values and the same
 //! errors: a field that fails is recorded and left out, as async-graphql does. Two things it
 //! does not do, which this schema does not use: per-field hooks of schema extensions
-//! (`schema()` registers none) and custom field directives (a selection that carries any
-//! directive is resolved by async-graphql instead; `@skip` and `@include` were applied
-//! before execution).
+//! (`schema()` registers none; one added later would not see these objects' fields), custom
+//! field directives (a selection that carries one is resolved by async-graphql instead;
+//! `@skip` and `@include` were applied and removed before execution) and
+//! `#[graphql(serial)]`.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -314,7 +315,7 @@ mod tests {
         let (data, errors) = run("{ joined { id broken name } }").await;
         assert_eq!(data["joined"][1], serde_json::json!({ "id": 2, "name": "thing 2" }));
         assert_eq!(errors[1], serde_json::json!(["broken on purpose", ["joined", 1, "broken"]]));
-        // A directive leaves the object to async-graphql: still the same response.
+        // `@skip` and `@include`, applied (and removed) by async-graphql before execution.
         same("id ... @include(if: true) { slow } name @skip(if: false)", "").await;
     }
 

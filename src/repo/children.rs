@@ -184,9 +184,11 @@ macro_rules! scoped_batch {
     }};
 }
 
-/// Loads, on whichever backend the repo uses, the first `$limit` children of each of `$ids`
-/// in `$table` (read on SQLite through its primary key `$pk`): `$query`, a query of `$rows`,
-/// the rows [`first_children_rows!`] or [`first_children_filter!`] cut.
+/// Loads, on whichever backend the repo uses, the first `$limit` children in `$table` of each
+/// of `$ids` (read on SQLite through its primary key `$pk`): `$query`, a query of `$rows`, the
+/// rows [`first_children_rows!`] or [`first_children_filter!`] cut. `$ids` must be distinct:
+/// on PostgreSQL a parent listed twice lists its children twice (the loaders' batches never
+/// repeat a key).
 macro_rules! first_children {
     ($repo:ident, $children:expr, $ids:expr, $limit:expr, $table:expr, $pk:expr, |$rows:ident| $query:expr) => {{
         by_keys($ids, |keys| async move {
