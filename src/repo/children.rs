@@ -426,3 +426,37 @@ fn distinct<'a>(values: impl Iterator<Item = &'a String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     values.filter(|v| seen.insert(v.as_str())).cloned().collect()
 }
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use diesel::query_builder::QueryFragment;
+    use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
+
+    use super::Children;
+    use crate::db::models::SubscriptionRow;
+    use crate::db::schema::subscriptions;
+    use crate::db::sql::unindexed;
+
+    #[test]
+    fn a_postgres_nested_page_selects_the_lateral_rows_with_binds_in_order() {
+        let keys = vec!["c1".to_owned(), "c2".to_owned()];
+        let rows = crate::db::sql::derived(
+            subscriptions::table,
+            first_children_rows!(Children::SubscriptionsOfCustomer, &keys, "p", 3_i64),
+        );
+        let query = rows
+            .filter(unindexed(subscriptions::partner_id).eq("p"))
+            .order((subscriptions::created_at, subscriptions::id))
+            .select(SubscriptionRow::as_select());
+        let text = diesel::debug_query::<diesel::pg::Pg, _>(&query).to_string();
+        assert!(
+            text.contains(
+                "FROM unnest($1) AS p(id) CROSS JOIN LATERAL (SELECT x.* FROM subscriptions x WHERE x.customer_id = p.id AND ((x.partner_id || '') = $2 OR (x.provider_id || '') = $3) ORDER BY x.created_at, x.id LIMIT $4) AS \"subscriptions\" WHERE ((\"subscriptions\".\"partner_id\" || '') = $5)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"-- binds: [["c1", "c2"], "p", "p", 3, "p"]"#), "{text}");
+        let cacheable = QueryFragment::<diesel::pg::Pg>::is_safe_to_cache_prepared(&query, &diesel::pg::Pg);
+        assert!(cacheable.unwrap(), "one prepared statement per kind of page");
+    }
+}
