@@ -143,6 +143,38 @@ impl<E: QueryFragment<diesel::pg::Pg>> QueryFragment<diesel::pg::Pg> for Unindex
     }
 }
 
+/// The `QuerySource` of a wrapper around one table `T` ([`IndexedBy`], [`Derived`]): it selects
+/// the table's columns, and it appears in a statement wherever the table does.
+macro_rules! reads_one_table {
+    ($(#[$attr:meta])* $source:ident<T, $p:ident: $bound:path>) => {
+        $(#[$attr])*
+        impl<T, $p: $bound> diesel::QuerySource for $source<T, $p>
+        where
+            T: diesel::Table + Clone,
+            T::DefaultSelection: ValidGrouping<()> + SelectableExpression<$source<T, $p>>,
+        {
+            type FromClause = Self;
+            type DefaultSelection = T::DefaultSelection;
+
+            fn from_clause(&self) -> Self {
+                self.clone()
+            }
+
+            fn default_selection(&self) -> Self::DefaultSelection {
+                self.table.default_selection()
+            }
+        }
+
+        $(#[$attr])*
+        impl<T, $p, U> diesel::query_source::AppearsInFromClause<U> for $source<T, $p>
+        where
+            T: diesel::query_source::AppearsInFromClause<U>,
+        {
+            type Count = T::Count;
+        }
+    };
+}
+
 /// A table read through a named index: `table INDEXED BY index` on SQLite, which refuses to
 /// prepare the statement rather than plan it any other way; the plain table on PostgreSQL.
 /// The batched statements read their driving table through it, so that a small table or a
@@ -183,31 +215,7 @@ impl<T: QueryId, I: IndexName> QueryId for IndexedBy<T, I> {
     const HAS_STATIC_QUERY_ID: bool = T::HAS_STATIC_QUERY_ID;
 }
 
-impl<T, I> diesel::QuerySource for IndexedBy<T, I>
-where
-    T: diesel::Table + Clone,
-    I: IndexName,
-    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<IndexedBy<T, I>>,
-{
-    type FromClause = Self;
-    type DefaultSelection = T::DefaultSelection;
-
-    fn from_clause(&self) -> Self {
-        self.clone()
-    }
-
-    fn default_selection(&self) -> Self::DefaultSelection {
-        self.table.default_selection()
-    }
-}
-
-/// The table appears wherever the table it reads does.
-impl<T, I, U> diesel::query_source::AppearsInFromClause<U> for IndexedBy<T, I>
-where
-    T: diesel::query_source::AppearsInFromClause<U>,
-{
-    type Count = T::Count;
-}
+reads_one_table!(IndexedBy<T, I: IndexName>);
 
 #[cfg(feature = "sqlite")]
 impl<T: QueryFragment<diesel::sqlite::Sqlite>, I: IndexName> QueryFragment<diesel::sqlite::Sqlite> for IndexedBy<T, I> {
@@ -275,33 +283,7 @@ impl<T, F> QueryId for Derived<T, F> {
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-#[cfg(feature = "postgres")]
-impl<T, F> diesel::QuerySource for Derived<T, F>
-where
-    T: diesel::Table + Clone,
-    F: Clone,
-    T::DefaultSelection: ValidGrouping<()> + SelectableExpression<Derived<T, F>>,
-{
-    type FromClause = Self;
-    type DefaultSelection = T::DefaultSelection;
-
-    fn from_clause(&self) -> Self {
-        self.clone()
-    }
-
-    fn default_selection(&self) -> Self::DefaultSelection {
-        self.table.default_selection()
-    }
-}
-
-/// The rows appear wherever the table's do.
-#[cfg(feature = "postgres")]
-impl<T, F, U> diesel::query_source::AppearsInFromClause<U> for Derived<T, F>
-where
-    T: diesel::query_source::AppearsInFromClause<U>,
-{
-    type Count = T::Count;
-}
+reads_one_table!(#[cfg(feature = "postgres")] Derived<T, F: Clone>);
 
 #[cfg(feature = "postgres")]
 impl<T: QueryFragment<diesel::pg::Pg>, F: QueryFragment<diesel::pg::Pg>> QueryFragment<diesel::pg::Pg>
