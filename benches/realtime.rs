@@ -77,13 +77,18 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// Opens `n` subscribers on `addr` to events of `request`; each reports receipt instants.
+/// Dropping what it returns closes them. Left open, the subscribers of one measurement took
+/// every later event too: the cross-replica figures carried the 1,001 subscribers of the
+/// single-replica runs, still attached to the writing replica (on two cores: +13 ms at p50
+/// for one subscriber, +25 ms at p99 for 1,000).
 async fn subscribers(
     addr: SocketAddr,
     token: &str,
     request: &str,
     n: usize,
     tx: tokio::sync::mpsc::UnboundedSender<Instant>,
-) {
+) -> Subscribers {
+    let mut tasks = Vec::new();
     let mut ready = Vec::new();
     for _ in 0..n {
         let mut req = format!("ws://{addr}/graphql").into_client_request().unwrap();
@@ -108,7 +113,7 @@ async fn subscribers(
         let tx = tx.clone();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         ready.push(done_rx);
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let _ = done_tx.send(());
             while let Some(Ok(msg)) = ws.next().await {
                 if let Message::Text(t) = msg
@@ -117,12 +122,24 @@ async fn subscribers(
                     let _ = tx.send(Instant::now());
                 }
             }
-        });
+        }));
     }
     for r in ready {
         let _ = r.await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
+    Subscribers(tasks)
+}
+
+/// Open subscribers; dropped, their connections close.
+struct Subscribers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Subscribers {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -132,7 +149,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 async fn measure(label: &str, write: SocketAddr, read: SocketAddr, token: &str, request: &str, n: usize) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    subscribers(read, token, request, n, tx).await;
+    let open = subscribers(read, token, request, n, tx).await;
     let mut latencies = Vec::new();
     let body = json!({ "query": "mutation($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) { serviceRequest { version } } }",
                        "variables": { "i": { "id": request, "body": "bench" } } }).to_string();
@@ -147,6 +164,9 @@ async fn measure(label: &str, write: SocketAddr, read: SocketAddr, token: &str, 
     }
     let (p50, p99) = (pct(&mut latencies, 0.5), pct(&mut latencies, 0.99));
     println!("{label:<28} {n:>12} {:>10} {p50:>10.2} {p99:>10.2}", latencies.len());
+    drop(open);
+    // Let the replicas see the connections close before the next measurement.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
 #[tokio::main]
@@ -192,7 +212,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib(pid);
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    subscribers(c.addr, &token, &request, 1000, tx).await;
+    let _open = subscribers(c.addr, &token, &request, 1000, tx).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(pid);
     println!(
