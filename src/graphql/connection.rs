@@ -1,13 +1,21 @@
-//! Relay connections: `edges { cursor node }`, `pageInfo` and `totalCount`.
+//! Relay connections: `edges { cursor node }`, `nodes`, `pageInfo` and `totalCount`.
+//!
+//! The shape and names are async-graphql's (`ServiceRequestConnection`, `ServiceRequestEdge`,
+//! `PageInfo`), but the lists resolve their items joined ([`JoinedList`]): async-graphql's
+//! connection resolved each edge as an object of its own (a future per field, a task each,
+//! a map), and the edges of a nested page number in the hundreds per request.
 
-use async_graphql::SimpleObject;
-use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
+use std::borrow::Cow;
+
+use async_graphql::connection::{CursorType, PageInfo};
+use async_graphql::parser::types::Field;
+use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::ContainerType;
+use async_graphql::{ContextSelectionSet, Object, OutputType, Positioned, ServerResult, TypeName, Value};
 
-use super::joined::Joined;
+use super::joined::{Joined, resolve_joined};
 use crate::paging::{PageArgs, decode_cursor, encode_cursor};
 use crate::repo::pages::Page;
-
 /// An opaque cursor: a position in the ordered list.
 pub struct Cursor(pub usize);
 
@@ -23,33 +31,118 @@ impl CursorType for Cursor {
     }
 }
 
-/// Fields every connection carries besides its edges.
-#[derive(SimpleObject)]
-pub struct ConnectionTotals {
-    /// How many items match, across all pages.
-    pub total_count: i32,
+/// A page of `T` (`<T>Connection`; its description is set where the schema is built).
+pub struct Conn<T> {
+    edges: Vec<EdgeOf<T>>,
+    has_previous_page: bool,
+    has_next_page: bool,
+    total_count: i32,
 }
 
-/// A page of `T`. Its nodes resolve their fields joined ([`Joined`]): a page lists them by the
-/// hundred, nested pages by the thousand.
-pub type Conn<T> = Connection<Cursor, Joined<T>, ConnectionTotals, EmptyFields>;
+impl<T: OutputType> TypeName for Conn<T> {
+    fn type_name() -> Cow<'static, str> {
+        format!("{}Connection", T::type_name()).into()
+    }
+}
 
-/// An edge outside a connection (a mutation's payload), the same type as a connection's edge.
-pub type EdgeOf<T> = Edge<Cursor, Joined<T>, EmptyFields>;
+#[Object(name_type)]
+impl<T: ContainerType> Conn<T> {
+    /// Information to aid in pagination.
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_previous_page: self.has_previous_page,
+            has_next_page: self.has_next_page,
+            start_cursor: self.edges.first().map(|edge| edge.cursor.encode_cursor()),
+            end_cursor: self.edges.last().map(|edge| edge.cursor.encode_cursor()),
+        }
+    }
+
+    /// A list of edges.
+    async fn edges(&self) -> JoinedList<'_, EdgeOf<T>> {
+        JoinedList(self.edges.iter().collect())
+    }
+
+    /// A list of nodes.
+    async fn nodes(&self) -> JoinedList<'_, T> {
+        JoinedList(self.edges.iter().map(|edge| &edge.node.0).collect())
+    }
+
+    /// How many items match, across all pages.
+    async fn total_count(&self) -> i32 {
+        self.total_count
+    }
+}
+
+/// An edge of a connection (`<T>Edge`); a mutation's payload hands one out by itself.
+pub struct EdgeOf<T> {
+    cursor: Cursor,
+    node: Joined<T>,
+}
+
+impl<T> EdgeOf<T> {
+    pub fn new(cursor: Cursor, node: T) -> EdgeOf<T> {
+        EdgeOf { cursor, node: Joined(node) }
+    }
+}
+
+impl<T: OutputType> TypeName for EdgeOf<T> {
+    fn type_name() -> Cow<'static, str> {
+        format!("{}Edge", T::type_name()).into()
+    }
+}
+
+/// An edge in a connection.
+#[Object(name_type)]
+impl<T: ContainerType> EdgeOf<T> {
+    /// The item at the end of the edge
+    async fn node(&self) -> &Joined<T> {
+        &self.node
+    }
+
+    /// A cursor for use in pagination
+    async fn cursor(&self) -> String {
+        self.cursor.encode_cursor()
+    }
+}
+
+/// A list of objects (`[T!]!`) whose items resolve joined, as [`Joined`] resolves an object's
+/// fields: the items' futures are polled together in the list's order, without a task each.
+pub struct JoinedList<'a, T>(Vec<&'a T>);
+
+impl<T: ContainerType> OutputType for JoinedList<'_, T> {
+    fn type_name() -> Cow<'static, str> {
+        format!("[{}]", T::qualified_type_name()).into()
+    }
+
+    fn qualified_type_name() -> String {
+        format!("[{}]!", T::qualified_type_name())
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        T::create_type_info(registry);
+        Self::qualified_type_name()
+    }
+
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
+        let items = futures_util::future::join_all(self.0.iter().enumerate().map(|(i, item)| async move {
+            let ctx = ctx.with_index(i);
+            resolve_joined(&ctx, *item).await.map_err(|e| ctx.set_error_path(e))
+        }))
+        .await;
+        items.into_iter().collect::<ServerResult<Vec<_>>>().map(Value::List)
+    }
+}
 
 /// A connection over a page the database cut.
 pub fn from_page<R, T: ContainerType>(page: Page<R>, node: impl Fn(R) -> T) -> Conn<T> {
     let end = page.start + page.rows.len();
-    let mut conn = Connection::with_additional_fields(
-        page.start > 0,
-        end < page.total,
-        ConnectionTotals { total_count: page.total as i32 },
-    );
-    conn.edges
-        .extend(page.rows.into_iter().enumerate().map(|(i, r)| Edge::new(Cursor(page.start + i), Joined(node(r)))));
-    conn
+    Conn {
+        has_previous_page: page.start > 0,
+        has_next_page: end < page.total,
+        total_count: page.total as i32,
+        edges: page.rows.into_iter().enumerate().map(|(i, r)| EdgeOf::new(Cursor(page.start + i), node(r))).collect(),
+    }
 }
-
 /// A connection over a full list the loader brought (a nested connection), cut here.
 pub fn from_list<R: Clone, T: ContainerType>(items: &[R], args: &PageArgs, node: impl Fn(R) -> T) -> Conn<T> {
     let window = args.window(items.len());
@@ -67,4 +160,73 @@ pub fn from_first<R: Clone, T: ContainerType>(
     let rows = items.get(window.start..).unwrap_or_default();
     let rows = rows[..rows.len().min(window.len() + 1)].to_vec();
     from_page(Page::of(rows, window, None), node)
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::connection::{Connection, Edge, EmptyFields};
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, SimpleObject};
+
+    use super::*;
+    use crate::graphql::joined::tests::Thing;
+
+    const ROWS: [i32; 3] = [2, 3, 4];
+
+    /// Ours: the page 2..5 of 5 items.
+    struct Ours;
+
+    #[Object(name = "Query")]
+    impl Ours {
+        async fn items(&self) -> Conn<Thing> {
+            from_page(Page { rows: ROWS.to_vec(), start: 1, total: 5 }, Thing)
+        }
+    }
+
+    #[derive(SimpleObject)]
+    struct Totals {
+        /// How many items match, across all pages.
+        total_count: i32,
+    }
+
+    /// async-graphql's connection over the same page.
+    struct Theirs;
+
+    #[Object(name = "Query")]
+    impl Theirs {
+        async fn items(&self) -> Connection<Cursor, Thing, Totals, EmptyFields> {
+            let mut conn = Connection::with_additional_fields(true, true, Totals { total_count: 5 });
+            conn.edges.extend(ROWS.iter().enumerate().map(|(i, &n)| Edge::new(Cursor(1 + i), Thing(n))));
+            conn
+        }
+    }
+
+    async fn run<Q: async_graphql::ObjectType + 'static>(query: Q, document: &str) -> serde_json::Value {
+        let response = Schema::build(query, EmptyMutation, EmptySubscription).finish().execute(document).await;
+        let errors: Vec<_> = response.errors.iter().map(|e| (e.message.clone(), e.path.clone())).collect();
+        serde_json::json!({ "data": response.data.into_json().unwrap(), "errors": serde_json::to_value(errors).unwrap() })
+    }
+
+    #[tokio::test]
+    async fn connections_answer_and_describe_themselves_as_async_graphqls() {
+        assert_eq!(
+            Schema::build(Ours, EmptyMutation, EmptySubscription).finish().sdl(),
+            Schema::build(Theirs, EmptyMutation, EmptySubscription).finish().sdl()
+        );
+        for document in [
+            "{ items { totalCount pageInfo { hasPreviousPage hasNextPage startCursor endCursor } edges { cursor node { id slow } } } }",
+            "{ items { nodes { __typename slow id } e: edges { node { ...F } c: cursor } } } fragment F on Thing { id slow }",
+            "{ items { edges { node { id broken } } } }",
+            // A non-null field that fails nulls its parents up to a nullable one (here the whole
+            // answer), and the errors keep their paths.
+            "{ items { totalCount edges { cursor node { id must } } } }",
+            "{ items { nodes { id must } } }",
+        ] {
+            let ours = run(Ours, document).await;
+            assert_eq!(ours, run(Theirs, document).await, "{document}");
+            // Only errors of execution (with a path): the document itself was valid.
+            assert!(ours["errors"].as_array().unwrap().iter().all(|e| e[1].as_array().is_some_and(|p| !p.is_empty())));
+        }
+        let answer = run(Ours, "{ items { edges { cursor node { slow } } } }").await;
+        assert_eq!(answer["data"]["items"]["edges"][2]["node"]["slow"], 40);
+    }
 }

@@ -1,13 +1,11 @@
 //! The mutation root: filing and working service requests on behalf of customers. Each
 //! mutation validates its input, runs one transaction in the repo, and returns the new state.
 
-use async_graphql::connection::Edge;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::connection::{Cursor, EdgeOf};
 use super::ids::{NodeKind, decode_as};
-use super::joined::Joined;
 use super::rc;
 use super::types::{BusinessCalendar, Customer, Note, ServiceRequest};
 use crate::domain::model::{
@@ -202,7 +200,7 @@ pub struct CreateServiceRequestPayload {
 impl CreateServiceRequestPayload {
     fn new(row: crate::db::models::ServiceRequestRow, replayed: bool) -> CreateServiceRequestPayload {
         let service_request = ServiceRequest::from(row);
-        let service_request_edge = Edge::new(Cursor(0), Joined(service_request.clone()));
+        let service_request_edge = EdgeOf::new(Cursor(0), service_request.clone());
         CreateServiceRequestPayload { service_request, service_request_edge, replayed }
     }
 }
@@ -356,7 +354,7 @@ impl Mutation {
             rc.repo.add_note(&rc.caller, &id, &body, input.expected_version.map(version), rc.clock.now()).await?;
         let note = Note(added.note);
         Ok(AddServiceRequestNotePayload {
-            note_edge: Edge::new(Cursor(added.position), Joined(note.clone())),
+            note_edge: EdgeOf::new(Cursor(added.position), note.clone()),
             note,
             service_request: ServiceRequest::from(added.request),
         })
