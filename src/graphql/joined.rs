@@ -70,7 +70,10 @@ pub async fn resolve_joined<T: ContainerType>(ctx: &ContextSelectionSet<'_>, roo
     // async-graphql finds for each fragment.
     let concrete = root.introspection_type_name() == T::type_name();
     if !concrete || !collect(ctx, root, &ctx.item.node, &mut fields) {
-        return async_graphql::resolver_utils::resolve_container(ctx, root).await;
+        // Boxed: held in place, async-graphql's future for this rare path made every joined
+        // object's future, and so every field future of the object above it, as large (an
+        // edge's field future: 696 → 456 bytes).
+        return Box::pin(async_graphql::resolver_utils::resolve_container(ctx, root)).await;
     }
     // Each future owns its field's context, so one vector holds them all; a future is
     // dropped as soon as it completes: held until the whole object was done, the futures of
