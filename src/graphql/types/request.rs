@@ -10,6 +10,7 @@ use crate::domain::model::{
 };
 use crate::graphql::connection::{Conn, from_list};
 use crate::graphql::ids::{NodeKind, child_raw, encode};
+use crate::graphql::joined::Joined;
 use crate::graphql::rc;
 use crate::paging::PageArgs;
 use crate::repo::loaders::{
@@ -108,17 +109,17 @@ impl ServiceRequest {
     }
 
     /// Where the request is worked (R2).
-    async fn route(&self) -> Result<Route> {
-        Ok(Route { kind: parse(&self.0.route)?, portal_url: self.0.portal_url.clone() })
+    async fn route(&self) -> Result<Joined<Route>> {
+        Ok(Joined(Route { kind: parse(&self.0.route)?, portal_url: self.0.portal_url.clone() }))
     }
 
     /// The partner's contact for the request (never the customer's, R7).
-    async fn contact(&self) -> Contact {
-        Contact {
+    async fn contact(&self) -> Joined<Contact> {
+        Joined(Contact {
             name: self.0.contact_name.clone(),
             email: self.0.contact_email.clone(),
             phone: self.0.contact_phone.clone(),
-        }
+        })
     }
 
     /// Support language (BCP 47). Only English gets around-the-clock response times (S2).
@@ -132,15 +133,17 @@ impl ServiceRequest {
     }
 
     /// The customer the request was filed for; null for the partner's own tenant.
-    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Customer>> {
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Joined<Customer>>> {
         let Some(id) = &self.0.customer_id else { return Ok(None) };
-        Ok(load(&rc(ctx)?.loaders.customer, CustomerKey(id.clone())).await?.map(Customer))
+        Ok(load(&rc(ctx)?.loaders.customer, CustomerKey(id.clone())).await?.map(|row| Joined(Customer(row))))
     }
 
     /// The subscription concerned.
-    async fn subscription(&self, ctx: &Context<'_>) -> Result<Option<Subscription>> {
+    async fn subscription(&self, ctx: &Context<'_>) -> Result<Option<Joined<Subscription>>> {
         let Some(id) = &self.0.subscription_id else { return Ok(None) };
-        Ok(load(&rc(ctx)?.loaders.subscription, SubscriptionKey(id.clone())).await?.map(Subscription))
+        Ok(load(&rc(ctx)?.loaders.subscription, SubscriptionKey(id.clone()))
+            .await?
+            .map(|row| Joined(Subscription(row))))
     }
 
     /// The support topic picked at filing (R9).
@@ -193,8 +196,8 @@ impl ServiceRequest {
     }
 
     /// The initial-response SLA (S1–S5).
-    async fn sla(&self) -> Sla {
-        Sla(self.0.clone(), self.1)
+    async fn sla(&self) -> Joined<Sla> {
+        Joined(Sla(self.0.clone(), self.1))
     }
 
     /// Notes, oldest first (append-only).
@@ -392,9 +395,9 @@ impl Note {
     }
 
     /// The partner agent who wrote it; null for support's notes.
-    async fn author(&self, ctx: &Context<'_>) -> Result<Option<Agent>> {
+    async fn author(&self, ctx: &Context<'_>) -> Result<Option<Joined<Agent>>> {
         let Some(id) = &self.0.agent_id else { return Ok(None) };
-        Ok(load(&rc(ctx)?.loaders.agent, AgentKey(id.clone())).await?.map(Agent))
+        Ok(load(&rc(ctx)?.loaders.agent, AgentKey(id.clone())).await?.map(|row| Joined(Agent(row))))
     }
 
     /// When the note was written (for a note synced from Microsoft, its time there).

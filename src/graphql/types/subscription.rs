@@ -6,6 +6,7 @@ use crate::db::models::SubscriptionRow;
 use crate::domain::model::{BillingCycle, ProductFamily, SubscriptionOwner, SubscriptionStatus};
 use crate::graphql::connection::{Conn, from_first, from_list};
 use crate::graphql::ids::{NodeKind, encode};
+use crate::graphql::joined::Joined;
 use crate::graphql::rc;
 use crate::paging::PageArgs;
 use crate::repo::loaders::{CustomerKey, FirstOf, RequestsOfSubscription, load};
@@ -24,9 +25,9 @@ impl Subscription {
     }
 
     /// The customer it belongs to; null for the partner's own subscriptions.
-    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Customer>> {
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Joined<Customer>>> {
         let Some(id) = &self.0.customer_id else { return Ok(None) };
-        Ok(load(&rc(ctx)?.loaders.customer, CustomerKey(id.clone())).await?.map(Customer))
+        Ok(load(&rc(ctx)?.loaders.customer, CustomerKey(id.clone())).await?.map(|row| Joined(Customer(row))))
     }
 
     /// Whose tenant it belongs to: a customer's or the partner's own.
