@@ -17,6 +17,7 @@ use async_graphql::{ContextSelectionSet, Object, OutputType, Positioned, ServerR
 use super::joined::{Joined, resolve_joined};
 use crate::paging::{PageArgs, decode_cursor, encode_cursor};
 use crate::repo::pages::Page;
+
 /// An opaque cursor: a position in the ordered list.
 pub struct Cursor(pub usize);
 
@@ -135,7 +136,8 @@ impl<T: ContainerType> EdgeOf<T> {
 }
 
 /// A list of objects (`[T!]!`) whose items resolve joined, as [`Joined`] resolves an object's
-/// fields: the items' futures are polled together in the list's order, without a task each.
+/// fields. The items' futures are joined in the list's order by `futures_util`'s `join_all`:
+/// in one allocation for up to 30 items, through a `FuturesOrdered` (a task each) beyond.
 pub struct JoinedList<'a, T>(Vec<&'a T>);
 
 impl<T: ContainerType> OutputType for JoinedList<'_, T> {
@@ -172,6 +174,7 @@ pub fn from_page<R, T: ContainerType>(page: Page<R>, node: impl Fn(R) -> T) -> C
         edges: page.rows.into_iter().enumerate().map(|(i, r)| EdgeOf::new(Cursor(page.start + i), node(r))).collect(),
     })
 }
+
 /// A connection over a full list the loader brought (a nested connection), cut here.
 pub fn from_list<R: Clone, T: ContainerType>(items: &[R], args: &PageArgs, node: impl Fn(R) -> T) -> Conn<T> {
     let window = args.window(items.len());

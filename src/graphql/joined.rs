@@ -30,9 +30,10 @@ use async_graphql::{Context, ContextSelectionSet, Name, OutputType, Positioned, 
 use futures_util::future::maybe_done;
 
 /// An object type `T`, resolved with its fields joined (see the module). It is `T` in the
-/// schema: same name, same fields. A field of `T` cannot return a `Joined<T>` itself (its
-/// future would contain itself); a connection between them, as every nested list here is,
-/// breaks the cycle.
+/// schema: same name, same fields. A field of `T` cannot return a `Joined<T>`, directly or
+/// through other joined objects (its future would contain itself); a connection between them
+/// breaks the cycle ([`Conn`](super::connection::Conn) resolves behind a trait object), as does
+/// a field left to async-graphql (a partner's partner).
 pub struct Joined<T>(pub T);
 
 impl<T> From<T> for Joined<T> {

@@ -38,8 +38,8 @@ pub struct MutationRoot(mutation::Mutation, admin::AdminMutation, webhooks::Webh
 
 /// The schema with introspection on (for the SDL). It has no extensions: transports run
 /// requests through [`run`], which applies the limits, persisted documents, error codes and
-/// metrics (see there why); the objects connections list ([`joined`]) skip extensions'
-/// per-field hooks. Per-request state (caller, loaders) is attached to each request.
+/// metrics (see there why); the objects resolved joined ([`joined`]: connections, what they
+/// list, the object fields of requests) skip extensions' per-field hooks. Per-request state (caller, loaders) is attached to each request.
 pub fn schema() -> GatewaySchema {
     builder().finish()
 }
