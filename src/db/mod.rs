@@ -11,6 +11,8 @@ pub mod models;
 pub mod plans;
 pub mod schema;
 pub mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite_runtime;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +45,10 @@ impl Dialect for diesel::sqlite::Sqlite {
 #[cfg(feature = "postgres")]
 pub type PgConn = diesel_async::AsyncPgConnection;
 #[cfg(feature = "sqlite")]
-pub type SqliteConn = diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
+pub type SqliteConn = diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
+    diesel::SqliteConnection,
+    sqlite_runtime::SqliteRuntime,
+>;
 
 #[cfg(feature = "postgres")]
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -501,6 +506,14 @@ where
     Ok(done.into_iter().map(|v| v.to_string()).collect())
 }
 
+/// Runs `work` with the SQLite statements it starts on the calling thread, for work whose
+/// statements never wait for a lock ([`sqlite_runtime`]); PostgreSQL's are unaffected.
+pub async fn inline<F: std::future::Future>(work: F) -> F::Output {
+    #[cfg(feature = "sqlite")]
+    let work = sqlite_runtime::inline(work);
+    work.await
+}
+
 /// The file path of a SQLite URL.
 pub fn sqlite_path(url: &str) -> String {
     url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url).to_owned()
@@ -579,10 +592,14 @@ macro_rules! transaction {
                 // fail at once when it tries to write while another process holds the lock.
                 // The turn waited for above is taken off that timeout.
                 let left = $db.sqlite_busy_timeout.saturating_sub(waited.elapsed());
-                let result = tokio::time::timeout(
-                    left + std::time::Duration::from_millis(50),
-                    c.immediate_transaction::<_, $crate::error::AppError, _>(async |$conn| $body),
-                )
+                let result = tokio::time::timeout(left + std::time::Duration::from_millis(50), async {
+                    $crate::db::sqlite_runtime::begin_immediate(c).await?;
+                    // The body's statements run inline ([`sqlite_runtime`]): this turn at the
+                    // lock lasts as long as their work, not a trip through the run queue each.
+                    let $conn = &mut *c;
+                    let result = $crate::db::sqlite_runtime::inline(async { $body }).await;
+                    $crate::db::sqlite_runtime::end(c, result).await
+                })
                 .await;
                 match result {
                     Ok(result) => {
