@@ -91,7 +91,7 @@ impl SpawnBlocking for SqliteRuntime {
             let value = task();
             return Box::pin(std::future::ready(Ok(value)));
         }
-        Box::pin(Finished(self.0.spawn_blocking(task)))
+        Box::pin(Finished { task: self.0.spawn_blocking(task), runtime: self.0.clone() })
     }
 
     fn get_runtime() -> Self {
@@ -102,22 +102,24 @@ impl SpawnBlocking for SqliteRuntime {
 /// A statement on the blocking pool that finishes before its future is gone: dropped early
 /// (a timeout, a client gone), it waits for the statement, so the connection is never handed
 /// on, or closed, while a thread still uses it (what diesel-async's own runtime does).
-struct Finished<R>(tokio::task::JoinHandle<R>);
+struct Finished<R> {
+    task: tokio::task::JoinHandle<R>,
+    runtime: tokio::runtime::Handle,
+}
 
 impl<R> Future for Finished<R> {
     type Output = Result<R, Box<dyn Error + Send + Sync + 'static>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx).map_err(Box::from)
+        Pin::new(&mut self.task).poll(cx).map_err(Box::from)
     }
 }
 
 impl<R> Drop for Finished<R> {
     fn drop(&mut self) {
-        if !self.0.is_finished() {
-            let handle = tokio::runtime::Handle::current();
+        if !self.task.is_finished() {
             tokio::task::block_in_place(|| {
-                let _ = handle.block_on(&mut self.0);
+                let _ = self.runtime.block_on(&mut self.task);
             });
         }
     }
