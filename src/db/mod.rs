@@ -66,12 +66,15 @@ fn sqlite_pragmas(busy_timeout: Duration) -> String {
     )
 }
 
-/// SQLite counts every allocation under one process-wide mutex (memory statistics nothing here
-/// reads). With readers on several threads that mutex was a quarter of the CPU of the
-/// benchmark's customer search (futex waits under `sqlite3Malloc`). Turned off once, before
-/// the process opens its first SQLite connection.
+/// SQLite's process-wide settings, made once, before the process opens its first SQLite
+/// connection:
+/// - no memory statistics: SQLite counted every allocation under one process-wide mutex
+///   (statistics nothing here reads); with readers on several threads that mutex was a quarter
+///   of the CPU of the benchmark's customer search (futex waits under `sqlite3Malloc`);
+/// - multi-thread mode, without a mutex per connection;
+/// - allocations through jemalloc ([`sqlite_alloc`]).
 #[cfg(feature = "sqlite")]
-fn sqlite_without_memory_statistics() {
+fn configure_sqlite_process() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: `sqlite3_config` must run before SQLite initialises, with no other SQLite call
@@ -390,7 +393,7 @@ impl Db {
             }
             #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
-                sqlite_without_memory_statistics();
+                configure_sqlite_process();
                 let path = sqlite_path(url);
                 if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| {
@@ -694,7 +697,7 @@ mod tests {
     #[test]
     fn sqlite_runs_without_its_allocation_counter() {
         use diesel::Connection;
-        super::sqlite_without_memory_statistics();
+        super::configure_sqlite_process();
         let mut conn = diesel::SqliteConnection::establish(":memory:").unwrap();
         diesel::connection::SimpleConnection::batch_execute(
             &mut conn,
@@ -708,7 +711,7 @@ mod tests {
     #[cfg(feature = "jemalloc")]
     #[test]
     fn sqlite_allocates_through_jemalloc() {
-        super::sqlite_without_memory_statistics();
+        super::configure_sqlite_process();
         // SAFETY: SQLite's own allocator, a block allocated and freed by it.
         let (sqlite, jemalloc) = unsafe {
             let block = libsqlite3_sys::sqlite3_malloc(3000);

@@ -160,19 +160,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn statements_run_inline_only_when_asked() {
         // As every connection of the process is opened (a lib test checks the setting).
-        crate::db::sqlite_without_memory_statistics();
+        crate::db::configure_sqlite_process();
         let mut conn = SqliteConn::establish(":memory:").await.unwrap();
         let here = std::thread::current().id();
         assert_ne!(statement_thread(&mut conn).await, here, "outside: on the blocking pool");
         let inside = inline(async { (std::thread::current().id(), statement_thread(&mut conn).await) }).await;
         assert_eq!(inside.1, inside.0, "inside: on the calling thread");
-        let nested = inline(async {
-            // Called inside the inline scope, started inside the pool scope.
-            let statement = statement_thread(&mut conn);
-            let here = std::thread::current().id();
-            (here, on_pool(|| statement).await)
-        })
-        .await;
+        let nested =
+            inline(async { (std::thread::current().id(), on_pool(|| statement_thread(&mut conn)).await) }).await;
         assert_ne!(nested.1, nested.0, "in a pool scope within: on the pool");
         assert_ne!(statement_thread(&mut conn).await, std::thread::current().id(), "after: on the pool again");
     }
