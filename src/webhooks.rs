@@ -35,7 +35,7 @@ use crate::db::{Backend, Db};
 use crate::domain::model::EventKind;
 use crate::domain::webhooks::{MAX_ATTEMPTS, retry_delay, signature};
 use crate::error::AppResult;
-use crate::events::{Cursor, Event, EventBus, fetch_after};
+use crate::events::{Cursor, Event, EventBus, fetch};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::repo::webhooks::kinds_of;
 use crate::{transaction, with_conn};
@@ -149,16 +149,15 @@ impl Webhooks {
         let now = self.clock.now();
         let mut queued = 0;
         let mut persisted = cursor.floor();
-        let mut from = cursor.read_from(Instant::now());
         loop {
-            let batch = fetch_after(&self.db, from).await?;
+            let batch = fetch(&self.db, cursor).await?;
             let full = batch.len() as i64 >= crate::events::BATCH;
-            if let Some((last, _)) = batch.last() {
-                from = *last;
-            }
+            // The cursor moves on only once the batch's deliveries are written: a failed round
+            // reads the same events again.
+            let mut next = cursor.clone();
             let mut wanted = Vec::new();
             for (id, event) in batch {
-                if cursor.accept(id)
+                if next.accept(id)
                     && let Some(event) = event
                 {
                     for endpoint in endpoints.iter().filter(|e| wants(e, &event)) {
@@ -169,8 +168,11 @@ impl Webhooks {
             let notes = self.notes_of(wanted.iter().map(|(_, e)| e)).await?;
             let rows: Vec<WebhookDeliveryRow> =
                 wanted.iter().map(|(endpoint, event)| delivery(endpoint, event, &notes, now)).collect();
-            cursor.settle(Instant::now());
-            let floor = cursor.floor();
+            let passed = next.settle(Instant::now());
+            if passed > 0 {
+                tracing::warn!(event.ids = passed, floor = next.floor(), "webhooks: passed ids that never committed");
+            }
+            let floor = next.floor();
             queued += rows.len();
             // Nothing to write on an idle round (on SQLite, a write takes the file's lock).
             if !rows.is_empty() || floor > persisted {
@@ -184,6 +186,7 @@ impl Webhooks {
                 })?;
                 persisted = floor;
             }
+            *cursor = next;
             if !full {
                 return Ok(queued);
             }

@@ -37,7 +37,51 @@ on_both_backends!(
     legacy_graphql_ws_protocol_still_works,
     expired_token_closes_the_socket,
     old_events_are_pruned,
+    an_event_committed_into_an_id_gap_keeps_its_requests_order,
 );
+
+/// On PostgreSQL an id is taken at insert and becomes visible at commit, so ids commit out of
+/// order. An event that commits into a gap still reaches subscribers, before its request's
+/// later events (it used to come after them when a pass read only past the newest id).
+async fn an_event_committed_into_an_id_gap_keeps_its_requests_order(t: TestApp) {
+    use base64::Engine;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    if t.backend() == support_gateway::db::Backend::Sqlite {
+        return; // One writer at a time: ids commit in order.
+    }
+    let addr = serve(t.router.clone()).await;
+    let mut ws = Ws::open(addr, &t, NORTHWIND_ADMIN).await;
+    let before = t.app.events.receiver_count();
+    ws.subscribe("e", "subscription { serviceRequestEvents { kind serviceRequest { id } } }", json!({})).await;
+    wait_subscribers(&t, before, 1).await;
+    let next = |e: Value| {
+        let e = &e["data"]["serviceRequestEvents"];
+        (e["kind"].as_str().unwrap().to_owned(), e["serviceRequest"]["id"].clone())
+    };
+    let x = file_request(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    let y = file_request(&t, NORTHWIND_ADMIN, "MINIMAL").await;
+    assert_eq!(next(ws.next("e").await), ("CREATED".to_owned(), x["id"].clone()));
+    assert_eq!(next(ws.next("e").await), ("CREATED".to_owned(), y["id"].clone()));
+    // Another writer takes the next id with an event of x, and has not committed yet.
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(x["id"].as_str().unwrap()).unwrap();
+    let raw_x = String::from_utf8(raw).unwrap().split_once(':').unwrap().1.to_owned();
+    let mut writer = AsyncPgConnection::establish(&t.url).await.unwrap();
+    writer
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO events (partner_id, service_request_id, kind, payload, created_at)
+             SELECT partner_id, id, 'NOTE_ADDED', '{{}}', created_at FROM service_requests WHERE id = '{raw_x}'"
+        ))
+        .await
+        .unwrap();
+    // A later id commits and is delivered: the gap is below it.
+    change_status(&t, NORTHWIND_ADMIN, &y, "OPEN", 1).await;
+    assert_eq!(next(ws.next("e").await), ("STATUS_CHANGED".to_owned(), y["id"].clone()));
+    // The gap commits, then x changes: both of x's events arrive, in their order.
+    writer.batch_execute("COMMIT").await.unwrap();
+    change_status(&t, NORTHWIND_ADMIN, &x, "OPEN", 1).await;
+    assert_eq!(next(ws.next("e").await), ("NOTE_ADDED".to_owned(), x["id"].clone()));
+    assert_eq!(next(ws.next("e").await), ("STATUS_CHANGED".to_owned(), x["id"].clone()));
+}
 
 async fn old_events_are_pruned(t: TestApp) {
     use support_gateway::clock::Clock;

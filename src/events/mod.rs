@@ -1,7 +1,8 @@
 //! The event bus: one interface over both backends.
 //!
 //! Mutations write events as rows of the durable `events` table in their own transaction. A
-//! dispatcher task per process reads rows after the last one it delivered, in id order, loads
+//! dispatcher task per process reads the rows it has not had yet (those after the newest it had,
+//! and those that committed late into an id gap: [`Cursor`]), in id order, loads
 //! the requests they concern once, and fans them out to local subscribers through a bounded
 //! broadcast channel. What wakes it differs by backend:
 //! - embedded SQLite: the committing mutation wakes it in-process;
@@ -11,9 +12,12 @@
 //!
 //! A slow poll backs up both, so a lost wake-up delays an event but never loses it.
 
+mod cursor;
 pub mod sla_watcher;
 
-use std::collections::{BTreeSet, HashMap};
+pub(crate) use cursor::Cursor;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,10 +43,6 @@ pub const BROADCAST_CAPACITY: usize = 4096;
 /// How often the dispatcher looks for events nobody announced (a lost NOTIFY, a dropped
 /// LISTEN connection being re-established).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// How long an id gap (a transaction that took an id but has not committed, or rolled back)
-/// is waited for before the dispatcher moves past it.
-const GAP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long events are kept: long enough for any replica to catch up after a restart or
 /// an outage, short enough that the table stays small.
@@ -151,16 +151,11 @@ impl EventBus {
                 _ = self.inner.wake.notified() => {}
                 _ = tokio::time::sleep(POLL_INTERVAL) => {}
             }
-            // Read forward from where this pass starts; each batch moves the start past what it
-            // read, so a pass always ends even while a gap holds the floor back.
-            let mut from = cursor.read_from(Instant::now());
+            // Each batch reads the gaps with what is new; a full one means there is more.
             loop {
-                match fetch_after(&db, from).await {
+                match fetch(&db, &cursor).await {
                     Ok(batch) => {
                         let full = batch.len() as i64 == BATCH;
-                        if let Some((last, _)) = batch.last() {
-                            from = *last;
-                        }
                         for (id, event) in batch {
                             if cursor.accept(id)
                                 && let Some(event) = event
@@ -176,7 +171,14 @@ impl EventBus {
                                 let _ = self.inner.tx.send(Arc::new(event));
                             }
                         }
-                        cursor.settle(Instant::now());
+                        let passed = cursor.settle(Instant::now());
+                        if passed > 0 {
+                            tracing::warn!(
+                                event.ids = passed,
+                                floor = cursor.floor(),
+                                "event dispatch: passed ids that never committed"
+                            );
+                        }
                         if !full {
                             break;
                         }
@@ -238,66 +240,6 @@ fn with_application_name(url: &str, name: &str) -> String {
     }
 }
 
-/// Which event ids were delivered: everything up to `floor`, and `seen` above it. Ids can
-/// commit out of order on PostgreSQL, so a gap below a seen id is waited for (briefly).
-pub(crate) struct Cursor {
-    floor: i64,
-    seen: BTreeSet<i64>,
-    gap_since: Option<Instant>,
-    gap_checked: Option<Instant>,
-}
-
-/// How often a pass re-reads from the floor to look for ids that committed late into a gap;
-/// other passes read only after the newest id seen (measured: re-reading from the floor on
-/// every wake made delivery fall 40 s behind under 1,000 writes/s on PostgreSQL).
-const GAP_RECHECK: Duration = Duration::from_millis(50);
-
-impl Cursor {
-    pub(crate) fn new(floor: i64) -> Cursor {
-        Cursor { floor, seen: BTreeSet::new(), gap_since: None, gap_checked: None }
-    }
-
-    /// Where the next pass reads from: the floor while there is no gap or a gap is due a
-    /// re-check, otherwise the newest id seen.
-    pub(crate) fn read_from(&mut self, now: Instant) -> i64 {
-        match self.seen.last() {
-            Some(&newest) if self.gap_checked.is_some_and(|t| now.duration_since(t) < GAP_RECHECK) => newest,
-            _ => {
-                self.gap_checked = Some(now);
-                self.floor
-            }
-        }
-    }
-
-    /// Every id up to this one was delivered (or given up as a gap).
-    pub(crate) fn floor(&self) -> i64 {
-        self.floor
-    }
-
-    /// True the first time an id is offered.
-    pub(crate) fn accept(&mut self, id: i64) -> bool {
-        id > self.floor && self.seen.insert(id)
-    }
-
-    /// Advances the floor over contiguous ids; gives up on a gap older than `GAP_TIMEOUT`.
-    pub(crate) fn settle(&mut self, now: Instant) {
-        while self.seen.remove(&(self.floor + 1)) {
-            self.floor += 1;
-        }
-        match BTreeSet::first(&self.seen).copied() {
-            None => self.gap_since = None,
-            Some(next) => {
-                let since = *self.gap_since.get_or_insert(now);
-                if now.duration_since(since) >= GAP_TIMEOUT {
-                    self.floor = next - 1;
-                    self.gap_since = None;
-                    self.settle(now);
-                }
-            }
-        }
-    }
-}
-
 /// Terminates every LISTEN connection of the gateway on this database (PostgreSQL), for the
 /// tests that prove a dropped connection loses no event. Returns how many were terminated.
 pub async fn terminate_listeners_for_test(db: &Db) -> AppResult<i64> {
@@ -340,17 +282,17 @@ async fn last_event_id(db: &Db) -> AppResult<i64> {
     Ok(max.unwrap_or(0))
 }
 
-/// Events after `floor`, in id order, each with its request; `None` for an event of a kind
-/// this build does not know (written by a newer replica), which is passed over.
-pub(crate) async fn fetch_after(db: &Db, floor: i64) -> AppResult<Vec<(i64, Option<Event>)>> {
+/// The events `cursor` has not had (its gaps, and what is after its newest id), in id order,
+/// in one statement (see [`cursor`] for why), each with its request; `None` for an event of a
+/// kind this build does not know (written by a newer replica), which is passed over.
+pub(crate) async fn fetch(db: &Db, cursor: &Cursor) -> AppResult<Vec<(i64, Option<Event>)>> {
+    let (after, gaps) = cursor.unread();
     let rows: Vec<EventRow> = with_conn!(db, |conn| {
-        events::table
-            .filter(events::id.gt(floor))
-            .order(events::id)
-            .limit(BATCH)
-            .select(EventRow::as_select())
-            .load(conn)
-            .await?
+        let mut unread = events::table.filter(events::id.gt(after)).into_boxed();
+        for gap in gaps {
+            unread = unread.or_filter(events::id.between(gap.from, gap.to));
+        }
+        unread.order(events::id).limit(BATCH).select(EventRow::as_select()).load(conn).await?
     });
     let ids: Vec<String> = rows.iter().filter_map(|e| e.service_request_id.clone()).collect();
     let requests: HashMap<String, ServiceRequestRow> = if ids.is_empty() {
@@ -389,40 +331,4 @@ pub(crate) async fn fetch_after(db: &Db, floor: i64) -> AppResult<Vec<(i64, Opti
             )
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_waits_for_gaps_then_moves_on() {
-        let t0 = Instant::now();
-        let mut c = Cursor::new(10);
-        assert!(c.accept(11));
-        assert!(!c.accept(11), "delivered once");
-        assert!(c.accept(13));
-        c.settle(t0);
-        assert_eq!(c.floor, 11, "12 has not committed yet");
-        assert!(c.accept(12), "a late commit is still delivered");
-        c.settle(t0);
-        assert_eq!(c.floor, 13);
-        assert!(c.accept(15));
-        c.settle(t0);
-        c.settle(t0 + GAP_TIMEOUT);
-        assert_eq!(c.floor, 15, "a gap that never fills is passed after the timeout");
-        assert!(!c.accept(9));
-    }
-
-    #[test]
-    fn passes_read_past_what_was_seen_and_recheck_gaps_now_and_then() {
-        let t0 = Instant::now();
-        let mut c = Cursor::new(10);
-        assert_eq!(c.read_from(t0), 10, "no gap: from the floor");
-        assert!(c.accept(12) && c.accept(20));
-        c.settle(t0);
-        assert_eq!(c.read_from(t0 + GAP_RECHECK / 2), 20, "with a gap, passes read after the newest id");
-        assert_eq!(c.read_from(t0 + GAP_RECHECK), 10, "and re-check the gap every GAP_RECHECK");
-        assert_eq!(c.read_from(t0 + GAP_RECHECK), 20);
-    }
 }
