@@ -277,7 +277,7 @@ pub struct NewEventRow {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, diesel::QueryableByName, Selectable)]
 #[diesel(table_name = events)]
 pub struct EventRow {
     pub id: i64,
