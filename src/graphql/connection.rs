@@ -12,10 +12,13 @@ use async_graphql::connection::{CursorType, PageInfo};
 use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::ContainerType;
-use async_graphql::{ContextSelectionSet, Object, OutputType, Positioned, ServerResult, TypeName, Value};
+use async_graphql::{
+    ContextSelectionSet, Object, OutputType, Positioned, SelectionField, ServerResult, TypeName, Value,
+};
 
 use super::joined::{Joined, resolve_joined};
 use crate::paging::{PageArgs, decode_cursor, encode_cursor};
+use crate::repo::Columns;
 use crate::repo::pages::Page;
 
 /// An opaque cursor: a position in the ordered list.
@@ -164,6 +167,19 @@ impl<T: ContainerType> OutputType for JoinedList<'_, T> {
     }
 }
 
+/// The columns the items of a connection need: [`Columns::Summary`] when every field its
+/// items select (`edges { node { … } }`, `nodes { … }`, fragments included) is one of
+/// `summary`, the fields of the item type that read only its summary's columns; else all.
+pub fn item_columns(connection: SelectionField<'_>, summary: &[&str]) -> Columns {
+    let fits = |item: SelectionField<'_>| item.selection_set().all(|field| summary.contains(&field.name()));
+    let every_item_fits = connection.selection_set().all(|field| match field.name() {
+        "nodes" => fits(field),
+        "edges" => field.selection_set().filter(|f| f.name() == "node").all(fits),
+        _ => true,
+    });
+    if every_item_fits { Columns::Summary } else { Columns::All }
+}
+
 /// A connection over a page the database cut.
 pub fn from_page<R, T: ContainerType>(page: Page<R>, node: impl Fn(R) -> T) -> Conn<T> {
     let end = page.start + page.rows.len();
@@ -237,6 +253,41 @@ mod tests {
         let response = Schema::build(query, EmptyMutation, EmptySubscription).finish().execute(document).await;
         let errors: Vec<_> = response.errors.iter().map(|e| (e.message.clone(), e.path.clone())).collect();
         serde_json::json!({ "data": response.data.into_json().unwrap(), "errors": serde_json::to_value(errors).unwrap() })
+    }
+
+    /// Records which columns its list's items would need, were `id` and `name` a summary.
+    struct Probe;
+
+    #[Object(name = "Query")]
+    impl Probe {
+        async fn items(&self, ctx: &async_graphql::Context<'_>) -> Conn<Thing> {
+            let seen = ctx.data_unchecked::<std::sync::Mutex<Vec<Columns>>>();
+            seen.lock().unwrap().push(item_columns(ctx.field(), &["id", "name"]));
+            from_page(Page { rows: ROWS.to_vec(), start: 1, total: 5 }, Thing)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_list_reads_its_summary_only_when_its_items_select_nothing_else() {
+        for (document, columns) in [
+            ("{ items { totalCount pageInfo { hasNextPage } edges { cursor node { id name } } } }", Columns::Summary),
+            (
+                "{ items { nodes { id ...F } edges { node { __typename } } } } fragment F on Thing { name }",
+                Columns::All,
+            ),
+            ("{ items { nodes { id ...F } } } fragment F on Thing { name }", Columns::Summary),
+            ("{ items { nodes { id } edges { node { slow } } } }", Columns::All),
+            ("{ items { nodes { id ... on Thing { slow } } } }", Columns::All),
+            ("{ items { edges { node { ...F } } } } fragment F on Thing { next { id } }", Columns::All),
+        ] {
+            let schema = Schema::build(Probe, EmptyMutation, EmptySubscription)
+                .data(std::sync::Mutex::new(Vec::<Columns>::new()))
+                .finish();
+            let response = schema.execute(document).await;
+            assert!(response.errors.is_empty(), "{document}: {:?}", response.errors);
+            let seen = schema.data::<std::sync::Mutex<Vec<Columns>>>().unwrap().lock().unwrap().clone();
+            assert_eq!(seen, [columns], "{document}");
+        }
     }
 
     #[tokio::test]

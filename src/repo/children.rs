@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use diesel::{BoolExpressionMethods, ExpressionMethods, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 
-use super::{Repo, by_keys};
+use super::{Columns, Repo, by_keys};
 use crate::db::models::*;
 use crate::db::schema::indexes;
 use crate::db::schema::*;
@@ -314,18 +314,29 @@ impl Repo {
         ))
     }
 
-    /// The first `limit` service requests of each customer or subscription, newest first.
+    /// The first `limit` service requests of each customer or subscription, newest first,
+    /// with the `columns` their list needs.
     pub async fn first_requests_of(
         &self,
         parent: Children,
         ids: &[String],
         limit: i64,
+        columns: Columns,
     ) -> AppResult<Vec<ServiceRequestRow>> {
         let p = &self.partner_id;
-        Ok(first_children!(self, parent, ids, limit, service_requests::table, indexes::ServiceRequestsPk, |rows| rows
-            .filter(unindexed(service_requests::partner_id).eq(p))
-            .order((service_requests::created_at.desc(), service_requests::id.desc()))
-            .select(ServiceRequestRow::as_select())))
+        macro_rules! first_requests {
+            ($row:ty) => {
+                first_children!(self, parent, ids, limit, service_requests::table, indexes::ServiceRequestsPk, |rows| {
+                    rows.filter(unindexed(service_requests::partner_id).eq(p))
+                        .order((service_requests::created_at.desc(), service_requests::id.desc()))
+                        .select(<$row>::as_select())
+                })
+            };
+        }
+        Ok(match columns {
+            Columns::All => first_requests!(ServiceRequestRow),
+            Columns::Summary => first_requests!(ServiceRequestSummaryRow).into_iter().map(Into::into).collect(),
+        })
     }
 
     pub async fn notes_of_requests(&self, ids: &[String]) -> AppResult<Vec<NoteRow>> {

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use super::Repo;
 use super::children::Children;
+use super::{Columns, Repo};
 use crate::db::models::*;
 use crate::domain::sla::BusinessCalendar;
 use crate::error::{AppError, AppResult};
@@ -94,24 +94,26 @@ keys! {
 pub struct FirstOf {
     pub parent: String,
     pub n: u32,
+    /// The columns the rows need (a list whose items select few fields reads few).
+    pub columns: Columns,
 }
 
 impl FirstOf {
-    pub fn new(parent: &str, n: usize) -> FirstOf {
-        FirstOf { parent: parent.to_owned(), n: n.min(u32::MAX as usize) as u32 }
+    pub fn new(parent: &str, n: usize, columns: Columns) -> FirstOf {
+        FirstOf { parent: parent.to_owned(), n: n.min(u32::MAX as usize) as u32, columns }
     }
 }
 
-/// Runs one statement per distinct `n` of a batch (a request with aliases may ask
-/// for several page sizes) and hands each key its parent's rows.
+/// Runs one statement per distinct `n` and [`Columns`] of a batch (a request with aliases
+/// may ask for several page sizes) and hands each key its parent's rows.
 macro_rules! first_lists {
-    ($keys:ident, |$ids:ident, $limit:ident| $fetch:expr, $parent:expr) => {{
-        let mut by_n: HashMap<u32, Vec<FirstOf>> = HashMap::new();
+    ($keys:ident, |$ids:ident, $limit:ident, $columns:ident| $fetch:expr, $parent:expr) => {{
+        let mut by_n: HashMap<(u32, Columns), Vec<FirstOf>> = HashMap::new();
         for k in $keys {
-            by_n.entry(k.n).or_default().push(k);
+            by_n.entry((k.n, k.columns)).or_default().push(k);
         }
         let mut out = HashMap::new();
-        for (n, keys) in by_n {
+        for ((n, $columns), keys) in by_n {
             let $ids: Vec<String> = keys.iter().map(|k| k.parent.clone()).collect();
             let $limit = i64::from(n);
             let mut grouped = group_by($fetch.await?, $parent);
@@ -345,7 +347,7 @@ loaders! {
     };
     /// The first subscriptions of customers (nested pages that do not count).
     first_subscriptions_of_customer: FirstOf => List<SubscriptionRow> = |repo, keys| {
-        first_lists!(keys, |ids, limit| repo.first_subscriptions_of_customers(&ids, limit), |r| r
+        first_lists!(keys, |ids, limit, _columns| repo.first_subscriptions_of_customers(&ids, limit), |r| r
             .customer_id
             .clone()
             .unwrap_or_default())
@@ -354,7 +356,9 @@ loaders! {
     first_requests_of_customer: FirstOf => List<Arc<ServiceRequestRow>> = |repo, keys| {
         first_lists!(
             keys,
-            |ids, limit| async { repo.first_requests_of(Children::RequestsOfCustomer, &ids, limit).await.map(shared) },
+            |ids, limit, columns| async {
+                repo.first_requests_of(Children::RequestsOfCustomer, &ids, limit, columns).await.map(shared)
+            },
             |r| r.customer_id.clone().unwrap_or_default()
         )
     };
@@ -362,8 +366,8 @@ loaders! {
     first_requests_of_subscription: FirstOf => List<Arc<ServiceRequestRow>> = |repo, keys| {
         first_lists!(
             keys,
-            |ids, limit| async {
-                repo.first_requests_of(Children::RequestsOfSubscription, &ids, limit).await.map(shared)
+            |ids, limit, columns| async {
+                repo.first_requests_of(Children::RequestsOfSubscription, &ids, limit, columns).await.map(shared)
             },
             |r| r.subscription_id.clone().unwrap_or_default()
         )

@@ -44,6 +44,17 @@ where
     Ok(rows)
 }
 
+/// Which columns of its rows a statement reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Columns {
+    /// Every column.
+    #[default]
+    All,
+    /// Those of the row's summary ([`crate::db::models::ServiceRequestSummaryRow`]); the
+    /// others come back empty. For lists whose items select only fields the summary serves.
+    Summary,
+}
+
 /// Database access on behalf of one partner.
 #[derive(Clone)]
 pub struct Repo {

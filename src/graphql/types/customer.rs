@@ -1,13 +1,15 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
+use super::request::SUMMARY_FIELDS;
 use super::{BusinessCalendar, MarketplaceProduct, Partner, ServiceRequest, Subscription, parse, utc};
 use crate::db::models::CustomerRow;
 use crate::domain::model::{Cloud, CustomerRelationship, ProductFamily, RequestStatus, SubscriptionStatus};
-use crate::graphql::connection::{Conn, from_first, from_list};
+use crate::graphql::connection::{Conn, from_first, from_list, item_columns};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
+use crate::repo::Columns;
 use crate::repo::loaders::{
     CalendarKey, DomainsOfCustomer, FirstOf, PartnerKey, ProductsOfCustomer, RequestsOfCustomer,
     SubscriptionsOfCustomer, load,
@@ -146,9 +148,11 @@ impl Customer {
             && product_family.is_none()
             && let Some(window) = args.uncounted_window()
         {
-            let rows =
-                load(&rc(ctx)?.loaders.first_subscriptions_of_customer, FirstOf::new(&self.0.id, window.end + 1))
-                    .await?;
+            let rows = load(
+                &rc(ctx)?.loaders.first_subscriptions_of_customer,
+                FirstOf::new(&self.0.id, window.end + 1, Columns::All),
+            )
+            .await?;
             return Ok(from_first(&rows, window, Subscription));
         }
         let rows =
@@ -197,8 +201,10 @@ impl Customer {
         if status.is_none()
             && let Some(window) = args.uncounted_window()
         {
+            let columns = item_columns(ctx.field(), SUMMARY_FIELDS);
             let rows =
-                load(&rc(ctx)?.loaders.first_requests_of_customer, FirstOf::new(&self.0.id, window.end + 1)).await?;
+                load(&rc(ctx)?.loaders.first_requests_of_customer, FirstOf::new(&self.0.id, window.end + 1, columns))
+                    .await?;
             return Ok(from_first(&rows, window, ServiceRequest::from));
         }
         let rows = load(&rc(ctx)?.loaders.requests_of_customer, RequestsOfCustomer(self.0.id.clone())).await?;

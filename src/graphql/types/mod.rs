@@ -11,7 +11,7 @@ pub use calendar::BusinessCalendar;
 pub use customer::Customer;
 pub use partner::{Agent, Partner, Viewer};
 pub use product::{IsvSupportContacts, MarketplaceProduct, SupportTopic};
-pub use request::{HistoryEntry, Note, Route, ServiceRequest, Sla};
+pub use request::{HistoryEntry, Note, Route, SUMMARY_FIELDS, ServiceRequest, Sla};
 pub use subscription::Subscription;
 
 use async_graphql::{ID, Interface};

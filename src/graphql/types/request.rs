@@ -47,6 +47,29 @@ pub struct Route {
     pub portal_url: String,
 }
 
+/// The fields of a service request whose resolvers read only the columns of its summary
+/// ([`crate::db::models::ServiceRequestSummaryRow`]): a nested list of requests whose items
+/// select no other field reads only those columns. Add a field here only if its resolver
+/// reads nothing else of the row; `tests/projection.rs` compares every one of them, read
+/// through a summary, with the request read whole.
+pub const SUMMARY_FIELDS: &[&str] = &[
+    "__typename",
+    "id",
+    "title",
+    "productFamily",
+    "incidentKind",
+    "severity",
+    "status",
+    "createdAt",
+    "updatedAt",
+    "version",
+    "onPartnerTenant",
+    "customer",
+    "subscription",
+    "notes",
+    "history",
+];
+
 /// A service request (support ticket) the partner filed with Microsoft on behalf of a customer,
 /// or for its own tenant. Only the partner that filed it can see it.
 #[Object]

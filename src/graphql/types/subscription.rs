@@ -1,10 +1,11 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
+use super::request::SUMMARY_FIELDS;
 use super::{Customer, ServiceRequest, parse, utc};
 use crate::db::models::SubscriptionRow;
 use crate::domain::model::{BillingCycle, ProductFamily, SubscriptionOwner, SubscriptionStatus};
-use crate::graphql::connection::{Conn, from_first, from_list};
+use crate::graphql::connection::{Conn, from_first, from_list, item_columns};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::joined::Joined;
 use crate::graphql::rc;
@@ -99,8 +100,12 @@ impl Subscription {
         let args = PageArgs::parse(first, after.as_deref(), last, before.as_deref())?
             .counting_if(ctx.look_ahead().field("totalCount").exists());
         if let Some(window) = args.uncounted_window() {
-            let rows = load(&rc(ctx)?.loaders.first_requests_of_subscription, FirstOf::new(&self.0.id, window.end + 1))
-                .await?;
+            let columns = item_columns(ctx.field(), SUMMARY_FIELDS);
+            let rows = load(
+                &rc(ctx)?.loaders.first_requests_of_subscription,
+                FirstOf::new(&self.0.id, window.end + 1, columns),
+            )
+            .await?;
             return Ok(from_first(&rows, window, ServiceRequest::from));
         }
         let rows = load(&rc(ctx)?.loaders.requests_of_subscription, RequestsOfSubscription(self.0.id.clone())).await?;
