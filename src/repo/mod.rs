@@ -45,10 +45,9 @@ where
 }
 
 /// Which columns of its rows a statement reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Columns {
     /// Every column.
-    #[default]
     All,
     /// Those of the row's summary ([`crate::db::models::ServiceRequestSummaryRow`]); the
     /// others come back empty. For lists whose items select only fields the summary serves.

@@ -50,8 +50,9 @@ pub struct Route {
 /// The fields of a service request whose resolvers read only the columns of its summary
 /// ([`crate::db::models::ServiceRequestSummaryRow`]): a nested list of requests whose items
 /// select no other field reads only those columns. Add a field here only if its resolver
-/// reads nothing else of the row; `tests/projection.rs` compares every one of them, read
-/// through a summary, with the request read whole.
+/// reads nothing else of the row;
+/// `tests/graph.rs::nested_lists_of_few_fields_read_the_same_values_as_whole_requests`
+/// compares every one of them, read through a summary, with the request read whole.
 pub const SUMMARY_FIELDS: &[&str] = &[
     "__typename",
     "id",
