@@ -14,6 +14,16 @@ pub use product::{IsvSupportContacts, MarketplaceProduct, SupportTopic};
 pub use request::{HistoryEntry, Note, Route, SUMMARY_FIELDS, ServiceRequest, Sla};
 pub use subscription::Subscription;
 
+crate::graphql::connection::listed!(
+    AdminChange,
+    Customer,
+    HistoryEntry,
+    MarketplaceProduct,
+    Note,
+    ServiceRequest,
+    Subscription
+);
+
 use async_graphql::{ID, Interface};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
