@@ -23,6 +23,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use async_graphql::indexmap::IndexMap;
+use async_graphql::indexmap::map::Entry;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::ContainerType;
@@ -172,16 +173,22 @@ fn collect<'a, T: ContainerType>(
 /// Adds a field's value under its response key; a key selected twice (with different
 /// sub-selections) merges, as async-graphql merges it.
 fn insert(map: &mut IndexMap<Name, Value>, key: Name, value: Value) {
-    match (map.get_mut(&key), value) {
-        (None, value) => {
-            map.insert(key, value);
+    // One lookup (one hash of the key) per field: looked up, then inserted, the key was
+    // hashed twice (~2 % of P3's instructions).
+    let into = match map.entry(key) {
+        Entry::Vacant(vacant) => {
+            vacant.insert(value);
+            return;
         }
-        (Some(Value::Object(into)), Value::Object(from)) => {
+        Entry::Occupied(occupied) => occupied.into_mut(),
+    };
+    match (into, value) {
+        (Value::Object(into), Value::Object(from)) => {
             for (key, value) in from {
                 insert(into, key, value);
             }
         }
-        (Some(Value::List(into)), Value::List(from)) => {
+        (Value::List(into), Value::List(from)) => {
             for (into, from) in into.iter_mut().zip(from) {
                 if let (Value::Object(into), Value::Object(from)) = (into, from) {
                     for (key, value) in from {
