@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
+use super::batch::Map;
 use super::children::Children;
 use super::{Columns, Repo};
 use crate::db::models::*;
@@ -108,11 +109,11 @@ impl FirstOf {
 /// may ask for several page sizes) and hands each key its parent's rows.
 macro_rules! first_lists {
     ($keys:ident, |$ids:ident, $limit:ident, $columns:ident| $fetch:expr, $parent:expr) => {{
-        let mut by_n: HashMap<(u32, Columns), Vec<FirstOf>> = HashMap::new();
+        let mut by_n: Map<(u32, Columns), Vec<FirstOf>> = Map::default();
         for k in $keys {
             by_n.entry((k.n, k.columns)).or_default().push(k);
         }
-        let mut out = HashMap::new();
+        let mut out = Map::default();
         for ((n, $columns), keys) in by_n {
             let $ids: Vec<String> = keys.iter().map(|k| k.parent.clone()).collect();
             let $limit = i64::from(n);
@@ -242,17 +243,17 @@ fn shared<T>(rows: Vec<T>) -> Vec<Arc<T>> {
 }
 
 /// Indexes rows by their id.
-fn by_id<K: IdKey, T>(rows: Vec<T>, id: impl Fn(&T) -> &String) -> HashMap<K, Option<T>> {
+fn by_id<K: IdKey, T>(rows: Vec<T>, id: impl Fn(&T) -> &String) -> Map<K, Option<T>> {
     rows.into_iter().map(|r| (K::of(id(&r).clone()), Some(r))).collect()
 }
 
 /// Groups child rows under their parent's key, keeping their order.
-fn lists<K: IdKey, T>(rows: impl IntoIterator<Item = T>, parent: impl Fn(&T) -> String) -> HashMap<K, List<T>> {
+fn lists<K: IdKey, T>(rows: impl IntoIterator<Item = T>, parent: impl Fn(&T) -> String) -> Map<K, List<T>> {
     group_by(rows, parent).into_iter().map(|(id, v)| (K::of(id), Arc::new(v))).collect()
 }
 
 /// Groups `(parent id, row)` pairs under their parent's key, keeping their order.
-fn pair_lists<K: IdKey, T>(pairs: Vec<(String, T)>) -> HashMap<K, List<T>> {
+fn pair_lists<K: IdKey, T>(pairs: Vec<(String, T)>) -> Map<K, List<T>> {
     group_by(pairs, |(parent, _)| parent.clone())
         .into_iter()
         .map(|(id, v)| (K::of(id), Arc::new(v.into_iter().map(|(_, row)| row).collect())))
@@ -260,8 +261,8 @@ fn pair_lists<K: IdKey, T>(pairs: Vec<(String, T)>) -> HashMap<K, List<T>> {
 }
 
 /// Groups rows by a key, keeping their order.
-pub fn group_by<T, K: Hash + Eq>(rows: impl IntoIterator<Item = T>, key: impl Fn(&T) -> K) -> HashMap<K, Vec<T>> {
-    let mut map: HashMap<K, Vec<T>> = HashMap::new();
+pub fn group_by<T, K: Hash + Eq>(rows: impl IntoIterator<Item = T>, key: impl Fn(&T) -> K) -> Map<K, Vec<T>> {
+    let mut map: Map<K, Vec<T>> = Map::default();
     for row in rows {
         map.entry(key(&row)).or_default().push(row);
     }
@@ -375,12 +376,12 @@ loaders! {
 }
 
 /// Business calendars through the process's cache; the ones missing from it in one batch.
-async fn calendars(repo: Repo, keys: Vec<CalendarKey>) -> AppResult<HashMap<CalendarKey, Option<Arc<CalendarData>>>> {
+async fn calendars(repo: Repo, keys: Vec<CalendarKey>) -> AppResult<Map<CalendarKey, Option<Arc<CalendarData>>>> {
     let cache = repo.db.calendars.clone();
     // Another partner's calendar is not there for this one.
     let visible =
         |data: Arc<CalendarData>| data.partner_id.as_ref().is_none_or(|p| *p == repo.partner_id).then_some(data);
-    let mut out = HashMap::with_capacity(keys.len());
+    let mut out = Map::with_capacity_and_hasher(keys.len(), Default::default());
     let mut missing = Vec::new();
     for key in keys {
         match cache.get(&key.0) {
