@@ -2,11 +2,14 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::request::SUMMARY_FIELDS;
-use super::{BusinessCalendar, MarketplaceProduct, Partner, ServiceRequest, Subscription, parse, utc};
+use super::{
+    BusinessCalendar, MarketplaceProduct, Partner, ServiceRequest, Subscription, parse, plain_provenance, utc,
+};
 use crate::db::models::CustomerRow;
 use crate::domain::model::{Cloud, CustomerRelationship, ProductFamily, RequestStatus, SubscriptionStatus};
 use crate::graphql::connection::{Conn, from_first, from_list, item_columns};
 use crate::graphql::ids::{NodeKind, encode};
+use crate::graphql::joined::{Plain, plain_enum, plain_text, plain_value};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
 use crate::repo::Columns;
@@ -22,6 +25,28 @@ pub struct Customer(pub std::sync::Arc<CustomerRow>);
 impl From<CustomerRow> for Customer {
     fn from(row: CustomerRow) -> Customer {
         Customer(std::sync::Arc::new(row))
+    }
+}
+
+impl Plain for Customer {
+    fn plain(&self, name: &str) -> Option<async_graphql::Value> {
+        let c = &*self.0;
+        match name {
+            "id" => plain_text(encode(NodeKind::Customer, &c.id).0),
+            "companyName" => plain_text(c.company_name.as_str()),
+            "primaryDomain" => plain_text(c.primary_domain.as_str()),
+            "tenantId" => plain_text(c.tenant_id.as_str()),
+            "country" => plain_text(c.country.as_str()),
+            "timeZone" => plain_text(c.time_zone.as_str()),
+            "language" => plain_text(c.language.as_str()),
+            "cloud" => plain_enum::<Cloud>(&c.cloud),
+            "relationship" => plain_enum::<CustomerRelationship>(&c.relationship),
+            "delegatedAdminPrivileges" => plain_value(c.delegated_admin),
+            "azureAccessGranted" => plain_value(c.azure_access_granted),
+            "createdAt" => plain_value(utc(c.created_at)),
+            "relationshipEndedAt" => plain_value(c.relationship_ended_at.map(utc)),
+            _ => plain_provenance(name, &c.source, c.upstream_id.as_deref(), c.synced_at),
+        }
     }
 }
 

@@ -76,6 +76,8 @@ pub struct AdminChange {
     pub at: DateTime<Utc>,
 }
 
+impl crate::graphql::joined::Plain for AdminChange {}
+
 impl TryFrom<crate::db::models::AdminChangeRow> for AdminChange {
     type Error = crate::error::AppError;
 
@@ -151,6 +153,25 @@ impl Provenance {
     }
 }
 
+/// The value of a provenance field (`source`, `upstreamId`, `syncedAt`), for [`Plain`]
+/// implementations of the types that flatten [`Provenance`] into theirs.
+///
+/// [`Plain`]: crate::graphql::joined::Plain
+pub(crate) fn plain_provenance(
+    name: &str,
+    source: &str,
+    upstream_id: Option<&str>,
+    synced_at: Option<NaiveDateTime>,
+) -> Option<async_graphql::Value> {
+    use crate::graphql::joined::{plain_enum, plain_opt_text, plain_value};
+    match name {
+        "source" => plain_enum::<crate::domain::upstream::DataSource>(source),
+        "upstreamId" => plain_opt_text(upstream_id),
+        "syncedAt" => plain_value(synced_at.map(utc)),
+        _ => None,
+    }
+}
+
 #[async_graphql::Object]
 impl Provenance {
     /// Where it came from: made here (`LOCAL`), kept in step with Microsoft by sync
@@ -168,5 +189,126 @@ impl Provenance {
     /// When sync last saw it at its source; null for objects sync does not keep.
     async fn synced_at(&self) -> Option<DateTime<Utc>> {
         self.synced_at.map(utc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+
+    use super::*;
+    use crate::graphql::joined::{Joined, Plain};
+    use crate::seed::Dataset;
+
+    /// The demo's rows, as async-graphql resolves each type (`plainX`) and as the joined path
+    /// does (`joinedX`), where [`Plain`] answers the plain fields.
+    struct Query(Dataset);
+
+    macro_rules! both_ways {
+        ($($plain:ident, $joined:ident: $t:ty = $rows:ident;)*) => {
+            #[Object]
+            impl Query {
+                $(
+                    async fn $plain(&self) -> Vec<$t> {
+                        $rows(&self.0)
+                    }
+                    async fn $joined(&self) -> Vec<Joined<$t>> {
+                        $rows(&self.0).into_iter().map(Joined).collect()
+                    }
+                )*
+            }
+        };
+    }
+
+    both_ways! {
+        plain_customers, joined_customers: Customer = customers;
+        plain_subscriptions, joined_subscriptions: Subscription = subscriptions;
+        plain_requests, joined_requests: ServiceRequest = requests;
+        plain_slas, joined_slas: Sla = slas;
+        plain_notes, joined_notes: Note = notes;
+        plain_history, joined_history: HistoryEntry = history;
+        plain_products, joined_products: MarketplaceProduct = products;
+        plain_agents, joined_agents: Agent = agents;
+    }
+
+    fn customers(d: &Dataset) -> Vec<Customer> {
+        d.customers.iter().cloned().map(Customer::from).collect()
+    }
+    fn subscriptions(d: &Dataset) -> Vec<Subscription> {
+        d.subscriptions.iter().cloned().map(Subscription).collect()
+    }
+    fn requests(d: &Dataset) -> Vec<ServiceRequest> {
+        d.requests.iter().cloned().map(ServiceRequest::from).collect()
+    }
+    fn slas(d: &Dataset) -> Vec<Sla> {
+        d.requests.iter().map(|r| Sla(Arc::new(r.clone()), None)).collect()
+    }
+    fn notes(d: &Dataset) -> Vec<Note> {
+        d.notes.iter().cloned().map(Note).collect()
+    }
+    fn history(d: &Dataset) -> Vec<HistoryEntry> {
+        d.history.iter().cloned().map(HistoryEntry).collect()
+    }
+    fn products(d: &Dataset) -> Vec<MarketplaceProduct> {
+        d.products.iter().cloned().map(MarketplaceProduct).collect()
+    }
+    fn agents(d: &Dataset) -> Vec<Agent> {
+        d.agents.iter().cloned().map(Agent).collect()
+    }
+
+    /// Resolves every field [`Plain`] answers for some row of `rows` (of the GraphQL type
+    /// `name`, listed by `plainX` and `joinedX`) both ways, on every row, and checks that the
+    /// answers are the same; returns those fields.
+    async fn same_both_ways<T: Plain>(
+        schema: &Schema<Query, EmptyMutation, EmptySubscription>,
+        name: &str,
+        list: &str,
+        rows: &[T],
+    ) -> Vec<String> {
+        let fields = schema.execute(format!("{{ __type(name: \"{name}\") {{ fields {{ name }} }} }}")).await;
+        let fields = fields.data.into_json().unwrap();
+        let plain: Vec<String> = fields["__type"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_owned())
+            .filter(|field| rows.iter().any(|row| row.plain(field).is_some()))
+            .collect();
+        assert!(!plain.is_empty(), "{name}: no plain field");
+        let selection = format!("__typename {}", plain.join(" "));
+        let response =
+            schema.execute(format!("{{ a: plain{list} {{ {selection} }} b: joined{list} {{ {selection} }} }}")).await;
+        assert!(response.errors.is_empty(), "{name}: {:?}", response.errors);
+        let data = response.data.into_json().unwrap();
+        assert_eq!(data["a"].as_array().map(Vec::len), Some(rows.len()), "{name}: every row");
+        assert_eq!(data["a"], data["b"], "{name}: {selection}");
+        plain
+    }
+
+    #[tokio::test]
+    async fn plain_fields_answer_as_their_resolvers() {
+        let d = crate::seed::demo(chrono::Utc::now());
+        let answered = {
+            let schema =
+                Schema::build(Query(crate::seed::demo(chrono::Utc::now())), EmptyMutation, EmptySubscription).finish();
+            let customers = same_both_ways(&schema, "Customer", "Customers", &customers(&d)).await;
+            same_both_ways(&schema, "Subscription", "Subscriptions", &subscriptions(&d)).await;
+            let requests = same_both_ways(&schema, "ServiceRequest", "Requests", &requests(&d)).await;
+            same_both_ways(&schema, "Sla", "Slas", &slas(&d)).await;
+            same_both_ways(&schema, "Note", "Notes", &notes(&d)).await;
+            same_both_ways(&schema, "HistoryEntry", "History", &history(&d)).await;
+            same_both_ways(&schema, "MarketplaceProduct", "Products", &products(&d)).await;
+            same_both_ways(&schema, "Agent", "Agents", &agents(&d)).await;
+            (customers, requests)
+        };
+        // The fields read from the row, the flattened provenance among them; not those that
+        // need the request's context (`readOnly`) or a loader (`domains`).
+        for field in ["id", "companyName", "relationship", "createdAt", "source", "upstreamId", "syncedAt"] {
+            assert!(answered.0.iter().any(|f| f == field), "Customer.{field} is plain");
+        }
+        assert!(!answered.0.iter().any(|f| f == "readOnly" || f == "domains"));
+        assert!(answered.1.len() >= 20, "ServiceRequest: {:?}", answered.1);
     }
 }

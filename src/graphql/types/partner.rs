@@ -33,6 +33,22 @@ impl Viewer {
 #[derive(Clone)]
 pub struct Agent(pub AgentRow);
 
+impl crate::graphql::joined::Plain for Agent {
+    fn plain(&self, name: &str) -> Option<async_graphql::Value> {
+        use crate::graphql::joined::{plain_enum, plain_opt_text, plain_text, plain_value};
+        let a = &self.0;
+        match name {
+            "id" => plain_text(encode(NodeKind::Agent, &a.id).0),
+            "email" => plain_text(a.email.as_str()),
+            "displayName" => plain_text(a.display_name.as_str()),
+            "role" => plain_enum::<AgentRole>(&a.role),
+            "identity" => plain_opt_text(a.identity.as_deref()),
+            "removedAt" => plain_value(a.disabled_at.map(utc)),
+            _ => None,
+        }
+    }
+}
+
 /// A user of a partner (an agent of its support desk), with a Partner Center role.
 #[Object]
 impl Agent {
@@ -92,6 +108,8 @@ pub struct SupportAgreements {
     /// The partner's MPN support contract id, where it has one.
     pub mpn_contract_id: Option<String>,
 }
+
+impl crate::graphql::joined::Plain for Contact {}
 
 /// A contact: name, e-mail and phone (phone is only a contact detail, R14).
 #[derive(SimpleObject)]

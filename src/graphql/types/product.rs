@@ -5,6 +5,7 @@ use crate::db::models::{MarketplaceProductRow, SupportTopicRow};
 use crate::domain::model::ProductFamily;
 use crate::graphql::connection::{Conn, from_list};
 use crate::graphql::ids::{NodeKind, encode};
+use crate::graphql::joined::{Plain, plain_text};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
 use crate::repo::loaders::{CustomersOfProduct, load};
@@ -13,6 +14,19 @@ use crate::repo::loaders::{CustomersOfProduct, load};
 /// the ISV does (R10).
 #[derive(Clone)]
 pub struct MarketplaceProduct(pub MarketplaceProductRow);
+
+impl Plain for MarketplaceProduct {
+    fn plain(&self, name: &str) -> Option<async_graphql::Value> {
+        let p = &self.0;
+        match name {
+            "id" => plain_text(encode(NodeKind::MarketplaceProduct, &p.id).0),
+            "name" => plain_text(p.name.as_str()),
+            "publisher" => plain_text(p.publisher_name.as_str()),
+            "summary" => plain_text(p.summary.as_str()),
+            _ => None,
+        }
+    }
+}
 
 /// How to reach an ISV's support; any of the three may be absent.
 #[derive(SimpleObject)]

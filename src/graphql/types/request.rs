@@ -2,7 +2,7 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::partner::Contact;
-use super::{Agent, Customer, Subscription, SupportTopic, parse, utc};
+use super::{Agent, Customer, Subscription, SupportTopic, parse, plain_provenance, utc};
 use crate::db::models::{HistoryRow, NoteRow, ServiceRequestRow};
 use crate::domain::model::{
     BusinessImpact, FeeCoverage, HistoryKind, IncidentKind, NoteAuthorKind, ProductFamily, RequestStatus,
@@ -10,7 +10,7 @@ use crate::domain::model::{
 };
 use crate::graphql::connection::{Conn, from_list};
 use crate::graphql::ids::{NodeKind, child_raw, encode};
-use crate::graphql::joined::Joined;
+use crate::graphql::joined::{Joined, Plain, plain_enum, plain_opt_enum, plain_opt_text, plain_text, plain_value};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
 use crate::repo::loaders::{
@@ -47,6 +47,8 @@ pub struct Route {
     pub portal_url: String,
 }
 
+impl Plain for Route {}
+
 /// The fields of a service request whose resolvers read only the columns of its summary
 /// ([`crate::db::models::ServiceRequestSummaryRow`]): a nested list of requests whose items
 /// select no other field reads only those columns. Add a field here only if its resolver
@@ -70,6 +72,34 @@ pub const SUMMARY_FIELDS: &[&str] = &[
     "notes",
     "history",
 ];
+
+impl Plain for ServiceRequest {
+    fn plain(&self, name: &str) -> Option<async_graphql::Value> {
+        let r = &*self.0;
+        match name {
+            "id" => plain_text(encode(NodeKind::ServiceRequest, &r.id).0),
+            "title" => plain_text(r.title.as_str()),
+            "description" => plain_text(r.description.as_str()),
+            "productFamily" => plain_enum::<ProductFamily>(&r.product_family),
+            "incidentKind" => plain_enum::<IncidentKind>(&r.incident_kind),
+            "businessImpact" => plain_enum::<BusinessImpact>(&r.business_impact),
+            "severity" => plain_enum::<Severity>(&r.severity),
+            "status" => plain_enum::<RequestStatus>(&r.status),
+            "supportPlan" => plain_enum::<SupportPlan>(&r.support_plan),
+            "entitlementReference" => plain_opt_text(r.entitlement_ref.as_deref()),
+            "feeCoverage" => plain_enum::<FeeCoverage>(&r.fee_coverage),
+            "supportLanguage" => plain_text(r.support_language.as_str()),
+            "onPartnerTenant" => plain_value(r.customer_id.is_none()),
+            "createdAt" => plain_value(utc(r.created_at)),
+            "updatedAt" => plain_value(utc(r.updated_at)),
+            "upstreamState" => plain_opt_enum::<crate::domain::upstream::UpstreamState>(r.upstream_state.as_deref()),
+            "upstreamError" => plain_opt_text(r.upstream_error.as_deref()),
+            "closedAt" => plain_value(r.closed_at.map(utc)),
+            "version" => plain_value(r.version as i32),
+            _ => plain_provenance(name, &r.source, r.upstream_id.as_deref(), r.synced_at),
+        }
+    }
+}
 
 /// A service request (support ticket) the partner filed with Microsoft on behalf of a customer,
 /// or for its own tenant. Only the partner that filed it can see it.
@@ -283,6 +313,23 @@ impl Sla {
     }
 }
 
+impl Plain for Sla {
+    fn plain(&self, name: &str) -> Option<async_graphql::Value> {
+        let r = &*self.0;
+        match name {
+            "clock" => plain_enum::<SlaClock>(&r.sla_clock),
+            "targetMinutes" => plain_value(r.sla_target_minutes as i32),
+            "dueAt" => plain_value(utc(r.sla_due_at)),
+            "atRiskAt" => plain_value(utc(r.sla_at_risk_at)),
+            "firstResponseAt" => plain_value(r.first_response_at.map(utc)),
+            "firstResponseSource" => plain_opt_enum::<ResponseSource>(r.first_response_source.as_deref()),
+            "firstResponseEnteredAt" => plain_value(r.first_response_entered_at.map(utc)),
+            "stoppedAt" => plain_value(r.sla_stopped_at.map(utc)),
+            _ => None,
+        }
+    }
+}
+
 /// The initial-response SLA of a request (S1–S5): how its clock runs, the target, due and
 /// warning times, support's first response, and the state now.
 #[Object]
@@ -399,6 +446,19 @@ pub struct SlaClockPeriod {
 #[derive(Clone)]
 pub struct Note(pub NoteRow);
 
+impl Plain for Note {
+    fn plain(&self, name: &str) -> Option<async_graphql::Value> {
+        let n = &self.0;
+        match name {
+            "id" => plain_text(encode(NodeKind::Note, &child_raw(&n.service_request_id, &n.id)).0),
+            "body" => plain_text(n.body.as_str()),
+            "authorKind" => plain_enum::<NoteAuthorKind>(&n.author_kind),
+            "createdAt" => plain_value(utc(n.created_at)),
+            _ => None,
+        }
+    }
+}
+
 /// A note on a request, written by a partner agent or by Microsoft support. Notes are never
 /// edited or removed.
 #[Object]
@@ -433,6 +493,20 @@ impl Note {
 /// One change to a request.
 #[derive(Clone)]
 pub struct HistoryEntry(pub HistoryRow);
+
+impl Plain for HistoryEntry {
+    fn plain(&self, name: &str) -> Option<async_graphql::Value> {
+        let h = &self.0;
+        match name {
+            "id" => plain_text(encode(NodeKind::HistoryEntry, &child_raw(&h.service_request_id, &h.id)).0),
+            "kind" => plain_enum::<HistoryKind>(&h.kind),
+            "fromValue" => plain_opt_text(h.from_value.as_deref()),
+            "toValue" => plain_opt_text(h.to_value.as_deref()),
+            "createdAt" => plain_value(utc(h.created_at)),
+            _ => None,
+        }
+    }
+}
 
 /// One change to a request: what changed, from what to what, who changed it and when.
 #[Object]

@@ -2,12 +2,12 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::request::SUMMARY_FIELDS;
-use super::{Customer, ServiceRequest, parse, utc};
+use super::{Customer, ServiceRequest, parse, plain_provenance, utc};
 use crate::db::models::SubscriptionRow;
 use crate::domain::model::{BillingCycle, ProductFamily, SubscriptionOwner, SubscriptionStatus};
 use crate::graphql::connection::{Conn, from_first, from_list, item_columns};
 use crate::graphql::ids::{NodeKind, encode};
-use crate::graphql::joined::Joined;
+use crate::graphql::joined::{Joined, Plain, plain_enum, plain_opt_text, plain_text, plain_value};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
 use crate::repo::loaders::{CustomerKey, FirstOf, RequestsOfSubscription, load};
@@ -15,6 +15,25 @@ use crate::repo::loaders::{CustomerKey, FirstOf, RequestsOfSubscription, load};
 /// A subscription of a customer, or of the partner's own tenant.
 #[derive(Clone)]
 pub struct Subscription(pub SubscriptionRow);
+
+impl Plain for Subscription {
+    fn plain(&self, name: &str) -> Option<async_graphql::Value> {
+        let s = &self.0;
+        match name {
+            "id" => plain_text(encode(NodeKind::Subscription, &s.id).0),
+            "owner" => plain_enum::<SubscriptionOwner>(&s.owner),
+            "productFamily" => plain_enum::<ProductFamily>(&s.product_family),
+            "offerName" => plain_text(s.offer_name.as_str()),
+            "status" => plain_enum::<SubscriptionStatus>(&s.status),
+            "billingCycle" => plain_enum::<BillingCycle>(&s.billing_cycle),
+            "quantity" => plain_value(s.quantity.clamp(0, i64::from(i32::MAX)) as i32),
+            "isTrial" => plain_value(s.is_trial),
+            "azureSubscriptionId" => plain_opt_text(s.azure_subscription_id.as_deref()),
+            "createdAt" => plain_value(utc(s.created_at)),
+            _ => plain_provenance(name, &s.source, s.upstream_id.as_deref(), s.synced_at),
+        }
+    }
+}
 
 /// A subscription to a Microsoft offer (Azure, Microsoft 365, Dynamics 365, EMS) of a customer,
 /// or of the partner's own tenant.
