@@ -148,14 +148,60 @@ pub async fn resolve_joined<T: ContainerType + Plain>(ctx: &ContextSelectionSet<
         if running { Poll::Pending } else { Poll::Ready(()) }
     })
     .await;
-    let mut map = IndexMap::with_capacity(slots.len());
+    let mut map = IndexMap::with_capacity_and_hasher(slots.len(), KEYS.clone());
     for (field, slot) in fields.iter().zip(&mut slots) {
         match Pin::new(slot).take_output().expect("every field completed") {
-            Ok(value) => insert(&mut map, field.node.response_key().node.clone(), value.unwrap_or_default()),
+            Ok(value) => insert_hashed(&mut map, &field.node.response_key().node, value.unwrap_or_default()),
             Err(e) => ctx.add_error(e),
         }
     }
     Ok(if map.is_empty() { Value::Null } else { Value::Object(map) })
+}
+
+/// The hasher of every answer object built here. The type of an answer's map is
+/// async-graphql's (SipHash, `RandomState`); its keys are ours to choose, and one set of keys
+/// for all of them, random per process, lets a response key's hash be computed once
+/// ([`key_hash`]) instead of once per object (~180 instructions a field, 4 % of P3).
+static KEYS: std::sync::LazyLock<std::hash::RandomState> = std::sync::LazyLock::new(std::hash::RandomState::new);
+
+thread_local! {
+    /// Response keys seen on this thread, by address, with their hashes under [`KEYS`]. Each
+    /// entry holds its `Name`, so the address cannot be reused by another key while the entry
+    /// lives; emptied when it reaches [`KEY_HASHES_MAX`].
+    static KEY_HASHES: std::cell::RefCell<crate::repo::batch::Map<usize, (Name, u64)>> = Default::default();
+}
+
+/// Distinct response keys a thread remembers the hashes of (documents' keys are few).
+const KEY_HASHES_MAX: usize = 4096;
+
+/// The hash of `key` under [`KEYS`].
+fn key_hash(key: &Name) -> u64 {
+    use std::hash::BuildHasher;
+    let address = key.as_str().as_ptr() as usize;
+    KEY_HASHES.with_borrow_mut(|hashes| {
+        if let Some((_, hash)) = hashes.get(&address) {
+            return *hash;
+        }
+        if hashes.len() >= KEY_HASHES_MAX {
+            hashes.clear();
+        }
+        let hash = KEYS.hash_one(key);
+        hashes.insert(address, (key.clone(), hash));
+        hash
+    })
+}
+
+/// [`insert`] into a map hashed by [`KEYS`], with the key's hash remembered.
+fn insert_hashed(map: &mut IndexMap<Name, Value>, key: &Name, value: Value) {
+    use async_graphql::indexmap::map::RawEntryApiV1;
+    use async_graphql::indexmap::map::raw_entry_v1::RawEntryMut;
+    let hash = key_hash(key);
+    match map.raw_entry_mut_v1().from_key_hashed_nocheck(hash, key) {
+        RawEntryMut::Vacant(vacant) => {
+            vacant.insert_hashed_nocheck(hash, key.clone(), value);
+        }
+        RawEntryMut::Occupied(_) => insert(map, key.clone(), value),
+    }
 }
 
 /// The value of `field` on `root` when it is plain: `__typename`, or a field [`Plain`] answers
@@ -369,6 +415,8 @@ pub(crate) mod tests {
         let Value::Object(root) = data else { panic!("no data") };
         let Some(Value::List(items)) = root.get("items") else { panic!("no items") };
         let Value::Object(first) = &items[0] else { panic!("not an object") };
+        // The keys were inserted with remembered hashes: a lookup must find each.
+        assert!(first.keys().all(|k| first.get(k.as_str()).is_some()), "{selection}: keys found by lookup");
         first.keys().map(|k| k.to_string()).collect()
     }
 
