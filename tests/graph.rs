@@ -12,6 +12,7 @@ on_both_backends!(
     tenant_isolation_across_every_path,
     provider_sees_reseller_customers_read_only,
     customer_search_is_case_insensitive_by_name_and_domain,
+    customer_search_pages_match_every_listed_customer_and_follow_writes,
     customer_filters,
     relay_paging_forward_and_backward,
     nested_pages_cut_in_the_database_match_the_counted_lists,
@@ -159,6 +160,148 @@ async fn customer_search_is_case_insensitive_by_name_and_domain(t: TestApp) {
     // An empty search lists everything.
     let d = t.data(NORTHWIND_ADMIN, q, json!({ "s": "" })).await;
     assert_eq!(d["customers"]["totalCount"], 16);
+}
+
+/// Every customer `who` may list, in order, with its name and domains.
+async fn listed_customers(t: &TestApp, who: &str) -> Vec<(String, String, Vec<String>)> {
+    let d = t.data(who, "{ customers(first: 100) { edges { node { id companyName domains } } } }", json!({})).await;
+    let edges = d["customers"]["edges"].as_array().unwrap();
+    assert!(edges.len() < 100, "the listing is whole");
+    edges
+        .iter()
+        .map(|e| {
+            let n = &e["node"];
+            let domains = n["domains"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_owned()).collect();
+            (n["id"].as_str().unwrap().to_owned(), n["companyName"].as_str().unwrap().to_owned(), domains)
+        })
+        .collect()
+}
+
+/// The ids `customers(search:)` should give, from the whole listing: the text anywhere in the
+/// company name or at the start of a domain, ignoring case.
+fn expected_matches(listed: &[(String, String, Vec<String>)], search: &str) -> Vec<String> {
+    let s = search.trim().to_lowercase();
+    listed
+        .iter()
+        .filter(|(_, name, domains)| {
+            name.to_lowercase().contains(&s) || domains.iter().any(|d| d.to_lowercase().starts_with(&s))
+        })
+        .map(|(id, ..)| id.clone())
+        .collect()
+}
+
+/// The ids a search gives, read page by page (`first: 2`, without `totalCount`), and once
+/// whole with `totalCount`; both must agree.
+async fn searched(t: &TestApp, who: &str, search: &str) -> Vec<String> {
+    let q = "query($s: String, $after: String) { customers(search: $s, first: 2, after: $after) {
+        pageInfo { hasNextPage endCursor } edges { node { id } } } }";
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let d = t.data(who, q, json!({ "s": search, "after": after })).await;
+        let c = &d["customers"];
+        ids.extend(c["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()));
+        if c["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = c["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    let whole = "query($s: String) { customers(search: $s, first: 100) { totalCount edges { node { id } } } }";
+    let d = t.data(who, whole, json!({ "s": search })).await;
+    let all: Vec<String> = d["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(all, ids, "search {search:?} as {who}: page by page and whole");
+    assert_eq!(d["customers"]["totalCount"], ids.len(), "search {search:?} as {who}: counted");
+    ids
+}
+
+async fn execute(t: &TestApp, sql: &str) {
+    use diesel_async::SimpleAsyncConnection;
+    match &t.app.db.pool {
+        support_gateway::db::Pool::Postgres(p) => p.get().await.unwrap().batch_execute(sql).await,
+        support_gateway::db::Pool::Sqlite(p) => p.get().await.unwrap().batch_execute(sql).await,
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn check_searches(t: &TestApp) {
+    const SEARCHES: [&str; 9] = ["o", "CO", "on", "ski", " house ", "contoso", ".onmicrosoft", "e s", "zzz"];
+    for who in [NORTHWIND_ADMIN, FABRIKAM_ADMIN, LITWARE_ADMIN] {
+        let listed = listed_customers(t, who).await;
+        for search in SEARCHES {
+            assert_eq!(searched(t, who, search).await, expected_matches(&listed, search), "{search:?} as {who}");
+        }
+    }
+}
+
+/// The search reads terms the database keeps beside the customers (every suffix of each name,
+/// each domain; migration 000011). Whatever changes a name, a domain or who serves a customer,
+/// the search must give what the listing says, in the listing's order, a page at a time.
+async fn customer_search_pages_match_every_listed_customer_and_follow_writes(t: TestApp) {
+    check_searches(&t).await;
+    // The provider finds its reseller's customers; the reseller finds none of the provider's.
+    let litware = listed_customers(&t, LITWARE_ADMIN).await;
+    let fabrikam = listed_customers(&t, FABRIKAM_ADMIN).await;
+    let (reseller_customer, name, _) = &litware[0];
+    assert!(searched(&t, FABRIKAM_ADMIN, name).await.contains(reseller_customer));
+    let own: Vec<_> = fabrikam.iter().filter(|c| !litware.iter().any(|l| l.0 == c.0)).collect();
+    assert!(!own.is_empty());
+    for (id, name, _) in own {
+        assert!(!searched(&t, LITWARE_ADMIN, name).await.contains(id), "{name} is the provider's");
+        assert!(!searched(&t, NORTHWIND_ADMIN, name).await.contains(id), "{name} is another partner's");
+    }
+
+    // Writes, straight to the tables: the terms follow whatever path made them.
+    let northwind = listed_customers(&t, NORTHWIND_ADMIN).await;
+    let raw = |gid: &str| support_gateway::graphql::ids::decode(gid).map(|(_, raw)| raw).unwrap();
+    let (renamed, moved, plain) = (raw(&northwind[0].0), raw(&northwind[1].0), raw(&northwind[2].0));
+    execute(
+        &t,
+        &format!(
+            "UPDATE customers SET company_name = 'Zephyr Quill Holdings' WHERE id = '{renamed}';
+             INSERT INTO customer_domains (domain, customer_id, is_primary) VALUES ('ZQ-extra.example', '{renamed}', FALSE);
+             DELETE FROM customer_domains WHERE customer_id = '{plain}' AND NOT is_primary;
+             INSERT INTO customer_domains (domain, customer_id, is_primary) VALUES ('quillmove.example', '{plain}', FALSE);
+             UPDATE customer_domains SET customer_id = '{moved}' WHERE domain = 'quillmove.example';"
+        ),
+    )
+    .await;
+    let northwind_after = listed_customers(&t, NORTHWIND_ADMIN).await;
+    for search in ["zephyr", "quill", "y q", "zq-extra", "quillmove", &northwind[0].1] {
+        assert_eq!(
+            searched(&t, NORTHWIND_ADMIN, search).await,
+            expected_matches(&northwind_after, search),
+            "{search:?} after the writes"
+        );
+    }
+    assert!(searched(&t, NORTHWIND_ADMIN, "quillmove").await.contains(&northwind[1].0), "the domain moved");
+    check_searches(&t).await;
+
+    // The terms are exactly what the view derives from the tables, nothing stale left.
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let stale = "SELECT count(*) AS n FROM (
+        SELECT customer_id, viewer_id, term, company_name FROM customer_search_terms
+        EXCEPT SELECT customer_id, viewer_id, term, company_name FROM customer_search_terms_source) x";
+    let missing = "SELECT count(*) AS n FROM (
+        SELECT customer_id, viewer_id, term, company_name FROM customer_search_terms_source
+        EXCEPT SELECT customer_id, viewer_id, term, company_name FROM customer_search_terms) x";
+    let db = &t.app.db;
+    for sql in [stale, missing] {
+        let n: Result<i64, support_gateway::error::AppError> = async {
+            use diesel_async::RunQueryDsl;
+            Ok(support_gateway::with_conn!(db, |conn| diesel::sql_query(sql).get_result::<Count>(conn).await?.n))
+        }
+        .await;
+        assert_eq!(n.unwrap(), 0, "{sql}");
+    }
 }
 
 async fn customer_filters(t: TestApp) {
