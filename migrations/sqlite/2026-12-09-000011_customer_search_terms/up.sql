@@ -51,11 +51,11 @@ BEGIN
         SELECT customer_id, viewer_id, term, company_name FROM customer_search_terms_source
          WHERE customer_id = NEW.id;
 END;
+-- A new domain adds its own terms; any other change rewrites the customers concerned.
 CREATE TRIGGER customer_search_terms_domain_insert AFTER INSERT ON customer_domains BEGIN
-    DELETE FROM customer_search_terms WHERE customer_id = NEW.customer_id;
     INSERT OR IGNORE INTO customer_search_terms (customer_id, viewer_id, term, company_name)
         SELECT customer_id, viewer_id, term, company_name FROM customer_search_terms_source
-         WHERE customer_id = NEW.customer_id;
+         WHERE customer_id = NEW.customer_id AND term = lower(NEW.domain);
 END;
 CREATE TRIGGER customer_search_terms_domain_delete AFTER DELETE ON customer_domains BEGIN
     DELETE FROM customer_search_terms WHERE customer_id = OLD.customer_id;
