@@ -52,6 +52,55 @@ pub fn plain_value<T: async_graphql::InputType>(value: T) -> Option<Value> {
     Some(value.to_value())
 }
 
+/// A stored UTC timestamp's value, the text async-graphql gives a `DateTime<Utc>`
+/// (`to_rfc3339`: `2026-12-07T11:54:05.250+00:00`, sub-second digits in threes, as many as
+/// needed). Written here digit by digit: chrono's general writer took ~790 instructions a
+/// timestamp (1.4 % of P3's). Years outside 0–9999 and leap seconds go through chrono.
+pub fn plain_time(t: chrono::NaiveDateTime) -> Option<Value> {
+    Some(Value::String(rfc3339(t)))
+}
+
+/// An optional stored UTC timestamp's value.
+pub fn plain_opt_time(t: Option<chrono::NaiveDateTime>) -> Option<Value> {
+    Some(t.map_or(Value::Null, |t| Value::String(rfc3339(t))))
+}
+
+fn rfc3339(t: chrono::NaiveDateTime) -> String {
+    use chrono::{Datelike, Timelike};
+    let (year, nanos) = (t.year(), t.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return t.and_utc().to_rfc3339();
+    }
+    // Every value below fits its digits: the year in four, the others in two.
+    fn digits(out: &mut Vec<u8>, value: u32, width: u32) {
+        for place in (0..width).rev() {
+            out.push(b'0' + (value / 10u32.pow(place) % 10) as u8);
+        }
+    }
+    let mut out = Vec::with_capacity(35);
+    digits(&mut out, year as u32, 4);
+    out.push(b'-');
+    digits(&mut out, t.month(), 2);
+    out.push(b'-');
+    digits(&mut out, t.day(), 2);
+    out.push(b'T');
+    digits(&mut out, t.hour(), 2);
+    out.push(b':');
+    digits(&mut out, t.minute(), 2);
+    out.push(b':');
+    digits(&mut out, t.second(), 2);
+    if nanos != 0 {
+        out.push(b'.');
+        match (nanos % 1_000_000, nanos % 1_000) {
+            (0, _) => digits(&mut out, nanos / 1_000_000, 3),
+            (_, 0) => digits(&mut out, nanos / 1_000, 6),
+            _ => digits(&mut out, nanos, 9),
+        }
+    }
+    out.extend_from_slice(b"+00:00");
+    String::from_utf8(out).unwrap_or_else(|_| t.and_utc().to_rfc3339())
+}
+
 /// A text field's value (for `String` and `ID`, `to_value` would copy the text once more).
 pub fn plain_text(text: impl Into<String>) -> Option<Value> {
     Some(Value::String(text.into()))
@@ -309,6 +358,39 @@ fn insert(map: &mut IndexMap<Name, Value>, key: Name, value: Value) {
 
 #[cfg(test)]
 pub(crate) mod tests {
+
+    #[test]
+    fn timestamps_are_written_as_async_graphql_writes_them() {
+        use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let mut times: Vec<NaiveDateTime> = Vec::new();
+        for date in [day(2026, 12, 7), day(1, 1, 1), day(0, 1, 1), day(9999, 12, 31), day(10000, 1, 1), day(-1, 6, 30)]
+        {
+            for nanos in [0, 5_000_000, 250_000_000, 120_000, 999_999_000, 1, 123_456_789, 999_999_999, 1_500_000_000] {
+                for (h, m, s) in [(0, 0, 0), (9, 5, 7), (23, 59, 59)] {
+                    if let Some(time) = NaiveTime::from_hms_nano_opt(h, m, s, nanos) {
+                        times.push(date.and_time(time));
+                    }
+                }
+            }
+        }
+        // A spread of ordinary instants, to the nanosecond.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..2_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let secs = (seed % 8_000_000_000) as i64 - 1_000_000_000;
+            let nanos =
+                [0, (seed >> 40) as u32 % 1_000 * 1_000_000, (seed >> 32) as u32 % 1_000_000_000][(seed % 3) as usize];
+            times.push(chrono::DateTime::from_timestamp(secs, nanos).unwrap().naive_utc());
+        }
+        for t in times {
+            let expected = async_graphql::InputType::to_value(&t.and_utc());
+            assert_eq!(super::plain_time(t), Some(expected), "{t:?}");
+        }
+        assert_eq!(super::plain_opt_time(None), Some(Value::Null));
+    }
     use async_graphql::{EmptyMutation, EmptySubscription, Error, Interface, Object, Schema};
 
     use super::*;

@@ -9,7 +9,7 @@ use crate::db::models::CustomerRow;
 use crate::domain::model::{Cloud, CustomerRelationship, ProductFamily, RequestStatus, SubscriptionStatus};
 use crate::graphql::connection::{Conn, from_first, from_list, item_columns};
 use crate::graphql::ids::{NodeKind, encode};
-use crate::graphql::joined::{Plain, plain_enum, plain_text, plain_value};
+use crate::graphql::joined::{Plain, plain_enum, plain_opt_time, plain_text, plain_time, plain_value};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
 use crate::repo::Columns;
@@ -43,8 +43,8 @@ impl Plain for Customer {
             "relationship" => plain_enum::<CustomerRelationship>(&c.relationship),
             "delegatedAdminPrivileges" => plain_value(c.delegated_admin),
             "azureAccessGranted" => plain_value(c.azure_access_granted),
-            "createdAt" => plain_value(utc(c.created_at)),
-            "relationshipEndedAt" => plain_value(c.relationship_ended_at.map(utc)),
+            "createdAt" => plain_time(c.created_at),
+            "relationshipEndedAt" => plain_opt_time(c.relationship_ended_at),
             _ => plain_provenance(name, &c.source, c.upstream_id.as_deref(), c.synced_at),
         }
     }

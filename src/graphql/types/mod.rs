@@ -163,11 +163,11 @@ pub(crate) fn plain_provenance(
     upstream_id: Option<&str>,
     synced_at: Option<NaiveDateTime>,
 ) -> Option<async_graphql::Value> {
-    use crate::graphql::joined::{plain_enum, plain_opt_text, plain_value};
+    use crate::graphql::joined::{plain_enum, plain_opt_text, plain_opt_time};
     match name {
         "source" => plain_enum::<crate::domain::upstream::DataSource>(source),
         "upstreamId" => plain_opt_text(upstream_id),
-        "syncedAt" => plain_value(synced_at.map(utc)),
+        "syncedAt" => plain_opt_time(synced_at),
         _ => None,
     }
 }

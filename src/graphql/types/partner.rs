@@ -35,7 +35,7 @@ pub struct Agent(pub AgentRow);
 
 impl crate::graphql::joined::Plain for Agent {
     fn plain(&self, name: &str) -> Option<async_graphql::Value> {
-        use crate::graphql::joined::{plain_enum, plain_opt_text, plain_text, plain_value};
+        use crate::graphql::joined::{plain_enum, plain_opt_text, plain_opt_time, plain_text};
         let a = &self.0;
         match name {
             "id" => plain_text(encode(NodeKind::Agent, &a.id).0),
@@ -43,7 +43,7 @@ impl crate::graphql::joined::Plain for Agent {
             "displayName" => plain_text(a.display_name.as_str()),
             "role" => plain_enum::<AgentRole>(&a.role),
             "identity" => plain_opt_text(a.identity.as_deref()),
-            "removedAt" => plain_value(a.disabled_at.map(utc)),
+            "removedAt" => plain_opt_time(a.disabled_at),
             _ => None,
         }
     }

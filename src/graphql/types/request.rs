@@ -10,7 +10,9 @@ use crate::domain::model::{
 };
 use crate::graphql::connection::{Conn, from_list};
 use crate::graphql::ids::{NodeKind, child_raw, encode};
-use crate::graphql::joined::{Joined, Plain, plain_enum, plain_opt_enum, plain_opt_text, plain_text, plain_value};
+use crate::graphql::joined::{
+    Joined, Plain, plain_enum, plain_opt_enum, plain_opt_text, plain_opt_time, plain_text, plain_time, plain_value,
+};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
 use crate::repo::loaders::{
@@ -90,11 +92,11 @@ impl Plain for ServiceRequest {
             "feeCoverage" => plain_enum::<FeeCoverage>(&r.fee_coverage),
             "supportLanguage" => plain_text(r.support_language.as_str()),
             "onPartnerTenant" => plain_value(r.customer_id.is_none()),
-            "createdAt" => plain_value(utc(r.created_at)),
-            "updatedAt" => plain_value(utc(r.updated_at)),
+            "createdAt" => plain_time(r.created_at),
+            "updatedAt" => plain_time(r.updated_at),
             "upstreamState" => plain_opt_enum::<crate::domain::upstream::UpstreamState>(r.upstream_state.as_deref()),
             "upstreamError" => plain_opt_text(r.upstream_error.as_deref()),
-            "closedAt" => plain_value(r.closed_at.map(utc)),
+            "closedAt" => plain_opt_time(r.closed_at),
             "version" => plain_value(r.version as i32),
             _ => plain_provenance(name, &r.source, r.upstream_id.as_deref(), r.synced_at),
         }
@@ -319,12 +321,12 @@ impl Plain for Sla {
         match name {
             "clock" => plain_enum::<SlaClock>(&r.sla_clock),
             "targetMinutes" => plain_value(r.sla_target_minutes as i32),
-            "dueAt" => plain_value(utc(r.sla_due_at)),
-            "atRiskAt" => plain_value(utc(r.sla_at_risk_at)),
-            "firstResponseAt" => plain_value(r.first_response_at.map(utc)),
+            "dueAt" => plain_time(r.sla_due_at),
+            "atRiskAt" => plain_time(r.sla_at_risk_at),
+            "firstResponseAt" => plain_opt_time(r.first_response_at),
             "firstResponseSource" => plain_opt_enum::<ResponseSource>(r.first_response_source.as_deref()),
-            "firstResponseEnteredAt" => plain_value(r.first_response_entered_at.map(utc)),
-            "stoppedAt" => plain_value(r.sla_stopped_at.map(utc)),
+            "firstResponseEnteredAt" => plain_opt_time(r.first_response_entered_at),
+            "stoppedAt" => plain_opt_time(r.sla_stopped_at),
             _ => None,
         }
     }
@@ -453,7 +455,7 @@ impl Plain for Note {
             "id" => plain_text(encode(NodeKind::Note, &child_raw(&n.service_request_id, &n.id)).0),
             "body" => plain_text(n.body.as_str()),
             "authorKind" => plain_enum::<NoteAuthorKind>(&n.author_kind),
-            "createdAt" => plain_value(utc(n.created_at)),
+            "createdAt" => plain_time(n.created_at),
             _ => None,
         }
     }
@@ -502,7 +504,7 @@ impl Plain for HistoryEntry {
             "kind" => plain_enum::<HistoryKind>(&h.kind),
             "fromValue" => plain_opt_text(h.from_value.as_deref()),
             "toValue" => plain_opt_text(h.to_value.as_deref()),
-            "createdAt" => plain_value(utc(h.created_at)),
+            "createdAt" => plain_time(h.created_at),
             _ => None,
         }
     }

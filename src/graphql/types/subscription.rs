@@ -7,7 +7,7 @@ use crate::db::models::SubscriptionRow;
 use crate::domain::model::{BillingCycle, ProductFamily, SubscriptionOwner, SubscriptionStatus};
 use crate::graphql::connection::{Conn, from_first, from_list, item_columns};
 use crate::graphql::ids::{NodeKind, encode};
-use crate::graphql::joined::{Joined, Plain, plain_enum, plain_opt_text, plain_text, plain_value};
+use crate::graphql::joined::{Joined, Plain, plain_enum, plain_opt_text, plain_text, plain_time, plain_value};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
 use crate::repo::loaders::{CustomerKey, FirstOf, RequestsOfSubscription, load};
@@ -29,7 +29,7 @@ impl Plain for Subscription {
             "quantity" => plain_value(s.quantity.clamp(0, i64::from(i32::MAX)) as i32),
             "isTrial" => plain_value(s.is_trial),
             "azureSubscriptionId" => plain_opt_text(s.azure_subscription_id.as_deref()),
-            "createdAt" => plain_value(utc(s.created_at)),
+            "createdAt" => plain_time(s.created_at),
             _ => plain_provenance(name, &s.source, s.upstream_id.as_deref(), s.synced_at),
         }
     }
