@@ -116,8 +116,8 @@ async fn main() {
         .issue("agent-northwind-admin", chrono::Utc::now(), chrono::Duration::hours(1))
         .unwrap();
     println!(
-        "{:<10} {:<6} {:>14} {:>12} {:>9} {:>10}",
-        "page", "cache", "transferred", "decoded", "FCP ms", "ready ms"
+        "{:<10} {:<6} {:>12} {:>12} {:>12} {:>8} {:>9}",
+        "page", "cache", "files", "GraphQL", "decoded", "FCP ms", "ready ms"
     );
     for (page, path, ready) in [
         ("/graphiql", "/graphiql".to_owned(), "document.querySelector('.graphiql-container .CodeMirror')"),

@@ -36,8 +36,8 @@ use futures_util::future::{MaybeDone, maybe_done};
 /// without a future, a box or async-graphql's dispatch by name (P3: 1,050 of the 1,388
 /// fields it answers). The resolvers stay the schema's definition: a field `plain` does not
 /// answer, or cannot (a stored enum that does not parse), goes to its resolver, which also
-/// reports the error. `graphql::types`' tests compare every plain field of every joined type with its
-/// resolver, on every row of the demo.
+/// reports the error. `graphql::types`' tests compare every plain field of every joined type
+/// with its resolver, on every row of the demo.
 pub trait Plain {
     /// The value of the field named `name` (its GraphQL name), as its resolver would give it
     /// (made with the same `to_value`); `None` leaves the field to its resolver.
