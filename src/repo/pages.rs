@@ -98,11 +98,13 @@ impl Repo {
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
         let successor = search.as_deref().and_then(successor);
         // Without other filters, the search's own index orders the matches and cuts the page.
+        // Destructured whole, so that a filter added to `CustomerFilter` must be named here.
+        let CustomerFilter { search: _, relationships, cloud, delegated_admin, country } = filter;
         let paged_in_terms = search.is_some()
-            && filter.relationships.is_none()
-            && filter.cloud.is_none()
-            && filter.delegated_admin.is_none()
-            && filter.country.is_none();
+            && relationships.is_none()
+            && cloud.is_none()
+            && delegated_admin.is_none()
+            && country.is_none();
         Ok(with_conn!(self.db, |conn, DB| {
             // `window`: (limit, offset) of a page cut among the matches, or all of them.
             let base = |window: Option<(i64, i64)>| {
