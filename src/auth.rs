@@ -133,6 +133,53 @@ pub struct TokenKeys {
     leeway: u64,
     max_lifetime_seconds: i64,
     identity_claim: Option<String>,
+    /// Tokens that passed [`TokenKeys::verify_claims`], shared by clones (same keys).
+    verified: std::sync::Arc<VerifiedTokens>,
+}
+
+/// Tokens that verified, with what they said: a client sends the same token with every
+/// request, and checking its signature and parsing its header and claims again cost ~54,000
+/// instructions a request (a sixth of a `node(id:)` lookup's; `benches/instructions.sh`).
+/// Only a token whose signature, issuer, audience and lifetime were checked is kept, so
+/// nothing a caller without a valid token sends costs memory. A kept token is valid for as
+/// long as its time claims say (a signature and the keys do not change); those are checked
+/// again on every use, the same way as the first time.
+#[derive(Default)]
+struct VerifiedTokens {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Claims, Identity)>>,
+}
+
+/// Tokens kept before the cache starts over (a few hundred bytes each: ~2 MB at most).
+const VERIFIED_TOKENS_MAX: usize = 4_096;
+
+impl VerifiedTokens {
+    /// What `token` said, if it verified before and its time claims still hold at `now`
+    /// (seconds since the epoch) give or take `leeway`; an expired token is forgotten.
+    fn get(&self, token: &str, now: i64, leeway: i64) -> Option<AppResult<(Claims, Identity)>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (claims, identity) = entries.get(token)?;
+        // As jsonwebtoken checks them (`Validation::validate_exp`, `validate_nbf`).
+        if claims.exp < now.saturating_sub(leeway) {
+            entries.remove(token);
+            return Some(Err(unauthenticated("it has expired; get a new token")));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Some(Err(unauthenticated("it is not valid yet (its `nbf` is in the future)")));
+        }
+        Some(Ok((claims.clone(), identity.clone())))
+    }
+
+    fn put(&self, token: &str, verified: &(Claims, Identity)) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= VERIFIED_TOKENS_MAX {
+            entries.clear();
+        }
+        entries.insert(token.to_owned(), verified.clone());
+    }
+
+    fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -239,6 +286,7 @@ impl TokenKeys {
             leeway: settings.leeway_seconds,
             max_lifetime_seconds: i64::try_from(settings.max_lifetime.as_secs()).unwrap_or(i64::MAX),
             identity_claim: settings.identity_claim.clone(),
+            verified: Default::default(),
         })
     }
 
@@ -272,6 +320,23 @@ impl TokenKeys {
 
     /// Like `verify`, returning every claim too (a WebSocket closes when `exp` passes).
     pub fn verify_claims(&self, token: &str) -> AppResult<(Claims, Identity)> {
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
+        let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
+        if let Some(known) = self.verified.get(token, now, leeway) {
+            return known;
+        }
+        let verified = self.verify_signed(token)?;
+        self.verified.put(token, &verified);
+        Ok(verified)
+    }
+
+    /// Tokens kept as verified (for tests).
+    pub fn verified_count(&self) -> usize {
+        self.verified.len()
+    }
+
+    /// Checks everything a token says: [`TokenKeys::verify_claims`] without the cache.
+    fn verify_signed(&self, token: &str) -> AppResult<(Claims, Identity)> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| unauthenticated(header_problem(token)))?;
         let key = match header.alg {
             Algorithm::HS256 => match &self.hs256 {
@@ -393,6 +458,48 @@ mod tests {
         assert!(matches!(other.verify(&token), Err(AppError::Unauthenticated(_))));
         let expired = keys.issue("agent-1", Utc::now() - Duration::hours(3), Duration::hours(1)).unwrap();
         assert!(keys.verify(&expired).is_err());
+    }
+
+    #[test]
+    fn verified_tokens_are_kept_and_their_time_claims_checked_on_every_use() {
+        let keys = TokenKeys::new("0123456789abcdef0123456789abcdef");
+        let token = keys.issue("agent-1", Utc::now(), Duration::hours(1)).unwrap();
+        // Refused tokens are not kept: a wrong signature, an expired token.
+        let other = TokenKeys::new("another-secret-another-secret-000");
+        assert!(keys.verify(&other.issue("agent-1", Utc::now(), Duration::hours(1)).unwrap()).is_err());
+        assert!(
+            keys.verify(&keys.issue("agent-1", Utc::now() - Duration::hours(3), Duration::hours(1)).unwrap()).is_err()
+        );
+        assert_eq!(keys.verified_count(), 0);
+        assert_eq!(keys.verify(&token).unwrap(), Identity::Agent("agent-1".into()));
+        assert_eq!(keys.verified_count(), 1);
+        // Clones share it; the second use reads it (the same claims).
+        let (claims, identity) = keys.clone().verify_claims(&token).unwrap();
+        assert_eq!((claims.sub.as_str(), identity), ("agent-1", Identity::Agent("agent-1".into())));
+        assert_eq!(keys.verified_count(), 1);
+        // Once its `exp` has passed (beyond the leeway), a kept token is refused and forgotten.
+        let now = Utc::now().timestamp();
+        assert!(keys.verified.get(&token, now + 3_600 + 59, 60).unwrap().is_ok());
+        let expired = keys.verified.get(&token, now + 3_600 + 120, 60).unwrap();
+        assert!(matches!(expired, Err(AppError::Unauthenticated(m)) if m.contains("expired")));
+        assert_eq!(keys.verified_count(), 0);
+        // A token whose `nbf` is ahead of the clock is refused while it is.
+        let mut early = claims.clone();
+        early.nbf = Some(now + 600);
+        keys.verified.put("early", &(early, Identity::Agent("agent-1".into())));
+        assert!(keys.verified.get("early", now, 60).unwrap().is_err());
+        assert!(keys.verified.get("early", now + 600, 60).unwrap().is_ok());
+    }
+
+    #[test]
+    fn verified_tokens_are_bounded() {
+        let keys = TokenKeys::new("0123456789abcdef0123456789abcdef");
+        let token = keys.issue("agent-1", Utc::now(), Duration::hours(1)).unwrap();
+        let verified = keys.verify_claims(&token).unwrap();
+        for i in 0..VERIFIED_TOKENS_MAX + 10 {
+            keys.verified.put(&format!("token-{i}"), &verified);
+            assert!(keys.verified_count() <= VERIFIED_TOKENS_MAX);
+        }
     }
 
     #[test]
