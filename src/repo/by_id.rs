@@ -1,12 +1,13 @@
 //! Rows by id, scoped to the partner: another partner's ids simply find nothing. The loaders
 //! call these with a batch of ids (one statement per [`super::MAX_KEYS_PER_STATEMENT`] ids).
 
-use diesel::{BoolExpressionMethods, ExpressionMethods, NullableExpressionMethods, QueryDsl, SelectableHelper};
+use diesel::{BoolExpressionMethods, ExpressionMethods, NullableExpressionMethods, QueryDsl};
 
 use super::{Repo, by_keys};
 use crate::db::models::*;
 use crate::db::schema::indexes;
 use crate::db::schema::*;
+use crate::db::sql::row_columns;
 use crate::db::sql::{indexed_by, unindexed};
 use crate::error::AppResult;
 use crate::with_conn;
@@ -22,7 +23,7 @@ impl Repo {
                     indexed_by(customers::table, indexes::CustomersPk)
                         .filter(customers::id.eq_any(keys))
                         .filter(unindexed(customers::partner_id).eq(p).or(unindexed(customers::provider_id).eq(p)))
-                        .select(CustomerRow::as_select())
+                        .select(row_columns::<CustomerRow, _>())
                 )
             }))
         })
@@ -41,7 +42,7 @@ impl Repo {
                         .filter(
                             unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p))
                         )
-                        .select(SubscriptionRow::as_select())
+                        .select(row_columns::<SubscriptionRow, _>())
                 )
             }))
         })
@@ -58,7 +59,7 @@ impl Repo {
                     indexed_by(service_requests::table, indexes::ServiceRequestsPk)
                         .filter(service_requests::id.eq_any(keys))
                         .filter(unindexed(service_requests::partner_id).eq(p))
-                        .select(ServiceRequestRow::as_select())
+                        .select(row_columns::<ServiceRequestRow, _>())
                 )
             }))
         })
@@ -81,7 +82,7 @@ impl Repo {
                                 .is_null()
                                 .or(unindexed(marketplace_products::partner_id).eq(p)),
                         )
-                        .select(MarketplaceProductRow::as_select())
+                        .select(row_columns::<MarketplaceProductRow, _>())
                 )
             }))
         })
@@ -94,7 +95,9 @@ impl Repo {
             crate::load_batch!(
                 self.db,
                 conn,
-                support_topics::table.filter(support_topics::id.eq_any(ids)).select(SupportTopicRow::as_select())
+                support_topics::table
+                    .filter(support_topics::id.eq_any(ids))
+                    .select(row_columns::<SupportTopicRow, _>())
             )
         }))
     }
@@ -109,7 +112,7 @@ impl Repo {
                 indexed_by(agents::table, indexes::AgentsPk)
                     .filter(agents::id.eq_any(ids))
                     .filter(unindexed(agents::partner_id).eq(p))
-                    .select(AgentRow::as_select())
+                    .select(row_columns::<AgentRow, _>())
             )
         }))
     }
@@ -133,7 +136,7 @@ impl Repo {
                             .or(unindexed(partners::provider_id).eq(p))
                             .or(partners::id.eq_any(my_provider))
                     )
-                    .select(PartnerRow::as_select())
+                    .select(row_columns::<PartnerRow, _>())
             )
         }))
     }
@@ -146,7 +149,9 @@ impl Repo {
             let cals = crate::load_batch!(
                 self.db,
                 conn,
-                business_calendars::table.filter(business_calendars::id.eq_any(ids)).select(CalendarRow::as_select())
+                business_calendars::table
+                    .filter(business_calendars::id.eq_any(ids))
+                    .select(row_columns::<CalendarRow, _>())
             );
             let hours = crate::load_batch!(
                 self.db,
@@ -154,7 +159,7 @@ impl Repo {
                 business_calendar_hours::table
                     .filter(business_calendar_hours::calendar_id.eq_any(ids))
                     .order((business_calendar_hours::weekday, business_calendar_hours::start_minute))
-                    .select(CalendarHoursRow::as_select())
+                    .select(row_columns::<CalendarHoursRow, _>())
             );
             let holidays = crate::load_batch!(
                 self.db,
@@ -162,7 +167,7 @@ impl Repo {
                 business_calendar_holidays::table
                     .filter(business_calendar_holidays::calendar_id.eq_any(ids))
                     .order(business_calendar_holidays::day)
-                    .select(HolidayRow::as_select())
+                    .select(row_columns::<HolidayRow, _>())
             );
             (cals, hours, holidays)
         }))

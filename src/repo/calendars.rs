@@ -14,6 +14,7 @@ use super::mutations::{LockingLoad, emit, load_request_for_update, record, sla_e
 use crate::auth::Caller;
 use crate::db::models::*;
 use crate::db::schema::*;
+use crate::db::sql::row_columns;
 use crate::domain::admin::{AdminAction, AdminSubject};
 use crate::domain::calendar::{self, CalendarDraft, ValidCalendar};
 use crate::domain::model::*;
@@ -250,7 +251,7 @@ impl Repo {
             let row: CalendarRow = business_calendars::table
                 .find(id)
                 .filter(business_calendars::partner_id.is_null().or(business_calendars::partner_id.eq(p)))
-                .select(CalendarRow::as_select())
+                .select(row_columns::<CalendarRow, _>())
                 .first(conn)
                 .await
                 .optional()?

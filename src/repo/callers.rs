@@ -1,13 +1,14 @@
 //! Who is asking: the agent a token names and its partner. Unscoped by nature: this is how the
 //! scope of every other query is found.
 
-use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
 use super::lower;
 use crate::db::Db;
 use crate::db::models::*;
 use crate::db::schema::*;
+use crate::db::sql::row_columns;
 use crate::error::AppResult;
 use crate::with_conn;
 
@@ -27,7 +28,7 @@ pub async fn caller_rows(db: &Db, identity: &crate::auth::Identity) -> AppResult
             q = q.filter(agents::identity.eq(value));
         }
         q.filter(partners::deleted_at.is_null())
-            .select((AgentRow::as_select(), PartnerRow::as_select()))
+            .select((row_columns::<AgentRow, _>(), row_columns::<PartnerRow, _>()))
             .first(conn)
             .await
             .optional()?
@@ -38,7 +39,7 @@ pub async fn agent_by_email(db: &Db, email: &str) -> AppResult<Option<AgentRow>>
     Ok(with_conn!(db, |conn| {
         agents::table
             .filter(lower(agents::email).eq(email.to_lowercase()))
-            .select(AgentRow::as_select())
+            .select(row_columns::<AgentRow, _>())
             .first(conn)
             .await
             .optional()?
@@ -50,7 +51,7 @@ pub async fn agent_by_email_or_id(db: &Db, agent: &str) -> AppResult<Option<Agen
     Ok(with_conn!(db, |conn| {
         agents::table
             .filter(lower(agents::email).eq(agent.to_lowercase()).or(agents::id.eq(agent)))
-            .select(AgentRow::as_select())
+            .select(row_columns::<AgentRow, _>())
             .first(conn)
             .await
             .optional()?
@@ -75,7 +76,7 @@ pub async fn all_agents(db: &Db) -> AppResult<Vec<(AgentRow, String)>> {
         agents::table
             .inner_join(partners::table)
             .order(agents::email)
-            .select((AgentRow::as_select(), partners::name))
+            .select((row_columns::<AgentRow, _>(), partners::name))
             .load(conn)
             .await?
     }))

@@ -10,6 +10,7 @@ use super::{Columns, Repo, by_keys};
 use crate::db::models::*;
 use crate::db::schema::indexes;
 use crate::db::schema::*;
+use crate::db::sql::row_columns;
 use crate::db::sql::{IndexName, indexed_by, unindexed};
 use crate::error::AppResult;
 use crate::with_conn;
@@ -236,7 +237,7 @@ impl Repo {
                             unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p))
                         )
                         .order((subscriptions::created_at, subscriptions::id))
-                        .select(SubscriptionRow::as_select())
+                        .select(row_columns::<SubscriptionRow, _>())
                 )
             }))
         })
@@ -251,7 +252,7 @@ impl Repo {
                 .filter(subscriptions::partner_id.eq(p))
                 .filter(subscriptions::customer_id.is_null())
                 .order((subscriptions::created_at, subscriptions::id))
-                .select(SubscriptionRow::as_select())
+                .select(row_columns::<SubscriptionRow, _>())
                 .load(conn)
                 .await?
         }))
@@ -268,7 +269,7 @@ impl Repo {
                         .filter(service_requests::customer_id.eq_any(keys))
                         .filter(unindexed(service_requests::partner_id).eq(p))
                         .order((service_requests::created_at.desc(), service_requests::id.desc()))
-                        .select(ServiceRequestRow::as_select())
+                        .select(row_columns::<ServiceRequestRow, _>())
                 )
             }))
         })
@@ -286,7 +287,7 @@ impl Repo {
                         .filter(service_requests::subscription_id.eq_any(keys))
                         .filter(unindexed(service_requests::partner_id).eq(p))
                         .order((service_requests::created_at.desc(), service_requests::id.desc()))
-                        .select(ServiceRequestRow::as_select())
+                        .select(row_columns::<ServiceRequestRow, _>())
                 )
             }))
         })
@@ -310,7 +311,7 @@ impl Repo {
             |rows| rows
                 .filter(unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p)))
                 .order((subscriptions::created_at, subscriptions::id))
-                .select(SubscriptionRow::as_select())
+                .select(row_columns::<SubscriptionRow, _>())
         ))
     }
 
@@ -345,7 +346,7 @@ impl Repo {
                     .filter(service_request_notes::service_request_id.eq_any(keys))
                     .filter(scope)
                     .order((service_request_notes::created_at, service_request_notes::id))
-                    .select(NoteRow::as_select()),
+                    .select(row_columns::<NoteRow, _>()),
                 postgres: service_request_notes::service_request_id.eq_any(mine!(service_requests, keys, unindexed(service_requests::partner_id).eq(p))),
                 sqlite: seen_parent!("service_requests", "service_request_notes.service_request_id", "partner_id", p))) }).await
     }
@@ -356,7 +357,7 @@ impl Repo {
                     .filter(service_request_history::service_request_id.eq_any(keys))
                     .filter(scope)
                     .order((service_request_history::created_at, service_request_history::id))
-                    .select(HistoryRow::as_select()),
+                    .select(row_columns::<HistoryRow, _>()),
                 postgres: service_request_history::service_request_id.eq_any(mine!(service_requests, keys, unindexed(service_requests::partner_id).eq(p))),
                 sqlite: seen_parent!("service_requests", "service_request_history.service_request_id", "partner_id", p))) }).await
     }
@@ -426,7 +427,7 @@ impl Repo {
                     .filter(customer_domains::customer_id.eq_any(keys))
                     .filter(scope)
                     .order((customer_domains::is_primary.desc(), customer_domains::domain))
-                    .select(CustomerDomainRow::as_select()),
+                    .select(row_columns::<CustomerDomainRow, _>()),
                 postgres: customer_domains::customer_id.eq_any(mine!(customers, keys, unindexed(customers::partner_id).eq(p).or(unindexed(customers::provider_id).eq(p)))),
                 sqlite: seen_parent!("customers", "customer_domains.customer_id", "provider_id", p))) }).await
     }
@@ -441,7 +442,9 @@ fn distinct<'a>(values: impl Iterator<Item = &'a String>) -> Vec<String> {
 #[cfg(all(test, feature = "postgres"))]
 mod tests {
     use diesel::query_builder::QueryFragment;
-    use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
+    use diesel::{ExpressionMethods, QueryDsl};
+
+    use crate::db::sql::row_columns;
 
     use super::Children;
     use crate::db::models::SubscriptionRow;
@@ -458,7 +461,7 @@ mod tests {
         let query = rows
             .filter(unindexed(subscriptions::partner_id).eq("p"))
             .order((subscriptions::created_at, subscriptions::id))
-            .select(SubscriptionRow::as_select());
+            .select(row_columns::<SubscriptionRow, _>());
         let text = diesel::debug_query::<diesel::pg::Pg, _>(&query).to_string();
         assert!(
             text.contains(

@@ -1,15 +1,13 @@
 //! The root connections (a count and a page) and the other root lists, scoped to the partner.
 
 use chrono::NaiveDateTime;
-use diesel::{
-    BoolExpressionMethods, EscapeExpressionMethods, ExpressionMethods, QueryDsl, SelectableHelper,
-    TextExpressionMethods,
-};
+use diesel::{BoolExpressionMethods, EscapeExpressionMethods, ExpressionMethods, QueryDsl, TextExpressionMethods};
 use diesel_async::RunQueryDsl;
 
 use super::{Repo, lower};
 use crate::db::models::*;
 use crate::db::schema::*;
+use crate::db::sql::row_columns;
 use crate::domain::model::{RequestStatus, SlaState};
 use crate::error::AppResult;
 use crate::paging::PageArgs;
@@ -183,7 +181,7 @@ impl Repo {
             } else if paged_in_terms {
                 base(Some((limit, window.start as i64)))
                     .order(ordered)
-                    .select(CustomerRow::as_select())
+                    .select(row_columns::<CustomerRow, _>())
                     .load(conn)
                     .await?
             } else {
@@ -191,7 +189,7 @@ impl Repo {
                     .order(ordered)
                     .limit(limit)
                     .offset(window.start as i64)
-                    .select(CustomerRow::as_select())
+                    .select(row_columns::<CustomerRow, _>())
                     .load(conn)
                     .await?
             };
@@ -289,7 +287,11 @@ impl Repo {
                     RequestOrder::DueAsc => q.order((sr::sla_due_at.asc(), sr::id.asc())),
                     RequestOrder::DueDesc => q.order((sr::sla_due_at.desc(), sr::id.desc())),
                 };
-                q.limit(limit).offset(window.start as i64).select(ServiceRequestRow::as_select()).load(conn).await?
+                q.limit(limit)
+                    .offset(window.start as i64)
+                    .select(row_columns::<ServiceRequestRow, _>())
+                    .load(conn)
+                    .await?
             };
             Page::of(rows, window, total)
         }))
@@ -322,7 +324,7 @@ impl Repo {
                     .order((marketplace_products::name, marketplace_products::id))
                     .limit(limit)
                     .offset(window.start as i64)
-                    .select(MarketplaceProductRow::as_select())
+                    .select(row_columns::<MarketplaceProductRow, _>())
                     .load(conn)
                     .await?
             };
@@ -335,7 +337,7 @@ impl Repo {
             support_topics::table
                 .filter(support_topics::product_family.eq(family))
                 .order((support_topics::category, support_topics::name))
-                .select(SupportTopicRow::as_select())
+                .select(row_columns::<SupportTopicRow, _>())
                 .load(conn)
                 .await?
         }))
@@ -349,7 +351,7 @@ impl Repo {
             sync_state::table
                 .filter(sync_state::partner_id.eq(p))
                 .order((sync_state::source, sync_state::resource))
-                .select(SyncStateRow::as_select())
+                .select(row_columns::<SyncStateRow, _>())
                 .load(conn)
                 .await?
         }))
