@@ -19,6 +19,7 @@ on_both_backends!(
     get_follows_the_spec,
     post_follows_the_spec,
     status_codes_follow_the_media_type,
+    documents_validated_once_still_check_each_requests_variables,
     batching_is_off_by_default_and_bounded_when_on,
     body_size_is_bounded,
     limits_refuse_before_any_statement,
@@ -207,6 +208,51 @@ async fn status_codes_follow_the_media_type(t: TestApp) {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["data"]["viewer"]["agent"]["email"], NORTHWIND_ADMIN);
         assert!(body["errors"].as_array().is_some_and(|e| !e.is_empty()));
+    }
+}
+
+/// A document that passed validation runs later requests without validating again what does
+/// not depend on them (`graphql::run::execute`). Each request's variables are still checked:
+/// every answer is the one the same document gets the first time it is seen (a fresh text).
+async fn documents_validated_once_still_check_each_requests_variables(t: TestApp) {
+    let gr = Some("application/graphql-response+json");
+    let q = "query Page($n: Int!, $s: String, $f: CustomerFilter, $id: ID!) { \
+             customers(first: $n, search: $s, filter: $f) { totalCount edges { node { id } } } \
+             node(id: $id) { id } }";
+    let validated = |text: &str| {
+        let parsed = t.app.documents.parse(&mut async_graphql::Request::new(text), true).unwrap();
+        parsed.validated.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let id = "Q3VzdG9tZXI6bm9uZQ";
+    // Refused documents are never marked.
+    let (status, _, _) = post_json(&t, gr, json!({ "query": "{ noSuchField }" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!validated("{ noSuchField }"));
+    let good = json!({ "n": 2, "s": "a", "id": id });
+    let (status, _, first) = post_json(&t, gr, json!({ "query": q, "variables": good })).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert!(first["data"]["customers"]["totalCount"].is_number(), "{first}");
+    assert!(validated(q), "the document passed validation once");
+    let cases = [
+        good.clone(),
+        json!({ "n": "two", "id": id }),
+        json!({ "n": null, "id": id }),
+        json!({ "n": 2.5, "id": id }),
+        json!({ "n": 3_000_000_000u64, "id": id }),
+        json!({ "n": 2, "s": 5, "id": id }),
+        json!({ "n": 2, "id": true }),
+        json!({ "n": 2, "id": 17 }),
+        json!({ "n": 2 }),
+        json!({ "n": 2, "id": id, "f": { "noSuchField": 1 } }),
+        json!({ "n": 2, "id": id, "f": { "cloud": "NO_SUCH_CLOUD" } }),
+        json!({ "n": 2, "id": id, "f": { "cloud": "COMMERCIAL" } }),
+        good,
+    ];
+    for (i, variables) in cases.into_iter().enumerate() {
+        let fresh = format!("{q} # {i}");
+        let (want_status, _, want) = post_json(&t, gr, json!({ "query": fresh, "variables": variables })).await;
+        let (status, _, got) = post_json(&t, gr, json!({ "query": q, "variables": variables })).await;
+        assert_eq!((status, &got), (want_status, &want), "{variables}");
     }
 }
 

@@ -9,10 +9,13 @@
 //!
 //! [`Documents::parse`] also keeps the parsed form of recently run documents: a client sends
 //! the same few documents over and over, and parsing one (async-graphql's pest grammar) was
-//! ~13 % of the gateway's CPU on the benchmark's `node(id:)` lookup.
+//! ~13 % of the gateway's CPU on the benchmark's `node(id:)` lookup. With it, whether the
+//! document passed the schema's full validation once ([`Parsed::validated`]; see
+//! [`crate::graphql::run::execute`]).
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::ExecutableDocument;
@@ -34,7 +37,16 @@ pub struct Documents {
     /// Automatic persisted queries; off when trusted documents are on (anyone could register).
     apq: Option<Mutex<ByteBoundedCache>>,
     /// Parsed documents by text.
-    parsed: Mutex<lru::LruCache<String, Arc<ExecutableDocument>>>,
+    parsed: Mutex<lru::LruCache<String, Parsed>>,
+}
+
+/// A parsed document, shared by every request that sends its text.
+#[derive(Clone)]
+pub struct Parsed {
+    pub doc: Arc<ExecutableDocument>,
+    /// Set once the schema's full validation passed on it: what does not depend on the
+    /// variables holds for every later request (`run::execute`).
+    pub validated: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Documents {
@@ -94,7 +106,7 @@ impl ByteBoundedCache {
     }
 }
 
-fn parsed_cache() -> Mutex<lru::LruCache<String, Arc<ExecutableDocument>>> {
+fn parsed_cache() -> Mutex<lru::LruCache<String, Parsed>> {
     Mutex::new(lru::LruCache::new(NonZeroUsize::new(PARSED_CACHE_ENTRIES).expect("a non-zero size")))
 }
 
@@ -151,7 +163,7 @@ impl Documents {
     /// The request's parsed document, from the cache when its text was parsed before; it
     /// stays in the request, so the schema does not parse it again. Only an authenticated
     /// caller's documents (`keep`) are added to the cache.
-    pub fn parse(&self, request: &mut Request, keep: bool) -> Result<Arc<ExecutableDocument>, ServerError> {
+    pub fn parse(&self, request: &mut Request, keep: bool) -> Result<Parsed, ServerError> {
         let short = request.query.len() <= PARSED_CACHE_MAX_TEXT;
         if short {
             let mut cache = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
@@ -159,18 +171,18 @@ impl Documents {
             // with a token ran before) but changes nothing in it, not even the recency order.
             let cached = if keep { cache.get(&request.query) } else { cache.peek(&request.query) }.cloned();
             drop(cache);
-            if let Some(doc) = cached {
+            if let Some(parsed) = cached {
                 // Cloned outside the lock: the schema takes the document by value.
-                request.set_parsed_query(ExecutableDocument::clone(&doc));
-                return Ok(doc);
+                request.set_parsed_query(ExecutableDocument::clone(&parsed.doc));
+                return Ok(parsed);
             }
         }
         let key = (short && keep).then(|| request.query.clone());
-        let doc = Arc::new(request.parsed_query()?.clone());
+        let parsed = Parsed { doc: Arc::new(request.parsed_query()?.clone()), validated: Default::default() };
         if let Some(key) = key {
-            self.parsed.lock().unwrap_or_else(|e| e.into_inner()).put(key, doc.clone());
+            self.parsed.lock().unwrap_or_else(|e| e.into_inner()).put(key, parsed.clone());
         }
-        Ok(doc)
+        Ok(parsed)
     }
 
     /// Bytes of document text kept for callers: the persisted query cache's text and the
@@ -315,10 +327,11 @@ mod tests {
         let q = "query V { viewer { email } }";
         docs.parse(&mut Request::new(q), false).unwrap();
         assert_eq!(docs.parsed.lock().unwrap().len(), 0, "an anonymous caller's document is not kept");
-        let first = docs.parse(&mut Request::new(q), true).unwrap().clone();
+        let first = docs.parse(&mut Request::new(q), true).unwrap();
         assert_eq!(docs.parsed.lock().unwrap().len(), 1);
-        let again = docs.parse(&mut Request::new(q), true).unwrap().clone();
-        assert_eq!(format!("{first:?}"), format!("{again:?}"));
+        let again = docs.parse(&mut Request::new(q), true).unwrap();
+        assert_eq!(format!("{:?}", first.doc), format!("{:?}", again.doc));
+        assert!(Arc::ptr_eq(&first.validated, &again.validated), "one validation mark per document");
         assert_eq!(docs.parsed.lock().unwrap().len(), 1, "the second request hit the cache");
         assert!(docs.parse(&mut Request::new("{ viewer "), true).is_err(), "a syntax error is still an error");
         let long = format!("{{ viewer {{ email }} }} # {}", "x".repeat(PARSED_CACHE_MAX_TEXT));

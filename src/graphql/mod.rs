@@ -67,6 +67,16 @@ fn builder() -> async_graphql::SchemaBuilder<query::Query, MutationRoot, subscri
 /// The schema an app serves, for its profile (introspection and field suggestions are off in
 /// production unless enabled). Run requests on it through [`run`].
 pub fn schema_for(app: &crate::app::App) -> GatewaySchema {
+    configured(app).finish()
+}
+
+/// [`schema_for`], validating only what depends on the request: for documents that passed the
+/// full validation before (see [`run::execute`]).
+pub fn prevalidated_schema_for(app: &crate::app::App) -> GatewaySchema {
+    configured(app).validation_mode(async_graphql::ValidationMode::Fast).finish()
+}
+
+fn configured(app: &crate::app::App) -> async_graphql::SchemaBuilder<query::Query, MutationRoot, subscription::Subscription> {
     let config = &app.config;
     let mut builder = builder();
     if !config.introspection {
@@ -76,7 +86,7 @@ pub fn schema_for(app: &crate::app::App) -> GatewaySchema {
         // "Did you mean …?" hints spell out the schema to someone who may not read it.
         builder = builder.disable_suggestions();
     }
-    builder.finish()
+    builder
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

@@ -9,16 +9,18 @@
 //! 10,000, 32 connections): see the README's "Performance" section.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{Data, Request, Response, ServerError, Variables};
+use async_graphql::{Data, Request, Response, ServerError, Value, Variables};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use tracing::Instrument;
 
 use super::GatewaySchema;
 use super::codes::{code_errors, with_code};
+use super::documents::Parsed;
 use super::limits::{analyze, check_text};
 use crate::app::AppState;
 use crate::metrics::{GaugeGuard, Metrics};
@@ -33,6 +35,8 @@ pub struct Operation {
     /// The parsed document and the variables, to put the response in selection order.
     doc: Arc<ExecutableDocument>,
     variables: Variables,
+    /// Whether the document passed the schema's full validation before ([`execute`]).
+    validated: Arc<AtomicBool>,
 }
 
 impl Operation {
@@ -65,12 +69,12 @@ pub fn admit(app: &AppState, request: &mut Request, admission: Admission) -> Res
     let variables = std::mem::take(&mut request.variables);
     let name = request.operation_name.take();
     let measured = match app.documents.parse(request, keep) {
-        Ok(doc) => analyze(&doc, &variables, limits).map_err(|r| r.into_server_error()).map(|_| doc),
+        Ok(parsed) => analyze(&parsed.doc, &variables, limits).map_err(|r| r.into_server_error()).map(|_| parsed),
         Err(e) => Err(with_code(e, "GRAPHQL_PARSE_FAILED")),
     };
     request.variables = variables;
     request.operation_name = name;
-    let doc = measured?;
+    let Parsed { doc, validated } = measured?;
     let (kind, own_name) = match super::order::operation(&doc, request.operation_name.as_deref()) {
         Some((own_name, op)) => {
             // async-graphql decides `@skip`/`@include` from the variables sent alone, ignoring
@@ -87,7 +91,7 @@ pub fn admit(app: &AppState, request: &mut Request, admission: Admission) -> Res
         None => (OperationType::Query, None),
     };
     let variables = request.variables.clone();
-    Ok(Operation { name: request.operation_name.clone().or(own_name), kind, doc, variables })
+    Ok(Operation { name: request.operation_name.clone().or(own_name), kind, doc, variables, validated })
 }
 
 /// Puts the response in selection order, codes its errors and counts them.
@@ -100,8 +104,25 @@ fn finish(metrics: &Metrics, response: Response, op: Option<&Operation>) -> Resp
     response
 }
 
-/// Executes an admitted query or mutation.
-pub async fn execute(app: &AppState, schema: &GatewaySchema, request: Request, op: &Operation) -> Response {
+/// Executes an admitted query or mutation, on `schema` (which validates a document in full)
+/// or on `prevalidated` (which checks only what depends on the request: async-graphql's
+/// `ValidationMode::Fast`).
+///
+/// Validating a document in full, every rule over every field on every request, was a third
+/// of the instructions of a `node(id:)` lookup once its token and column list were
+/// remembered (`benches/instructions.sh`). Of those rules, one reads the request
+/// (`ArgumentsOfCorrectType`, which checks each argument with its variables in place); the
+/// others depend on the document alone. So a document that passed them once (its parse is
+/// cached and shared: [`super::documents::Parsed::validated`]) runs on `prevalidated` when
+/// its variables pass that rule for certain ([`variables_plainly_valid`]); anything else
+/// runs the full validation, whose errors the client gets as before.
+pub async fn execute(
+    app: &AppState,
+    schema: &GatewaySchema,
+    prevalidated: &GatewaySchema,
+    request: Request,
+    op: &Operation,
+) -> Response {
     // Labelled only once the request runs: refused and unauthenticated requests do not take
     // any of the bounded label slots.
     let label = app.metrics.label(op.name.as_deref());
@@ -109,9 +130,42 @@ pub async fn execute(app: &AppState, schema: &GatewaySchema, request: Request, o
     let started = Instant::now();
     // SQLite's statements run on this thread: a request's reads never wait for a lock, and
     // its writes take their turn inside `transaction!` (crate::db::sqlite_runtime).
+    let known = op.validated.load(Ordering::Relaxed) && variables_plainly_valid(op);
+    let schema = if known { prevalidated } else { schema };
     let response = crate::db::inline(schema.execute(request).instrument(span)).await;
+    // A document that failed validation gets no data, only errors.
+    if !known && (response.errors.is_empty() || response.data != Value::Null) {
+        op.validated.store(true, Ordering::Relaxed);
+    }
     app.metrics.observe(&label, op.kind_name(), started.elapsed());
     finish(&app.metrics, response, Some(op))
+}
+
+/// Whether the request's variables pass the one validation rule that reads them, for certain:
+/// every variable the operation declares has a value (`admit` filled in the declared
+/// defaults) of a built-in scalar type that the scalar's own `is_valid` accepts, which is the
+/// check `ArgumentsOfCorrectType` applies to it (null is never one of them). Where the
+/// variable is used, its type is the declared one or a looser one: `VariableInAllowedPosition`
+/// checked that with the document. Enums, input objects, lists, custom scalars, nulls and
+/// missing values leave the decision to the full validation.
+fn variables_plainly_valid(op: &Operation) -> bool {
+    use async_graphql::ScalarType;
+    use async_graphql::parser::types::BaseType;
+    let Some((_, operation)) = super::order::operation(&op.doc, op.name.as_deref()) else { return false };
+    operation.variable_definitions.iter().all(|def| {
+        let def = &def.node;
+        let (BaseType::Named(ty), Some(value)) = (&def.var_type.node.base, op.variables.get(&def.name.node)) else {
+            return false;
+        };
+        match ty.as_str() {
+            "ID" => <async_graphql::ID as ScalarType>::is_valid(value),
+            "String" => <String as ScalarType>::is_valid(value),
+            "Int" => <i32 as ScalarType>::is_valid(value),
+            "Float" => <f64 as ScalarType>::is_valid(value),
+            "Boolean" => <bool as ScalarType>::is_valid(value),
+            _ => false,
+        }
+    })
 }
 
 /// Admits and executes a request of an authenticated WebSocket caller as one stream of
@@ -156,4 +210,57 @@ pub fn stream(
             response
         })
         .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn op(query: &str, variables: serde_json::Value) -> Operation {
+        Operation {
+            name: None,
+            kind: OperationType::Query,
+            doc: Arc::new(async_graphql::parser::parse_query(query).unwrap()),
+            variables: Variables::from_json(variables),
+            validated: Default::default(),
+        }
+    }
+
+    #[test]
+    fn only_values_their_scalar_accepts_skip_the_full_validation() {
+        let q = "query Q($id: ID!, $n: Int, $s: String!, $b: Boolean!, $x: Float!) { __typename }";
+        let good = json!({ "id": "a", "n": 3, "s": "x", "b": true, "x": 1.5 });
+        assert!(variables_plainly_valid(&op(q, good.clone())));
+        assert!(variables_plainly_valid(&op(q, json!({ "id": 7, "n": 3, "s": "x", "b": false, "x": 2 }))));
+        for (name, value) in [
+            ("id", json!(null)),
+            ("id", json!(true)),
+            ("id", json!(1.5)),
+            ("n", json!(null)),
+            ("n", json!("3")),
+            ("s", json!(5)),
+            ("b", json!("true")),
+            ("x", json!("1.5")),
+        ] {
+            let mut variables = good.clone();
+            variables[name] = value;
+            assert!(!variables_plainly_valid(&op(q, variables.clone())), "{variables}");
+        }
+        let mut missing = good.clone();
+        missing.as_object_mut().unwrap().remove("n");
+        assert!(!variables_plainly_valid(&op(q, missing)), "a missing value");
+        // Types other than the built-in scalars go through the full validation.
+        for (q, variables) in [
+            ("query($f: CustomerFilter) { __typename }", json!({ "f": {} })),
+            ("query($c: Cloud!) { __typename }", json!({ "c": "COMMERCIAL" })),
+            ("query($ids: [ID!]!) { __typename }", json!({ "ids": ["a"] })),
+            ("query($t: DateTime!) { __typename }", json!({ "t": "2026-12-07T00:00:00Z" })),
+        ] {
+            assert!(!variables_plainly_valid(&op(q, variables)), "{q}");
+        }
+        // No variables: nothing to check.
+        assert!(variables_plainly_valid(&op("{ __typename }", json!({}))));
+    }
 }

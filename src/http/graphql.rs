@@ -336,7 +336,7 @@ async fn admit_and_run(
                 "INTROSPECTION_DISABLED",
             )]));
         }
-        Outcome::Response(run::execute(&shared.app, &shared.schema, request, &op).await)
+        Outcome::Response(run::execute(&shared.app, &shared.schema, &shared.prevalidated, request, &op).await)
     };
     match tokio::time::timeout(limits.execution_timeout, run).await {
         Ok(outcome) => outcome,

@@ -24,13 +24,15 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::app::AppState;
 use crate::config::CorsOrigins;
-use crate::graphql::{GatewaySchema, schema_for};
+use crate::graphql::{GatewaySchema, prevalidated_schema_for, schema_for};
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct Shared {
     pub app: AppState,
     pub schema: GatewaySchema,
+    /// The same schema, for documents already validated (`graphql::run::execute`).
+    pub prevalidated: GatewaySchema,
 }
 
 /// Builds the router over a started `App`: the one entry point for `serve` and for tests.
@@ -39,7 +41,7 @@ pub fn app(state: AppState) -> Router {
     let graphiql_on = state.config.graphiql;
     // The handlers read the body themselves, within `limits.max_body_bytes`.
     let body_limit = state.config.limits.max_body_bytes;
-    let shared = Shared { schema: schema_for(&state), app: state };
+    let shared = Shared { schema: schema_for(&state), prevalidated: prevalidated_schema_for(&state), app: state };
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
