@@ -76,7 +76,9 @@ pub fn prevalidated_schema_for(app: &crate::app::App) -> GatewaySchema {
     configured(app).validation_mode(async_graphql::ValidationMode::Fast).finish()
 }
 
-fn configured(app: &crate::app::App) -> async_graphql::SchemaBuilder<query::Query, MutationRoot, subscription::Subscription> {
+fn configured(
+    app: &crate::app::App,
+) -> async_graphql::SchemaBuilder<query::Query, MutationRoot, subscription::Subscription> {
     let config = &app.config;
     let mut builder = builder();
     if !config.introspection {
