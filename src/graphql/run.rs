@@ -128,10 +128,10 @@ pub async fn execute(
     let label = app.metrics.label(op.name.as_deref());
     let span = tracing::info_span!("graphql", operation = %label, kind = op.kind_name());
     let started = Instant::now();
-    // SQLite's statements run on this thread: a request's reads never wait for a lock, and
-    // its writes take their turn inside `transaction!` (crate::db::sqlite_runtime).
     let known = op.validated.load(Ordering::Relaxed) && variables_plainly_valid(op);
     let schema = if known { prevalidated } else { schema };
+    // SQLite's statements run on this thread: a request's reads never wait for a lock, and
+    // its writes take their turn inside `transaction!` (crate::db::sqlite_runtime).
     let response = crate::db::inline(schema.execute(request).instrument(span)).await;
     // A document that failed validation gets no data, only errors.
     if !known && (response.errors.is_empty() || response.data != Value::Null) {
