@@ -146,8 +146,12 @@ pub struct TokenKeys {
 /// again on every use, the same way as the first time.
 #[derive(Default)]
 struct VerifiedTokens {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (Claims, Identity)>>,
+    entries: std::sync::Mutex<std::collections::HashMap<String, Verified>>,
 }
+
+/// A verified token's claims and who it speaks for, shared: a hit clones only what its caller
+/// uses.
+type Verified = std::sync::Arc<(Claims, Identity)>;
 
 /// Tokens kept before the cache starts over (a few hundred bytes each: ~2 MB at most).
 const VERIFIED_TOKENS_MAX: usize = 4_096;
@@ -155,9 +159,10 @@ const VERIFIED_TOKENS_MAX: usize = 4_096;
 impl VerifiedTokens {
     /// What `token` said, if it verified before and its time claims still hold at `now`
     /// (seconds since the epoch) give or take `leeway`; an expired token is forgotten.
-    fn get(&self, token: &str, now: i64, leeway: i64) -> Option<AppResult<(Claims, Identity)>> {
+    fn get(&self, token: &str, now: i64, leeway: i64) -> Option<AppResult<Verified>> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (claims, identity) = entries.get(token)?;
+        let verified = entries.get(token)?;
+        let claims = &verified.0;
         // As jsonwebtoken checks them (`Validation::validate_exp`, `validate_nbf`).
         if claims.exp < now.saturating_sub(leeway) {
             entries.remove(token);
@@ -166,10 +171,10 @@ impl VerifiedTokens {
         if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
             return Some(Err(unauthenticated("it is not valid yet (its `nbf` is in the future)")));
         }
-        Some(Ok((claims.clone(), identity.clone())))
+        Some(Ok(verified.clone()))
     }
 
-    fn put(&self, token: &str, verified: &(Claims, Identity)) {
+    fn put(&self, token: &str, verified: &Verified) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= VERIFIED_TOKENS_MAX {
             entries.clear();
@@ -315,17 +320,22 @@ impl TokenKeys {
     /// Verifies signature, algorithm, issuer, audience, expiry and not-before; returns who the
     /// token speaks for.
     pub fn verify(&self, token: &str) -> AppResult<Identity> {
-        self.verify_claims(token).map(|(_, identity)| identity)
+        self.verify_shared(token).map(|verified| verified.1.clone())
     }
 
     /// Like `verify`, returning every claim too (a WebSocket closes when `exp` passes).
     pub fn verify_claims(&self, token: &str) -> AppResult<(Claims, Identity)> {
+        self.verify_shared(token).map(|verified| verified.as_ref().clone())
+    }
+
+    /// What a token says, from the tokens kept as verified or checked in full and kept.
+    fn verify_shared(&self, token: &str) -> AppResult<Verified> {
         let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
         let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
         if let Some(known) = self.verified.get(token, now, leeway) {
             return known;
         }
-        let verified = self.verify_signed(token)?;
+        let verified = std::sync::Arc::new(self.verify_signed(token)?);
         self.verified.put(token, &verified);
         Ok(verified)
     }
@@ -486,7 +496,7 @@ mod tests {
         // A token whose `nbf` is ahead of the clock is refused while it is.
         let mut early = claims.clone();
         early.nbf = Some(now + 600);
-        keys.verified.put("early", &(early, Identity::Agent("agent-1".into())));
+        keys.verified.put("early", &std::sync::Arc::new((early, Identity::Agent("agent-1".into()))));
         assert!(keys.verified.get("early", now, 60).unwrap().is_err());
         assert!(keys.verified.get("early", now + 600, 60).unwrap().is_ok());
     }
@@ -495,7 +505,7 @@ mod tests {
     fn verified_tokens_are_bounded() {
         let keys = TokenKeys::new("0123456789abcdef0123456789abcdef");
         let token = keys.issue("agent-1", Utc::now(), Duration::hours(1)).unwrap();
-        let verified = keys.verify_claims(&token).unwrap();
+        let verified = std::sync::Arc::new(keys.verify_claims(&token).unwrap());
         for i in 0..VERIFIED_TOKENS_MAX + 10 {
             keys.verified.put(&format!("token-{i}"), &verified);
             assert!(keys.verified_count() <= VERIFIED_TOKENS_MAX);
