@@ -100,7 +100,9 @@ pub fn sdl() -> String {
 /// and the instant the request is evaluated at (one instant for the whole response).
 pub struct RequestCtx {
     pub caller: Caller,
-    pub repo: Repo,
+    /// The caller's repository, shared with the request's loaders (one per request, not one
+    /// per loader: each copy cost a dozen atomic counts on values every request shares).
+    pub repo: Arc<Repo>,
     pub loaders: LazyLoaders,
     pub clock: Arc<dyn Clock>,
     pub now: DateTime<Utc>,
@@ -111,11 +113,13 @@ pub struct RequestCtx {
 
 impl RequestCtx {
     pub fn new(caller: Caller, app: &crate::app::App) -> RequestCtx {
-        let repo = Repo::new(app.db.clone(), caller.partner_id.clone(), Some(app.events.clone()))
-            .of_kind(caller.partner_kind)
-            .with_sla(app.config.sla)
-            .with_outbound(app.outbound_partner.get().map(String::as_str) == Some(caller.partner_id.as_str()))
-            .with_outbound_azure(app.config.sources.as_ref().is_some_and(|s| s.azure_support.is_some()));
+        let repo = Arc::new(
+            Repo::new(app.db.clone(), caller.partner_id.clone(), Some(app.events.clone()))
+                .of_kind(caller.partner_kind)
+                .with_sla(app.config.sla)
+                .with_outbound(app.outbound_partner.get().map(String::as_str) == Some(caller.partner_id.as_str()))
+                .with_outbound_azure(app.config.sources.as_ref().is_some_and(|s| s.azure_support.is_some())),
+        );
         let loaders = LazyLoaders::new(&repo);
         let now = app.clock.now();
         let production = app.config.profile == crate::config::Profile::Production;

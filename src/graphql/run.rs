@@ -132,7 +132,9 @@ pub async fn execute(
     let schema = if known { prevalidated } else { schema };
     // SQLite's statements run on this thread: a request's reads never wait for a lock, and
     // its writes take their turn inside `transaction!` (crate::db::sqlite_runtime).
-    let response = crate::db::inline(schema.execute(request).instrument(span)).await;
+    // Boxed: async-graphql's execution is a large future, and each `async fn` that held it in
+    // place copied all of it when its own future moved (into the timeout, into axum's box).
+    let response = crate::db::inline(Box::pin(schema.execute(request).instrument(span))).await;
     // A document that failed validation gets no data, only errors.
     if !known && (response.errors.is_empty() || response.data != Value::Null) {
         op.validated.store(true, Ordering::Relaxed);

@@ -385,7 +385,7 @@ struct Countdown {
     mode: Mode,
     /// In filter mode: every matching running clock is followed (none was left out by the cap).
     complete: bool,
-    repo: crate::repo::Repo,
+    repo: Arc<crate::repo::Repo>,
     events: tokio::sync::broadcast::Receiver<Arc<Event>>,
     clock: Arc<dyn crate::clock::Clock>,
     interval: Duration,

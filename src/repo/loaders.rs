@@ -15,7 +15,7 @@ use crate::domain::sla::BusinessCalendar;
 use crate::error::{AppError, AppResult};
 
 /// A loader of this gateway: its batches run on the request's repository.
-pub type BatchLoader<K, V> = super::batch::BatchLoader<Repo, K, V>;
+pub type BatchLoader<K, V> = super::batch::BatchLoader<Arc<Repo>, K, V>;
 
 /// Loads one key through a request's loader.
 pub async fn load<K, V>(loader: &BatchLoader<K, V>, key: K) -> AppResult<V>
@@ -201,12 +201,12 @@ impl Repo {
 pub struct LazyLoaders(Arc<LazyInner>);
 
 struct LazyInner {
-    repo: Repo,
+    repo: Arc<Repo>,
     cell: std::sync::OnceLock<Loaders>,
 }
 
 impl LazyLoaders {
-    pub fn new(repo: &Repo) -> LazyLoaders {
+    pub fn new(repo: &Arc<Repo>) -> LazyLoaders {
         LazyLoaders(Arc::new(LazyInner { repo: repo.clone(), cell: std::sync::OnceLock::new() }))
     }
 
@@ -280,7 +280,7 @@ macro_rules! loaders {
         }
 
         impl Loaders {
-            pub fn new(repo: &Repo) -> Loaders {
+            pub fn new(repo: &Arc<Repo>) -> Loaders {
                 Loaders {
                     $($field: BatchLoader::new(repo.clone(), |$repo, $keys| Box::pin(async move { $body })),)+
                 }
@@ -376,7 +376,7 @@ loaders! {
 }
 
 /// Business calendars through the process's cache; the ones missing from it in one batch.
-async fn calendars(repo: Repo, keys: Vec<CalendarKey>) -> AppResult<Map<CalendarKey, Option<Arc<CalendarData>>>> {
+async fn calendars(repo: Arc<Repo>, keys: Vec<CalendarKey>) -> AppResult<Map<CalendarKey, Option<Arc<CalendarData>>>> {
     let cache = repo.db.calendars.clone();
     // Another partner's calendar is not there for this one.
     let visible =
