@@ -8,7 +8,6 @@
 //! once, after execution: a walk over the response beside the document, which costs far less
 //! than resolving it and leaves objects already in order untouched.
 
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::OnceLock;
 
@@ -17,6 +16,12 @@ use async_graphql::parser::types::{
     TypeCondition, TypeKind,
 };
 use async_graphql::{Name, Positioned, Value, Variables};
+
+/// The walk's maps, hashed with foldhash: their keys are the schema's own type and field names,
+/// looked up a few times for every object of an answer, and SipHash cost ~5,000 instructions of
+/// a `node(id:)` lookup.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// What the walk needs to know of the schema: each type's fields' named types, which types
 /// are abstract, and which object types each abstract type covers.
@@ -31,8 +36,8 @@ impl Types {
     fn of_schema() -> Types {
         let doc = async_graphql::parser::parse_schema(super::sdl()).expect("the schema's own SDL parses");
         let mut types = Types {
-            fields: HashMap::new(),
-            covers: HashMap::new(),
+            fields: HashMap::default(),
+            covers: HashMap::default(),
             roots: ["Query".into(), "Mutation".into(), "Subscription".into()],
         };
         for def in doc.definitions {
@@ -228,7 +233,7 @@ impl<'d> Walk<'d> {
             return found.clone();
         }
         let mut entries = Vec::new();
-        let mut spread = HashSet::new();
+        let mut spread = HashSet::default();
         for set in sets {
             self.collect_set(set, ty, &mut entries, &mut spread);
         }
