@@ -16,12 +16,10 @@ use async_graphql::parser::types::{
     TypeCondition, TypeKind,
 };
 use async_graphql::{Name, Positioned, Value, Variables};
-
-/// The walk's maps, hashed with foldhash: their keys are the schema's own type and field names,
-/// looked up a few times for every object of an answer, and SipHash cost ~5,000 instructions of
-/// a `node(id:)` lookup.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+// foldhash's maps, not SipHash's: their keys are the schema's own type and field names, looked
+// up a few times for every object of an answer, and SipHash cost ~5,000 instructions of a
+// `node(id:)` lookup.
+use foldhash::{HashMap, HashSet};
 
 /// What the walk needs to know of the schema: each type's fields' named types, which types
 /// are abstract, and which object types each abstract type covers.
