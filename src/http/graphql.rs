@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::Shared;
+use super::json::{self, WriteJson};
 use crate::auth::{Caller, Identity, bearer};
 use crate::error::{AppError, AppResult};
 use crate::graphql::RequestCtx;
@@ -207,7 +208,7 @@ async fn batch(shared: &Shared, headers: &HeaderMap, body: &[u8], accept: &'stat
         let response = prepare_and_run(shared, headers, wire, false).await;
         responses.push(response);
     }
-    json_response(StatusCode::OK, accept, &responses)
+    json_response(StatusCode::OK, accept, &Batch(responses))
 }
 
 /// What one request came to: a response, and the status it asks for.
@@ -243,16 +244,33 @@ async fn execute_http(
     }
 }
 
-impl serde::Serialize for Outcome {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl WriteJson for Outcome {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Outcome::Response(r) => Wire(r).serialize(s),
+            Outcome::Response(r) => Wire(r).write_json(out),
             Outcome::Refused(_, e) => {
                 let gql: async_graphql::Error = e.clone().into();
                 Wire(&async_graphql::Response::from_errors(vec![gql.into_server_error(async_graphql::Pos::default())]))
-                    .serialize(s)
+                    .write_json(out)
             }
         }
+    }
+}
+
+/// A batch's responses, in the order of its requests.
+struct Batch(Vec<Outcome>);
+
+impl WriteJson for Batch {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.push(b'[');
+        for (i, outcome) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            outcome.write_json(out)?;
+        }
+        out.push(b']');
+        Ok(())
     }
 }
 
@@ -459,18 +477,19 @@ fn selects_introspection(doc: Option<&async_graphql::parser::types::ExecutableDo
 /// (the GraphQL specification's request errors), anything else is sent as is.
 struct Wire<'a>(&'a async_graphql::Response);
 
-impl serde::Serialize for Wire<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
+impl WriteJson for Wire<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         if !is_request_error(self.0) {
-            return self.0.serialize(s);
+            return json::response(out, self.0);
         }
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("errors", &self.0.errors)?;
+        out.extend_from_slice(b"{\"errors\":");
+        serde_json::to_writer(&mut *out, &self.0.errors)?;
         if !self.0.extensions.is_empty() {
-            map.serialize_entry("extensions", &self.0.extensions)?;
+            out.extend_from_slice(b",\"extensions\":");
+            serde_json::to_writer(&mut *out, &self.0.extensions)?;
         }
-        map.end()
+        out.push(b'}');
+        Ok(())
     }
 }
 
@@ -522,10 +541,14 @@ fn not_acceptable() -> Response {
         .into_response()
 }
 
-fn json_response<T: serde::Serialize>(status: StatusCode, content_type: &'static str, body: &T) -> Response {
-    match serde_json::to_vec(body) {
+fn json_response(status: StatusCode, content_type: &'static str, body: &impl WriteJson) -> Response {
+    match json::to_bytes(body) {
         Ok(bytes) => {
-            (status, [(header::CONTENT_TYPE, format!("{content_type}; charset=utf-8"))], bytes).into_response()
+            let content_type = match content_type {
+                GRAPHQL_RESPONSE_JSON => HeaderValue::from_static("application/graphql-response+json; charset=utf-8"),
+                _ => HeaderValue::from_static("application/json; charset=utf-8"),
+            };
+            (status, [(header::CONTENT_TYPE, content_type)], bytes).into_response()
         }
         Err(e) => {
             tracing::error!(error.detail = %e, "encoding a response");
