@@ -19,7 +19,6 @@
 //! load them again, one of them leading the next batch. A key whose every load was dropped may
 //! still be fetched by the next batch (wasted work, never a wrong answer).
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
@@ -42,8 +41,8 @@ pub type FetchFn<C, K, V> = fn(C, Vec<K>) -> BoxFut<AppResult<Map<K, V>>>;
 /// The maps loaders keep and fetches return: std's, hashed with foldhash (seeded at random
 /// per process) instead of SipHash, which was ~4 % of the gateway's instructions on P3
 /// (a request's keys are inserted, looked up and removed several times each).
-pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-type Set<K> = HashSet<K, foldhash::fast::RandomState>;
+pub type Map<K, V> = foldhash::HashMap<K, V>;
+type Set<K> = foldhash::HashSet<K>;
 type Done = Shared<tokio::sync::oneshot::Receiver<()>>;
 
 struct State<K, V> {
