@@ -17,6 +17,7 @@ on_both_backends!(
     relay_paging_forward_and_backward,
     nested_pages_cut_in_the_database_match_the_counted_lists,
     nested_lists_of_few_fields_read_the_same_values_as_whole_requests,
+    nested_subscriptions_of_few_fields_read_the_same_values_as_whole_ones,
     page_size_is_bounded,
     service_request_filters_and_ordering,
     sla_state_filter_matches_served_state,
@@ -732,22 +733,43 @@ fn northwind_demo_requests() -> i64 {
         .count() as i64
 }
 
+/// Checks that each item `items` picks out of each query's answer has the values its global id
+/// reads with `by_id` (a `node(id: $id)` query of every field), for both partners' admins.
+async fn items_read_as_whole(t: &TestApp, queries: &[String], by_id: &str, items: impl Fn(&Value) -> Vec<Value>) {
+    for agent in [NORTHWIND_ADMIN, FABRIKAM_ADMIN] {
+        for query in queries {
+            let d = t.data(agent, query, json!({})).await;
+            let items = items(&d);
+            assert!(items.len() >= 8, "{agent}: the demo data has the items of `{query}`");
+            for item in items {
+                let read = t.data(agent, by_id, json!({ "id": item["id"] })).await;
+                for (key, value) in item.as_object().unwrap() {
+                    assert_eq!(Some(value), read["node"].get(key), "{agent}: `{key}` of {} in `{query}`", item["id"]);
+                }
+            }
+        }
+    }
+}
+
+/// The fields of a type's summary, each with a selection where it is an object or a list.
+fn selecting<'a>(summary: &[&'a str], selections: &[(&str, &'a str)]) -> String {
+    let field = |field: &&'a str| selections.iter().find(|(name, _)| name == field).map_or(*field, |(_, s)| *s);
+    summary.iter().map(field).collect::<Vec<_>>().join(" ")
+}
+
 /// A nested list of requests whose items select only fields of the summary reads only its
 /// columns (`SUMMARY_FIELDS`); every such field must resolve as on the request read whole
 /// (`node(id:)`), and a list selecting any other field must read every column.
 async fn nested_lists_of_few_fields_read_the_same_values_as_whole_requests(t: TestApp) {
-    // Every summary field, with a selection where it is an object or a list.
-    let summary: Vec<String> = support_gateway::graphql::types::SUMMARY_FIELDS
-        .iter()
-        .map(|field| match *field {
-            "customer" => "customer { id companyName }".to_owned(),
-            "subscription" => "subscription { id offerName }".to_owned(),
-            "notes" => "notes(first: 3) { totalCount nodes { id body } }".to_owned(),
-            "history" => "history(last: 2) { nodes { kind createdAt } }".to_owned(),
-            field => field.to_owned(),
-        })
-        .collect();
-    let summary = summary.join(" ");
+    let summary = selecting(
+        support_gateway::graphql::types::SUMMARY_FIELDS,
+        &[
+            ("customer", "customer { id companyName }"),
+            ("subscription", "subscription { id offerName }"),
+            ("notes", "notes(first: 3) { totalCount nodes { id body } }"),
+            ("history", "history(last: 2) { nodes { kind createdAt } }"),
+        ],
+    );
     // And fields read from other columns: directly, in a fragment, under `edges` or `nodes`.
     let whole = format!("{summary} description contact {{ email }} sla {{ state dueAt targetMinutes }} upstreamState");
     let nested = |requests: &str| {
@@ -756,31 +778,59 @@ async fn nested_lists_of_few_fields_read_the_same_values_as_whole_requests(t: Te
                subscriptions(first: 3) {{ nodes {{ serviceRequests(first: 3) {{ nodes {{ {requests} }} }} }} }} }} }} }}"
         )
     };
+    let queries = [
+        nested(&summary),
+        nested(&whole),
+        format!("{} fragment R on ServiceRequest {{ {whole} }}", nested("...R")),
+        nested(&format!("{summary} ... on ServiceRequest {{ description }}")),
+    ];
     let by_id = format!("query($id: ID!) {{ node(id: $id) {{ ... on ServiceRequest {{ {whole} }} }} }}");
-    let fragment = format!("fragment R on ServiceRequest {{ {whole} }}");
-    for agent in [NORTHWIND_ADMIN, FABRIKAM_ADMIN] {
-        for query in [
-            nested(&summary),
-            nested(&whole),
-            format!("{} {fragment}", nested("...R")),
-            nested(&format!("{summary} ... on ServiceRequest {{ description }}")),
-        ] {
-            let d = t.data(agent, &query, json!({})).await;
-            let mut items: Vec<Value> = Vec::new();
-            for customer in d["customers"]["nodes"].as_array().unwrap() {
-                items
-                    .extend(customer["serviceRequests"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()));
-                for subscription in customer["subscriptions"]["nodes"].as_array().unwrap() {
-                    items.extend(subscription["serviceRequests"]["nodes"].as_array().unwrap().iter().cloned());
-                }
-            }
-            assert!(items.len() >= 8, "{agent}: the demo data lists requests under customers and subscriptions");
-            for item in items {
-                let read = t.data(agent, &by_id, json!({ "id": item["id"] })).await;
-                for (key, value) in item.as_object().unwrap() {
-                    assert_eq!(Some(value), read["node"].get(key), "{agent}: `{key}` of {} in `{query}`", item["id"]);
-                }
+    items_read_as_whole(&t, &queries, &by_id, |d| {
+        let mut items = Vec::new();
+        for customer in d["customers"]["nodes"].as_array().unwrap() {
+            items.extend(customer["serviceRequests"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()));
+            for subscription in customer["subscriptions"]["nodes"].as_array().unwrap() {
+                items.extend(subscription["serviceRequests"]["nodes"].as_array().unwrap().iter().cloned());
             }
         }
-    }
+        items
+    })
+    .await;
+}
+
+/// As [`nested_lists_of_few_fields_read_the_same_values_as_whole_requests`], for the
+/// subscriptions customers list.
+async fn nested_subscriptions_of_few_fields_read_the_same_values_as_whole_ones(t: TestApp) {
+    let summary = selecting(
+        support_gateway::graphql::types::SUBSCRIPTION_SUMMARY_FIELDS,
+        &[
+            ("customer", "customer { id companyName }"),
+            ("serviceRequests", "serviceRequests(first: 2) { nodes { id title status } }"),
+        ],
+    );
+    let whole = format!("{summary} owner billingCycle azureSubscriptionId source upstreamId syncedAt");
+    let nested = |subscriptions: &str| {
+        format!(
+            "{{ customers(first: 8) {{ nodes {{ subscriptions(first: 3) {{ nodes {{ {subscriptions} }} }} }}
+               edges {{ node {{ subscriptions(first: 2) {{ edges {{ node {{ {subscriptions} }} }} }} }} }} }} }}"
+        )
+    };
+    let queries = [
+        nested(&summary),
+        nested(&whole),
+        format!("{} fragment S on Subscription {{ {whole} }}", nested("...S")),
+        nested(&format!("{summary} ... on Subscription {{ owner }}")),
+    ];
+    let by_id = format!("query($id: ID!) {{ node(id: $id) {{ ... on Subscription {{ {whole} }} }} }}");
+    items_read_as_whole(&t, &queries, &by_id, |d| {
+        let mut items = Vec::new();
+        for customer in d["customers"]["nodes"].as_array().unwrap() {
+            items.extend(customer["subscriptions"]["nodes"].as_array().unwrap().iter().cloned());
+        }
+        for edge in d["customers"]["edges"].as_array().unwrap() {
+            items.extend(edge["node"]["subscriptions"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()));
+        }
+        items
+    })
+    .await;
 }

@@ -154,6 +154,61 @@ pub struct MarketplaceProductRow {
     pub partner_id: Option<String>,
 }
 
+/// The columns of a subscription that a list of subscriptions usually shows: what a nested
+/// connection reads when its items select nothing else (`Columns::Summary`), as
+/// [`ServiceRequestSummaryRow`] does for requests. The benchmark's nested page reads 60
+/// subscriptions a request with 6 of their 16 columns selected.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = subscriptions)]
+pub struct SubscriptionSummaryRow {
+    pub id: String,
+    pub partner_id: String,
+    pub customer_id: Option<String>,
+    pub product_family: String,
+    pub offer_name: String,
+    pub status: String,
+    pub quantity: i64,
+    pub is_trial: bool,
+    pub created_at: NaiveDateTime,
+}
+
+impl From<SubscriptionSummaryRow> for SubscriptionRow {
+    /// A row holding the summary's columns; every other column is empty (empty text, `None`).
+    /// Only fields that read the summary's columns may be resolved on it
+    /// (`graphql::types::subscription::SUMMARY_FIELDS`).
+    fn from(row: SubscriptionSummaryRow) -> SubscriptionRow {
+        let SubscriptionSummaryRow {
+            id,
+            partner_id,
+            customer_id,
+            product_family,
+            offer_name,
+            status,
+            quantity,
+            is_trial,
+            created_at,
+        } = row;
+        SubscriptionRow {
+            id,
+            partner_id,
+            provider_id: None,
+            customer_id,
+            owner: String::new(),
+            product_family,
+            offer_name,
+            status,
+            billing_cycle: String::new(),
+            quantity,
+            is_trial,
+            azure_subscription_id: None,
+            created_at,
+            source: String::new(),
+            upstream_id: None,
+            synced_at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = customer_marketplace_products)]
 pub struct CustomerProductRow {

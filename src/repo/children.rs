@@ -294,25 +294,39 @@ impl Repo {
         .await
     }
 
-    /// The first `limit` subscriptions of each customer, in the connection's order.
+    /// The first `limit` subscriptions of each customer, in the connection's order, with the
+    /// `columns` their list needs.
     pub async fn first_subscriptions_of_customers(
         &self,
         ids: &[String],
         limit: i64,
+        columns: Columns,
     ) -> AppResult<Vec<SubscriptionRow>> {
         let p = &self.partner_id;
-        Ok(first_children!(
-            self,
-            Children::SubscriptionsOfCustomer,
-            ids,
-            limit,
-            subscriptions::table,
-            indexes::SubscriptionsPk,
-            |rows| rows
-                .filter(unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p)))
-                .order((subscriptions::created_at, subscriptions::id))
-                .select(row_columns::<SubscriptionRow, _>())
-        ))
+        macro_rules! first_subscriptions {
+            ($select:expr) => {
+                first_children!(
+                    self,
+                    Children::SubscriptionsOfCustomer,
+                    ids,
+                    limit,
+                    subscriptions::table,
+                    indexes::SubscriptionsPk,
+                    |rows| rows
+                        .filter(
+                            unindexed(subscriptions::partner_id).eq(p).or(unindexed(subscriptions::provider_id).eq(p))
+                        )
+                        .order((subscriptions::created_at, subscriptions::id))
+                        .select($select)
+                )
+            };
+        }
+        Ok(match columns {
+            Columns::All => first_subscriptions!(row_columns::<SubscriptionRow, _>()),
+            Columns::Summary => {
+                first_subscriptions!(SubscriptionSummaryRow::as_select()).into_iter().map(Into::into).collect()
+            }
+        })
     }
 
     /// The first `limit` service requests of each customer or subscription, newest first,

@@ -348,7 +348,7 @@ loaders! {
     };
     /// The first subscriptions of customers (nested pages that do not count).
     first_subscriptions_of_customer: FirstOf => List<SubscriptionRow> = |repo, keys| {
-        first_lists!(keys, |ids, limit, _columns| repo.first_subscriptions_of_customers(&ids, limit), |r| r
+        first_lists!(keys, |ids, limit, columns| repo.first_subscriptions_of_customers(&ids, limit, columns), |r| r
             .customer_id
             .clone()
             .unwrap_or_default())

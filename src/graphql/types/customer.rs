@@ -2,6 +2,7 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::request::SUMMARY_FIELDS;
+use super::subscription::SUBSCRIPTION_SUMMARY_FIELDS;
 use super::{
     BusinessCalendar, MarketplaceProduct, Partner, ServiceRequest, Subscription, parse, plain_provenance, utc,
 };
@@ -12,7 +13,6 @@ use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::joined::{Plain, plain_enum, plain_opt_time, plain_text, plain_time, plain_value};
 use crate::graphql::rc;
 use crate::paging::PageArgs;
-use crate::repo::Columns;
 use crate::repo::loaders::{
     CalendarKey, DomainsOfCustomer, FirstOf, PartnerKey, ProductsOfCustomer, RequestsOfCustomer,
     SubscriptionsOfCustomer, load,
@@ -175,7 +175,7 @@ impl Customer {
         {
             let rows = load(
                 &rc(ctx)?.loaders.first_subscriptions_of_customer,
-                FirstOf::new(&self.0.id, window.end + 1, Columns::All),
+                FirstOf::new(&self.0.id, window.end + 1, item_columns(ctx.field(), SUBSCRIPTION_SUMMARY_FIELDS)),
             )
             .await?;
             return Ok(from_first(&rows, window, Subscription));

@@ -12,7 +12,7 @@ pub use customer::Customer;
 pub use partner::{Agent, Partner, Viewer};
 pub use product::{IsvSupportContacts, MarketplaceProduct, SupportTopic};
 pub use request::{HistoryEntry, Note, Route, SUMMARY_FIELDS, ServiceRequest, Sla};
-pub use subscription::Subscription;
+pub use subscription::{SUBSCRIPTION_SUMMARY_FIELDS, Subscription};
 
 crate::graphql::connection::listed!(
     AdminChange,

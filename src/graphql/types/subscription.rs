@@ -12,6 +12,25 @@ use crate::graphql::rc;
 use crate::paging::PageArgs;
 use crate::repo::loaders::{CustomerKey, FirstOf, RequestsOfSubscription, load};
 
+/// The fields of a subscription whose resolvers read only the columns of its summary
+/// ([`crate::db::models::SubscriptionSummaryRow`]): a nested list of subscriptions whose
+/// items select no other field reads only those columns. Add a field here only if its
+/// resolver reads nothing else of the row;
+/// `tests/graph.rs::nested_subscriptions_of_few_fields_read_the_same_values_as_whole_ones`
+/// compares every one of them, read through a summary, with the subscription read whole.
+pub const SUBSCRIPTION_SUMMARY_FIELDS: &[&str] = &[
+    "__typename",
+    "id",
+    "customer",
+    "productFamily",
+    "offerName",
+    "status",
+    "quantity",
+    "isTrial",
+    "createdAt",
+    "serviceRequests",
+];
+
 /// A subscription of a customer, or of the partner's own tenant.
 #[derive(Clone)]
 pub struct Subscription(pub SubscriptionRow);
