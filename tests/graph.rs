@@ -18,6 +18,7 @@ on_both_backends!(
     nested_pages_cut_in_the_database_match_the_counted_lists,
     nested_lists_of_few_fields_read_the_same_values_as_whole_requests,
     nested_subscriptions_of_few_fields_read_the_same_values_as_whole_ones,
+    customer_pages_of_few_fields_read_the_same_values_as_whole_ones,
     page_size_is_bounded,
     service_request_filters_and_ordering,
     sla_state_filter_matches_served_state,
@@ -749,6 +750,44 @@ async fn items_read_as_whole(t: &TestApp, queries: &[String], by_id: &str, items
             }
         }
     }
+}
+
+/// As [`nested_lists_of_few_fields_read_the_same_values_as_whole_requests`], for the root
+/// page of customers: cut by the customers' own index and by the search's terms, seen by a
+/// direct partner and by an indirect provider (whose resellers' customers are read-only).
+async fn customer_pages_of_few_fields_read_the_same_values_as_whole_ones(t: TestApp) {
+    let summary = selecting(
+        support_gateway::graphql::types::CUSTOMER_SUMMARY_FIELDS,
+        &[
+            ("reseller", "reseller { id name }"),
+            ("subscriptions", "subscriptions(first: 2) { nodes { id offerName } }"),
+            ("serviceRequests", "serviceRequests(first: 2) { nodes { id title } }"),
+            ("marketplaceProducts", "marketplaceProducts(first: 2) { nodes { id name } }"),
+        ],
+    );
+    let whole = format!(
+        "{summary} tenantId timeZone delegatedAdminPrivileges azureAccessGranted businessCalendar {{ id }}
+         source upstreamId syncedAt relationshipEndedAt"
+    );
+    let pages = |customers: &str| {
+        format!(
+            "{{ customers(first: 8) {{ nodes {{ {customers} }} }}
+               searched: customers(first: 8, search: \"o\") {{ edges {{ node {{ {customers} }} }} }} }}"
+        )
+    };
+    let queries = [
+        pages(&summary),
+        pages(&whole),
+        format!("{} fragment C on Customer {{ {whole} }}", pages("...C")),
+        pages(&format!("{summary} ... on Customer {{ tenantId }}")),
+    ];
+    let by_id = format!("query($id: ID!) {{ node(id: $id) {{ ... on Customer {{ {whole} }} }} }}");
+    items_read_as_whole(&t, &queries, &by_id, |d| {
+        let mut items = d["customers"]["nodes"].as_array().unwrap().clone();
+        items.extend(d["searched"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()));
+        items
+    })
+    .await;
 }
 
 /// The fields of a type's summary, each with a selection where it is an object or a list.

@@ -3,7 +3,7 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 
-use super::connection::{Conn, from_page};
+use super::connection::{Conn, from_page, item_columns};
 use super::ids::{NodeKind, decode, decode_as, split_child};
 use super::rc;
 use super::types::*;
@@ -175,7 +175,8 @@ impl Query {
             delegated_admin: f.delegated_admin_privileges,
             country: country.map(|c| c.to_uppercase()),
         };
-        let page = rc.repo.customer_page(&repo_filter, &args).await?;
+        let columns = item_columns(ctx.field(), CUSTOMER_SUMMARY_FIELDS);
+        let page = rc.repo.customer_page(&repo_filter, &args, columns).await?;
         Ok(from_page(page, Customer::from))
     }
 

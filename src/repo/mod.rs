@@ -49,8 +49,9 @@ where
 pub enum Columns {
     /// Every column.
     All,
-    /// Those of the row's summary ([`crate::db::models::ServiceRequestSummaryRow`]); the
-    /// others come back empty. For lists whose items select only fields the summary serves.
+    /// Those of the row's summary ([`crate::db::models::ServiceRequestSummaryRow`] and its
+    /// kin); the others come back empty. For lists whose items select only fields the summary
+    /// serves.
     Summary,
 }
 

@@ -1,10 +1,13 @@
 //! The root connections (a count and a page) and the other root lists, scoped to the partner.
 
 use chrono::NaiveDateTime;
-use diesel::{BoolExpressionMethods, EscapeExpressionMethods, ExpressionMethods, QueryDsl, TextExpressionMethods};
+use diesel::{
+    BoolExpressionMethods, EscapeExpressionMethods, ExpressionMethods, QueryDsl, SelectableHelper,
+    TextExpressionMethods,
+};
 use diesel_async::RunQueryDsl;
 
-use super::{Repo, lower};
+use super::{Columns, Repo, lower};
 use crate::db::models::*;
 use crate::db::schema::*;
 use crate::db::sql::row_columns;
@@ -90,8 +93,13 @@ fn like_escape(input: &str) -> String {
 
 impl Repo {
     /// Customers the partner serves (and, for an indirect provider, its resellers' customers),
-    /// ordered by company name.
-    pub async fn customer_page(&self, filter: &CustomerFilter, page: &PageArgs) -> AppResult<Page<CustomerRow>> {
+    /// ordered by company name, with the `columns` their list needs.
+    pub async fn customer_page(
+        &self,
+        filter: &CustomerFilter,
+        page: &PageArgs,
+        columns: Columns,
+    ) -> AppResult<Page<CustomerRow>> {
         let p = &self.partner_id;
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
         let successor = search.as_deref().and_then(successor);
@@ -176,22 +184,22 @@ impl Repo {
             let all = || base(None);
             let (window, total, limit) = page_window!(page, all, conn);
             let ordered = (customers::company_name, customers::id);
-            let rows = if window.is_empty() {
-                Vec::new()
-            } else if paged_in_terms {
-                base(Some((limit, window.start as i64)))
-                    .order(ordered)
-                    .select(row_columns::<CustomerRow, _>())
-                    .load(conn)
-                    .await?
-            } else {
-                all()
-                    .order(ordered)
-                    .limit(limit)
-                    .offset(window.start as i64)
-                    .select(row_columns::<CustomerRow, _>())
-                    .load(conn)
-                    .await?
+            macro_rules! read {
+                ($select:expr) => {
+                    if paged_in_terms {
+                        base(Some((limit, window.start as i64))).order(ordered).select($select).load(conn).await?
+                    } else {
+                        all().order(ordered).limit(limit).offset(window.start as i64).select($select).load(conn).await?
+                    }
+                };
+            }
+            let rows: Vec<CustomerRow> = match columns {
+                _ if window.is_empty() => Vec::new(),
+                Columns::All => read!(row_columns::<CustomerRow, _>()),
+                Columns::Summary => {
+                    let rows: Vec<CustomerSummaryRow> = read!(CustomerSummaryRow::as_select());
+                    rows.into_iter().map(Into::into).collect()
+                }
             };
             Page::of(rows, window, total)
         }))

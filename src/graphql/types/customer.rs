@@ -18,6 +18,29 @@ use crate::repo::loaders::{
     SubscriptionsOfCustomer, load,
 };
 
+/// The fields of a customer whose resolvers read only the columns of its summary
+/// ([`crate::db::models::CustomerSummaryRow`]): a page of customers whose items select no
+/// other field reads only those columns. Add a field here only if its resolver reads nothing
+/// else of the row; `tests/graph.rs::customer_pages_of_few_fields_read_the_same_values_as_whole_ones`
+/// compares every one of them, read through a summary, with the customer read whole.
+pub const CUSTOMER_SUMMARY_FIELDS: &[&str] = &[
+    "__typename",
+    "id",
+    "companyName",
+    "primaryDomain",
+    "country",
+    "language",
+    "cloud",
+    "relationship",
+    "createdAt",
+    "readOnly",
+    "reseller",
+    "domains",
+    "subscriptions",
+    "serviceRequests",
+    "marketplaceProducts",
+];
+
 /// A customer the partner serves (or, for an indirect provider, a reseller's customer).
 #[derive(Clone)]
 pub struct Customer(pub std::sync::Arc<CustomerRow>);

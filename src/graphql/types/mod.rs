@@ -8,7 +8,7 @@ mod request;
 mod subscription;
 
 pub use calendar::BusinessCalendar;
-pub use customer::Customer;
+pub use customer::{CUSTOMER_SUMMARY_FIELDS, Customer};
 pub use partner::{Agent, Partner, Viewer};
 pub use product::{IsvSupportContacts, MarketplaceProduct, SupportTopic};
 pub use request::{HistoryEntry, Note, Route, SUMMARY_FIELDS, ServiceRequest, Sla};
