@@ -112,8 +112,49 @@ impl Repo {
             && delegated_admin.is_none()
             && country.is_none();
         Ok(with_conn!(self.db, |conn, DB| {
-            // `window`: (limit, offset) of a page cut among the matches, or all of them.
-            let base = |window: Option<(i64, i64)>| {
+            use diesel::sql_types::{BigInt, Bool, Text};
+            // A partner searches by company name (anywhere in it) or by a domain's start, as on
+            // Partner Center's customer search, ignoring case. Both are one range of
+            // `customer_search_terms` (migration 000011): every suffix of each lower-cased name
+            // and each domain, kept by triggers for each party that may list the customer, so
+            // the range is already scoped to this partner.
+            //
+            // On PostgreSQL the matches become an array the primary key is probed with: `IN
+            // (subquery)` was planned as a hash join over a scan of every customer of the
+            // partner (measured with pgbench on `--scale 10000`, 2.1 → 0.9 ms).
+            let (open, close) = if <DB as crate::db::Dialect>::POSTGRES {
+                ("customers.id = ANY(ARRAY(", "))")
+            } else {
+                ("customers.id IN (", ")")
+            };
+            let matching = |search: &String| {
+                let matches = crate::db::sql::sql::<Bool>(open)
+                    .sql("SELECT s.customer_id FROM customer_search_terms s WHERE s.viewer_id = ")
+                    .bind::<Text, _>(p.clone())
+                    .sql(" AND s.term >= ")
+                    .bind::<Text, _>(search.clone());
+                // Without a successor (a search of U+10FFFF only), every text at or above it
+                // starts with it: the lower bound, given twice, is the whole range.
+                let (upper, bound) = match &successor {
+                    Some(to) => (" AND s.term < ", to.clone()),
+                    None => (" AND s.term >= ", search.clone()),
+                };
+                matches.sql(upper).bind::<Text, _>(bound)
+            };
+            // The terms index holds the company name: the page is cut there, and only its
+            // customers are read (at `--scale 10000`, 270–540 matches a search: 1.0–2.1 →
+            // 0.4–0.6 ms per search, with pgbench).
+            let in_page = |search: &String, limit: i64, offset: i64| {
+                matching(search)
+                    .sql(" GROUP BY s.company_name, s.customer_id ORDER BY s.company_name, s.customer_id")
+                    .sql(" LIMIT ")
+                    .bind::<BigInt, _>(limit)
+                    .sql(" OFFSET ")
+                    .bind::<BigInt, _>(offset)
+                    .sql(close)
+            };
+            // The customers the partner lists, with every filter given (the search among them).
+            let all = || {
                 // A partner that provides for nobody lists its own customers: an equality the
                 // index (partner_id, company_name) walks in order, where the OR sorted them all.
                 let mut q = if self.provides {
@@ -124,48 +165,7 @@ impl Repo {
                     customers::table.filter(customers::partner_id.eq(p)).into_boxed::<DB>()
                 };
                 if let Some(search) = &search {
-                    // A partner searches by company name (anywhere in it) or by a domain's start,
-                    // as on Partner Center's customer search, ignoring case. Both are one range
-                    // of `customer_search_terms` (migration 000011): every suffix of each
-                    // lower-cased name and each domain, kept by triggers for each party that
-                    // may list the customer, so the range is already scoped to this partner.
-                    //
-                    // On PostgreSQL the matches become an array the primary key is probed with:
-                    // `IN (subquery)` was planned as a hash join over a scan of every customer
-                    // of the partner (measured with pgbench on `--scale 10000`, 2.1 → 0.9 ms).
-                    use diesel::sql_types::{BigInt, Bool, Text};
-                    let (open, close) = if <DB as crate::db::Dialect>::POSTGRES {
-                        ("customers.id = ANY(ARRAY(", "))")
-                    } else {
-                        ("customers.id IN (", ")")
-                    };
-                    let matches = crate::db::sql::sql::<Bool>(open)
-                        .sql("SELECT s.customer_id FROM customer_search_terms s WHERE s.viewer_id = ")
-                        .bind::<Text, _>(p.clone())
-                        .sql(" AND s.term >= ")
-                        .bind::<Text, _>(search.clone());
-                    // Without a successor (a search of U+10FFFF only), every text at or above it
-                    // starts with it: the lower bound, given twice, is the whole range.
-                    let (upper, bound) = match &successor {
-                        Some(to) => (" AND s.term < ", to.clone()),
-                        None => (" AND s.term >= ", search.clone()),
-                    };
-                    let matches = matches.sql(upper).bind::<Text, _>(bound);
-                    // The terms index holds the company name: the page is cut there, and only
-                    // its customers are read (at `--scale 10000`, 270–540 matches a search:
-                    // 1.0–2.1 → 0.4–0.6 ms per search, with pgbench).
-                    q = match window {
-                        Some((limit, offset)) => q.filter(
-                            matches
-                                .sql(" GROUP BY s.company_name, s.customer_id ORDER BY s.company_name, s.customer_id")
-                                .sql(" LIMIT ")
-                                .bind::<BigInt, _>(limit)
-                                .sql(" OFFSET ")
-                                .bind::<BigInt, _>(offset)
-                                .sql(close),
-                        ),
-                        None => q.filter(matches.sql(close)),
-                    };
+                    q = q.filter(matching(search).sql(close));
                 }
                 if let Some(rel) = &filter.relationships {
                     q = q.filter(customers::relationship.eq_any(rel.clone()));
@@ -181,15 +181,33 @@ impl Repo {
                 }
                 q
             };
-            let all = || base(None);
             let (window, total, limit) = page_window!(page, all, conn);
             let ordered = (customers::company_name, customers::id);
+            // The search alone is built unboxed, so that its plan is recorded as the batched
+            // statements' are (`tests/plans.rs`: a boxed query is not `Sync`).
             macro_rules! read {
                 ($select:expr) => {
-                    if paged_in_terms {
-                        base(Some((limit, window.start as i64))).order(ordered).select($select).load(conn).await?
-                    } else {
-                        all().order(ordered).limit(limit).offset(window.start as i64).select($select).load(conn).await?
+                    match &search {
+                        Some(search) if paged_in_terms => {
+                            let in_page = in_page(search, limit, window.start as i64);
+                            if self.provides {
+                                let mine = customers::partner_id.eq(p).or(customers::provider_id.eq(p));
+                                let q = customers::table.filter(mine).filter(in_page);
+                                crate::load_batch!(self.db, conn, q.order(ordered).select($select))
+                            } else {
+                                let q = customers::table.filter(customers::partner_id.eq(p)).filter(in_page);
+                                crate::load_batch!(self.db, conn, q.order(ordered).select($select))
+                            }
+                        }
+                        _ => {
+                            all()
+                                .order(ordered)
+                                .limit(limit)
+                                .offset(window.start as i64)
+                                .select($select)
+                                .load(conn)
+                                .await?
+                        }
                     }
                 };
             }
