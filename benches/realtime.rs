@@ -4,8 +4,12 @@
 //! `cargo bench --bench realtime` runs one replica on the embedded SQLite default (in a temp
 //! folder). With `BENCH_DATABASE_URL=postgres://…/db` (an empty or seeded database) it runs two
 //! replica processes on PostgreSQL and also measures delivery from one to the other.
-//! Latency is measured from just before the mutation is sent to each subscriber's receipt, so
-//! it includes the mutation itself: an upper bound on commit-to-delivery.
+//! Latency is measured two ways for each subscriber's receipt:
+//! - from just before the mutation is sent, so it includes the mutation itself (its commit
+//!   waits for the disk's flush): an upper bound on commit-to-delivery;
+//! - from the moment the writer's answer arrives, which is after the commit: the delivery
+//!   alone, the crossing between replicas included. It is negative for a subscriber that got
+//!   the event before the writer got its answer (on one replica, the usual case).
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -142,6 +146,14 @@ impl Drop for Subscribers {
     }
 }
 
+/// Milliseconds from `from` to `to`, negative when `to` came first.
+fn millis(from: Instant, to: Instant) -> f64 {
+    match to.checked_duration_since(from) {
+        Some(d) => d.as_secs_f64() * 1000.0,
+        None => -(from - to).as_secs_f64() * 1000.0,
+    }
+}
+
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[((v.len() as f64 - 1.0) * p).round() as usize]
@@ -150,20 +162,24 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 async fn measure(label: &str, write: SocketAddr, read: SocketAddr, token: &str, request: &str, n: usize) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let open = subscribers(read, token, request, n, tx).await;
-    let mut latencies = Vec::new();
+    let (mut latencies, mut after_answer) = (Vec::new(), Vec::new());
     let body = json!({ "query": "mutation($i: AddServiceRequestNoteInput!) { addServiceRequestNote(input: $i) { serviceRequest { version } } }",
                        "variables": { "i": { "id": request, "body": "bench" } } }).to_string();
     for _ in 0..MUTATIONS {
         let sent = Instant::now();
         let (status, answer) = http(write, "POST", "/graphql", Some(token), &body).await;
+        let answered = Instant::now();
         assert_eq!(status, 200, "{answer}");
         for _ in 0..n {
-            let at = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("delivery").unwrap();
-            latencies.push((at - sent).as_secs_f64() * 1000.0);
+            let at: Instant =
+                tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("delivery").unwrap();
+            latencies.push(millis(sent, at));
+            after_answer.push(millis(answered, at));
         }
     }
     let (p50, p99) = (pct(&mut latencies, 0.5), pct(&mut latencies, 0.99));
-    println!("{label:<28} {n:>12} {:>10} {p50:>10.2} {p99:>10.2}", latencies.len());
+    let (a50, a99) = (pct(&mut after_answer, 0.5), pct(&mut after_answer, 0.99));
+    println!("{label:<28} {n:>12} {:>10} {p50:>10.2} {p99:>10.2} {a50:>12.2} {a99:>12.2}", latencies.len());
     drop(open);
     // Let the replicas see the connections close before the next measurement.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -197,7 +213,11 @@ async fn main() {
     let request = v["data"]["serviceRequests"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
 
     println!("backend: {}", if url.is_some() { "postgres" } else { "sqlite" });
-    println!("{:<28} {:>12} {:>10} {:>10} {:>10}", "delivery", "subscribers", "samples", "p50 ms", "p99 ms");
+    println!(
+        "{:<28} {:>12} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "delivery", "subscribers", "samples", "p50 ms", "p99 ms", "p50 after", "p99 after"
+    );
+    println!("{:<28} (from the mutation sent; 'after': from the writer's answer, after its commit)", "");
     measure("one replica", a.addr, a.addr, &token, &request, 1).await;
     measure("one replica", a.addr, a.addr, &token, &request, 1000).await;
     if let Some(url) = &url {
