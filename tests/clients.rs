@@ -18,6 +18,7 @@ on_both_backends!(
     subscriptions_read_fresh_records_at_each_event,
     nodes_reports_a_bad_id_at_its_position,
     responses_keep_selection_order,
+    objects_answered_as_text_read_as_objects_answered_as_maps,
 );
 
 async fn notes_and_history_entries_are_nodes(t: TestApp) {
@@ -259,6 +260,20 @@ async fn ordered(t: &TestApp, query: &str, variables: Value) -> async_graphql::V
     serde_json::from_slice(&body).unwrap()
 }
 
+/// The answer's bytes.
+async fn answer_text(t: &TestApp, query: &str) -> String {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/graphql")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", t.token(NORTHWIND_ADMIN)))
+        .body(Body::from(json!({ "query": query }).to_string()))
+        .unwrap();
+    let (status, _, body) = t.send(req).await;
+    assert_eq!(status, 200);
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
 /// Every object's keys, in order, with their paths.
 fn key_orders(v: &async_graphql::Value, path: String, out: &mut Vec<(String, Vec<String>)>) {
     match v {
@@ -372,6 +387,36 @@ async fn responses_keep_selection_order(t: TestApp) {
     let mut orders = Vec::new();
     key_orders(&response, String::new(), &mut orders);
     assert_eq!(orders.iter().find(|(p, _)| p == ".data.customers").unwrap().1, ["totalCount", "nodes"]);
+}
+
+/// Objects whose fields are all scalars are written as JSON text as they resolve, when the
+/// document selects each key once per selection set; a document that selects a key twice has
+/// its values merged in maps. Both give the same bytes.
+async fn objects_answered_as_text_read_as_objects_answered_as_maps(t: TestApp) {
+    let page = "serviceRequests(first: 20) { edges { cursor node { title id status severity createdAt version } } }
+      customers(first: 5) { nodes { companyName id subscriptions(first: 3) { edges { node { offerName id quantity isTrial } } } } }";
+    // The same answer; the second document repeats a key, so none of its objects is text.
+    let once = answer_text(&t, &format!("{{ {page} }}")).await;
+    let merged = answer_text(&t, &format!("{{ {page} customers(first: 5) {{ nodes {{ id }} }} }}")).await;
+    assert!(once.contains("\"severity\":\"") && !once.contains("errors"), "{once}");
+    assert_eq!(once, merged);
+    // A key selected twice whose objects are all scalars: its fields merge.
+    let twice = answer_text(
+        &t,
+        "{ a: customers(first: 5) { nodes { id } } a: customers(first: 5) { nodes { companyName country } } }",
+    )
+    .await;
+    let together = answer_text(&t, "{ a: customers(first: 5) { nodes { id companyName country } } }").await;
+    assert_eq!(twice, together);
+    let nodes: Value = serde_json::from_str(&together).unwrap();
+    assert_eq!(nodes["data"]["a"]["nodes"].as_array().map(Vec::len), Some(5));
+    // Through a fragment, in its place.
+    let spread = answer_text(
+        &t,
+        "{ a: customers(first: 5) { nodes { id ...F } } } fragment F on Customer { companyName country }",
+    )
+    .await;
+    assert_eq!(spread, together);
 }
 
 /// The elements of the schema without a description: types, fields, arguments, input fields

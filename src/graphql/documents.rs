@@ -47,6 +47,9 @@ pub struct Parsed {
     /// Set once the schema's full validation passed on it: what does not depend on the
     /// variables holds for every later request (`run::execute`).
     pub validated: Arc<AtomicBool>,
+    /// Whether it selects each response key once per selection set, worked out once it passed
+    /// the limits ([`super::joined::selects_each_key_once`]).
+    pub keys_once: Arc<std::sync::OnceLock<bool>>,
 }
 
 impl std::fmt::Debug for Documents {
@@ -178,7 +181,11 @@ impl Documents {
             }
         }
         let key = (short && keep).then(|| request.query.clone());
-        let parsed = Parsed { doc: Arc::new(request.parsed_query()?.clone()), validated: Default::default() };
+        let parsed = Parsed {
+            doc: Arc::new(request.parsed_query()?.clone()),
+            validated: Default::default(),
+            keys_once: Default::default(),
+        };
         if let Some(key) = key {
             self.parsed.lock().unwrap_or_else(|e| e.into_inner()).put(key, parsed.clone());
         }

@@ -180,6 +180,8 @@ impl<'d> Walk<'d> {
                     self.value(item, sets, ty, abstract_ty);
                 }
             }
+            // An object answered as text was written in selection order.
+            Value::Object(map) if super::joined::raw_text(map).is_some() => {}
             Value::Object(map) => {
                 let runtime = if abstract_ty { self.typename(map, sets) } else { ty };
                 if abstract_ty && runtime.is_none() {

@@ -37,6 +37,8 @@ pub struct Operation {
     variables: Variables,
     /// Whether the document passed the schema's full validation before ([`execute`]).
     validated: Arc<AtomicBool>,
+    /// Whether its joined objects may be answered as text ([`super::joined::RawObjects`]).
+    raw_objects: bool,
 }
 
 impl Operation {
@@ -74,7 +76,8 @@ pub fn admit(app: &AppState, request: &mut Request, admission: Admission) -> Res
     };
     request.variables = variables;
     request.operation_name = name;
-    let Parsed { doc, validated } = measured?;
+    let Parsed { doc, validated, keys_once } = measured?;
+    let raw_objects = *keys_once.get_or_init(|| super::joined::selects_each_key_once(&doc));
     let (kind, own_name) = match super::order::operation(&doc, request.operation_name.as_deref()) {
         Some((own_name, op)) => {
             // async-graphql decides `@skip`/`@include` from the variables sent alone, ignoring
@@ -91,7 +94,7 @@ pub fn admit(app: &AppState, request: &mut Request, admission: Admission) -> Res
         None => (OperationType::Query, None),
     };
     let variables = request.variables.clone();
-    Ok(Operation { name: request.operation_name.clone().or(own_name), kind, doc, variables, validated })
+    Ok(Operation { name: request.operation_name.clone().or(own_name), kind, doc, variables, validated, raw_objects })
 }
 
 /// Puts the response in selection order, codes its errors and counts them.
@@ -130,6 +133,7 @@ pub async fn execute(
     let started = Instant::now();
     let known = op.validated.load(Ordering::Relaxed) && variables_plainly_valid(op);
     let schema = if known { prevalidated } else { schema };
+    let request = if op.raw_objects { request.data(super::joined::RawObjects) } else { request };
     // SQLite's statements run on this thread: a request's reads never wait for a lock, and
     // its writes take their turn inside `transaction!` (crate::db::sqlite_runtime).
     // Boxed: async-graphql's execution is a large future, and each `async fn` that held it in
@@ -227,6 +231,7 @@ mod tests {
             doc: Arc::new(async_graphql::parser::parse_query(query).unwrap()),
             variables: Variables::from_json(variables),
             validated: Default::default(),
+            raw_objects: false,
         }
     }
 

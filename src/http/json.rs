@@ -106,6 +106,11 @@ pub fn value(out: &mut Vec<u8>, value: &Value) {
             out.push(b']');
         }
         Value::Object(fields) => {
+            // An object answered as its JSON text (`graphql::joined::raw_object`).
+            if let Some(text) = crate::graphql::joined::raw_text(fields) {
+                out.extend_from_slice(text.as_bytes());
+                return;
+            }
             out.push(b'{');
             for (i, (key, item)) in fields.iter().enumerate() {
                 if i > 0 {

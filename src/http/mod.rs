@@ -2,7 +2,7 @@
 //! health and readiness, with CORS, compression and a request id on every response and log line.
 
 mod graphql;
-mod json;
+pub(crate) mod json;
 mod pages;
 pub mod server;
 mod ws;
