@@ -47,8 +47,8 @@ pub struct Parsed {
     /// Set once the schema's full validation passed on it: what does not depend on the
     /// variables holds for every later request (`run::execute`).
     pub validated: Arc<AtomicBool>,
-    /// Whether it selects each response key once per selection set, worked out once it passed
-    /// the limits ([`super::joined::selects_each_key_once`]).
+    /// Whether it selects each response key once per selection set, worked out the first time
+    /// it runs ([`super::joined::selects_each_key_once`]).
     pub keys_once: Arc<std::sync::OnceLock<bool>>,
 }
 

@@ -37,8 +37,9 @@ pub struct Operation {
     variables: Variables,
     /// Whether the document passed the schema's full validation before ([`execute`]).
     validated: Arc<AtomicBool>,
-    /// Whether its joined objects may be answered as text ([`super::joined::RawObjects`]).
-    raw_objects: bool,
+    /// Whether it selects each response key once per selection set, worked out once per
+    /// document when it first runs ([`super::joined::RawObjects`]).
+    keys_once: Arc<std::sync::OnceLock<bool>>,
 }
 
 impl Operation {
@@ -77,7 +78,6 @@ pub fn admit(app: &AppState, request: &mut Request, admission: Admission) -> Res
     request.variables = variables;
     request.operation_name = name;
     let Parsed { doc, validated, keys_once } = measured?;
-    let raw_objects = *keys_once.get_or_init(|| super::joined::selects_each_key_once(&doc));
     let (kind, own_name) = match super::order::operation(&doc, request.operation_name.as_deref()) {
         Some((own_name, op)) => {
             // async-graphql decides `@skip`/`@include` from the variables sent alone, ignoring
@@ -94,7 +94,7 @@ pub fn admit(app: &AppState, request: &mut Request, admission: Admission) -> Res
         None => (OperationType::Query, None),
     };
     let variables = request.variables.clone();
-    Ok(Operation { name: request.operation_name.clone().or(own_name), kind, doc, variables, validated, raw_objects })
+    Ok(Operation { name: request.operation_name.clone().or(own_name), kind, doc, variables, validated, keys_once })
 }
 
 /// Puts the response in selection order, codes its errors and counts them.
@@ -133,7 +133,9 @@ pub async fn execute(
     let started = Instant::now();
     let known = op.validated.load(Ordering::Relaxed) && variables_plainly_valid(op);
     let schema = if known { prevalidated } else { schema };
-    let request = if op.raw_objects { request.data(super::joined::RawObjects) } else { request };
+    // Worked out here, not in `admit`: only a request that runs pays for it.
+    let raw_objects = *op.keys_once.get_or_init(|| super::joined::selects_each_key_once(&op.doc));
+    let request = if raw_objects { request.data(super::joined::RawObjects) } else { request };
     // SQLite's statements run on this thread: a request's reads never wait for a lock, and
     // its writes take their turn inside `transaction!` (crate::db::sqlite_runtime).
     // Boxed: async-graphql's execution is a large future, and each `async fn` that held it in
@@ -231,7 +233,7 @@ mod tests {
             doc: Arc::new(async_graphql::parser::parse_query(query).unwrap()),
             variables: Variables::from_json(variables),
             validated: Default::default(),
-            raw_objects: false,
+            keys_once: Default::default(),
         }
     }
 
